@@ -1,0 +1,39 @@
+"""Admins: staff accounts and the audit trail."""
+
+from typing import Annotated, Literal
+
+from chalice import Blueprint
+from pydantic import Field
+
+from chalicelib.api.http import ADMIN, Body, Ctx, route
+from chalicelib.api.models import EmailText, Name, UsernameText
+from chalicelib.errors import BadRequest
+from chalicelib.services import accounts, audit
+
+bp = Blueprint(__name__)
+
+
+class StaffBody(Body):
+    username: UsernameText
+    email: EmailText
+    name: Name
+    role: Annotated[Literal["staff", "admin"], Field(description="staff or admin")]
+
+
+@route(bp, "/api/admin/staff", "POST", access=ADMIN, body=StaffBody, status=201, responses={409: "username_taken"})
+def create_staff(ctx: Ctx):
+    """Create a staff account; the new member is emailed a temporary password."""
+    b = ctx.body
+    account = accounts.create_staff(ctx.caller, username=b.username, email=b.email, name=b.name, role=b.role)
+    return accounts.account_json(account)
+
+
+@route(bp, "/api/staff/audit", access=ADMIN)
+def audit_trail(ctx: Ctx):
+    """Audit events for one patient (`?patient_id=`) or one staff member (`?actor_id=`)."""
+    patient_id, actor_id = ctx.query.get("patient_id"), ctx.query.get("actor_id")
+    if not patient_id and not actor_id:
+        raise BadRequest("patient_id or actor_id: give at least one.", code="invalid_request")
+    audit.record("audit.view", actor_id=ctx.caller.actor_id, actor_role=ctx.caller.actor_role,
+                 patient_id=patient_id, target_id=actor_id, client_ip=ctx.client_ip)
+    return {"events": audit.events(patient_id=patient_id, actor_id=actor_id)}

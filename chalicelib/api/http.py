@@ -1,0 +1,184 @@
+"""How every API route is declared: `@route(...)` resolves the caller, enforces the role, parses
+and validates the JSON body with a pydantic model, and records the route for the OpenAPI document.
+
+Handlers then only call one service function and shape its answer.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from chalice import Blueprint, Response
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from chalicelib.errors import BadRequest, Forbidden, PasswordChangeRequired, PayloadTooLarge, validation_message
+from chalicelib.services import sessions
+from chalicelib.services.accounts import Caller
+from chalicelib.services.sessions import Principal
+
+MAX_BODY_BYTES = 64 * 1024
+SESSION_COOKIE = "portal_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+# Who may call a route.
+PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
+_ROLES = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"}, ADMIN: {"admin"}}
+
+
+def _clean_text(value: str) -> str:
+    """Refuse what cannot be stored or shown safely: lone surrogates and control characters."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cs" or (category == "Cc" and char not in "\n\r\t"):
+            raise ValueError("contains characters that are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+
+
+class Body(BaseModel):
+    """Base of every request body: strict types, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=20_000)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    method: str
+    access: str
+    body: type[BaseModel] | None
+    status: int
+    summary: str
+    allow_password_change: bool
+    responses: dict[int, str] = field(default_factory=dict)
+
+
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the caller, the parsed body, the query string."""
+
+    principal: Principal | None
+    body: Any
+    query: dict[str, str]
+    client_ip: str | None
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.principal, self.client_ip)
+
+
+def _bearer(headers) -> str | None:
+    value = headers.get("authorization", "")
+    if value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return None
+
+
+def session_cookie(headers) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE and value:
+            return value
+    return None
+
+
+def resolve_principal(request, *, csrf_form_value: str | None = None) -> Principal:
+    """Bearer token for API clients; the cookie session (with its CSRF token on changes) for pages."""
+    token = _bearer(request.headers)
+    if token:
+        return sessions.authenticate(token)
+    cookie = session_cookie(request.headers)
+    principal = sessions.authenticate(cookie)
+    if request.method not in SAFE_METHODS:
+        supplied = request.headers.get(CSRF_HEADER) or csrf_form_value
+        if not sessions.csrf_matches(principal, supplied):
+            raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
+    return principal
+
+
+def client_ip(request) -> str | None:
+    return (request.context or {}).get("identity", {}).get("sourceIp")
+
+
+def parse_json(request, model: type[BaseModel]) -> Any:
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body: at most {MAX_BODY_BYTES // 1024} KB.")
+    if not raw.strip():
+        raise BadRequest("body: a JSON object is required.", code="invalid_request")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("body: not valid JSON (UTF-8).", code="invalid_request") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body: must be a JSON object.", code="invalid_request")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(validation_message(exc), code="invalid_request") from None
+
+
+def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
+          body: type[BaseModel] | None = None, status: int = 200, summary: str = "",
+          allow_password_change: bool = False, responses: dict[int, str] | None = None) -> Callable:
+    """Declare an API route. The handler is called as `fn(ctx, **path_params)` and returns a
+    dict (sent with `status`), None (204), or a chalice Response."""
+
+    def decorate(fn: Callable) -> Callable:
+        ROUTES.append(RouteSpec(path, method, access, body, status, summary or (fn.__doc__ or "").strip(),
+                                allow_password_change, responses or {}))
+
+        def view(**path_params):
+            request = bp.current_request
+            principal = None
+            if access != PUBLIC:
+                principal = resolve_principal(request)
+                if principal.must_change_password and not allow_password_change:
+                    raise PasswordChangeRequired()
+                allowed = _ROLES[access]
+                if allowed is not None and principal.role not in allowed:
+                    raise Forbidden("Your account is not allowed to do this.")
+            parsed = parse_json(request, body) if body is not None else None
+            ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request))
+            answer = fn(ctx, **path_params)
+            if isinstance(answer, Response):
+                return answer
+            if answer is None:
+                return Response(body="", status_code=204)
+            return Response(body=answer, status_code=status, headers={"Content-Type": "application/json",
+                                                                     "Cache-Control": "no-store"})
+
+        view.__name__ = fn.__name__
+        view.__doc__ = fn.__doc__
+        bp.route(path, methods=[method], content_types=["*/*"])(view)
+        return fn
+
+    return decorate
+
+
+
+
+def security_headers_middleware(event, get_response):
+    """Headers every answer carries; pages add their CSP on top."""
+    response = get_response(event)
+    headers = {k.lower(): k for k in response.headers}
+    defaults = {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+    }
+    for name, value in defaults.items():
+        if name.lower() not in headers:
+            response.headers[name] = value
+    return response

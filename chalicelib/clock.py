@@ -1,0 +1,53 @@
+"""The one clock. Services ask it for the time; tests and the scheduler's event can set it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+
+def utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, to the second, as API.md specifies."""
+    if dt is None:
+        return None
+    return utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+class Clock:
+    """Wall-clock time plus an offset that tests (and `/dev` tools) may move."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, delta: timedelta) -> None:
+        self._offset += delta
+
+    def travel_to(self, moment: datetime) -> None:
+        self._offset = utc(moment) - datetime.now(UTC)
+
+    def reset(self) -> None:
+        self._offset = timedelta(0)
+
+
+class FixedClock(Clock):
+    """A clock stopped at one moment: the sweep runs as of its event's time."""
+
+    def __init__(self, moment: datetime) -> None:
+        super().__init__()
+        self._moment = utc(moment)
+
+    def now(self) -> datetime:
+        return self._moment + self._offset
+
+
+clock = Clock()

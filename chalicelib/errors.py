@@ -1,0 +1,152 @@
+"""Domain errors and their HTTP mapping, in one place.
+
+Services raise these; the HTTP middleware turns them into `{"error", "message"}` with a 4xx status.
+Chalice's own error responses (wrong method, unsupported media type) are reshaped here too, and
+anything unexpected becomes a 500 that names nothing internal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice import ChaliceUnhandledError, Response
+from pydantic import ValidationError
+
+from chalicelib.observability import logger
+
+
+class PortalError(ChaliceUnhandledError):
+    """Raised by services; Chalice lets it through to the error middleware below."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.headers = headers or {}
+
+
+class BadRequest(PortalError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidCredentials(PortalError):
+    status = 401
+    code = "invalid_credentials"
+
+    def __init__(self, message: str = "The username or password is not correct."):
+        super().__init__(message)
+
+
+class Unauthenticated(PortalError):
+    status = 401
+    code = "unauthenticated"
+
+    def __init__(self, message: str = "Sign in first: the session is missing or has expired."):
+        super().__init__(message)
+
+
+class Forbidden(PortalError):
+    status = 403
+    code = "forbidden"
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
+
+    def __init__(self) -> None:
+        super().__init__("Choose a new password before doing anything else.")
+
+
+class NotFound(PortalError):
+    status = 404
+    code = "not_found"
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)
+
+
+class Conflict(PortalError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(PortalError):
+    status = 413
+    code = "body_too_large"
+
+
+class RateLimited(PortalError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after_seconds: int, message: str = "Too many requests; try again later."):
+        super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after_seconds)))})
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body={"error": code, "message": message},
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A sentence naming the first field that failed, e.g. "username: field required"."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ())) or "body"
+    return f"{field}: {first.get('msg', 'is not valid')}"
+
+
+# Chalice answers some requests itself with {"Code", "Message"}; map them to the contract.
+_CHALICE_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequestError": "bad_request",
+    "BadRequest": "bad_request",
+    "NotFoundError": "not_found",
+    "UnauthorizedError": "unauthenticated",
+    "ForbiddenError": "forbidden",
+    "ConflictError": "conflict",
+    "TooManyRequestsError": "rate_limited",
+    "RequestTimeoutError": "timeout",
+    "EntityTooLargeError": "body_too_large",
+}
+
+
+def _reshape_chalice_error(response: Response) -> Response:
+    body: Any = response.body
+    if isinstance(body, (str, bytes)):
+        try:
+            body = json.loads(body)
+        except (ValueError, TypeError):
+            return response
+    if isinstance(body, dict) and "Code" in body and "error" not in body:
+        code = _CHALICE_CODES.get(body["Code"], "internal_error")
+        if response.status_code >= 500:
+            message = "Something went wrong on our side; nothing was changed. Please try again."
+        else:
+            message = str(body.get("Message", ""))
+        response.body = {"error": code, "message": message}
+        response.headers = {**response.headers, "Content-Type": "application/json"}
+    return response
+
+
+def http_error_middleware(event: Any, get_response: Any) -> Response:
+    """Registered once for every route: domain errors and validation errors become 4xx answers."""
+    try:
+        response = get_response(event)
+    except PortalError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except ValidationError as exc:
+        return error_response(400, "invalid_request", validation_message(exc))
+    except Exception:  # noqa: BLE001 - the last line of defence must not leak internals
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "Something went wrong on our side. Please try again.")
+    return _reshape_chalice_error(response)

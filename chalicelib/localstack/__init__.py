@@ -1,0 +1,1 @@
+"""The local stand-ins for AWS and the runner that wires them (never deployed)."""

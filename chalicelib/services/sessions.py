@@ -1,0 +1,117 @@
+"""Opaque session tokens: random, stored only as a SHA-256, revocable at once.
+
+A session ends after `session_idle_minutes` without a request and after `session_max_hours` in all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.clock import clock
+from chalicelib.errors import Unauthenticated
+from chalicelib.settings import get_settings
+from chalicelib.store import sessions as session_store
+
+# Don't write on every request: a minute of slack on a 15-minute idle limit saves a write per call.
+_TOUCH_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is making the request, as the session says."""
+
+    account_id: str
+    role: str
+    must_change_password: bool
+    token_hash: str
+    csrf_token: str
+    temp_password_hash: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("staff", "admin")
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    csrf_token: str
+    expires_at: datetime
+    must_change_password: bool
+    role: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create(account_id: str, role: str, *, must_change_password: bool, client_ip: str | None,
+           temp_password_hash: str | None = None) -> NewSession:
+    settings = get_settings()
+    now = clock.now()
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    expires_at = now + timedelta(hours=settings.session_max_hours)
+    session_store.put(
+        session_store.Session(
+            token_hash(token),
+            account_id=account_id,
+            role=role,
+            must_change_password=must_change_password,
+            temp_password_hash=temp_password_hash,
+            csrf_token=csrf,
+            client_ip=client_ip,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires_at,
+            ttl=min(expires_at, now + timedelta(minutes=settings.session_idle_minutes)),
+        )
+    )
+    return NewSession(token, csrf, expires_at, must_change_password, role)
+
+
+def authenticate(token: str | None) -> Principal:
+    """The principal behind a token, or Unauthenticated when it is unknown, idle or too old."""
+    if not token or len(token) > 200:
+        raise Unauthenticated()
+    settings = get_settings()
+    digest = token_hash(token)
+    session = session_store.get(digest)
+    if session is None:
+        raise Unauthenticated()
+    now = clock.now()
+    idle_limit = timedelta(minutes=settings.session_idle_minutes)
+    if now >= session.expires_at or now - session.last_seen_at >= idle_limit:
+        session_store.delete(digest)
+        raise Unauthenticated("The session has ended; sign in again.")
+    if now - session.last_seen_at >= _TOUCH_AFTER:
+        session_store.touch(session, now, min(session.expires_at, now + idle_limit))
+    return Principal(
+        account_id=session.account_id,
+        role=session.role,
+        must_change_password=session.must_change_password,
+        token_hash=digest,
+        csrf_token=session.csrf_token,
+        temp_password_hash=session.temp_password_hash,
+    )
+
+
+def csrf_matches(principal: Principal, supplied: str | None) -> bool:
+    return bool(supplied) and hmac.compare_digest(principal.csrf_token, supplied)
+
+
+def end(principal: Principal) -> None:
+    session_store.delete(principal.token_hash)
+
+
+def end_others(account_id: str, keep: str | None) -> int:
+    return session_store.delete_for_account(account_id, keep=keep)
+
+
+def upgrade(principal: Principal) -> None:
+    """After the forced password change the same session carries on as a normal one."""
+    session_store.clear_password_change(principal.token_hash)

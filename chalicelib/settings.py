@@ -1,0 +1,88 @@
+"""Every setting of the portal, read from the environment once.
+
+The deployed stages get these from `.chalice/config.json`; the local stack and the tests set the
+same variables. Nothing else in the code reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_prefix: str
+    results_bucket: str
+    publish_queue_name: str
+    mail_from: str
+    office_email: str
+    portal_url: str
+    ses_configuration_set: str
+    mail_feedback_topic: str
+    follow_up_days: int
+    max_notices: int
+    invitation_hours: int
+    reset_hours: int
+    session_idle_minutes: int
+    session_max_hours: int
+    lockout_threshold: int
+    lockout_base_minutes: int
+    ses_send_rate: int
+    max_upload_bytes: int
+    file_link_seconds: int
+    forgot_password_per_account_per_hour: int
+    forgot_password_per_client_per_hour: int
+    # Local stage only: where moto keeps what SES accepted, for /dev/outbox.
+    ses_endpoint: str
+
+    @property
+    def dev_routes(self) -> bool:
+        """The `/dev/*` routes exist only on the local stage."""
+        return self.stage == "local"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.stage != "local"
+
+    def table_name(self, name: str) -> str:
+        return f"{self.table_prefix}-{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    stage = os.environ.get("PORTAL_STAGE", "local")
+    prefix = os.environ.get("TABLE_PREFIX", f"portal-{stage}")
+    return Settings(
+        stage=stage,
+        region=os.environ.get("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1")),
+        table_prefix=prefix,
+        results_bucket=os.environ.get("RESULTS_BUCKET", f"{prefix}-results"),
+        publish_queue_name=os.environ.get("PUBLISH_QUEUE_NAME", f"{prefix}-publish"),
+        mail_from=os.environ.get("MAIL_FROM", "portal@clinic.example"),
+        office_email=os.environ.get("OFFICE_EMAIL", "office@clinic.example"),
+        portal_url=os.environ.get("PORTAL_URL", "http://127.0.0.1:8000").rstrip("/"),
+        ses_configuration_set=os.environ.get("SES_CONFIGURATION_SET", f"{prefix}-mail"),
+        mail_feedback_topic=os.environ.get("MAIL_FEEDBACK_TOPIC", f"{prefix}-mail-feedback"),
+        follow_up_days=_int("FOLLOW_UP_DAYS", 3),
+        max_notices=_int("MAX_NOTICES", 3),
+        invitation_hours=_int("TEMP_PASSWORD_HOURS", 168),
+        reset_hours=_int("RESET_PASSWORD_HOURS", 24),
+        session_idle_minutes=_int("SESSION_IDLE_MINUTES", 15),
+        session_max_hours=_int("SESSION_MAX_HOURS", 12),
+        lockout_threshold=_int("LOCKOUT_THRESHOLD", 5),
+        lockout_base_minutes=_int("LOCKOUT_BASE_MINUTES", 15),
+        ses_send_rate=_int("SES_SEND_RATE", 14),
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        file_link_seconds=_int("FILE_LINK_SECONDS", 300),
+        forgot_password_per_account_per_hour=_int("FORGOT_PASSWORD_PER_ACCOUNT_PER_HOUR", 3),
+        forgot_password_per_client_per_hour=_int("FORGOT_PASSWORD_PER_CLIENT_PER_HOUR", 20),
+        ses_endpoint=os.environ.get("AWS_ENDPOINT_URL_SESV2", os.environ.get("AWS_ENDPOINT_URL", "")),
+    )

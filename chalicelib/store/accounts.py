@@ -1,0 +1,209 @@
+"""Accounts (patients, staff, admins) and the uniqueness items that guard usernames and MRNs.
+
+A username or MRN is claimed by writing `username#<lower-case name>` / `mrn#<MRN>` into the
+uniques table in the same transaction as the account, with `attribute_not_exists`: two people
+racing for one name leave exactly one winner, without a scan or a read-then-write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.store.base import NullableText, meta, table
+
+PATIENT_SHARD = "patient"
+BAD_EMAIL_SHARD = "bad"
+
+
+class NameIndex(GlobalSecondaryIndex):
+    """Patients by lower-case name, for the staff search box."""
+
+    class Meta:
+        index_name = "by_name"
+        projection = AllProjection()
+
+    search_shard = UnicodeAttribute(hash_key=True)
+    name_lower = UnicodeAttribute(range_key=True)
+
+
+class BadEmailIndex(GlobalSecondaryIndex):
+    """Sparse: only accounts whose email on file bounced or complained."""
+
+    class Meta:
+        index_name = "bad_email"
+        projection = AllProjection()
+
+    bad_email_shard = UnicodeAttribute(hash_key=True)
+    email_bad_at = UTCDateTimeAttribute(range_key=True)
+
+
+@table
+class Account(Model):
+    Meta = meta("accounts")
+
+    id = UnicodeAttribute(hash_key=True)
+    role = UnicodeAttribute()  # patient | staff | admin
+    username = UnicodeAttribute()
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    email_status = UnicodeAttribute(default="ok")  # ok | bad
+    email_bad_reason = NullableText()
+    email_bad_at = UTCDateTimeAttribute(null=True)
+    bad_email_shard = NullableText()
+    date_of_birth = NullableText()
+    mrn = NullableText()
+    search_shard = NullableText()
+    name_lower = NullableText()
+    password_hash = NullableText()
+    temp_password_hash = NullableText()
+    temp_password_expires_at = UTCDateTimeAttribute(null=True)
+    has_signed_in = BooleanAttribute(default=False)
+    failed_logins = NumberAttribute(default=0)
+    lock_count = NumberAttribute(default=0)
+    locked_until = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+    by_name = NameIndex()
+    bad_email = BadEmailIndex()
+
+
+@table
+class Unique(Model):
+    Meta = meta("uniques")
+
+    key = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+
+
+class UniqueTaken(Exception):
+    """A username or MRN already belongs to someone; `field` says which."""
+
+    def __init__(self, field: str):
+        super().__init__(field)
+        self.field = field
+
+
+def username_key(username: str) -> str:
+    return f"username#{username.casefold()}"
+
+
+def mrn_key(mrn: str) -> str:
+    return f"mrn#{mrn}"
+
+
+def _taken_field(err: TransactWriteError, keys: list[str]) -> str:
+    reasons = getattr(err, "cancellation_reasons", None) or []
+    for key, reason in zip(keys, reasons[1:] if len(reasons) > len(keys) else reasons, strict=False):
+        if reason is not None and getattr(reason, "code", "") == "ConditionalCheckFailed":
+            return key.split("#", 1)[0]
+    return keys[0].split("#", 1)[0]
+
+
+def create(account: Account) -> None:
+    """Write the account and claim its username (and MRN) in one transaction."""
+    keys = [username_key(account.username)]
+    if account.mrn:
+        keys.append(mrn_key(account.mrn))
+    try:
+        with TransactWrite(connection=Connection(region=Account.Meta.region)) as tx:
+            tx.save(account, condition=Account.id.does_not_exist())
+            for key in keys:
+                tx.save(Unique(key, owner_id=account.id), condition=Unique.key.does_not_exist())
+    except TransactWriteError as err:
+        raise UniqueTaken(_taken_field(err, keys)) from err
+
+
+def get(account_id: str) -> Account | None:
+    try:
+        return Account.get(account_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def owner_of(key: str) -> str | None:
+    try:
+        return Unique.get(key, consistent_read=True).owner_id
+    except DoesNotExist:
+        return None
+
+
+def find_by_username(username: str) -> Account | None:
+    owner = owner_of(username_key(username))
+    return get(owner) if owner else None
+
+
+def find_by_mrn(mrn: str) -> Account | None:
+    owner = owner_of(mrn_key(mrn))
+    return get(owner) if owner else None
+
+
+def rename(account: Account, new_username: str, now: datetime) -> None:
+    """Move the username claim to a new name: claim the new one, release the old, in one go."""
+    old_key, new_key = username_key(account.username), username_key(new_username)
+    try:
+        with TransactWrite(connection=Connection(region=Account.Meta.region)) as tx:
+            if old_key != new_key:
+                tx.save(Unique(new_key, owner_id=account.id), condition=Unique.key.does_not_exist())
+                tx.delete(Unique(old_key), condition=Unique.owner_id == account.id)
+            tx.update(
+                account,
+                actions=[Account.username.set(new_username), Account.updated_at.set(now)],
+                condition=Account.username == account.username,
+            )
+    except TransactWriteError as err:
+        raise UniqueTaken("username") from err
+    account.username = new_username
+
+
+def update(account: Account, actions: list, condition=None) -> None:
+    """Apply update actions to one account (the caller names the fields)."""
+    account.update(actions=actions, condition=condition)
+
+
+def search_patients(query: str, limit: int = 25) -> list[Account]:
+    """Exact MRN or username first, then patients whose name starts with the query."""
+    found: dict[str, Account] = {}
+    for key in (mrn_key(query), username_key(query)):
+        owner = owner_of(key)
+        account = get(owner) if owner else None
+        if account and account.role == "patient":
+            found[account.id] = account
+    prefix = query.casefold()
+    condition = Account.name_lower.startswith(prefix) if prefix else None
+    for account in Account.by_name.query(PATIENT_SHARD, condition, limit=limit):
+        found.setdefault(account.id, account)
+    return list(found.values())[:limit]
+
+
+def with_bad_email(limit: int = 200) -> Iterable[Account]:
+    return Account.bad_email.query(BAD_EMAIL_SHARD, limit=limit)
+
+
+__all__ = [
+    "Account",
+    "Unique",
+    "UniqueTaken",
+    "UpdateError",
+    "create",
+    "get",
+    "find_by_username",
+    "find_by_mrn",
+    "rename",
+    "update",
+    "search_patients",
+    "with_bad_email",
+]

@@ -1,0 +1,62 @@
+"""The append-only audit trail. Rows are only ever put with a not-exists condition, never updated
+or deleted, and the deployed IAM policy grants no UpdateItem or DeleteItem on this table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.store.base import NullableText, meta, table
+
+
+class PatientIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_patient"
+        projection = AllProjection()
+
+    patient_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class ActorIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_actor"
+        projection = AllProjection()
+
+    actor_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+@table
+class AuditEvent(Model):
+    Meta = meta("audit")
+
+    # "<ISO time>#<random>": unique and in time order within each index.
+    id = UnicodeAttribute(hash_key=True)
+    at = UTCDateTimeAttribute()
+    action = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    actor_id = NullableText()
+    actor_role = NullableText()
+    patient_id = NullableText()
+    target_id = NullableText()
+    client_ip = NullableText()
+    detail = MapAttribute(null=True)
+
+    by_patient = PatientIndex()
+    by_actor = ActorIndex()
+
+
+def append(event: AuditEvent) -> None:
+    event.save(condition=AuditEvent.id.does_not_exist())
+
+
+def for_patient(patient_id: str, limit: int = 500) -> Iterable[AuditEvent]:
+    return AuditEvent.by_patient.query(patient_id, scan_index_forward=False, limit=limit)
+
+
+def for_actor(actor_id: str, limit: int = 500) -> Iterable[AuditEvent]:
+    return AuditEvent.by_actor.query(actor_id, scan_index_forward=False, limit=limit)

@@ -1,0 +1,26 @@
+"""Fixed-window counters for rate limits, expiring by TTL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from chalicelib.store.base import meta, table
+
+
+@table
+class Counter(Model):
+    Meta = meta("counters")
+
+    key = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+def increment(key: str, expires_at: datetime) -> int:
+    """Add one to the counter of this window and return the new count, in one round trip."""
+    counter = Counter(key)
+    counter.update(actions=[Counter.count.add(1), Counter.expires_at.set(expires_at)])
+    return int(counter.count)

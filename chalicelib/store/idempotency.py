@@ -1,0 +1,16 @@
+"""The table Powertools' idempotency layer keeps its records in (declared here so the local
+stack and the infrastructure create it like every other table)."""
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from chalicelib.store.base import meta, table
+
+
+@table
+class IdempotencyRecord(Model):
+    Meta = meta("idempotency")
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = TTLAttribute(null=True)
+    in_progress_expiration = NumberAttribute(null=True)

@@ -1,0 +1,186 @@
+"""Items: what the office sends a patient and needs to know was read (documents, office messages).
+
+An unread item carries `due_shard` and `due_at`, which put it in the sparse `follow_up_due`
+index; reading or escalating removes them, so the sweep reads only what is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.store.base import NullableText, meta, table
+
+DUE_SHARD = "due"
+
+
+class Comment(MapAttribute):
+    author = UnicodeAttribute()
+    text = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class PatientIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_patient"
+        projection = AllProjection()
+
+    patient_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class DueIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "follow_up_due"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = UTCDateTimeAttribute(range_key=True)
+
+
+@table
+class Item(Model):
+    Meta = meta("items")
+
+    id = UnicodeAttribute(hash_key=True)
+    patient_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # document | message
+    title = UnicodeAttribute()
+    category = NullableText()
+    provider = NullableText()
+    comments = ListAttribute(of=Comment, default=list)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    s3_key = NullableText()
+    content_type = NullableText()
+    size_bytes = NumberAttribute(null=True)
+    source = MapAttribute(null=True)
+    # Reading: the first receipt is never overwritten; read_at is cleared when new content
+    # (a provider comment, an office reply) makes the item unread again.
+    first_read_at = UTCDateTimeAttribute(null=True)
+    read_at = UTCDateTimeAttribute(null=True)
+    open_count = NumberAttribute(default=0)
+    # Follow-up of the current round (a round starts at publication and at each new comment).
+    round = NumberAttribute(default=0)
+    notices_sent = NumberAttribute(default=0)
+    last_notice_at = UTCDateTimeAttribute(null=True)
+    escalated = BooleanAttribute(default=False)
+    escalated_at = UTCDateTimeAttribute(null=True)
+    due_shard = NullableText()
+    due_at = UTCDateTimeAttribute(null=True)
+
+    by_patient = PatientIndex()
+    follow_up_due = DueIndex()
+
+
+def _conditional(fn) -> bool:
+    try:
+        fn()
+        return True
+    except UpdateError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def get(item_id: str) -> Item | None:
+    try:
+        return Item.get(item_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def for_patient(patient_id: str, limit: int = 200) -> Iterable[Item]:
+    """Newest first."""
+    return Item.by_patient.query(patient_id, scan_index_forward=False, limit=limit)
+
+
+def record_open(item: Item, now: datetime) -> bool:
+    """Count an open; the first open of unread content writes the receipt. True if it did."""
+    if item.read_at is None:
+        wrote = _conditional(
+            lambda: item.update(
+                actions=[
+                    Item.read_at.set(now),
+                    Item.first_read_at.set(Item.first_read_at | now),
+                    Item.open_count.add(1),
+                    Item.due_shard.remove(),
+                    Item.due_at.remove(),
+                ],
+                condition=Item.read_at.does_not_exist(),
+            )
+        )
+        if wrote:
+            return True
+    item.update(actions=[Item.open_count.add(1)])
+    return False
+
+
+def claim_notice(item: Item, now: datetime, next_due: datetime) -> bool:
+    """Claim the next notice of this round: only one sweep or sender wins a given attempt."""
+    expected = item.notices_sent
+    return _conditional(
+        lambda: item.update(
+            actions=[
+                Item.notices_sent.add(1),
+                Item.last_notice_at.set(now),
+                Item.due_at.set(next_due),
+            ],
+            condition=(Item.notices_sent == expected)
+            & Item.read_at.does_not_exist()
+            & (Item.round == item.round),
+        )
+    )
+
+
+def escalate(item: Item, now: datetime) -> bool:
+    """Stop emailing and leave the index; True for the one caller that did it."""
+    return _conditional(
+        lambda: item.update(
+            actions=[
+                Item.escalated.set(True),
+                Item.escalated_at.set(now),
+                Item.due_shard.remove(),
+                Item.due_at.remove(),
+            ],
+            condition=Item.read_at.does_not_exist() & Item.due_shard.exists(),
+        )
+    )
+
+
+def start_round(item: Item, now: datetime, due_at: datetime, extra_actions: list | None = None) -> None:
+    """New content (a comment, an office reply): unread again, follow-up starts over."""
+    item.update(
+        actions=[
+            Item.read_at.remove(),
+            Item.round.add(1),
+            Item.notices_sent.set(0),
+            Item.escalated.set(False),
+            Item.due_shard.set(DUE_SHARD),
+            Item.due_at.set(due_at),
+            Item.updated_at.set(now),
+            *(extra_actions or []),
+        ]
+    )
+
+
+def due(now: datetime, limit: int = 100, last_evaluated_key: dict | None = None):
+    """Unread items whose next follow-up time has come, oldest first, one page at a time."""
+    return Item.follow_up_due.query(
+        DUE_SHARD,
+        Item.due_at <= now,
+        limit=limit,
+        last_evaluated_key=last_evaluated_key,
+    )

@@ -1,0 +1,118 @@
+"""The notice outbox: one row per notice, written before it is sent, so a notice is never lost
+and its deterministic id means it is never queued twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.store.base import NullableText, meta, table
+
+RETRY_SHARD = "retry"
+
+
+class RetryIndex(GlobalSecondaryIndex):
+    """Sparse: notices waiting for another try after SES throttled or failed."""
+
+    class Meta:
+        index_name = "retry_due"
+        projection = AllProjection()
+
+    retry_shard = UnicodeAttribute(hash_key=True)
+    next_attempt_at = UTCDateTimeAttribute(range_key=True)
+
+
+@table
+class Notice(Model):
+    Meta = meta("outbox")
+
+    id = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    item_id = NullableText()
+    status = UnicodeAttribute(default="pending")  # pending | sent | failed
+    attempts = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    last_error = NullableText()
+    ses_message_id = NullableText()
+    retry_shard = NullableText()
+    next_attempt_at = UTCDateTimeAttribute(null=True)
+
+    retry_due = RetryIndex()
+
+
+def put_once(notice: Notice) -> bool:
+    try:
+        notice.save(condition=Notice.id.does_not_exist())
+        return True
+    except PutError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def get(notice_id: str) -> Notice | None:
+    try:
+        return Notice.get(notice_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def mark_sent(notice: Notice, now: datetime, message_id: str) -> None:
+    notice.update(
+        actions=[
+            Notice.status.set("sent"),
+            Notice.sent_at.set(now),
+            Notice.ses_message_id.set(message_id),
+            Notice.attempts.add(1),
+            Notice.retry_shard.remove(),
+            Notice.next_attempt_at.remove(),
+        ]
+    )
+
+
+def mark_retry(notice: Notice, error: str, next_attempt_at: datetime) -> None:
+    notice.update(
+        actions=[
+            Notice.attempts.add(1),
+            Notice.last_error.set(error),
+            Notice.retry_shard.set(RETRY_SHARD),
+            Notice.next_attempt_at.set(next_attempt_at),
+        ]
+    )
+
+
+def mark_failed(notice: Notice, error: str) -> None:
+    notice.update(
+        actions=[
+            Notice.status.set("failed"),
+            Notice.attempts.add(1),
+            Notice.last_error.set(error),
+            Notice.retry_shard.remove(),
+            Notice.next_attempt_at.remove(),
+        ]
+    )
+
+
+def claim_attempt(notice: Notice) -> bool:
+    """Take a pending notice for sending; a concurrent sender sees the attempt count moved."""
+    expected = notice.attempts
+    try:
+        notice.update(
+            actions=[Notice.retry_shard.remove()],
+            condition=(Notice.status == "pending") & (Notice.attempts == expected),
+        )
+        return True
+    except UpdateError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def retries_due(now: datetime, limit: int = 100):
+    return Notice.retry_due.query(RETRY_SHARD, Notice.next_attempt_at <= now, limit=limit)

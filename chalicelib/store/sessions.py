@@ -1,0 +1,80 @@
+"""Sessions, stored by the SHA-256 of their token so a leaked table cannot be replayed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.attributes import BooleanAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DeleteError, DoesNotExist
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.store.base import NullableText, meta, table
+
+
+class AccountIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_account"
+        projection = KeysOnlyProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+
+
+@table
+class Session(Model):
+    Meta = meta("sessions")
+
+    token_hash = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    must_change_password = BooleanAttribute(default=False)
+    csrf_token = UnicodeAttribute()
+    # A temporary-password session keeps that password's hash: the forced change must repeat it.
+    temp_password_hash = NullableText()
+    client_ip = NullableText()
+    created_at = UTCDateTimeAttribute()
+    last_seen_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    # DynamoDB removes the row some time after this; reads still check the times themselves.
+    ttl = TTLAttribute()
+
+    by_account = AccountIndex()
+
+
+def put(session: Session) -> None:
+    session.save(condition=Session.token_hash.does_not_exist())
+
+
+def get(token_hash: str) -> Session | None:
+    try:
+        return Session.get(token_hash, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def touch(session: Session, now: datetime, ttl: datetime) -> None:
+    session.update(actions=[Session.last_seen_at.set(now), Session.ttl.set(ttl)])
+
+
+def delete(token_hash: str) -> None:
+    try:
+        Session(token_hash).delete()
+    except DeleteError:
+        pass
+
+
+def delete_for_account(account_id: str, keep: str | None = None) -> int:
+    """End every session of an account except `keep` (the one making the change)."""
+    ended = 0
+    for row in Session.by_account.query(account_id):
+        if row.token_hash != keep:
+            delete(row.token_hash)
+            ended += 1
+    return ended
+
+
+def clear_password_change(token_hash: str) -> None:
+    Session(token_hash).update(
+        actions=[Session.must_change_password.set(False), Session.temp_password_hash.remove()],
+        condition=Session.token_hash.exists(),
+    )

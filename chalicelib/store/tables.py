@@ -1,0 +1,15 @@
+"""Every table of the portal, for the local stack and the infrastructure checks."""
+
+from chalicelib.store import accounts, audit, counters, idempotency, items, outbox, sessions, work  # noqa: F401
+from chalicelib.store.base import ALL_MODELS
+
+
+def all_models():
+    return list(ALL_MODELS)
+
+
+def create_all(wait: bool = True) -> None:
+    """Create every table that does not exist yet (the local stack; AWS uses infra/)."""
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=wait)

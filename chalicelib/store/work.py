@@ -1,0 +1,89 @@
+"""The staff work queue: follow-ups, forgot-username forms, quarantined uploads, failed notices.
+
+An open entry carries `open_kind`, which puts it in the sparse `open_queue` index; resolving it
+removes that attribute, so the queue reads only what is still open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.store.base import NullableText, meta, table
+
+KINDS = ("follow_up", "form", "quarantine", "notice_failed")
+
+
+class OpenQueueIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "open_queue"
+        projection = AllProjection()
+
+    open_kind = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+@table
+class WorkEntry(Model):
+    Meta = meta("work")
+
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    open_kind = NullableText()
+    created_at = UTCDateTimeAttribute()
+    patient_id = NullableText()
+    item_id = NullableText()
+    reason = NullableText()
+    data = MapAttribute(null=True)
+    resolved_at = UTCDateTimeAttribute(null=True)
+    resolved_by = NullableText()
+    note = NullableText()
+
+    open_queue = OpenQueueIndex()
+
+
+def add(entry: WorkEntry) -> bool:
+    """Put an open entry once; an entry with the same id already there is left as it is."""
+    entry.open_kind = entry.kind
+    try:
+        entry.save(condition=WorkEntry.id.does_not_exist())
+        return True
+    except PutError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def get(entry_id: str) -> WorkEntry | None:
+    try:
+        return WorkEntry.get(entry_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def open_entries(kind: str, limit: int = 200) -> Iterable[WorkEntry]:
+    return WorkEntry.open_queue.query(kind, limit=limit)
+
+
+def resolve(entry: WorkEntry, by: str, note: str | None, now: datetime) -> bool:
+    """Close an open entry; False when it was already closed."""
+    try:
+        entry.update(
+            actions=[
+                WorkEntry.open_kind.remove(),
+                WorkEntry.resolved_at.set(now),
+                WorkEntry.resolved_by.set(by),
+                WorkEntry.note.set(note),
+            ],
+            condition=WorkEntry.open_kind.exists(),
+        )
+        return True
+    except UpdateError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise

@@ -1,0 +1,67 @@
+"""Fixtures shared by every test.
+
+Integration and browser tests get the real local stack, started once per session: DynamoDB Local,
+moto's server for S3/SQS/SES/SNS, and the portal served over HTTP by `chalice local`'s server
+in a thread of this process (so tests can also move the portal's clock).
+
+Unit tests need none of it and must not talk to AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from tests.support import Api, Portal  # noqa: E402
+
+ADMIN_PASSWORD = "tidal-Ox-lantern-93-quiver"
+STAFF_PASSWORD = "marble-Fjord-ember-41-sprocket"
+
+
+@pytest.fixture(scope="session")
+def stack():
+    from chalicelib.localstack.stack import LocalStack, free_port
+
+    running = LocalStack(portal_port=free_port()).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def portal(stack) -> Portal:
+    """The portal over HTTP, with a first admin and a staff member."""
+    from chalicelib.localstack import pump, server
+    from chalicelib.services import accounts
+
+    http = server.serve("127.0.0.1", stack.portal_port)
+    pump.subscribe_sns_pumps()
+    accounts.ensure_account("admin", "admin", ADMIN_PASSWORD, "admin@clinic.example", "Clinic Administrator")
+    accounts.ensure_account("staff", "desk", STAFF_PASSWORD, "desk@clinic.example", "Front Desk")
+    yield Portal(f"http://127.0.0.1:{stack.portal_port}")
+    http.shutdown()
+
+
+@pytest.fixture(scope="session")
+def admin(portal) -> Api:
+    return portal.signed_in("admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def staff(portal) -> Api:
+    return portal.signed_in("desk", STAFF_PASSWORD)
+
+
+@pytest.fixture
+def clock():
+    """The portal's clock, put back after the test."""
+    from chalicelib.clock import clock as portal_clock
+
+    yield portal_clock
+    portal_clock.reset()

@@ -1,0 +1,118 @@
+"""Helpers for tests that talk to the portal over HTTP."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+import requests
+
+TEMP_PASSWORD_RE = re.compile(r"^Temporary password: (\S+)$", re.MULTILINE)
+
+
+def unique_email(prefix: str = "patient") -> str:
+    return f"{prefix}.{secrets.token_hex(4)}@example.com"
+
+
+def unique_mrn() -> str:
+    return "MRN" + secrets.token_hex(5).upper()
+
+
+def strong_password() -> str:
+    """A password the policy accepts: several random words' worth of entropy."""
+    return f"violet-{secrets.token_hex(3)}-harbor-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Api:
+    """A client of the JSON API, signed in when it has a token."""
+
+    base_url: str
+    token: str | None = None
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def _headers(self, extra: dict | None) -> dict:
+        headers = dict(extra or {})
+        if self.token:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return headers
+
+    def request(self, method: str, path: str, *, json=None, headers: dict | None = None, **kwargs) -> requests.Response:
+        return self.session.request(method, self.base_url + path, json=json, headers=self._headers(headers),
+                                    timeout=60, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json=None, **kwargs) -> requests.Response:
+        return self.request("POST", path, json=json, **kwargs)
+
+    def put(self, path: str, json=None, **kwargs) -> requests.Response:
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def anonymous(self) -> Api:
+        return Api(self.base_url)
+
+
+@dataclass
+class Patient:
+    id: str
+    email: str
+    mrn: str
+    name: str
+    api: Api | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass
+class Portal:
+    base_url: str
+
+    @property
+    def public(self) -> Api:
+        return Api(self.base_url)
+
+    def login(self, username: str, password: str) -> requests.Response:
+        return self.public.post("/api/auth/login", json={"username": username, "password": password})
+
+    def signed_in(self, username: str, password: str) -> Api:
+        answer = self.login(username, password)
+        assert answer.status_code == 200, answer.text
+        return Api(self.base_url, answer.json()["token"])
+
+    def outbox(self, to: str | None = None) -> list[dict]:
+        messages = self.public.get("/dev/outbox").json()["messages"]
+        if to is None:
+            return messages
+        return [m for m in messages if m["to"].casefold() == to.casefold()]
+
+    def last_temporary_password(self, to: str) -> str:
+        for message in reversed(self.outbox(to)):
+            found = TEMP_PASSWORD_RE.search(message["text"])
+            if found:
+                return found.group(1)
+        raise AssertionError(f"no temporary password mailed to {to}")
+
+    def register_patient(self, staff: Api, name: str = "Test Patient", **overrides) -> Patient:
+        body = {"name": name, "date_of_birth": "1980-04-30", "email": unique_email(), "mrn": unique_mrn(), **overrides}
+        answer = staff.post("/api/staff/patients", json=body)
+        assert answer.status_code == 201, answer.text
+        return Patient(answer.json()["id"], body["email"], body["mrn"], body["name"], username=answer.json()["username"])
+
+    def activate(self, patient: Patient) -> Patient:
+        """First sign-in: the invitation's temporary password, then a password of their own."""
+        temporary = self.last_temporary_password(patient.email)
+        first = self.login(patient.username, temporary)
+        assert first.status_code == 200 and first.json()["must_change_password"], first.text
+        api = Api(self.base_url, first.json()["token"])
+        password = strong_password()
+        changed = api.post("/api/auth/password", json={"current_password": temporary, "new_password": password})
+        assert changed.status_code == 204, changed.text
+        patient.api, patient.password = api, password
+        return patient
+
+    def new_patient(self, staff: Api, **overrides) -> Patient:
+        """A registered patient who has signed in and chosen a password."""
+        return self.activate(self.register_patient(staff, **overrides))
