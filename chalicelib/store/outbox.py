@@ -69,7 +69,6 @@ def mark_sent(notice: Notice, now: datetime, message_id: str) -> None:
             Notice.status.set("sent"),
             Notice.sent_at.set(now),
             Notice.ses_message_id.set(message_id),
-            Notice.attempts.add(1),
             Notice.retry_shard.remove(),
             Notice.next_attempt_at.remove(),
         ]
@@ -79,7 +78,6 @@ def mark_sent(notice: Notice, now: datetime, message_id: str) -> None:
 def mark_retry(notice: Notice, error: str, next_attempt_at: datetime) -> None:
     notice.update(
         actions=[
-            Notice.attempts.add(1),
             Notice.last_error.set(error),
             Notice.retry_shard.set(RETRY_SHARD),
             Notice.next_attempt_at.set(next_attempt_at),
@@ -91,7 +89,6 @@ def mark_failed(notice: Notice, error: str) -> None:
     notice.update(
         actions=[
             Notice.status.set("failed"),
-            Notice.attempts.add(1),
             Notice.last_error.set(error),
             Notice.retry_shard.remove(),
             Notice.next_attempt_at.remove(),
@@ -99,12 +96,18 @@ def mark_failed(notice: Notice, error: str) -> None:
     )
 
 
-def claim_attempt(notice: Notice) -> bool:
-    """Take a pending notice for sending; a concurrent sender sees the attempt count moved."""
-    expected = notice.attempts
+def claim_attempt(notice: Notice, lease_until: datetime) -> bool:
+    """Take a pending notice for one sending attempt. Exactly one of several concurrent senders
+    wins (the attempt count moves). The lease puts it back in the retry index, so a sender that
+    dies mid-send leaves the notice to be retried, never lost."""
+    expected = int(notice.attempts or 0)
     try:
         notice.update(
-            actions=[Notice.retry_shard.remove()],
+            actions=[
+                Notice.attempts.add(1),
+                Notice.retry_shard.set(RETRY_SHARD),
+                Notice.next_attempt_at.set(lease_until),
+            ],
             condition=(Notice.status == "pending") & (Notice.attempts == expected),
         )
         return True

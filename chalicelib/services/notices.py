@@ -1,0 +1,100 @@
+"""Item notices: the email that says "you have a new item in your portal", and nothing medical.
+
+Every notice is an outbox row with a deterministic id (`<item>#<round>#<number>`) written before
+it is sent, so a notice is queued once however often publication or the sweep runs, and a
+claimed attempt is sent by one sender only. A patient who has never signed in gets a fresh
+temporary password in each notice (the older one is voided).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chalicelib.clock import clock
+from chalicelib.mail import sender
+from chalicelib.observability import logger, metrics
+from chalicelib.services import accounts as account_service
+from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
+from chalicelib.store import outbox
+from chalicelib.store import work as work_store
+from chalicelib.store.items import Item
+
+ITEM_NOTICE = "item_notice"
+MAX_SEND_ATTEMPTS = 8
+_BACKOFF_BASE = timedelta(seconds=30)
+_SEND_LEASE = timedelta(minutes=5)
+
+
+def notice_id(item: Item, number: int) -> str:
+    return f"{item.id}#{int(item.round or 0)}#{number}"
+
+
+def new_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
+    """The outbox row for notice `number` of the item's current round (not yet saved), so a
+    caller can write it in the same transaction as the item."""
+    return outbox.Notice(notice_id(item, number), account_id=item.patient_id, kind=ITEM_NOTICE,
+                         item_id=item.id, status="pending", attempts=0, created_at=now)
+
+
+def queue_item_notice(item: Item, number: int) -> outbox.Notice | None:
+    """Write the outbox row once; None when it was already queued."""
+    notice = new_item_notice(item, number, clock.now())
+    return notice if outbox.put_once(notice) else None
+
+
+def _backoff(attempts: int) -> timedelta:
+    return _BACKOFF_BASE * (2 ** min(attempts, 8))
+
+
+def deliver(notice: outbox.Notice) -> str:
+    """Send one pending notice. Returns sent | retry | failed | suppressed | taken."""
+    if notice.status != "pending":
+        return notice.status
+    account = account_store.get(notice.account_id)
+    if account is None or account.email_status == "bad":
+        # No mail to an address that bounced: the follow-up sweep escalates the item instead.
+        outbox.mark_failed(notice, "bad_email" if account else "no_account")
+        return "suppressed"
+    if not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
+        return "taken"
+    context: dict = {}
+    if not account.has_signed_in:
+        hours = get_settings().invitation_hours
+        context = {
+            "username": account.username,
+            "temporary_password": account_service.issue_temporary_password(account, hours),
+            "hours": hours,
+        }
+    context.setdefault("temporary_password", None)
+    try:
+        message_id = sender.send(account.email, ITEM_NOTICE, **context)
+    except sender.MailError as err:
+        attempts = int(notice.attempts or 0)
+        if err.transient and attempts < MAX_SEND_ATTEMPTS:
+            outbox.mark_retry(notice, err.code, clock.now() + _backoff(attempts))
+            metrics.add_metric(name="NoticeRetried", unit="Count", value=1)
+            return "retry"
+        outbox.mark_failed(notice, err.code)
+        work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
+                                            created_at=clock.now(), patient_id=notice.account_id,
+                                            item_id=notice.item_id, reason=err.code))
+        logger.warning("notice failed", extra={"notice_id": notice.id, "error_code": err.code})
+        return "failed"
+    outbox.mark_sent(notice, clock.now(), message_id)
+    metrics.add_metric(name="NoticeSent", unit="Count", value=1)
+    return "sent"
+
+
+def deliver_by_id(notice_id_: str) -> str:
+    notice = outbox.get(notice_id_)
+    return deliver(notice) if notice else "missing"
+
+
+def retry_due(limit: int = 100) -> dict[str, int]:
+    """Send the notices whose retry time has come (called by the schedule)."""
+    counts: dict[str, int] = {}
+    for notice in outbox.retries_due(clock.now(), limit=limit):
+        outcome = deliver(notice)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
