@@ -1,0 +1,93 @@
+"""Every API route × every kind of caller, generated from the app's route table so that a new
+route cannot be missed: anonymous callers get 401, the wrong role 403, a temporary-password
+session 403 `password_change_required` (except changing the password and signing out), and the
+right role gets past authorization (never 401/403, never 5xx)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+import app  # noqa: F401 - importing the app registers every route in ROUTES
+from chalicelib.api.http import ADMIN, PATIENT, PUBLIC, ROUTES, SIGNED_IN, STAFF
+from tests.support import Api
+
+CALLERS = ("anonymous", "patient", "staff", "admin", "must_change")
+ALLOWED = {
+    SIGNED_IN: {"patient", "staff", "admin"},
+    PATIENT: {"patient"},
+    STAFF: {"staff", "admin"},
+    ADMIN: {"admin"},
+}
+# Routes that change the caller's own session; they run once at the end, not in the matrix.
+SESSION_ENDING = {("POST", "/api/auth/logout")}
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda _: "x" + secrets.token_hex(6), path)
+
+
+def _api_routes():
+    assert ROUTES, "the route table is empty: the app was not imported"
+    return [spec for spec in ROUTES if spec.path.startswith("/api/") and spec.access != PUBLIC
+            and (spec.method, spec.path) not in SESSION_ENDING]
+
+
+@pytest.fixture(scope="module")
+def callers(portal, admin, staff) -> dict[str, Api]:
+    patient = portal.new_patient(staff)
+    fresh = portal.register_patient(staff)
+    temporary = portal.last_temporary_password(fresh.email)
+    limited = portal.login(fresh.username, temporary)
+    assert limited.json()["must_change_password"] is True
+    return {
+        "anonymous": portal.public,
+        "patient": patient.api,
+        "staff": staff,
+        "admin": admin,
+        "must_change": Api(portal.base_url, limited.json()["token"]),
+    }
+
+
+@pytest.mark.parametrize("spec", _api_routes(), ids=lambda s: f"{s.method} {s.path}")
+def test_route_answers_each_caller_as_the_contract_says(callers, spec):
+    # Given a route and a path with ids that exist nowhere
+    path = _concrete(spec.path)
+    for caller in CALLERS:
+        # When each kind of caller calls it with an empty JSON object
+        answer = callers[caller].request(spec.method, path, json={} if spec.body else None)
+
+        # Then authorization decides first, exactly as API.md says
+        context = f"{caller} → {spec.method} {spec.path}: {answer.status_code} {answer.text[:200]}"
+        assert answer.status_code < 500, context
+        assert answer.headers.get("Content-Type", "").startswith("application/json"), context
+        if caller == "anonymous":
+            assert answer.status_code == 401, context
+            assert answer.json()["error"] == "unauthenticated", context
+        elif caller == "must_change":
+            if spec.allow_password_change:
+                assert answer.status_code not in (401, 403), context
+            else:
+                assert answer.status_code == 403, context
+                assert answer.json()["error"] == "password_change_required", context
+        elif caller in ALLOWED[spec.access]:
+            assert answer.status_code not in (401, 403), context
+        else:
+            assert answer.status_code == 403, context
+            assert answer.json()["error"] == "forbidden", context
+
+
+def test_sign_out_is_allowed_to_every_signed_in_caller_and_refused_to_anonymous(portal, staff):
+    # Given a patient session and a temporary-password session
+    patient = portal.new_patient(staff)
+    fresh = portal.register_patient(staff)
+    limited = Api(portal.base_url, portal.login(fresh.username, portal.last_temporary_password(fresh.email)).json()["token"])
+
+    # When each signs out, and an anonymous caller tries to
+    answers = [patient.api.post("/api/auth/logout"), limited.post("/api/auth/logout"), portal.public.post("/api/auth/logout")]
+
+    # Then the sessions end and the anonymous call is refused
+    assert [a.status_code for a in answers] == [204, 204, 401]
+    assert patient.api.get("/api/me").status_code == 401
