@@ -160,20 +160,27 @@ def escalate(item: Item, now: datetime) -> bool:
     )
 
 
+def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> list:
+    """The update actions that start a new round, for a caller that writes the item in a
+    transaction with other rows. `notices_sent=1` when the round's first notice is queued in
+    that same transaction."""
+    actions = [
+        Item.read_at.remove(),
+        Item.round.add(1),
+        Item.notices_sent.set(notices_sent),
+        Item.escalated.set(False),
+        Item.due_shard.set(DUE_SHARD),
+        Item.due_at.set(due_at),
+        Item.updated_at.set(now),
+    ]
+    if notices_sent:
+        actions.append(Item.last_notice_at.set(now))
+    return actions
+
+
 def start_round(item: Item, now: datetime, due_at: datetime, extra_actions: list | None = None) -> None:
     """New content (a comment, an office reply): unread again, follow-up starts over."""
-    item.update(
-        actions=[
-            Item.read_at.remove(),
-            Item.round.add(1),
-            Item.notices_sent.set(0),
-            Item.escalated.set(False),
-            Item.due_shard.set(DUE_SHARD),
-            Item.due_at.set(due_at),
-            Item.updated_at.set(now),
-            *(extra_actions or []),
-        ]
-    )
+    item.update(actions=[*round_actions(now, due_at), *(extra_actions or [])])
 
 
 def due(now: datetime, limit: int = 100, last_evaluated_key: dict | None = None):
