@@ -48,7 +48,7 @@ bench: deps
 	$(PY) -m bench
 
 package: deps
-	$(PY) -m chalicelib.localstack.package
+	$(PY) -m infra.package
 
 clean:
 	rm -rf $(VENV) $(LOCAL) build

@@ -1,0 +1,87 @@
+"""`make package`: the stage's CloudFormation template in `build/`, checked by cfn-lint.
+
+1. the stage's environment variables from `.chalice/config.json` are set first, so the app and
+   the models see the stage's names (queue, topic, table prefix) exactly as Lambda will;
+2. `infra.template` writes the merge template (tables from the models, bucket, queues, SES, SNS);
+3. `chalice package --merge-template` writes `sam.json` and `deployment.zip`;
+4. cfn-lint checks the packaged template; errors fail the command, warnings are shown.
+
+    python -m infra.package [--stage prod] [--out build] [--no-lint]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from chalicelib.localstack.stack import ROOT, stage_environment  # stdlib only: safe before the stage's env is set
+
+BIN = Path(sys.executable).parent
+CFN_LINT_ERROR = 2  # cfn-lint's exit status is a bit mask: 2 errors, 4 warnings, 8 informational
+
+
+def _tool(name: str) -> str:
+    found = BIN / name
+    return str(found) if found.exists() else (shutil.which(name) or name)
+
+
+def merge_template(stage: str) -> dict:
+    """Built in a process whose environment is the stage's (see `main`)."""
+    environment = stage_environment(stage)
+    from app import app
+    from chalicelib.store.tables import all_models
+    from infra import template
+
+    return template.build(environment, all_models(), environment["TABLE_PREFIX"], list(app.event_sources))
+
+
+def lint(template_path: Path) -> int:
+    """cfn-lint's exit status; errors set bit 2."""
+    answer = subprocess.run([_tool("cfn-lint"), str(template_path)], capture_output=True, text=True, check=False)  # noqa: S603
+    output = (answer.stdout + answer.stderr).strip()
+    if output:
+        print(output)
+    return answer.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--out", default=str(ROOT / "build"))
+    parser.add_argument("--no-lint", action="store_true")
+    args = parser.parse_args(argv)
+
+    environment = stage_environment(args.stage)
+    os.environ.update(environment)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    sys.path.insert(0, str(ROOT))
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    merge_path = out / f"infra-{args.stage}.json"
+    merge_path.write_text(json.dumps(merge_template(args.stage), indent=2, sort_keys=True) + "\n")
+
+    packaged = subprocess.run(  # noqa: S603 - our own chalice, our own arguments
+        [_tool("chalice"), "package", "--stage", args.stage, "--merge-template", str(merge_path), str(out)],
+        cwd=ROOT, env={**os.environ}, check=False,
+    )
+    if packaged.returncode:
+        return packaged.returncode
+    template_path = out / "sam.json"
+    print(f"packaged {args.stage}: {template_path}")
+    if args.no_lint:
+        return 0
+    status = lint(template_path)
+    if status == 1 or status & CFN_LINT_ERROR:
+        print("cfn-lint found errors in the packaged template", file=sys.stderr)
+        return 1
+    print("cfn-lint: no errors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
