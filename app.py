@@ -2,11 +2,15 @@
 
 from chalice import Chalice, ConvertToMiddleware
 
-from chalicelib.api import admin, auth, forms, items, meta, profile, staff
+from chalicelib.api import admin, auth, forms, items, messages, meta, profile, staff, staff_messages
+from chalicelib.api import followup as followup_api
 from chalicelib.api.http import security_headers_middleware
 from chalicelib.errors import http_error_middleware
+from chalicelib.events import mail_feedback as mail_feedback_events
+from chalicelib.events import sweep as sweep_events
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
+from chalicelib.web import routes as web_routes
 
 app = Chalice(app_name="patient-portal")
 app.log.disabled = True  # the one logger is Powertools'; Chalice's own would duplicate errors
@@ -15,12 +19,19 @@ app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_s
 app.register_middleware(http_error_middleware, "http")
 app.register_middleware(security_headers_middleware, "http")
 
-for blueprint in (auth.bp, profile.bp, forms.bp, items.bp, staff.bp, admin.bp, meta.bp):
+for blueprint in (auth.bp, profile.bp, forms.bp, items.bp, staff.bp, admin.bp, meta.bp, messages.bp, staff_messages.bp):
+    app.register_blueprint(blueprint)
+
+# Follow-up: the staff report and queue routes, the scheduled sweep, SES feedback over SNS.
+for blueprint in (followup_api.bp, sweep_events.bp, mail_feedback_events.bp):
     app.register_blueprint(blueprint)
 
 if get_settings().dev_routes:
     from chalicelib.api import dev
 
     app.register_blueprint(dev.bp)
+
+for blueprint in web_routes.blueprints():
+    app.register_blueprint(blueprint)
 
 meta.register_catch_all(app)

@@ -64,3 +64,11 @@ def events(*, patient_id: str | None = None, actor_id: str | None = None) -> lis
     else:
         rows = []
     return [as_json(row) for row in rows]
+
+
+def read_trail(*, actor_id: str | None, actor_role: str | None, client_ip: str | None,
+               patient_id: str | None = None, of_actor_id: str | None = None) -> list[dict[str, Any]]:
+    """An admin reads the trail (of a patient, of a staff member); the reading is recorded too."""
+    record("audit.view", actor_id=actor_id, actor_role=actor_role, patient_id=patient_id, target_id=of_actor_id,
+           client_ip=client_ip)
+    return events(patient_id=patient_id, actor_id=of_actor_id)

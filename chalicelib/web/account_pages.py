@@ -1,0 +1,154 @@
+"""Pages for signing in and out, passwords, the public forms, My Profile, and the patient's home."""
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.auth import ForgotPasswordBody, LoginBody, PasswordBody
+from chalicelib.api.forms import ForgotUsernameBody
+from chalicelib.api.http import SESSION_COOKIE
+from chalicelib.api.profile import EmailBody, UsernameBody
+from chalicelib.errors import PortalError
+from chalicelib.services import accounts, items
+from chalicelib.web.framework import (
+    PUBLIC,
+    FormErrors,
+    PageCtx,
+    expired_cookie,
+    field_errors,
+    home_for,
+    page,
+    redirect,
+    safe_next,
+    session_cookie_header,
+    static_file,
+)
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/static/{name}", methods=["GET"])
+def static(name: str) -> Response:
+    """The stylesheet. Its URL carries a content hash, so it may be cached for a long time."""
+    if name != "portal.css":
+        return Response(body="Not found", status_code=404, headers={"Content-Type": "text/plain"})
+    data, _ = static_file(name)
+    return Response(body=data.decode("utf-8"), status_code=200,
+                    headers={"Content-Type": "text/css; charset=utf-8",
+                             "Cache-Control": "public, max-age=31536000, immutable"})
+
+
+def item_href(item: dict) -> str:
+    return f"/documents/{item['id']}" if item["kind"] == "document" else f"/messages/{item['id']}"
+
+
+@page(bp, "/")
+def home(ctx: PageCtx):
+    if ctx.principal.role != "patient":
+        return redirect("/staff")
+    listed = [{**item, "href": item_href(item)} for item in items.list_for_patient(ctx.principal)]
+    return ctx.render("home.html", items=listed, unread=sum(1 for item in listed if not item["read_at"]))
+
+
+@page(bp, "/sign-in", ("GET", "POST"), access=PUBLIC)
+def sign_in(ctx: PageCtx):
+    next_path = safe_next(ctx.form.get("next") or ctx.query.get("next"), "")
+    if ctx.request.method == "GET":
+        return ctx.render("sign_in.html", errors={}, username="", next_path=next_path)
+    try:
+        body = ctx.validate(LoginBody)
+        session = accounts.login(ctx.caller, body.username, body.password)
+    except FormErrors as exc:
+        return ctx.render("sign_in.html", status=400, errors=exc.errors, username=ctx.form.get("username", ""),
+                          next_path=next_path)
+    except PortalError as exc:
+        return ctx.render("sign_in.html", status=exc.status, errors={"": exc.message},
+                          username=ctx.form.get("username", ""), next_path=next_path)
+    target = "/password" if session.must_change_password else safe_next(next_path, home_for(session.role))
+    return redirect(target, cookies=[session_cookie_header(session.token)])
+
+
+@page(bp, "/sign-out", ("POST",), allow_password_change=True)
+def sign_out(ctx: PageCtx):
+    accounts.logout(ctx.caller)
+    return redirect("/sign-in?notice=signed-out", cookies=[expired_cookie(SESSION_COOKIE)])
+
+
+@page(bp, "/password", ("GET", "POST"), allow_password_change=True)
+def password(ctx: PageCtx):
+    forced = ctx.principal.must_change_password
+    if ctx.request.method == "GET":
+        return ctx.render("password.html", forced=forced, errors={})
+    try:
+        body = ctx.validate(PasswordBody)
+        if ctx.form.get("confirm_password") != body.new_password:
+            raise FormErrors({"confirm_password": "The two new passwords are not the same."})
+        accounts.change_password(ctx.caller, body.current_password, body.new_password)
+    except FormErrors as exc:
+        return ctx.render("password.html", status=400, forced=forced, errors=exc.errors)
+    except PortalError as exc:
+        return ctx.render("password.html", status=exc.status, forced=forced, errors=field_errors(exc))
+    return redirect(home_for(ctx.principal.role) + "?notice=password-changed")
+
+
+@page(bp, "/forgot-password", ("GET", "POST"), access=PUBLIC)
+def forgot_password(ctx: PageCtx):
+    if ctx.request.method == "GET":
+        answer = accounts.FORGOT_PASSWORD_ANSWER if ctx.query.get("sent") else None
+        return ctx.render("forgot_password.html", errors={}, username="", answer=answer)
+    try:
+        body = ctx.validate(ForgotPasswordBody)
+    except FormErrors as exc:
+        return ctx.render("forgot_password.html", status=400, errors=exc.errors, username=ctx.form.get("username", ""))
+    accounts.forgot_password(ctx.caller, body.username)
+    return redirect("/forgot-password?sent=1")
+
+
+@page(bp, "/forms", access=PUBLIC)
+def forms(ctx: PageCtx):
+    return ctx.render("forms.html")
+
+
+@page(bp, "/forms/forgot-username", ("GET", "POST"), access=PUBLIC)
+def forgot_username(ctx: PageCtx):
+    if ctx.request.method == "GET":
+        answer = accounts.FORGOT_USERNAME_ANSWER if ctx.query.get("sent") else None
+        return ctx.render("forgot_username.html", errors={}, values={}, answer=answer)
+    try:
+        body = ctx.validate(ForgotUsernameBody)
+    except FormErrors as exc:
+        return ctx.render("forgot_username.html", status=400, errors=exc.errors, values=ctx.form)
+    accounts.forgot_username(ctx.caller, body.model_dump())
+    return redirect("/forms/forgot-username?sent=1")
+
+
+def _profile(ctx: PageCtx, status: int = 200, **context):
+    defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": ""}
+    return ctx.render("profile.html", status=status, **{**defaults, **context})
+
+
+@page(bp, "/profile")
+def profile(ctx: PageCtx):
+    return _profile(ctx)
+
+
+@page(bp, "/profile/username", ("POST",))
+def change_username(ctx: PageCtx):
+    try:
+        body = ctx.validate(UsernameBody)
+        accounts.change_username(ctx.caller, body.username, body.current_password)
+    except FormErrors as exc:
+        return _profile(ctx, 400, username_errors=exc.errors, new_username=ctx.form.get("username", ""))
+    except PortalError as exc:
+        return _profile(ctx, exc.status, username_errors=field_errors(exc), new_username=ctx.form.get("username", ""))
+    return redirect("/profile?notice=username-changed")
+
+
+@page(bp, "/profile/email", ("POST",))
+def change_email(ctx: PageCtx):
+    try:
+        body = ctx.validate(EmailBody)
+        accounts.change_email(ctx.caller, body.email, body.current_password)
+    except FormErrors as exc:
+        return _profile(ctx, 400, email_errors=exc.errors, new_email=ctx.form.get("email", ""))
+    except PortalError as exc:
+        return _profile(ctx, exc.status, email_errors=field_errors(exc), new_email=ctx.form.get("email", ""))
+    return redirect("/profile?notice=email-changed")

@@ -1,0 +1,348 @@
+"""How every page is declared: `@page(bp, path, ...)` resolves the cookie session (with its CSRF
+token on form posts), sends a temporary-password session to `/password`, checks the role, parses
+the urlencoded form, and turns domain errors into pages instead of JSON.
+
+Pages call the same service functions (and validate with the same body models) as the JSON API.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from chalice import Blueprint, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.api.http import MAX_BODY_BYTES, SESSION_COOKIE, client_ip, resolve_principal, session_cookie
+from chalicelib.clock import parse_iso
+from chalicelib.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PasswordChangeRequired,
+    PayloadTooLarge,
+    PortalError,
+    Unauthenticated,
+)
+from chalicelib.services import accounts
+from chalicelib.services.accounts import Caller
+from chalicelib.services.sessions import Principal
+from chalicelib.settings import get_settings
+
+WEB_DIR = Path(__file__).resolve().parent
+FORM_COOKIE = "portal_form"  # pre-session double-submit token for the public forms
+FORM_TYPE = "application/x-www-form-urlencoded"
+PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
+_ROLES = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"}, ADMIN: {"admin"}}
+
+# Flash messages after a redirect come from this fixed list, so no query string can put text on a page.
+NOTICES = {
+    "signed-out": "You have signed out.",
+    "session-ended": "Your session ended after {idle} minutes without activity, to keep your information safe. "
+                     "Please sign in again.",
+    "password-changed": "Your password has been changed.",
+    "username-changed": "Your username has been changed. Use the new one the next time you sign in.",
+    "email-changed": "The email address on file has been changed. Your username stays as it was.",
+    "message-sent": "Your message has been sent to the office.",
+    "reply-sent": "Your reply has been sent.",
+    "registered": "The patient is registered and an invitation with a temporary password has been emailed.",
+    "patient-email-changed": "The email address on file has been changed; the username stays as it was.",
+    "form-resolved": "The form is marked as done.",
+    "staff-created": "The staff account is created and a temporary password has been emailed.",
+    "uploaded": "The file has been uploaded. It appears in the list once it is published.",
+    "comment-added": "The comment has been added and the patient will be notified.",
+}
+
+
+def _when(value: str | None, with_time: bool = True) -> str:
+    if not value:
+        return ""
+    moment = parse_iso(value)
+    return moment.strftime("%-d %b %Y, %H:%M UTC" if with_time else "%-d %b %Y")
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(WEB_DIR / "templates")),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = _when
+    env.globals["css_url"] = static_url("portal.css")
+    return env
+
+
+@lru_cache(maxsize=8)
+def static_file(name: str) -> tuple[bytes, str]:
+    """The bytes of a file in static/ and a short content hash (for cache-busting URLs)."""
+    import hashlib
+
+    data = (WEB_DIR / "static" / name).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()[:12]
+
+
+def static_url(name: str) -> str:
+    return f"/static/{name}?v={static_file(name)[1]}"
+
+
+def content_security_policy(form_origins: tuple[str, ...] = ()) -> str:
+    form_action = " ".join(("'self'", *form_origins))
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def page_headers(form_origins: tuple[str, ...] = ()) -> dict[str, str]:
+    headers = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": content_security_policy(form_origins),
+        "Cache-Control": "no-store",
+    }
+    if get_settings().secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return headers
+
+
+def cookie(name: str, value: str, *, max_age: int | None = None, same_site: str = "Lax") -> str:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", f"SameSite={same_site}"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if get_settings().secure_cookies:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def session_cookie_header(token: str) -> str:
+    return cookie(SESSION_COOKIE, token, max_age=get_settings().session_max_hours * 3600)
+
+
+def expired_cookie(name: str) -> str:
+    return cookie(name, "", max_age=0)
+
+
+def redirect(location: str, *, cookies: list[str] | None = None) -> Response:
+    """See Other: every successful form post ends here (post/redirect/get)."""
+    headers: dict[str, Any] = {"Location": location, "Cache-Control": "no-store"}
+    if cookies:
+        headers["Set-Cookie"] = cookies
+    return Response(body="", status_code=303, headers=headers)
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """Only a path on this site: never another host (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        parts = urlsplit(value)
+        if not parts.netloc and not parts.scheme:
+            return value
+    return default
+
+
+def home_for(role: str) -> str:
+    return "/" if role == "patient" else "/staff"
+
+
+def _read_cookie(headers, name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+def parse_form(request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise UnsupportedForm(f"Pages accept forms sent as {FORM_TYPE}.", code="unsupported_media_type")
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The form is too large (at most {MAX_BODY_BYTES // 1024} KB).")
+    try:
+        parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form could not be read; reload the page and try again.") from None
+    return {name: values[0] for name, values in parsed.items()}
+
+
+class UnsupportedForm(PortalError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class FormErrors(Exception):
+    """Raised by `PageCtx.validate`: field name (or "" for the whole form) -> message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("form errors")
+        self.errors = errors
+
+
+def field_errors(exc: PortalError) -> dict[str, str]:
+    """Domain messages read "field: sentence"; put the sentence next to its field."""
+    name, sep, text = exc.message.partition(": ")
+    if sep and name.replace("_", "").isalnum() and name.islower():
+        return {name: text[:1].upper() + text[1:]}
+    return {"": exc.message}
+
+
+def _friendly(error: dict) -> str:
+    kind, text = error["type"], str(error.get("msg", "is not valid"))
+    if kind == "missing":
+        return "This field is required."
+    if kind == "string_pattern_mismatch":
+        return "This is not in the expected format."
+    text = text.removeprefix("Value error, ")
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def current_path(request) -> str:
+    """This page's path (without any API Gateway stage prefix)."""
+    pattern = (request.context or {}).get("resourcePath", "/")
+    for name, value in (request.uri_params or {}).items():
+        pattern = pattern.replace("{" + name + "}", quote(value, safe=""))
+    return pattern
+
+
+@dataclass
+class PageCtx:
+    """What a page handler gets."""
+
+    request: Any
+    principal: Principal | None
+    form: dict[str, str]
+    query: dict[str, str]
+    client_ip: str | None
+    account: dict[str, Any] | None = None
+    form_token: str | None = None
+    set_cookies: list[str] = field(default_factory=list)
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.principal, self.client_ip)
+
+    def validate(self, model: type[BaseModel], *, fields: tuple[str, ...] | None = None) -> Any:
+        """The API's own body model checks the form: blank optional fields are left out."""
+        names = fields or tuple(model.model_fields)
+        data = {}
+        for name in names:
+            value = self.form.get(name, "")
+            if value.strip() or model.model_fields[name].is_required():
+                data[name] = value if "password" in name else value.strip()
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors: dict[str, str] = {}
+            for error in exc.errors():
+                loc = str(error["loc"][0]) if error.get("loc") else ""
+                if loc not in errors:
+                    errors[loc] = _friendly(error)
+            raise FormErrors(errors) from None
+
+    def render(self, template: str, *, status: int = 200, form_origins: tuple[str, ...] = (),
+               **context: Any) -> Response:
+        notice_key = self.query.get("notice", "")
+        notice = NOTICES.get(notice_key, "").format(idle=get_settings().session_idle_minutes)
+        html = environment().get_template(template).render(
+            principal=self.principal,
+            account=self.account,
+            csrf_token=self.principal.csrf_token if self.principal else self.form_token,
+            notice=notice,
+            path=current_path(self.request),
+            **context,
+        )
+        headers: dict[str, Any] = page_headers(form_origins)
+        if self.set_cookies:
+            headers["Set-Cookie"] = list(self.set_cookies)
+        return Response(body=html, status_code=status, headers=headers)
+
+
+def _public_form_token(ctx: PageCtx) -> None:
+    """Double-submit token for forms shown before there is a session (sign-in, forgot password,
+    forgot username): a random value in a SameSite=Strict cookie, echoed by the form."""
+    existing = _read_cookie(ctx.request.headers, FORM_COOKIE)
+    if existing and len(existing) < 100:
+        ctx.form_token = existing
+    else:
+        ctx.form_token = secrets.token_urlsafe(24)
+        ctx.set_cookies.append(cookie(FORM_COOKIE, ctx.form_token, same_site="Strict"))
+
+
+def check_public_form(ctx: PageCtx) -> None:
+    supplied = ctx.form.get("csrf_token", "")
+    expected = _read_cookie(ctx.request.headers, FORM_COOKIE) or ""
+    if not (supplied and expected and hmac.compare_digest(supplied, expected)):
+        raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
+
+
+def _error_page(ctx: PageCtx, exc: PortalError) -> Response:
+    titles = {403: "Not allowed", 404: "Page not found", 429: "Please wait a moment"}
+    response = ctx.render("error.html", status=exc.status, title=titles.get(exc.status, "Something is not right"),
+                          message=exc.message)
+    response.headers.update(exc.headers)
+    return response
+
+
+def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, access: str = SIGNED_IN,
+         allow_password_change: bool = False) -> Callable:
+    """Declare a page. The handler is called as `fn(ctx, **path_params)` and returns a Response
+    (usually `ctx.render(...)` or `redirect(...)`)."""
+
+    def decorate(fn: Callable) -> Callable:
+        def view(**path_params):
+            request = bp.current_request
+            ctx = PageCtx(request, None, {}, dict(request.query_params or {}), client_ip(request))
+            try:
+                if request.method == "POST":
+                    ctx.form = parse_form(request)
+                if access == PUBLIC:
+                    _public_form_token(ctx)
+                    if request.method == "POST":
+                        check_public_form(ctx)
+                else:
+                    _sign_in_required(ctx, allow_password_change)
+                    allowed = _ROLES[access]
+                    if allowed is not None and ctx.principal.role not in allowed:
+                        raise NotFound("There is no such page for your account.")
+                return fn(ctx, **path_params)
+            except Unauthenticated:
+                return _to_sign_in(request)
+            except PasswordChangeRequired:
+                return redirect("/password")
+            except PortalError as exc:
+                return _error_page(ctx, exc)
+
+        view.__name__ = "page_" + fn.__name__
+        view.__doc__ = fn.__doc__
+        # Any content type reaches the view (a browser's GET has none); form posts are checked in parse_form.
+        bp.route(path, methods=list(methods), content_types=["*/*"], name=view.__name__)(view)
+        return fn
+
+    return decorate
+
+
+def _sign_in_required(ctx: PageCtx, allow_password_change: bool) -> None:
+    ctx.principal = resolve_principal(ctx.request, csrf_form_value=ctx.form.get("csrf_token"))
+    if ctx.principal.must_change_password and not allow_password_change:
+        raise PasswordChangeRequired()
+    if not ctx.principal.must_change_password:
+        ctx.account = accounts.me(ctx.principal)
+
+
+def _to_sign_in(request) -> Response:
+    """No session: to the sign-in page. A session that was there and has ended says so."""
+    had_session = session_cookie(request.headers) is not None
+    target = "/sign-in"
+    query = []
+    if had_session:
+        query.append("notice=session-ended")
+    if request.method == "GET":
+        here = current_path(request)
+        if here and here not in ("/", "/sign-in"):
+            query.append("next=" + quote(here, safe="/"))
+    if query:
+        target += "?" + "&".join(query)
+    return redirect(target, cookies=[expired_cookie(SESSION_COOKIE)] if had_session else None)

@@ -1,0 +1,9 @@
+"""Every page blueprint, in one list for app.py (registered before the catch-all 404)."""
+
+from chalice import Blueprint
+
+
+def blueprints() -> list[Blueprint]:
+    from chalicelib.web import account_pages, staff_pages
+
+    return [account_pages.bp, staff_pages.bp]
