@@ -15,6 +15,7 @@ from chalicelib.errors import BadRequest
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 MIN_SCORE = 3
+_ZXCVBN_MAX = 72
 # Unambiguous letters and digits: easy to read off an email and type in.
 _TEMP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 
@@ -39,10 +40,19 @@ def verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
+_TEMP_SHAPE = re.compile(rf"^[{_TEMP_ALPHABET}]{{4}}(?:-[{_TEMP_ALPHABET}]{{4}}){{3}}$")
+
+
 def new_temporary_password() -> str:
-    """About 95 bits: four groups of four characters, e.g. `Kq7m-Tz2p-Hx9w-Rb4n`."""
+    """About 93 bits: four groups of four characters, e.g. `Kq7m-Tz2p-Hx9w-Rb4n`."""
     groups = ("".join(secrets.choice(_TEMP_ALPHABET) for _ in range(4)) for _ in range(4))
     return "-".join(groups)
+
+
+def looks_temporary(password: str) -> bool:
+    """Temporary passwords have a shape no chosen password may have, so sign-in knows which one
+    hash to check and every attempt costs exactly one Argon2 verification."""
+    return bool(_TEMP_SHAPE.match(password))
 
 
 class WeakPassword(BadRequest):
@@ -50,9 +60,13 @@ class WeakPassword(BadRequest):
 
 
 def _personal_words(name: str, email: str, username: str) -> list[str]:
-    words = {email, email.split("@", 1)[0], username, name}
-    words.update(part for part in re.split(r"[\s,.'-]+", name) if len(part) >= 3)
-    return sorted(word.casefold() for word in words if word and len(word) >= 3)
+    """The name, email, its local part and the username (3 characters or more), and the pieces of
+    the name and of the local parts (4 or more: short pieces like "com" would refuse too much)."""
+    local_part = email.split("@", 1)[0]
+    words = {word for word in (email, local_part, username, name) if len(word) >= 3}
+    for whole in (name, local_part, username.split("@", 1)[0]):
+        words.update(piece for piece in re.split(r"[\s,.'_+-]+", whole) if len(piece) >= 4)
+    return sorted({word.casefold() for word in words})
 
 
 def check_policy(password: str, *, name: str, email: str, username: str) -> None:
@@ -63,10 +77,14 @@ def check_policy(password: str, *, name: str, email: str, username: str) -> None
         raise WeakPassword(f"new_password: use at least {MIN_LENGTH} characters.")
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"new_password: use at most {MAX_LENGTH} characters.")
+    if looks_temporary(password):
+        raise WeakPassword("new_password: that looks like a temporary password; choose one of your own.")
     folded = password.casefold()
     personal = _personal_words(name, email, username)
     for word in personal:
         if word in folded:
             raise WeakPassword("new_password: must not contain your name, email address or username.")
-    if zxcvbn(password[:100], user_inputs=personal)["score"] < MIN_SCORE:
+    # zxcvbn refuses (raises on) more than 72 characters, and its cost grows with length:
+    # the first 72 say enough about how guessable the whole is.
+    if zxcvbn(password[:_ZXCVBN_MAX], user_inputs=personal)["score"] < MIN_SCORE:
         raise WeakPassword("new_password: too easy to guess; try a longer phrase of unrelated words.")

@@ -1,5 +1,7 @@
 """The clinic page's first sign-in promise, end to end over HTTP on the local stack."""
 
+from datetime import timedelta
+
 
 def test_invitation_temporary_password_forced_change_then_normal_session(portal, staff):
     # Given a patient the office has just registered
@@ -33,3 +35,87 @@ def test_invitation_temporary_password_forced_change_then_normal_session(portal,
     assert portal.login(patient.email, temporary).status_code == 401
     again = portal.login(patient.email, "quiet-Harbor-lamp-72-gravel")
     assert again.status_code == 200 and again.json()["must_change_password"] is False
+
+
+def test_a_temporary_password_works_once(portal, staff):
+    # Given a patient who signed in once with the invitation's temporary password
+    patient = portal.register_patient(staff)
+    temporary = portal.last_temporary_password(patient.email)
+    assert portal.login(patient.username, temporary).status_code == 200
+
+    # When the same temporary password is tried again
+    again = portal.login(patient.username, temporary)
+
+    # Then it is refused like any wrong password
+    assert again.status_code == 401
+    assert again.json()["error"] == "invalid_credentials"
+
+
+def test_an_invitation_temporary_password_expires_after_168_hours(portal, staff, clock):
+    # Given a patient invited just now
+    patient = portal.register_patient(staff)
+    temporary = portal.last_temporary_password(patient.email)
+
+    # When they first try it a week and a minute later
+    clock.advance(timedelta(hours=168, minutes=1))
+    late = portal.login(patient.username, temporary)
+
+    # Then it has expired
+    assert late.status_code == 401
+    assert late.json()["error"] == "invalid_credentials"
+
+
+def test_an_invitation_temporary_password_still_works_just_before_it_expires(portal, staff, clock):
+    # Given a patient invited just now
+    patient = portal.register_patient(staff)
+    temporary = portal.last_temporary_password(patient.email)
+
+    # When they first try it 167 hours later
+    clock.advance(timedelta(hours=167))
+    answer = portal.login(patient.username, temporary)
+
+    # Then it still works, for the forced change only
+    assert answer.status_code == 200
+    assert answer.json()["must_change_password"] is True
+
+
+def test_a_newer_temporary_password_voids_the_older_one(portal, staff):
+    # Given an invited patient who then asks for a reset before ever signing in
+    patient = portal.register_patient(staff)
+    older = portal.last_temporary_password(patient.email)
+    assert portal.public.post("/api/auth/forgot-password", json={"username": patient.username}).status_code == 202
+    newer = portal.last_temporary_password(patient.email)
+    assert newer != older
+
+    # When each is tried
+    with_older = portal.login(patient.username, older)
+    with_newer = portal.login(patient.username, newer)
+
+    # Then only the newer one works
+    assert with_older.status_code == 401
+    assert with_newer.status_code == 200 and with_newer.json()["must_change_password"] is True
+
+
+def test_the_forced_change_must_repeat_the_temporary_password_and_follow_the_policy(portal, staff):
+    # Given a patient in the forced-change session
+    patient = portal.register_patient(staff, name="Ines Moreau")
+    temporary = portal.last_temporary_password(patient.email)
+    limited = portal.public
+    limited.token = portal.login(patient.username, temporary).json()["token"]
+
+    # When they get the temporary password wrong, reuse it, or choose a weak or personal password
+    wrong_current = limited.post("/api/auth/password", json={"current_password": "Abcd-Efgh-Jkmn-Pqrs",
+                                                             "new_password": "quiet-Harbor-lamp-72-gravel"})
+    reuse = limited.post("/api/auth/password", json={"current_password": temporary, "new_password": temporary})
+    weak = limited.post("/api/auth/password", json={"current_password": temporary, "new_password": "password1234"})
+    personal = limited.post("/api/auth/password", json={"current_password": temporary,
+                                                        "new_password": "moreau-Fjord-ember-41"})
+
+    # Then each is refused with the contract's codes, and the session is still limited
+    assert wrong_current.status_code == 401 and wrong_current.json()["error"] == "invalid_credentials"
+    for refused in (reuse, weak, personal):
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "weak_password"
+        assert refused.json()["message"].startswith("new_password:")
+    assert limited.get("/api/me").json()["error"] == "password_change_required"
+    assert limited.post("/api/auth/logout").status_code == 204

@@ -1,0 +1,245 @@
+"""Sign-in: identical refusals, one Argon2 verification each, lockout, sessions and sign-out."""
+
+from datetime import timedelta
+
+import pytest
+from argon2 import PasswordHasher
+
+from tests.conftest import STAFF_PASSWORD
+from tests.support import strong_password
+
+
+@pytest.fixture
+def argon2_verifications(monkeypatch):
+    """Every Argon2 verification the portal makes (the server runs in this process)."""
+    calls: list[str] = []
+    real = PasswordHasher.verify
+
+    def counting(self, stored, password):
+        calls.append(stored)
+        return real(self, stored, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    return calls
+
+
+def refusal(answer) -> tuple[int, dict]:
+    return answer.status_code, answer.json()
+
+
+def lock_mails(portal, patient) -> list[dict]:
+    return [m for m in portal.outbox(patient.email) if "locked" in m["subject"]]
+
+
+def test_unknown_username_and_wrong_password_answer_identically_after_one_argon2_verification(
+        portal, staff, argon2_verifications):
+    # Given a patient with a password of their own
+    patient = portal.new_patient(staff)
+
+    # When someone signs in with an unknown username, then with the right username and a wrong password
+    argon2_verifications.clear()
+    unknown = portal.login("nobody-" + patient.username, patient.password)
+    for_unknown = len(argon2_verifications)
+    argon2_verifications.clear()
+    wrong = portal.login(patient.username, patient.password + "x")
+    for_wrong = len(argon2_verifications)
+
+    # Then both get the same status and body, and each paid exactly one Argon2 verification
+    assert refusal(unknown) == refusal(wrong)
+    assert refusal(wrong) == (401, {"error": "invalid_credentials", "message": "The username or password is not correct."})
+    assert for_unknown == 1
+    assert for_wrong == 1
+
+
+def test_every_refusal_pays_exactly_one_argon2_verification(portal, staff, argon2_verifications):
+    # Given a patient who asked for a reset, so the account holds a password and a temporary one
+    patient = portal.new_patient(staff)
+    portal.public.post("/api/auth/forgot-password", json={"username": patient.username})
+    temporary = portal.last_temporary_password(patient.email)
+    attempts = {
+        "wrong chosen password": patient.password + "x",
+        "wrong temporary-shaped password": "Abcd-Efgh-Jkmn-Pqrs",
+        "empty-ish password": "x",
+    }
+
+    # When each wrong password is tried
+    counts = {}
+    for label, password in attempts.items():
+        argon2_verifications.clear()
+        answer = portal.login(patient.username, password)
+        assert answer.status_code == 401, label
+        counts[label] = len(argon2_verifications)
+
+    # Then each cost one verification, and so does a correct sign-in with the temporary password
+    argon2_verifications.clear()
+    assert portal.login(patient.username, temporary).status_code == 200
+    counts["right temporary password"] = len(argon2_verifications)
+    assert counts == dict.fromkeys(counts, 1)
+
+
+def test_five_failures_lock_the_account_and_mail_the_patient(portal, staff, clock, argon2_verifications):
+    # Given a patient with a password of their own
+    patient = portal.new_patient(staff)
+    assert lock_mails(portal, patient) == []
+
+    # When five wrong passwords are tried in a row
+    for _ in range(5):
+        assert portal.login(patient.username, "wrong-" + patient.password).status_code == 401
+
+    # Then the patient is mailed about the lock, without any secret in the mail
+    mails = lock_mails(portal, patient)
+    assert len(mails) == 1
+    assert patient.password not in mails[0]["text"] and "Temporary password" not in mails[0]["text"]
+
+    # And the right password now answers exactly like a wrong one (after one verification)
+    argon2_verifications.clear()
+    locked = portal.login(patient.username, patient.password)
+    assert len(argon2_verifications) == 1
+    wrong = portal.login(patient.username, "wrong-" + patient.password)
+    unknown = portal.login("nobody-" + patient.username, patient.password)
+    assert refusal(locked) == refusal(wrong) == refusal(unknown)
+
+    # When 14 minutes pass the account is still locked; after 15 it is released
+    clock.advance(timedelta(minutes=14))
+    assert portal.login(patient.username, patient.password).status_code == 401
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert portal.login(patient.username, patient.password).status_code == 200
+
+
+def test_the_next_lock_lasts_longer(portal, staff, clock):
+    # Given a patient whose account was locked once and released after 15 minutes
+    patient = portal.new_patient(staff)
+    for _ in range(5):
+        portal.login(patient.username, "wrong-" + patient.password)
+    clock.advance(timedelta(minutes=15, seconds=1))
+
+    # When five more failures follow, before any good sign-in
+    for _ in range(5):
+        assert portal.login(patient.username, "wrong-" + patient.password).status_code == 401
+
+    # Then the second lock lasts 30 minutes, and the patient got a mail for each lock
+    assert len(lock_mails(portal, patient)) == 2
+    clock.advance(timedelta(minutes=29))
+    assert portal.login(patient.username, patient.password).status_code == 401
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert portal.login(patient.username, patient.password).status_code == 200
+
+
+def test_a_good_sign_in_resets_the_count_of_consecutive_failures(portal, staff):
+    # Given a patient with four failures
+    patient = portal.new_patient(staff)
+    for _ in range(4):
+        portal.login(patient.username, "wrong-" + patient.password)
+
+    # When they sign in correctly and then fail four more times
+    assert portal.login(patient.username, patient.password).status_code == 200
+    for _ in range(4):
+        portal.login(patient.username, "wrong-" + patient.password)
+
+    # Then the account is not locked: the failures were not consecutive
+    assert portal.login(patient.username, patient.password).status_code == 200
+    assert lock_mails(portal, patient) == []
+
+
+def test_username_is_case_insensitive_at_sign_in(portal, staff):
+    # Given a patient whose username is their email
+    patient = portal.new_patient(staff)
+
+    # When they sign in with it in capitals and with spaces around it
+    answer = portal.login(f"  {patient.username.upper()} ", patient.password)
+
+    # Then it works
+    assert answer.status_code == 200
+    assert answer.json()["role"] == "patient" and answer.json()["must_change_password"] is False
+
+
+def test_logout_ends_the_session_at_once(portal, staff):
+    # Given a signed-in patient
+    patient = portal.new_patient(staff)
+    assert patient.api.get("/api/me").status_code == 200
+
+    # When they sign out
+    out = patient.api.post("/api/auth/logout")
+
+    # Then the token no longer works
+    assert out.status_code == 204
+    after = patient.api.get("/api/me")
+    assert after.status_code == 401 and after.json()["error"] == "unauthenticated"
+
+
+def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(portal, staff):
+    # Given a patient signed in on two devices
+    patient = portal.new_patient(staff)
+    other_device = portal.signed_in(patient.username, patient.password)
+    assert other_device.get("/api/me").status_code == 200
+
+    # When they change the password on the first
+    new_password = strong_password()
+    changed = patient.api.post("/api/auth/password", json={"current_password": patient.password,
+                                                           "new_password": new_password})
+
+    # Then the other device is signed out, this session carries on, and only the new password works
+    assert changed.status_code == 204, changed.text
+    assert other_device.get("/api/me").status_code == 401
+    assert patient.api.get("/api/me").status_code == 200
+    assert portal.login(patient.username, patient.password).status_code == 401
+    assert portal.login(patient.username, new_password).status_code == 200
+
+
+def test_a_password_change_needs_the_current_password_and_a_strong_new_one(portal, staff):
+    # Given a signed-in patient
+    patient = portal.new_patient(staff)
+
+    # When they get the current password wrong, or choose a weak one
+    wrong = patient.api.post("/api/auth/password", json={"current_password": "not-it-" + patient.password,
+                                                         "new_password": strong_password()})
+    weak = patient.api.post("/api/auth/password", json={"current_password": patient.password,
+                                                        "new_password": "short"})
+
+    # Then the contract's codes come back, and the old password still works
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_credentials"
+    assert weak.status_code == 400 and weak.json()["error"] == "weak_password"
+    assert "at least 12" in weak.json()["message"]
+    assert portal.login(patient.username, patient.password).status_code == 200
+
+
+def test_a_session_ends_after_15_idle_minutes(portal, staff, clock):
+    # Given a patient who just signed in
+    patient = portal.new_patient(staff)
+
+    # When they use it every 14 minutes, then leave it for 15
+    for _ in range(3):
+        clock.advance(timedelta(minutes=14))
+        assert patient.api.get("/api/me").status_code == 200
+    clock.advance(timedelta(minutes=15))
+    idle = patient.api.get("/api/me")
+
+    # Then the session has ended
+    assert idle.status_code == 401
+    assert idle.json()["error"] == "unauthenticated"
+
+
+def test_a_session_ends_after_12_hours_however_busy(portal, staff, clock):
+    # Given a patient who keeps their session busy
+    patient = portal.new_patient(staff)
+
+    # When they make a request every 10 minutes for just under 12 hours, then one more after 12
+    for _ in range(71):
+        clock.advance(timedelta(minutes=10))
+        assert patient.api.get("/api/me").status_code == 200
+    clock.advance(timedelta(minutes=10, seconds=1))
+    too_old = patient.api.get("/api/me")
+
+    # Then that last request is refused
+    assert too_old.status_code == 401
+
+
+def test_staff_sign_in_follows_the_same_rules(portal):
+    # Given the front desk account
+    # When it signs in with the right and a wrong password
+    bad = portal.login("desk", STAFF_PASSWORD + "x")
+    good = portal.login("desk", STAFF_PASSWORD)
+
+    # Then the answers are those of patients
+    assert good.status_code == 200 and good.json()["role"] == "staff"
+    assert refusal(bad) == (401, {"error": "invalid_credentials", "message": "The username or password is not correct."})
