@@ -30,6 +30,23 @@ ADMIN_PASSWORD = "tidal-Ox-lantern-93-quiver"
 STAFF_PASSWORD = "marble-Fjord-ember-41-sprocket"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def app_calls():
+    """Every AWS call the portal's functions make during the session, for the IAM policy check."""
+    from chalicelib.localstack.calls import recording
+    from tests.app_calls import AppCallRecorder
+
+    with recording(AppCallRecorder()) as recorder:
+        yield recorder
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """The IAM policy coverage check reads the calls every other test made, so it runs last."""
+    last = [item for item in items if item.path.name == "test_policy_coverage.py"]
+    items[:] = [item for item in items if item.path.name != "test_policy_coverage.py"] + last
+
+
 @pytest.fixture(scope="session")
 def stack():
     from chalicelib.localstack.stack import LocalStack, free_port

@@ -30,7 +30,8 @@ class Recorder:
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, call: Call) -> None:
+    def add(self, call: Call, params: dict | None = None) -> None:
+        """`params` are the call's parameters, for recorders that look inside (the policy check)."""
         with self._lock:
             self.calls.append(call)
 
@@ -65,14 +66,15 @@ def _recording_call(self, operation_name, api_params):
         service = self.meta.service_model.endpoint_prefix
         call = Call(service, operation_name, _resource(api_params or {}))
         for recorder in list(_active):
-            recorder.add(call)
+            recorder.add(call, api_params or {})
     return _original(self, operation_name, api_params)
 
 
 @contextmanager
-def recording():
-    """`with recording() as calls:` every AWS call made in any thread meanwhile lands in `calls`."""
-    recorder = Recorder()
+def recording(recorder: Recorder | None = None):
+    """`with recording() as calls:` every AWS call made in any thread meanwhile lands in `calls`
+    (or in the given recorder, which may choose what to keep)."""
+    recorder = recorder if recorder is not None else Recorder()
     with _install_lock:
         BaseClient._make_api_call = _recording_call
         _active.append(recorder)
