@@ -1,0 +1,64 @@
+"""Secure messages, the patient's side: their threads with the office."""
+
+from typing import Annotated, Literal
+
+from chalice import Blueprint
+from pydantic import AfterValidator, Field
+
+from chalicelib.api.http import PATIENT, Body, Ctx, Text, route
+from chalicelib.services import messaging
+
+bp = Blueprint(__name__)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+# Plain text, kept exactly as written (HTML included): clients show it as text, never as markup.
+MessageText = Annotated[Text, Field(max_length=10_000), AfterValidator(_not_blank)]
+SubjectText = Annotated[Text, Field(max_length=200), AfterValidator(_not_blank)]
+Category = Literal[messaging.CATEGORIES]
+
+
+class NewThreadBody(Body):
+    subject: SubjectText
+    body: MessageText
+    category: Category | None = None
+
+
+class ReplyBody(Body):
+    body: MessageText
+
+
+def page(ctx: Ctx) -> messaging.Page:
+    """`?limit=&cursor=` of every message list and thread history."""
+    return messaging.page(ctx.query.get("limit"), ctx.query.get("cursor"))
+
+
+@route(bp, "/api/messages", access=PATIENT)
+def list_threads(ctx: Ctx):
+    """The patient's threads, newest first, with unread counts (`?limit=&cursor=`)."""
+    return messaging.threads_for_patient(ctx.caller, page(ctx))
+
+
+@route(bp, "/api/messages", "POST", access=PATIENT, body=NewThreadBody, status=201)
+def start_thread(ctx: Ctx):
+    """Write to the office: a new thread; the office is told only that a message arrived."""
+    b = ctx.body
+    return messaging.start_by_patient(ctx.caller, b.subject, b.body, b.category)
+
+
+@route(bp, "/api/messages/{thread_id}", access=PATIENT, responses={404: "not_found"})
+def open_thread(ctx: Ctx, thread_id: str):
+    """A thread's messages, oldest first (`?limit=&cursor=`); opening it records the read receipt."""
+    return messaging.open_for_patient(ctx.caller, thread_id, page(ctx))
+
+
+@route(bp, "/api/messages/{thread_id}", "POST", access=PATIENT, body=ReplyBody, status=201,
+       responses={404: "not_found"})
+def reply(ctx: Ctx, thread_id: str):
+    """Reply in one of the patient's threads."""
+    return messaging.reply_by_patient(ctx.caller, thread_id, ctx.body.body)

@@ -1,0 +1,384 @@
+"""Secure messages between a patient and the office (one shared office inbox).
+
+- A patient writes to the office: the office address gets an email saying only that a patient
+  sent a secure message, with a link to the staff inbox (no name, no subject, no body).
+- The office writes to a patient: the thread is then also the patient's item (`kind="message"`,
+  same id), so each office message starts a new round of that item: unread again, a notice
+  without content, a read receipt on open, and follow-up by the same sweep as documents.
+- Every open of a thread and every message sent is audited.
+
+Lists and thread histories come a page at a time: `limit` (1..200) and the opaque `cursor` that
+the previous page answered as `next_cursor` (null on the last page).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.clock import clock, iso, parse_iso
+from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.mail import sender
+from chalicelib.observability import logger, metrics
+from chalicelib.services import audit, notices
+from chalicelib.services.accounts import Caller, get_patient
+from chalicelib.settings import get_settings
+from chalicelib.store import items as item_store
+from chalicelib.store import messages as store
+from chalicelib.store.messages import OFFICE, PATIENT, Thread, ThreadMessage
+
+CATEGORIES = ("results_question", "prescription", "billing", "appointment", "other")
+OFFICE_NEW_MESSAGE = "office_new_message"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+_OFFICE_REPLY_TRIES = 3
+
+
+# ---------------------------------------------------------------- pages and cursors
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    cursor: str | None
+
+
+def page(limit: str | None, cursor: str | None) -> Page:
+    """A page request from the query string: `limit` 1..200 (default 50), `cursor` as given out."""
+    if limit is None or limit == "":
+        size = DEFAULT_LIMIT
+    elif limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT:
+        size = int(limit)
+    else:
+        raise BadRequest(f"limit: a whole number from 1 to {MAX_LIMIT}.", code="invalid_request")
+    return Page(size, cursor or None)
+
+
+def _encode(kind: str, *parts: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([kind, *parts]).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None, kinds: tuple[str, ...]) -> tuple[str, list[str]] | None:
+    """(kind, parts) of a cursor this module gave out; anything else is a 400."""
+    if cursor is None:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        data = None
+    if (not isinstance(data, list) or not 1 <= len(data) <= 3 or data[0] not in kinds
+            or not all(isinstance(part, str) and 0 < len(part) <= 200 for part in data[1:])):
+        raise _bad_cursor()
+    return data[0], data[1:]
+
+
+def _bad_cursor() -> BadRequest:
+    return BadRequest("cursor: not a cursor this list gave out.", code="invalid_request")
+
+
+def _thread_cursor(kind: str, thread: Thread) -> str:
+    return _encode(kind, thread.updated_at.isoformat(), thread.id)
+
+
+def _thread_position(parts: list[str]) -> tuple[datetime, str] | None:
+    """Where in an index a thread cursor points: (updated_at, id), or None for the start."""
+    if not parts:
+        return None
+    try:
+        if len(parts) == 2:
+            return parse_iso(parts[0]), parts[1]
+    except ValueError:
+        pass
+    raise _bad_cursor()
+
+
+def _page_of_threads(fetch, kind: str, request: Page) -> tuple[list[Thread], str | None]:
+    """One page of an index, newest first: ask for one row more than shown to know if more exist."""
+    decoded = _decode(request.cursor, (kind,))
+    rows = fetch(request.limit + 1, _thread_position(decoded[1]) if decoded else None)
+    shown = rows[: request.limit]
+    more = len(rows) > request.limit
+    return shown, _thread_cursor(kind, shown[-1]) if more else None
+
+
+def _history(thread: Thread, request: Page) -> tuple[list[ThreadMessage], str | None]:
+    decoded = _decode(request.cursor, ("m",))
+    if decoded and len(decoded[1]) != 1:
+        raise _bad_cursor()
+    rows = store.messages(thread.id, request.limit + 1, decoded[1][0] if decoded else None)
+    shown = rows[: request.limit]
+    return shown, _encode("m", shown[-1].id) if len(rows) > request.limit else None
+
+
+# ---------------------------------------------------------------- answers
+
+def _message_json(message: ThreadMessage, *, for_office: bool) -> dict[str, Any]:
+    answer = {"id": message.id, "author_role": message.author_role, "body": message.body,
+              "sent_at": iso(message.sent_at)}
+    if for_office:
+        answer["author_id"] = message.author_id
+    return answer
+
+
+def _patient_thread_json(thread: Thread) -> dict[str, Any]:
+    return {
+        "id": thread.id,
+        "subject": thread.subject,
+        "category": thread.category,
+        "created_at": iso(thread.created_at),
+        "updated_at": iso(thread.updated_at),
+        "unread": int(thread.patient_unread or 0),
+        "last_author_role": thread.last_author_role,
+        "message_count": int(thread.message_count or 0),
+    }
+
+
+def _office_thread_json(thread: Thread) -> dict[str, Any]:
+    return {
+        **_patient_thread_json(thread),
+        "patient_id": thread.patient_id,
+        "started_by": thread.started_by,
+        "unread": int(thread.office_unread or 0),
+        "patient_unread": int(thread.patient_unread or 0),
+        "waiting": thread.waiting_shard is not None,
+    }
+
+
+def _opened_json(thread: Thread, history: list[ThreadMessage], next_cursor: str | None, *,
+                 for_office: bool) -> dict[str, Any]:
+    summary = _office_thread_json(thread) if for_office else _patient_thread_json(thread)
+    return {**summary, "messages": [_message_json(m, for_office=for_office) for m in history],
+            "next_cursor": next_cursor}
+
+
+# ---------------------------------------------------------------- writing
+
+def _new_message_id(now: datetime) -> str:
+    """Sorts in the order sent (the table's sort key); the random tail keeps ids unique."""
+    return f"{now:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}"
+
+
+def _message(thread_id: str, role: str, author_id: str, body: str, now: datetime) -> ThreadMessage:
+    return ThreadMessage(thread_id, _new_message_id(now), author_role=role, author_id=author_id, body=body, sent_at=now)
+
+
+def _new_thread(patient_id: str, subject: str, category: str | None, started_by: str, now: datetime) -> Thread:
+    waiting = started_by == PATIENT
+    return Thread(
+        "thr_" + secrets.token_hex(10),
+        patient_id=patient_id,
+        subject=subject,
+        category=category,
+        started_by=started_by,
+        created_at=now,
+        updated_at=now,
+        message_count=1,
+        last_author_role=started_by,
+        patient_unread=0 if waiting else 1,
+        office_unread=1 if waiting else 0,
+        has_item=not waiting,
+        waiting_shard=store.WAITING_SHARD if waiting else None,
+        unread_by_patient=None if waiting else patient_id,
+    )
+
+
+def _follow_up_due(now: datetime) -> datetime:
+    return now + timedelta(days=get_settings().follow_up_days)
+
+
+def _item_write(thread: Thread, existing: item_store.Item | None, now: datetime) -> store.ItemWrite:
+    """The item side of an office message: the first notice of a new round (or of a new item)."""
+    if existing is None:
+        item = item_store.Item(
+            thread.id, patient_id=thread.patient_id, kind="message", title=thread.subject,
+            category=thread.category, created_at=now, updated_at=now, round=0, notices_sent=1,
+            last_notice_at=now, open_count=0, escalated=False,
+            due_shard=item_store.DUE_SHARD, due_at=_follow_up_due(now),
+        )
+        return store.ItemWrite(item, notices.new_item_notice(item, 1, now), None)
+    expected = int(existing.round or 0)
+    existing.round = expected + 1  # the notice belongs to the round this write starts
+    return store.ItemWrite(existing, notices.new_item_notice(existing, 1, now), expected)
+
+
+def _audit(caller: Caller, action: str, thread_id: str, patient_id: str | None, *, outcome: str = "ok",
+           message_id: str | None = None) -> None:
+    audit.record(action, outcome=outcome, actor_id=caller.actor_id, actor_role=caller.actor_role,
+                 patient_id=patient_id, target_id=thread_id, client_ip=caller.client_ip,
+                 detail={"message_id": message_id} if message_id else None)
+
+
+def _tell_office() -> None:
+    """The office learns that a patient wrote, and nothing else. The message is already stored
+    and in the inbox, so a failed email is logged, not the patient's problem."""
+    try:
+        sender.send(get_settings().office_email, OFFICE_NEW_MESSAGE,
+                    inbox_url=f"{get_settings().portal_url}/staff/inbox")
+    except sender.MailError as err:
+        logger.warning("office message alert not sent", extra={"error_code": err.code})
+        metrics.add_metric(name="OfficeAlertFailed", unit="Count", value=1)
+
+
+def _notify_patient(notice) -> None:
+    outcome = notices.deliver(notice)
+    if outcome not in ("sent", "retry"):
+        logger.info("message notice not sent", extra={"notice_id": notice.id, "outcome": outcome})
+
+
+# ---------------------------------------------------------------- patient
+
+def _patient_thread(caller: Caller, thread_id: str, action: str) -> Thread:
+    """The caller's own thread; another patient's answers exactly like an unknown id."""
+    thread = store.get(thread_id)
+    if thread is None or thread.patient_id != caller.actor_id:
+        _audit(caller, action, thread_id, thread.patient_id if thread else None, outcome="not_found")
+        raise NotFound("No message thread with that id.")
+    return thread
+
+
+def threads_for_patient(caller: Caller, request: Page) -> dict[str, Any]:
+    patient_id = caller.actor_id
+    shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(patient_id, limit, after), "p", request)
+    unread_total = sum(int(t.patient_unread or 0) for t in store.unread_by_patient(patient_id))
+    return {"threads": [_patient_thread_json(t) for t in shown], "unread_total": unread_total,
+            "next_cursor": next_cursor}
+
+
+def start_by_patient(caller: Caller, subject: str, body: str, category: str | None) -> dict[str, str]:
+    now = clock.now()
+    thread = _new_thread(caller.actor_id, subject, category or "other", PATIENT, now)
+    message = _message(thread.id, PATIENT, caller.actor_id, body, now)
+    store.start(thread, message)
+    _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
+    _tell_office()
+    return {"id": thread.id}
+
+
+def reply_by_patient(caller: Caller, thread_id: str, body: str) -> dict[str, str]:
+    message = _message(thread_id, PATIENT, caller.actor_id, body, clock.now())
+    try:
+        # One transaction; its condition on the thread's owner is also the access check.
+        store.add_patient_message(thread_id, caller.actor_id, message)
+    except store.ThreadGone:
+        _audit(caller, "message.send", thread_id, None, outcome="not_found")
+        raise NotFound("No message thread with that id.") from None
+    except store.ConcurrentChange:
+        raise Conflict("The thread changed at the same moment; please send again.") from None
+    _audit(caller, "message.send", thread_id, caller.actor_id, message_id=message.id)
+    _tell_office()
+    return {"id": message.id}
+
+
+def open_for_patient(caller: Caller, thread_id: str, request: Page) -> dict[str, Any]:
+    thread = _patient_thread(caller, thread_id, "message.open")
+    history, next_cursor = _history(thread, request)
+    if thread.patient_unread:
+        store.mark_read(thread, PATIENT)
+    if thread.has_item:
+        item = item_store.get(thread.id)
+        if item is not None:
+            item_store.record_open(item, clock.now())
+    _audit(caller, "message.open", thread.id, thread.patient_id)
+    return _opened_json(thread, history, next_cursor, for_office=False)
+
+
+# ---------------------------------------------------------------- office
+
+def _office_thread(caller: Caller, thread_id: str, action: str) -> Thread:
+    thread = store.get(thread_id)
+    if thread is None:
+        _audit(caller, action, thread_id, None, outcome="not_found")
+        raise NotFound("No message thread with that id.")
+    return thread
+
+
+def office_inbox(caller: Caller, request: Page) -> dict[str, Any]:
+    """Threads waiting for the office first, then every other thread; newest first within each.
+    The cursor says which of the two lists the next page continues, and where."""
+    kind, parts = _decode(request.cursor, ("w", "r")) or ("w", [])
+    after = _thread_position(parts)
+    shown: list[Thread] = []
+    if kind == "w":
+        rows = store.waiting_for_office(request.limit + 1, after)
+        shown = rows[: request.limit]
+        if len(rows) > request.limit:
+            return _inbox_answer(shown, _thread_cursor("w", shown[-1]))
+        after = None
+    room = request.limit - len(shown)
+    # The recent list holds the waiting threads too: they were listed first, so skip them here.
+    others: list[Thread] = []
+    while True:
+        rows = store.recent(request.limit + 1, after)
+        others += [t for t in rows if t.waiting_shard is None]
+        if len(rows) <= request.limit or len(others) > room:
+            break
+        after = (rows[-1].updated_at, rows[-1].id)
+    next_cursor = None
+    if len(others) > room:
+        others = others[:room]
+        next_cursor = _thread_cursor("r", others[-1]) if others else _encode("r")
+    return _inbox_answer(shown + others, next_cursor)
+
+
+def _inbox_answer(shown: list[Thread], next_cursor: str | None) -> dict[str, Any]:
+    waiting = list(store.waiting_for_office(MAX_LIMIT * 5))
+    return {
+        "threads": [_office_thread_json(t) for t in shown],
+        "waiting_total": len(waiting),
+        "unread_total": sum(int(t.office_unread or 0) for t in waiting),
+        "next_cursor": next_cursor,
+    }
+
+
+def threads_of_patient(caller: Caller, patient_id: str, request: Page) -> dict[str, Any]:
+    """A patient's threads as the office sees them (for the staff patient page)."""
+    account = get_patient(patient_id)
+    shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(account.id, limit, after), "s", request)
+    audit.record("message.list", actor_id=caller.actor_id, actor_role=caller.actor_role, patient_id=account.id,
+                 target_id=account.id, client_ip=caller.client_ip)
+    return {"threads": [_office_thread_json(t) for t in shown], "next_cursor": next_cursor}
+
+
+def open_for_office(caller: Caller, thread_id: str, request: Page) -> dict[str, Any]:
+    thread = _office_thread(caller, thread_id, "message.open")
+    history, next_cursor = _history(thread, request)
+    if thread.office_unread:
+        store.mark_read(thread, OFFICE)
+    _audit(caller, "message.open", thread.id, thread.patient_id)
+    return _opened_json(thread, history, next_cursor, for_office=True)
+
+
+def start_by_office(caller: Caller, patient_id: str, subject: str, body: str, category: str | None) -> dict[str, str]:
+    account = get_patient(patient_id)
+    now = clock.now()
+    thread = _new_thread(account.id, subject, category, OFFICE, now)
+    message = _message(thread.id, OFFICE, caller.actor_id, body, now)
+    item_write = _item_write(thread, None, now)
+    store.start(thread, message, item_write, due_at=item_write.item.due_at)
+    _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
+    _notify_patient(item_write.notice)
+    return {"id": thread.id}
+
+
+def reply_by_office(caller: Caller, thread_id: str, body: str) -> dict[str, str]:
+    for _ in range(_OFFICE_REPLY_TRIES):
+        thread = _office_thread(caller, thread_id, "message.send")
+        now = clock.now()
+        # Before the office first writes, the thread has no item: nothing to read.
+        existing = item_store.get(thread.id) if thread.has_item else None
+        message = _message(thread.id, OFFICE, caller.actor_id, body, now)
+        item_write = _item_write(thread, existing, now)
+        try:
+            store.add_office_message(thread, message, item_write, _follow_up_due(now))
+        except store.ConcurrentChange:
+            continue  # another reply moved the item's round: read it again
+        except store.ThreadGone:
+            raise NotFound("No message thread with that id.") from None
+        _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
+        _notify_patient(item_write.notice)
+        return {"id": message.id}
+    raise Conflict("The thread changed at the same moment; please send again.")
