@@ -3,10 +3,13 @@
 from chalice import Chalice, ConvertToMiddleware
 
 from chalicelib.api import admin, auth, forms, items, messages, meta, profile, staff, staff_messages
+from chalicelib.api import documents as documents_api
 from chalicelib.api import followup as followup_api
+from chalicelib.api import uploads as uploads_api
 from chalicelib.api.http import security_headers_middleware
 from chalicelib.errors import http_error_middleware
 from chalicelib.events import mail_feedback as mail_feedback_events
+from chalicelib.events import publisher as publisher_events
 from chalicelib.events import sweep as sweep_events
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
@@ -24,6 +27,10 @@ for blueprint in (auth.bp, profile.bp, forms.bp, items.bp, staff.bp, admin.bp, m
 
 # Follow-up: the staff report and queue routes, the scheduled sweep, SES feedback over SNS.
 for blueprint in (followup_api.bp, sweep_events.bp, mail_feedback_events.bp):
+    app.register_blueprint(blueprint)
+
+# Publication: patient documents, staff uploads and comments, the SQS upload publisher.
+for blueprint in (documents_api.bp, uploads_api.bp, publisher_events.bp):
     app.register_blueprint(blueprint)
 
 if get_settings().dev_routes:

@@ -37,6 +37,12 @@ def new_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
                          item_id=item.id, status="pending", attempts=0, created_at=now)
 
 
+def new_leased_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
+    """Like `new_item_notice`, but already taken for its first attempt by the caller, who writes
+    it in its transaction and then sends it with `deliver(notice, account, leased=True)`."""
+    return outbox.leased(new_item_notice(item, number, now), now + _SEND_LEASE)
+
+
 def queue_item_notice(item: Item, number: int) -> outbox.Notice | None:
     """Write the outbox row once; None when it was already queued."""
     notice = new_item_notice(item, number, clock.now())
@@ -47,16 +53,19 @@ def _backoff(attempts: int) -> timedelta:
     return _BACKOFF_BASE * (2 ** min(attempts, 8))
 
 
-def deliver(notice: outbox.Notice) -> str:
-    """Send one pending notice. Returns sent | retry | failed | suppressed | taken."""
+def deliver(notice: outbox.Notice, account: account_store.Account | None = None, *, leased: bool = False) -> str:
+    """Send one pending notice. Returns sent | retry | failed | suppressed | taken.
+    A caller that already holds the patient's account passes it (one read fewer); `leased` when
+    the notice was written already taken (`new_leased_item_notice`), so no second claim."""
     if notice.status != "pending":
         return notice.status
-    account = account_store.get(notice.account_id)
+    if account is None or account.id != notice.account_id:
+        account = account_store.get(notice.account_id)
     if account is None or account.email_status == "bad":
         # No mail to an address that bounced: the follow-up sweep escalates the item instead.
         outbox.mark_failed(notice, "bad_email" if account else "no_account")
         return "suppressed"
-    if not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
+    if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
         return "taken"
     context: dict = {}
     if not account.has_signed_in:

@@ -119,3 +119,13 @@ def claim_attempt(notice: Notice, lease_until: datetime) -> bool:
 
 def retries_due(now: datetime, limit: int = 100):
     return Notice.retry_due.query(RETRY_SHARD, Notice.next_attempt_at <= now, limit=limit)
+
+
+def leased(notice: Notice, lease_until: datetime) -> Notice:
+    """An unsaved notice already taken for its first attempt, as `claim_attempt` would leave it:
+    written in the transaction that creates it, its writer sends it without another claim, and a
+    writer that dies before sending leaves it in the retry index for the schedule."""
+    notice.attempts = 1
+    notice.retry_shard = RETRY_SHARD
+    notice.next_attempt_at = lease_until
+    return notice
