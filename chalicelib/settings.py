@@ -36,6 +36,8 @@ class Settings:
     lockout_threshold: int
     lockout_base_minutes: int
     ses_send_rate: int
+    # The office digest goes out with the first sweep at or after this hour (UTC), once a day.
+    digest_hour_utc: int
     max_upload_bytes: int
     file_link_seconds: int
     forgot_password_per_account_per_hour: int
@@ -51,6 +53,10 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return self.stage != "local"
+
+    @property
+    def publish_dead_letter_queue_name(self) -> str:
+        return f"{self.publish_queue_name}-dlq"
 
     def table_name(self, name: str) -> str:
         return f"{self.table_prefix}-{name}"
@@ -80,6 +86,7 @@ def get_settings() -> Settings:
         lockout_threshold=_int("LOCKOUT_THRESHOLD", 5),
         lockout_base_minutes=_int("LOCKOUT_BASE_MINUTES", 15),
         ses_send_rate=_int("SES_SEND_RATE", 14),
+        digest_hour_utc=_int("DIGEST_HOUR_UTC", 12),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         file_link_seconds=_int("FILE_LINK_SECONDS", 300),
         forgot_password_per_account_per_hour=_int("FORGOT_PASSWORD_PER_ACCOUNT_PER_HOUR", 3),

@@ -1,14 +1,38 @@
 """Routes of the local stage only (`/dev/*`): never registered in a deployed stage."""
 
+from datetime import datetime
+
 from chalice import Blueprint
 
-from chalicelib.api.http import PUBLIC, Ctx, route
+from chalicelib.api.http import PUBLIC, Body, Ctx, route
+from chalicelib.clock import clock, parse_iso
+from chalicelib.errors import BadRequest
 from chalicelib.mail import outbox_reader
+from chalicelib.services import followup
 
 bp = Blueprint(__name__)
+
+
+class SweepBody(Body):
+    now: str | None = None
+
+
+def _moment(text: str | None) -> datetime:
+    if text is None:
+        return clock.now()
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise BadRequest("now: not an ISO 8601 time such as 2026-11-28T09:00:00Z.", code="invalid_request") from None
 
 
 @route(bp, "/dev/outbox", access=PUBLIC)
 def outbox(ctx: Ctx):
     """Every mail the local SES accepted, oldest first."""
     return {"messages": outbox_reader.messages()}
+
+
+@route(bp, "/dev/sweep", "POST", access=PUBLIC, body=SweepBody)
+def sweep(ctx: Ctx):
+    """Run the scheduled follow-up sweep as of `now` (default: the portal's clock); its summary."""
+    return followup.run_schedule(_moment(ctx.body.now))

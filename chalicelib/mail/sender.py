@@ -6,6 +6,8 @@ one secret a mail may carry is a temporary password, on its own line in the text
 
 from __future__ import annotations
 
+import threading
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -59,6 +61,44 @@ class MailError(Exception):
         self.transient = transient
 
 
+class TokenBucket:
+    """Keeps this process under SES's maximum send rate: each send takes a token; tokens come
+    back at `rate` per second, up to one second's worth. A caller without a token waits."""
+
+    def __init__(self, rate: float):
+        self._lock = threading.Lock()
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float) -> None:
+        with self._lock:
+            self.rate = max(float(rate), 0.001)
+            self._tokens = self.rate
+            self._stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Wait for a token; returns the seconds waited."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait:
+            time.sleep(wait)
+        return wait
+
+
+_limiter: TokenBucket | None = None
+
+
+def limiter() -> TokenBucket:
+    """The process's send-rate bucket, at `settings.ses_send_rate` per second."""
+    global _limiter
+    if _limiter is None:
+        _limiter = TokenBucket(get_settings().ses_send_rate)
+    return _limiter
+
+
 def render(template: str, **context) -> tuple[str, str, str]:
     """(subject, text, html) for a template, with the portal link always available."""
     context.setdefault("portal_url", get_settings().portal_url)
@@ -85,6 +125,7 @@ def send(to: str, template: str, **context) -> str:
     """Send one mail; returns SES's message id. Raises MailError (transient or permanent)."""
     message = build(to, template, **context)
     settings = get_settings()
+    limiter().take()
     try:
         answer = aws.client("sesv2").send_email(
             FromEmailAddress=settings.mail_from,

@@ -18,7 +18,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -50,6 +50,16 @@ class BadEmailIndex(GlobalSecondaryIndex):
     email_bad_at = UTCDateTimeAttribute(range_key=True)
 
 
+class EmailIndex(GlobalSecondaryIndex):
+    """Accounts by lower-case email on file: how a bounce or complaint finds its account."""
+
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email_lower = UnicodeAttribute(hash_key=True)
+
+
 @table
 class Account(Model):
     Meta = meta("accounts")
@@ -63,6 +73,7 @@ class Account(Model):
     email_bad_reason = NullableText()
     email_bad_at = UTCDateTimeAttribute(null=True)
     bad_email_shard = NullableText()
+    email_lower = NullableText()  # kept equal to email.casefold() by create() and email changes
     date_of_birth = NullableText()
     mrn = NullableText()
     search_shard = NullableText()
@@ -79,6 +90,7 @@ class Account(Model):
 
     by_name = NameIndex()
     bad_email = BadEmailIndex()
+    by_email = EmailIndex()
 
 
 @table
@@ -115,6 +127,7 @@ def _taken_field(err: TransactWriteError, keys: list[str]) -> str:
 
 def create(account: Account) -> None:
     """Write the account and claim its username (and MRN) in one transaction."""
+    account.email_lower = email_lower(account.email)
     keys = [username_key(account.username)]
     if account.mrn:
         keys.append(mrn_key(account.mrn))
@@ -193,6 +206,45 @@ def with_bad_email(limit: int = 200) -> Iterable[Account]:
     return Account.bad_email.query(BAD_EMAIL_SHARD, limit=limit)
 
 
+def count_bad_email() -> int:
+    return Account.bad_email.count(BAD_EMAIL_SHARD)
+
+
+def email_lower(email: str) -> str:
+    return email.strip().casefold()
+
+
+def find_by_email(email: str) -> list[Account]:
+    """Every account with this email on file (a Query on `by_email`, never a scan)."""
+    found = []
+    for key in Account.by_email.query(email_lower(email)):
+        account = get(key.id)
+        if account is not None and email_lower(account.email) == email_lower(email):
+            found.append(account)
+    return found
+
+
+def mark_email_bad(account: Account, reason: str, now: datetime) -> bool:
+    """Flag the email on file as bad, only while it is still the address that failed; the first
+    report's time is kept. False when the address has changed meanwhile or was already flagged."""
+    try:
+        account.update(
+            actions=[
+                Account.email_status.set("bad"),
+                Account.email_bad_reason.set(reason),
+                Account.email_bad_at.set(now),
+                Account.bad_email_shard.set(BAD_EMAIL_SHARD),
+                Account.updated_at.set(now),
+            ],
+            condition=(Account.email == account.email) & (Account.email_status != "bad"),
+        )
+        return True
+    except UpdateError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
 __all__ = [
     "Account",
     "Unique",
@@ -206,4 +258,7 @@ __all__ = [
     "update",
     "search_patients",
     "with_bad_email",
+    "count_bad_email",
+    "find_by_email",
+    "mark_email_bad",
 ]

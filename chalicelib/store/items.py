@@ -7,7 +7,7 @@ index; reading or escalating removes them, so the sweep reads only what is due.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -19,13 +19,14 @@ from pynamodb.attributes import (
 )
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.base import NullableText, meta, table
 
 DUE_SHARD = "due"
+READ_SHARD_PREFIX = "read#"
 
 
 class Comment(MapAttribute):
@@ -50,6 +51,18 @@ class DueIndex(GlobalSecondaryIndex):
 
     due_shard = UnicodeAttribute(hash_key=True)
     due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ReadDayIndex(GlobalSecondaryIndex):
+    """Sparse, keys only: items by the day their current read receipt was written, so the office
+    digest counts the reads since the last digest without touching the rest of the table."""
+
+    class Meta:
+        index_name = "read_by_day"
+        projection = KeysOnlyProjection()
+
+    read_shard = UnicodeAttribute(hash_key=True)
+    read_at = UTCDateTimeAttribute(range_key=True)
 
 
 @table
@@ -82,9 +95,11 @@ class Item(Model):
     escalated_at = UTCDateTimeAttribute(null=True)
     due_shard = NullableText()
     due_at = UTCDateTimeAttribute(null=True)
+    read_shard = NullableText()  # read#<YYYY-MM-DD> of read_at: the sparse `read_by_day` index
 
     by_patient = PatientIndex()
     follow_up_due = DueIndex()
+    read_by_day = ReadDayIndex()
 
 
 def _conditional(fn) -> bool:
@@ -120,6 +135,7 @@ def record_open(item: Item, now: datetime) -> bool:
                     Item.open_count.add(1),
                     Item.due_shard.remove(),
                     Item.due_at.remove(),
+                    Item.read_shard.set(read_shard(now)),
                 ],
                 condition=Item.read_at.does_not_exist(),
             )
@@ -130,36 +146,65 @@ def record_open(item: Item, now: datetime) -> bool:
     return False
 
 
-def claim_notice(item: Item, now: datetime, next_due: datetime) -> bool:
-    """Claim the next notice of this round: only one sweep or sender wins a given attempt."""
+def read_shard(moment: datetime) -> str:
+    return READ_SHARD_PREFIX + moment.strftime("%Y-%m-%d")
+
+
+def _transact_once(item: Item, actions: list, condition, puts: list[tuple[Model, object]]) -> bool:
+    """The item update and the rows that belong with it (a notice, a work entry) in one
+    transaction: all or nothing, so a crash never leaves a claimed attempt without its notice.
+    False when the item's condition no longer holds (another sweep won, or it was read)."""
+    for _ in range(3):
+        try:
+            with TransactWrite(connection=Connection(region=Item.Meta.region)) as tx:
+                tx.update(item, actions=actions, condition=condition)
+                for row, row_condition in puts:
+                    tx.save(row, condition=row_condition)
+            return True
+        except TransactWriteError as err:
+            codes = [getattr(reason, "code", None) for reason in (err.cancellation_reasons or []) if reason]
+            if "ConditionalCheckFailed" in codes:
+                return False
+            if "TransactionConflict" not in codes:
+                raise
+            # Another writer held the item for a moment: try again; its outcome decides ours.
+    return False
+
+
+def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Model | None = None) -> bool:
+    """Claim the next notice of this round: only one sweep or sender wins a given attempt.
+    With `notice` (its outbox row), the row is written in the same transaction as the claim."""
     expected = item.notices_sent
-    return _conditional(
-        lambda: item.update(
-            actions=[
-                Item.notices_sent.add(1),
-                Item.last_notice_at.set(now),
-                Item.due_at.set(next_due),
-            ],
-            condition=(Item.notices_sent == expected)
-            & Item.read_at.does_not_exist()
-            & (Item.round == item.round),
-        )
-    )
+    actions = [
+        Item.notices_sent.add(1),
+        Item.last_notice_at.set(now),
+        Item.due_at.set(next_due),
+    ]
+    condition = (Item.notices_sent == expected) & Item.read_at.does_not_exist() & (Item.round == item.round)
+    if notice is not None:
+        won = _transact_once(item, actions, condition, [(notice, type(notice).id.does_not_exist())])
+        if won:
+            item.notices_sent, item.last_notice_at, item.due_at = int(expected or 0) + 1, now, next_due
+        return won
+    return _conditional(lambda: item.update(actions=actions, condition=condition))
 
 
-def escalate(item: Item, now: datetime) -> bool:
-    """Stop emailing and leave the index; True for the one caller that did it."""
-    return _conditional(
-        lambda: item.update(
-            actions=[
-                Item.escalated.set(True),
-                Item.escalated_at.set(now),
-                Item.due_shard.remove(),
-                Item.due_at.remove(),
-            ],
-            condition=Item.read_at.does_not_exist() & Item.due_shard.exists(),
-        )
-    )
+def escalate(item: Item, now: datetime, work_entry: Model | None = None) -> bool:
+    """Stop emailing and leave the index; True for the one caller that did it. With
+    `work_entry` (the staff follow-up entry), it is written in the same transaction."""
+    actions = [
+        Item.escalated.set(True),
+        Item.escalated_at.set(now),
+        Item.due_shard.remove(),
+        Item.due_at.remove(),
+    ]
+    condition = Item.read_at.does_not_exist() & Item.due_shard.exists() & (Item.round == item.round)
+    if work_entry is not None:
+        won = _transact_once(item, actions, condition, [(work_entry, type(work_entry).id.does_not_exist())])
+        if won:
+            item.escalated, item.escalated_at, item.due_shard, item.due_at = True, now, None, None
+        return won
+    return _conditional(lambda: item.update(actions=actions, condition=condition))
 
 
 def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> list:
@@ -183,6 +228,21 @@ def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> lis
 def start_round(item: Item, now: datetime, due_at: datetime, extra_actions: list | None = None) -> None:
     """New content (a comment, an office reply): unread again, follow-up starts over."""
     item.update(actions=[*round_actions(now, due_at), *(extra_actions or [])])
+
+
+def count_in_follow_up() -> int:
+    """Unread items still in follow-up (not escalated): a count over the sparse index only."""
+    return Item.follow_up_due.count(DUE_SHARD)
+
+
+def count_read_between(since: datetime, until: datetime) -> int:
+    """Items whose read receipt was written in (since, until]: one keys-only count per day."""
+    after = since + timedelta(microseconds=1)  # `between` includes both ends
+    total, day = 0, since.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= until:
+        total += Item.read_by_day.count(read_shard(day), Item.read_at.between(after, until))
+        day += timedelta(days=1)
+    return total
 
 
 def _condition_failed(err: TransactWriteError) -> bool:

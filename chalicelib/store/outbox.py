@@ -129,3 +129,37 @@ def leased(notice: Notice, lease_until: datetime) -> Notice:
     notice.retry_shard = RETRY_SHARD
     notice.next_attempt_at = lease_until
     return notice
+
+
+# ---------------------------------------------------------------- the office digest
+# One row per day (`digest#<date>`) decides which sweep sends that day's digest; `digest#last`
+# remembers when the last one went out, so "read since the last digest" needs no scan.
+DIGEST_KIND = "office_digest"
+OFFICE = "office"
+_LAST_DIGEST = "digest#last"
+
+
+def claim_digest(day: str, now: datetime, lease_until: datetime) -> Notice | None:
+    """Take today's digest for one sender: the row is new, or an earlier attempt failed, or its
+    sender's lease ran out (it died mid-send). None when another sweep has it or it was sent."""
+    row = Notice(f"digest#{day}", account_id=OFFICE, kind=DIGEST_KIND, status="sending", attempts=1,
+                 created_at=now, next_attempt_at=lease_until)
+    try:
+        row.save(condition=Notice.id.does_not_exist() | (Notice.status == "failed")
+                 | ((Notice.status == "sending") & (Notice.next_attempt_at < now)))
+        return row
+    except PutError as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+
+
+def last_digest_at() -> datetime | None:
+    row = get(_LAST_DIGEST)
+    return row.sent_at if row else None
+
+
+def mark_digest_sent(row: Notice, now: datetime, message_id: str) -> None:
+    mark_sent(row, now, message_id)
+    Notice(_LAST_DIGEST, account_id=OFFICE, kind=DIGEST_KIND, status="sent", created_at=now, sent_at=now,
+           ses_message_id=message_id).save()

@@ -70,6 +70,12 @@ def open_entries(kind: str, limit: int = 200) -> Iterable[WorkEntry]:
     return WorkEntry.open_queue.query(kind, limit=limit)
 
 
+def count_open(kind: str, since: datetime | None = None) -> int:
+    """Open entries of a kind (created after `since`): a count over the sparse index only."""
+    condition = WorkEntry.created_at > since if since is not None else None
+    return WorkEntry.open_queue.count(kind, condition)
+
+
 def resolve(entry: WorkEntry, by: str, note: str | None, now: datetime) -> bool:
     """Close an open entry; False when it was already closed."""
     try:

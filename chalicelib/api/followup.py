@@ -1,0 +1,28 @@
+"""Staff follow-up: the live read report, and closing follow-up entries of the work queue."""
+
+from typing import Annotated
+
+from chalice import Blueprint
+from pydantic import Field
+
+from chalicelib.api.http import STAFF, Body, Ctx, Text, route
+from chalicelib.services import digest, followup
+
+bp = Blueprint(__name__)
+
+
+class ResolveBody(Body):
+    note: Annotated[Text, Field(max_length=2000)] | None = None
+
+
+@route(bp, "/api/staff/follow-up", access=STAFF)
+def follow_up_report(ctx: Ctx):
+    """The office digest's figures, live: read since the last digest, unread, escalated, bad addresses."""
+    return digest.counts()
+
+
+@route(bp, "/api/staff/queue/{entry_id}/resolve", "POST", access=STAFF, body=ResolveBody,
+       responses={404: "not_found"})
+def resolve_entry(ctx: Ctx, entry_id: str):
+    """Close a follow-up (the patient was called) or a failed notice."""
+    return followup.resolve(ctx.caller, entry_id, ctx.body.note)

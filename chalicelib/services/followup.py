@@ -1,0 +1,148 @@
+"""Follow-up of unread items: re-notify, then hand the item to the office.
+
+The scheduler calls `run_schedule(now, ...)` (hourly by default). The sweep reads only the sparse
+`follow_up_due` index (unread items keyed by their next follow-up time), page by page, so its cost
+grows with the items that are due, not with the size of the tables. For each due item it either
+claims the next notice (a conditional transaction with the notice's outbox row: two sweeps at
+once never send a notice twice) or, after MAX_NOTICES notices or when the address on file is
+bad, escalates it to the staff follow-up queue. It stops in time before the Lambda deadline;
+what it did not reach is still due and the next run carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.clock import iso
+from chalicelib.errors import NotFound
+from chalicelib.observability import logger, metrics
+from chalicelib.services import digest, notices, queue
+from chalicelib.services.accounts import Caller
+from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
+from chalicelib.store import items as item_store
+from chalicelib.store import work as work_store
+
+PAGE_SIZE = 100
+# Stop this long before the Lambda deadline: one item (a claim and a send) takes far less.
+DEADLINE_MARGIN_MS = 10_000
+FOLLOW_UP = "follow_up"
+RESOLVABLE_KINDS = (FOLLOW_UP, "notice_failed")
+
+RemainingMs = Callable[[], int]
+
+
+@dataclass
+class SweepSummary:
+    """What one sweep did (counts only: nothing about any patient)."""
+
+    now: str
+    due: int = 0  # due items looked at
+    notified: int = 0  # notices sent
+    escalated: int = 0  # put on the staff follow-up queue
+    escalated_bad_email: int = 0  # of those, because the address on file is bad
+    taken: int = 0  # another sweep got there first, or the item was read meanwhile
+    retry: int = 0  # SES was busy: the outbox tries again later
+    failed: int = 0  # SES refused for good (shown in the staff queue)
+    suppressed: int = 0  # not sent: the address on file is bad
+    complete: bool = True  # False when it stopped for the deadline; the next run carries on
+    retries: dict[str, int] = field(default_factory=dict)
+    digest: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _out_of_time(remaining_ms: RemainingMs | None) -> bool:
+    return remaining_ms is not None and remaining_ms() < DEADLINE_MARGIN_MS
+
+
+def _escalate(item: item_store.Item, now: datetime, reason: str) -> bool:
+    entry = work_store.WorkEntry(
+        f"{FOLLOW_UP}-{item.id}-r{int(item.round or 0)}",
+        kind=FOLLOW_UP,
+        open_kind=FOLLOW_UP,
+        created_at=now,
+        patient_id=item.patient_id,
+        item_id=item.id,
+        reason=reason,
+        data={"item_kind": item.kind, "notices_sent": int(item.notices_sent or 0)},
+    )
+    return item_store.escalate(item, now, work_entry=entry)
+
+
+def _notify(item: item_store.Item, account: account_store.Account, now: datetime, summary: SweepSummary) -> None:
+    settings = get_settings()
+    # The notice is written already leased to this sweep, in the same transaction as the claim:
+    # if this process dies before sending, its lease runs out and `retry_due` sends it later.
+    notice = notices.new_leased_item_notice(item, int(item.notices_sent or 0) + 1, now)
+    if not item_store.claim_notice(item, now, now + timedelta(days=settings.follow_up_days), notice=notice):
+        summary.taken += 1
+        return
+    outcome = notices.deliver(notice, account, leased=True)
+    if outcome == "sent":
+        summary.notified += 1
+    elif outcome in ("retry", "failed", "suppressed", "taken"):
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+
+
+def follow_up_item(item: item_store.Item, now: datetime, summary: SweepSummary,
+                   accounts: dict[str, account_store.Account | None]) -> None:
+    """One due item: escalate it (enough notices, or nowhere to send them) or send the next notice."""
+    if item.patient_id not in accounts:
+        accounts[item.patient_id] = account_store.get(item.patient_id)
+    account = accounts[item.patient_id]
+    bad_address = account is None or account.email_status == "bad"
+    if bad_address or int(item.notices_sent or 0) >= get_settings().max_notices:
+        if _escalate(item, now, "bad_email" if bad_address else "not_read"):
+            summary.escalated += 1
+            summary.escalated_bad_email += int(bad_address)
+        else:
+            summary.taken += 1
+        return
+    _notify(item, account, now, summary)
+
+
+def sweep(now: datetime, remaining_ms: RemainingMs | None = None, page_size: int = PAGE_SIZE) -> SweepSummary:
+    """Follow up every item due at `now`, oldest first, one page at a time."""
+    summary = SweepSummary(now=iso(now))
+    accounts: dict[str, account_store.Account | None] = {}
+    last_key = None
+    while True:
+        page = item_store.due(now, limit=page_size, last_evaluated_key=last_key)
+        for item in page:
+            if _out_of_time(remaining_ms):
+                summary.complete = False
+                return summary
+            summary.due += 1
+            follow_up_item(item, now, summary, accounts)
+        last_key = page.last_evaluated_key
+        if not last_key:
+            return summary
+        if _out_of_time(remaining_ms):
+            summary.complete = False
+            return summary
+
+
+def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> dict[str, Any]:
+    """The scheduled run: the sweep, then notices whose retry time has come, then the daily digest."""
+    summary = sweep(now, remaining_ms)
+    if not _out_of_time(remaining_ms):
+        summary.retries = notices.retry_due()
+    if not _out_of_time(remaining_ms):
+        summary.digest = digest.send_if_due(now)
+    for name in ("due", "notified", "escalated", "failed"):
+        metrics.add_metric(name=f"FollowUp{name.capitalize()}", unit="Count", value=getattr(summary, name))
+    logger.info("follow-up sweep", extra={"summary": summary.as_json()})
+    return summary.as_json()
+
+
+def resolve(caller: Caller, entry_id: str, note: str | None) -> dict[str, Any]:
+    """Staff close a follow-up (they called the patient) or a failed notice."""
+    entry = work_store.get(entry_id)
+    if entry is None or entry.kind not in RESOLVABLE_KINDS:
+        raise NotFound("No follow-up entry with that id.")
+    return queue.resolve(caller, entry_id, note, kind=entry.kind)

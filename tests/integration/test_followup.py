@@ -1,0 +1,189 @@
+"""Follow-up of unread items, with explicit days: re-notify every FOLLOW_UP_DAYS, escalate after
+MAX_NOTICES, stop at once when the item is read, never send a notice twice."""
+
+from __future__ import annotations
+
+import threading
+
+from chalicelib.clock import iso
+from chalicelib.localstack import pump
+from chalicelib.services import followup
+from chalicelib.store import items as item_store
+from tests.integration.followup_support import (
+    day,
+    follow_up_entries,
+    fresh_day0,
+    notices_to,
+    patient_now,
+    publish_item,
+    staff_item,
+    staff_now,
+    sweep,
+)
+
+
+def test_unread_item_is_renotified_on_day_3_and_6_then_escalated_on_day_9_without_email(portal, clock):
+    # Given a patient and a document published on day 0 (first notice sent)
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.new_patient(staff_now(portal))
+    item = publish_item(patient.id, day0)
+    assert len(notices_to(portal, patient.email)) == 1
+
+    # When the sweep runs on day 2, nothing is due yet
+    sweep(portal, clock, day(day0, 2))
+    # Then no notice went out
+    assert len(notices_to(portal, patient.email)) == 1
+
+    # When the scheduled handler runs on day 3 (the event's time is "now")
+    clock.travel_to(day(day0, 3))
+    pump.run_schedules(iso(day(day0, 3)))
+    # Then the second notice went out, without a temporary password (the patient has signed in)
+    second = notices_to(portal, patient.email)
+    assert len(second) == 2
+    assert "Temporary password" not in second[-1]["text"]
+    assert staff_item(staff_now(portal), patient.id, item.id)["notices_sent"] == 2
+
+    # When the sweep runs twice more on day 3, and on day 6
+    sweep(portal, clock, day(day0, 3, hours=1))
+    sweep(portal, clock, day(day0, 3, hours=2))
+    sweep(portal, clock, day(day0, 6))
+    # Then exactly one more notice (the third) went out
+    assert len(notices_to(portal, patient.email)) == 3
+    assert staff_item(staff_now(portal), patient.id, item.id)["notices_sent"] == 3
+    assert not any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
+
+    # When the sweep runs on day 9
+    summary = sweep(portal, clock, day(day0, 9))
+
+    # Then the item is escalated to the staff follow-up queue and no email went out
+    assert summary["escalated"] >= 1
+    assert len(notices_to(portal, patient.email)) == 3
+    shown = staff_item(staff_now(portal), patient.id, item.id)
+    assert shown["escalated"] is True and shown["notices_sent"] == 3
+    entries = [e for e in follow_up_entries(staff_now(portal)) if e["item_id"] == item.id]
+    assert len(entries) == 1 and entries[0]["patient_id"] == patient.id and entries[0]["reason"] == "not_read"
+    # and it left the follow-up index: later sweeps never mail it again
+    assert item_store.get(item.id).due_at is None
+    sweep(portal, clock, day(day0, 12))
+    assert len(notices_to(portal, patient.email)) == 3
+
+
+def test_item_read_on_day_4_gets_nothing_more(portal, clock):
+    # Given an item published on day 0 and re-notified on day 3
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.new_patient(staff_now(portal))
+    item = publish_item(patient.id, day0)
+    sweep(portal, clock, day(day0, 3))
+    assert len(notices_to(portal, patient.email)) == 2
+
+    # When the patient opens it on day 4
+    clock.travel_to(day(day0, 4))
+    opened = patient_now(portal, patient).get(f"/api/documents/{item.id}")
+    assert opened.status_code == 200, opened.text
+
+    # Then it leaves the follow-up index at once, and no later sweep mails or escalates it
+    assert item_store.get(item.id).due_at is None
+    for n in (6, 9, 12):
+        sweep(portal, clock, day(day0, n))
+    assert len(notices_to(portal, patient.email)) == 2
+    shown = staff_item(staff_now(portal), patient.id, item.id)
+    assert shown["escalated"] is False and shown["read_at"] == iso(day(day0, 4))
+    assert not any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
+
+
+def test_sweeps_running_at_once_send_each_notice_once(portal, clock):
+    # Given two patients with three unread items each, all due on day 3
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patients = [portal.new_patient(staff_now(portal)) for _ in range(2)]
+    for patient in patients:
+        for _ in range(3):
+            publish_item(patient.id, day0)
+    due_at = day(day0, 3)
+    clock.travel_to(due_at)
+
+    # When three sweeps start at the same moment (threads, against DynamoDB Local)
+    start = threading.Barrier(3)
+    summaries, errors = [], []
+
+    def run() -> None:
+        try:
+            start.wait()
+            summaries.append(followup.sweep(due_at, page_size=2))
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    # Then every notice went out exactly once: 3 at publication + 3 re-notices per patient
+    assert errors == []
+    assert len(summaries) == 3
+    for patient in patients:
+        assert len(notices_to(portal, patient.email)) == 6
+    assert sum(s.taken for s in summaries) >= 1 or sum(s.notified for s in summaries) >= 6
+
+    # and running it again on the same day sends nothing more
+    sweep(portal, clock, day(day0, 3, hours=1))
+    for patient in patients:
+        assert len(notices_to(portal, patient.email)) == 6
+
+
+def test_a_sweep_that_runs_out_of_time_stops_and_the_next_run_carries_on(portal, clock):
+    # Given five unread items due on day 3
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.new_patient(staff_now(portal))
+    items = [publish_item(patient.id, day0) for _ in range(5)]
+    due_at = day(day0, 3)
+    clock.travel_to(due_at)
+
+    # When a sweep's Lambda deadline comes after its first two items
+    budget = iter([60_000, 60_000] + [1_000] * 1000)
+    first = followup.sweep(due_at, remaining_ms=lambda: next(budget), page_size=2)
+
+    # Then it stopped early, saying so
+    assert first.complete is False
+    assert first.due == 2
+
+    # When the next run comes (small pages, so it pages through the index)
+    second = followup.sweep(due_at, page_size=2)
+
+    # Then every item got its second notice exactly once: none skipped, none twice
+    assert second.complete is True
+    assert len(notices_to(portal, patient.email)) == 5 + 5
+    assert [int(item_store.get(i.id).notices_sent) for i in items] == [2] * 5
+
+
+def test_staff_resolve_a_follow_up_entry(portal, clock):
+    # Given an item escalated after three unread notices
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.new_patient(staff_now(portal))
+    item = publish_item(patient.id, day0)
+    for n in (3, 6, 9):
+        sweep(portal, clock, day(day0, n))
+    entry = next(e for e in follow_up_entries(staff_now(portal)) if e["item_id"] == item.id)
+
+    # When staff mark it done after calling the patient
+    desk = staff_now(portal)
+    answer = desk.post(f"/api/staff/queue/{entry['id']}/resolve", json={"note": "called, will read today"})
+
+    # Then it leaves the follow-up queue; an unknown id answers 404
+    assert answer.status_code == 200, answer.text
+    assert not any(e["id"] == entry["id"] for e in follow_up_entries(staff_now(portal)))
+    assert desk.post("/api/staff/queue/nope/resolve", json={}).status_code == 404
+
+
+def test_dev_sweep_refuses_a_time_that_is_not_iso(portal):
+    # When the local sweep route gets a malformed time
+    answer = portal.public.post("/dev/sweep", json={"now": "next tuesday"})
+
+    # Then it answers 400 naming the field
+    assert answer.status_code == 400
+    assert answer.json()["message"].startswith("now:")
