@@ -239,7 +239,8 @@ class PageCtx:
             for error in exc.errors():
                 loc = str(error["loc"][0]) if error.get("loc") else ""
                 if loc not in errors:
-                    errors[loc] = _friendly(error)
+                    blank = isinstance(data.get(loc), str) and not data[loc].strip()
+                    errors[loc] = "This field is required." if blank else _friendly(error)
             raise FormErrors(errors) from None
 
     def render(self, template: str, *, status: int = 200, form_origins: tuple[str, ...] = (),

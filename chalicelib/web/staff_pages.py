@@ -1,12 +1,19 @@
 """Office pages: patients, their items' read status, the work queue; admin: staff and audit."""
 
+from urllib.parse import quote, urlsplit
+
 from chalice import Blueprint
 
 from chalicelib.api.admin import StaffBody
+from chalicelib.api.messages import ReplyBody
 from chalicelib.api.staff import EmailBody, RegisterBody, ResolveBody
+from chalicelib.api.staff_messages import OfficeThreadBody
+from chalicelib.api.uploads import CommentBody, UploadBody
 from chalicelib.errors import PortalError
-from chalicelib.services import accounts, audit, items, queue
+from chalicelib.services import accounts, audit, items, messaging, publication, queue
+from chalicelib.settings import get_settings
 from chalicelib.web.framework import ADMIN, STAFF, FormErrors, PageCtx, field_errors, page, redirect
+from chalicelib.web.patient_pages import categories
 
 bp = Blueprint(__name__)
 
@@ -42,7 +49,7 @@ def register_patient(ctx: PageCtx):
 
 def _patient_page(ctx: PageCtx, patient_id: str, status: int = 200, **context):
     patient = items.staff_patient_view(ctx.caller, patient_id)
-    defaults = {"errors": {}, "new_email": "", "can_upload": False, "can_message": False}
+    defaults = {"errors": {}, "comment_errors": {}, "new_email": "", "can_upload": True, "can_message": True}
     return ctx.render("staff_patient.html", status=status, patient=patient, **{**defaults, **context})
 
 
@@ -102,3 +109,107 @@ def audit_trail(ctx: PageCtx):
         events = audit.read_trail(actor_id=ctx.caller.actor_id, actor_role=ctx.caller.actor_role,
                                   client_ip=ctx.client_ip, patient_id=patient_id or None, of_actor_id=actor_id or None)
     return ctx.render("admin_audit.html", errors={}, events=events, patient_id=patient_id, actor_id=actor_id)
+
+
+# ---------------------------------------------------------------- results and comments
+
+FILE_TYPES = {"application/pdf": ("PDF", "pdf"), "image/png": ("PNG image", "png"), "image/jpeg": ("JPEG image", "jpg"),
+              "text/plain": ("Plain text", "txt")}
+
+
+def _upload_page(ctx: PageCtx, patient_id: str, status: int = 200, **context):
+    patient = accounts.patient_json(accounts.get_patient(patient_id))
+    defaults = {"errors": {}, "values": ctx.form, "upload": None}
+    merged = {**defaults, **context}
+    upload = merged["upload"]
+    form_origins = ()
+    if upload:
+        parts = urlsplit(upload["url"])
+        form_origins = (f"{parts.scheme}://{parts.netloc}",)  # the browser posts the file straight to S3
+    return ctx.render("staff_upload.html", status=status, form_origins=form_origins, patient=patient,
+                      types=[(value, label) for value, (label, _) in FILE_TYPES.items()],
+                      type_label=FILE_TYPES.get(merged["values"].get("content_type", ""), ("", ""))[0],
+                      max_mb=get_settings().max_upload_bytes // (1024 * 1024), **merged)
+
+
+@page(bp, "/staff/patients/{patient_id}/upload", ("GET", "POST"), access=STAFF)
+def upload(ctx: PageCtx, patient_id: str):
+    """Step 1 describes the document; step 2 is a form that posts the file to the presigned S3 POST."""
+    if ctx.request.method == "GET":
+        return _upload_page(ctx, patient_id, values={"content_type": "application/pdf"})
+    extension = FILE_TYPES.get(ctx.form.get("content_type", ""), ("", "bin"))[1]
+    ctx.form["filename"] = f"{ctx.form.get('title', '').strip() or 'document'}.{extension}"
+    try:
+        body = ctx.validate(UploadBody)
+        answer = publication.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
+                                         provider=body.provider, comment=body.comment, filename=body.filename,
+                                         content_type=body.content_type)
+    except FormErrors as exc:
+        return _upload_page(ctx, patient_id, 400, errors=exc.errors)
+    except PortalError as exc:
+        if exc.status == 404:
+            raise
+        return _upload_page(ctx, patient_id, exc.status, errors=field_errors(exc))
+    return _upload_page(ctx, patient_id, upload=answer)
+
+
+@page(bp, "/staff/documents/comment", ("POST",), access=STAFF)
+def add_comment(ctx: PageCtx):
+    patient_id = ctx.form.get("patient_id", "")
+    try:
+        body = ctx.validate(CommentBody)
+    except FormErrors as exc:
+        return _patient_page(ctx, patient_id, 400, comment_errors=exc.errors)
+    publication.add_comment(ctx.caller, ctx.form.get("document_id", ""), body.text)
+    return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice=comment-added")
+
+
+# ---------------------------------------------------------------- messages
+
+@page(bp, "/staff/inbox", access=STAFF)
+def inbox(ctx: PageCtx):
+    return ctx.render("staff_inbox.html", inbox=messaging.office_inbox(ctx.caller, messaging.page(None, None)))
+
+
+def _office_thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None = None):
+    thread = messaging.open_for_office(ctx.caller, thread_id, messaging.page(None, None))
+    return ctx.render("message_thread.html", status=status, thread=thread, errors=errors or {},
+                      reply_body=ctx.form.get("body", ""), reply_action=f"/staff/messages/{thread['id']}",
+                      back_href="/staff/inbox", back_label="Office inbox", office_view=True)
+
+
+@page(bp, "/staff/messages/{thread_id}", ("GET", "POST"), access=STAFF)
+def office_thread(ctx: PageCtx, thread_id: str):
+    if ctx.request.method == "GET":
+        return _office_thread(ctx, thread_id)
+    try:
+        body = ctx.validate(ReplyBody)
+        messaging.reply_by_office(ctx.caller, thread_id, body.body)
+    except FormErrors as exc:
+        return _office_thread(ctx, thread_id, 400, exc.errors)
+    except PortalError as exc:
+        if exc.status == 404:
+            raise
+        return _office_thread(ctx, thread_id, exc.status, field_errors(exc))
+    return redirect(f"/staff/messages/{thread_id}?notice=reply-sent")
+
+
+@page(bp, "/staff/patients/{patient_id}/message", ("GET", "POST"), access=STAFF)
+def message_patient(ctx: PageCtx, patient_id: str):
+    patient = accounts.get_patient(patient_id)
+
+    def compose(status: int = 200, errors: dict | None = None):
+        return ctx.render("message_new.html", status=status, errors=errors or {}, values=ctx.form,
+                          action=f"/staff/patients/{patient.id}/message", categories=categories(),
+                          recipient=patient.name)
+
+    if ctx.request.method == "GET":
+        return compose()
+    try:
+        body = ctx.validate(OfficeThreadBody)
+        started = messaging.start_by_office(ctx.caller, patient.id, body.subject, body.body, body.category)
+    except FormErrors as exc:
+        return compose(400, exc.errors)
+    except PortalError as exc:
+        return compose(exc.status, field_errors(exc))
+    return redirect(f"/staff/messages/{started['id']}?notice=message-sent")

@@ -1,0 +1,84 @@
+"""The patient's documents and secure messages."""
+
+from chalice import Blueprint
+
+from chalicelib.api.messages import NewThreadBody, ReplyBody
+from chalicelib.errors import PortalError
+from chalicelib.services import documents, messaging
+from chalicelib.web.framework import PATIENT, FormErrors, PageCtx, field_errors, page, redirect
+
+bp = Blueprint(__name__)
+
+CATEGORY_LABELS = {
+    "results_question": "A question about my results",
+    "prescription": "Prescription",
+    "billing": "Billing",
+    "appointment": "Appointment",
+    "other": "Something else",
+}
+
+
+def categories() -> list[tuple[str, str]]:
+    return [(value, CATEGORY_LABELS.get(value, value.replace("_", " ").capitalize())) for value in messaging.CATEGORIES]
+
+
+@page(bp, "/documents/{document_id}", access=PATIENT)
+def document(ctx: PageCtx, document_id: str):
+    return ctx.render("document.html", doc=documents.open_document(ctx.caller, document_id))
+
+
+@page(bp, "/documents/{document_id}/file", access=PATIENT)
+def document_file(ctx: PageCtx, document_id: str):
+    """Straight to the short-lived link; it is made at the moment of the click."""
+    return redirect(documents.file_link(ctx.caller, document_id)["url"])
+
+
+@page(bp, "/messages", access=PATIENT)
+def threads(ctx: PageCtx):
+    answer = messaging.threads_for_patient(ctx.caller, messaging.page(None, None))
+    return ctx.render("messages.html", threads=answer["threads"])
+
+
+def _compose(ctx: PageCtx, status: int = 200, errors: dict | None = None):
+    values = ctx.form or {"category": ctx.query.get("category", "")}
+    return ctx.render("message_new.html", status=status, errors=errors or {}, values=values, action="/messages/new",
+                      categories=categories())
+
+
+@page(bp, "/messages/new", ("GET", "POST"), access=PATIENT)
+def new_thread(ctx: PageCtx):
+    if ctx.request.method == "GET":
+        return _compose(ctx)
+    try:
+        body = ctx.validate(NewThreadBody)
+        started = messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category)
+    except FormErrors as exc:
+        return _compose(ctx, 400, exc.errors)
+    except PortalError as exc:
+        if exc.status == 404:
+            raise
+        return _compose(ctx, exc.status, field_errors(exc))
+    return redirect(f"/messages/{started['id']}?notice=message-sent")
+
+
+def _thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None = None):
+    thread = messaging.open_for_patient(ctx.caller, thread_id, messaging.page(None, None))
+    return ctx.render("message_thread.html", status=status, thread=thread, errors=errors or {},
+                      reply_body=ctx.form.get("body", ""), reply_action=f"/messages/{thread['id']}",
+                      back_href="/messages", back_label="Messages", office_view=False)
+
+
+@page(bp, "/messages/{thread_id}", ("GET", "POST"), access=PATIENT)
+def thread(ctx: PageCtx, thread_id: str):
+    if ctx.request.method == "GET":
+        return _thread(ctx, thread_id)
+    try:
+        body = ctx.validate(ReplyBody)
+        messaging.reply_by_patient(ctx.caller, thread_id, body.body)
+    except FormErrors as exc:
+        return _thread(ctx, thread_id, 400, exc.errors)
+    except PortalError as exc:
+        if exc.status == 404:
+            raise
+        return _thread(ctx, thread_id, exc.status, field_errors(exc))
+    return redirect(f"/messages/{thread_id}?notice=reply-sent")

@@ -1,0 +1,103 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against the portal the `portal`
+fixture serves over HTTP.
+
+Every page a test visits goes through `Browser.visited()`: axe-core checks it for accessibility
+violations and any Content-Security-Policy violation fails the test, so the pages are checked
+exactly as they were used. The pages' CSP stays on: it refuses `add_script_tag` (an inline
+script), so axe-core's source is evaluated through the DevTools protocol instead, which the
+page's policy does not govern.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / ".local/node_modules/axe-core/axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@lru_cache(maxsize=1)
+def axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Browser:
+    """One person's browser (own cookies), on the portal."""
+
+    page: Page
+    base_url: str
+    csp_violations: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    def go(self, path: str) -> Page:
+        self.page.goto(self.base_url + path)
+        return self.visited()
+
+    def submit(self, button: str) -> Page:
+        """Press a form's submit button and check the page that answers."""
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name=button).click()
+        return self.visited()
+
+    def fill(self, fields: dict[str, str]) -> None:
+        for label, value in fields.items():
+            self.page.get_by_label(label, exact=True).fill(value)
+
+    def visited(self) -> Page:
+        """Every page a test sees: no CSP violation, no axe-core violation."""
+        self.page.wait_for_load_state("load")
+        assert self.csp_violations == [], f"CSP violations on {self.page.url}: {self.csp_violations}"
+        if not self.page.evaluate("typeof axe !== 'undefined'"):
+            self.page.evaluate(axe_source())
+        result = self.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        problems = [f"{v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes']][:3]}"
+                    for v in result["violations"]]
+        assert problems == [], f"axe-core violations on {self.page.url}:\n" + "\n".join(problems)
+        self.checked.append(self.page.url)
+        return self.page
+
+    @property
+    def path(self) -> str:
+        return re.sub(r"^https?://[^/]+", "", self.page.url)
+
+    def text(self) -> str:
+        return self.page.inner_text("main")
+
+
+@pytest.fixture
+def open_browser(chromium, portal):
+    """`open_browser(viewport=DESKTOP)` -> a fresh Browser; closed after the test."""
+    contexts = []
+
+    def make(viewport: dict | None = None) -> Browser:
+        context = chromium.new_context(viewport=viewport or DESKTOP)
+        contexts.append(context)
+        page = context.new_page()
+        browser = Browser(page, portal.base_url)
+        page.on("console", lambda msg: browser.csp_violations.append(msg.text)
+                if "Content Security Policy" in msg.text else None)
+        return browser
+
+    yield make
+    for context in contexts:
+        context.close()
