@@ -199,10 +199,10 @@ def _item_write(thread: Thread, existing: item_store.Item | None, now: datetime)
             last_notice_at=now, open_count=0, escalated=False,
             due_shard=item_store.DUE_SHARD, due_at=_follow_up_due(now),
         )
-        return store.ItemWrite(item, notices.new_item_notice(item, 1, now), None)
+        return store.ItemWrite(item, notices.new_leased_item_notice(item, 1, now), None)
     expected = int(existing.round or 0)
     existing.round = expected + 1  # the notice belongs to the round this write starts
-    return store.ItemWrite(existing, notices.new_item_notice(existing, 1, now), expected)
+    return store.ItemWrite(existing, notices.new_leased_item_notice(existing, 1, now), expected)
 
 
 def _audit(caller: Caller, action: str, thread_id: str, patient_id: str | None, *, outcome: str = "ok",
@@ -223,8 +223,10 @@ def _tell_office() -> None:
         metrics.add_metric(name="OfficeAlertFailed", unit="Count", value=1)
 
 
-def _notify_patient(notice) -> None:
-    outcome = notices.deliver(notice)
+def _notify_patient(notice, account=None) -> None:
+    """Send the notice written (already taken for its first attempt) with the message; if this
+    send fails, the outbox retries it on schedule."""
+    outcome = notices.deliver(notice, account, leased=True)
     if outcome not in ("sent", "retry"):
         logger.info("message notice not sent", extra={"notice_id": notice.id, "outcome": outcome})
 
@@ -360,7 +362,7 @@ def start_by_office(caller: Caller, patient_id: str, subject: str, body: str, ca
     item_write = _item_write(thread, None, now)
     store.start(thread, message, item_write, due_at=item_write.item.due_at)
     _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
-    _notify_patient(item_write.notice)
+    _notify_patient(item_write.notice, account)
     return {"id": thread.id}
 
 

@@ -9,6 +9,11 @@ from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
 
 
+def _table_names(resource: str) -> str:
+    """`portal-local-messages,portal-local-threads` -> `messages,threads`."""
+    return ",".join(name.rsplit("-", 1)[-1] for name in resource.split(","))
+
+
 def _office_mail(portal) -> list[dict]:
     return portal.outbox(get_settings().office_email)
 
@@ -328,3 +333,21 @@ def test_long_histories_and_lists_come_a_page_at_a_time(portal, staff):
     bad = patient.api.get(f"/api/messages/{first}", params={"cursor": "not-a-cursor"})
     assert bad.status_code == 400 and bad.json()["message"].startswith("cursor:")
     assert staff.get("/api/staff/inbox", params={"cursor": "eyJ4Ijox"}).status_code == 400
+
+
+def test_a_message_send_writes_the_message_and_the_thread_in_one_transaction(portal, staff):
+    from chalicelib.localstack.calls import recording
+
+    # Given a patient with a thread
+    patient = portal.new_patient(staff)
+    thread_id = patient.api.post("/api/messages", json={"subject": "Refill", "body": "Please"}).json()["id"]
+    assert patient.api.get("/api/me").status_code == 200  # the session is fresh: no touch during the send
+
+    # When the patient replies
+    with recording() as calls:
+        answer = patient.api.post(f"/api/messages/{thread_id}", json={"body": "Thank you"})
+
+    # Then DynamoDB saw the session lookup, one transaction for message and thread, one audit put
+    assert answer.status_code == 201, answer.text
+    dynamodb = sorted(f"{c.operation} {_table_names(c.resource)}" for c in calls.calls if c.service == "dynamodb")
+    assert dynamodb == ["GetItem sessions", "PutItem audit", "TransactWriteItems messages,threads"]
