@@ -21,20 +21,26 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one event. `detail` holds identifiers only: never medical content or secrets."""
+    audit_store.append(new_event(action, outcome=outcome, actor_id=actor_id, actor_role=actor_role, patient_id=patient_id,
+                                 target_id=target_id, client_ip=client_ip, detail=detail))
+
+
+def new_event(action: str, *, outcome: str = "ok", actor_id: str | None = None, actor_role: str | None = None,
+              patient_id: str | None = None, target_id: str | None = None, client_ip: str | None = None,
+              detail: dict[str, Any] | None = None) -> audit_store.AuditEvent:
+    """An event not yet written, for a store that writes it in the same transaction as the change."""
     now = clock.now()
-    audit_store.append(
-        audit_store.AuditEvent(
-            f"{iso(now)}#{secrets.token_hex(6)}",
-            at=now,
-            action=action,
-            outcome=outcome,
-            actor_id=actor_id,
-            actor_role=actor_role,
-            patient_id=patient_id,
-            target_id=target_id,
-            client_ip=client_ip,
-            detail=detail or None,
-        )
+    return audit_store.AuditEvent(
+        f"{iso(now)}#{secrets.token_hex(6)}",
+        at=now,
+        action=action,
+        outcome=outcome,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        patient_id=patient_id,
+        target_id=target_id,
+        client_ip=client_ip,
+        detail=detail or None,
     )
 
 

@@ -1,0 +1,3 @@
+from portal_cli.cli import app
+
+app(prog_name="portal")

@@ -1,0 +1,210 @@
+"""The portal's command line for administrators: accounts, patient import, follow-up, dead letters, audit.
+
+`create-admin`, `create-staff`, `import-patients`, `sweep`, `replay-dlq`, `export-audit`.
+It runs the portal's own services with the operator's AWS credentials. `--stage` picks the
+stage's settings from `.chalice/config.json`; variables already in the environment win, so the
+local stack is reached with `AWS_ENDPOINT_URL_<SERVICE>` (see the README's deploy section).
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help=__doc__.splitlines()[0], no_args_is_help=True, add_completion=False)
+
+COLUMNS = ("name", "date_of_birth", "email", "mrn")
+
+
+class Format(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+@app.callback()
+def stage_settings(stage: Annotated[str, typer.Option(envvar="PORTAL_STAGE", help="local, dev or prod")] = "local") -> None:
+    """Load the stage's settings before any portal module reads them."""
+    from chalicelib.localstack.stack import stage_environment
+    from chalicelib.settings import get_settings
+
+    try:
+        environment = stage_environment(stage)
+    except KeyError:
+        raise typer.BadParameter(f"no stage {stage!r} in .chalice/config.json", param_hint="--stage") from None
+    for name, value in environment.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+    get_settings.cache_clear()
+
+
+def _operator():
+    """The audit trail names whoever ran the command."""
+    from chalicelib.services.accounts import Caller
+    from chalicelib.services.sessions import Principal
+
+    return Caller(Principal(f"operator:{getpass.getuser()}", "admin", False, "", ""), None)
+
+
+def _fail(message: str, code: int = 1):
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+@app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(prompt=True)],
+    email: Annotated[str, typer.Option(prompt=True)],
+    name: Annotated[str, typer.Option(prompt=True)] = "Clinic Administrator",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="PORTAL_ADMIN_PASSWORD", help="asked for when not given")] = "",
+) -> None:
+    """Create the first admin with a password you choose (the password policy applies)."""
+    from chalicelib.errors import PortalError
+    from chalicelib.services import accounts
+
+    try:
+        account = accounts.ensure_account("admin", username, password, email, name)
+    except PortalError as err:
+        _fail(err.message)
+    if account.role != "admin":
+        _fail(f"{username} already exists and is not an admin.")
+    typer.echo(f"admin {account.username} ready (id {account.id})")
+
+
+@app.command("create-staff")
+def create_staff(
+    username: Annotated[str, typer.Option()],
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="staff or admin")] = "staff",
+) -> None:
+    """Create a staff account; a temporary password is emailed to them."""
+    from chalicelib.errors import PortalError
+    from chalicelib.services import accounts
+
+    try:
+        account = accounts.create_staff(_operator(), username=username, email=email, name=name, role=role)
+    except PortalError as err:
+        _fail(err.message)
+    typer.echo(f"{account.role} {account.username} created (id {account.id}); the welcome mail went to {account.email}")
+
+
+def _read_rows(path: Path):
+    """Rows checked one by one with the same rules as the registration API; (rows, problems)."""
+    from pydantic import ValidationError
+
+    from chalicelib.api.staff import RegisterBody
+    from chalicelib.services.patient_import import Problem, Row
+
+    rows, problems = [], []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            _fail(f"{path}: line 1: the header needs the columns {', '.join(COLUMNS)} (missing: {', '.join(missing)})", 2)
+        for record in reader:
+            line = reader.line_num
+            if None in record or any(record.get(column) is None for column in COLUMNS):
+                problems.append(Problem(line, f"expected {len(COLUMNS)} columns"))
+                continue
+            try:
+                body = RegisterBody(**{column: record[column].strip() for column in COLUMNS})
+            except ValidationError as err:
+                reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors())
+                problems.append(Problem(line, reasons))
+                continue
+            rows.append(Row(line, body.name, body.date_of_birth, body.email, body.mrn))
+    return rows, problems
+
+
+@app.command("import-patients")
+def import_patients(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV: name,date_of_birth,email,mrn")],
+    invite: Annotated[bool, typer.Option("--invite/--no-invite",
+                                         help="mail each patient an invitation now, or let their first notice carry "
+                                              "the temporary password (fast: for large files)")] = True,
+    workers: Annotated[int, typer.Option(min=1, max=32)] = 8,
+) -> None:
+    """Register patients from a CSV file. Every row is checked first; a file with a bad row imports
+    nothing. Rows already registered with the same details are skipped, so a re-run is safe."""
+    from chalicelib.services import patient_import
+
+    rows, problems = _read_rows(file)
+    plan = patient_import.plan(rows, problems)
+    for row in plan.already_registered:
+        typer.echo(f"line {row.line}: skipped, MRN {row.mrn} is already registered with these details")
+    if plan.problems:
+        for problem in plan.problems:
+            typer.echo(f"line {problem.line}: {problem.reason}", err=True)
+        _fail(f"{len(plan.problems)} bad row(s) in {file}: nothing imported. Fix them and run the import again.")
+
+    with typer.progressbar(length=len(plan.new), label="Importing", file=sys.stderr) as bar:
+        outcome = patient_import.run(_operator(), plan.new, invite=invite, workers=workers, progress=bar.update)
+    for problem in outcome.failed:
+        typer.echo(f"line {problem.line}: not imported: {problem.reason}", err=True)
+    invitations = "invitations mailed" if invite else "the first notice to each carries a temporary password"
+    typer.echo(f"imported {outcome.imported} patient(s) ({invitations}); "
+               f"skipped {len(plan.already_registered)} already registered")
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+@app.command("sweep")
+def sweep(now: Annotated[str, typer.Option(help="the sweep's time, ISO 8601 (default: now)")] = "") -> None:
+    """Run the follow-up sweep once, as the hourly schedule does."""
+    from chalicelib.clock import clock, parse_iso
+    from chalicelib.services import followup
+
+    moment = clock.now()
+    if now:
+        try:
+            moment = parse_iso(now)
+        except ValueError:
+            raise typer.BadParameter(f"not an ISO 8601 time: {now}", param_hint="--now") from None
+    typer.echo(json.dumps(followup.run_schedule(moment), indent=2, default=str))
+
+
+@app.command("replay-dlq")
+def replay_dlq(limit: Annotated[int | None, typer.Option(min=1, help="move at most this many (default: all)")] = None) -> None:
+    """Move failed uploads' messages from the publish dead-letter queue back to the publish queue."""
+    from chalicelib.services import operations
+
+    moved = operations.replay_dead_letters(limit)
+    typer.echo(f"moved {moved} message(s) back to the publish queue")
+
+
+@app.command("export-audit")
+def export_audit(
+    patient: Annotated[str, typer.Option(help="the patient's id")],
+    format: Annotated[Format, typer.Option("--format")] = Format.json,
+    output: Annotated[Path | None, typer.Option(help="file to write (default: standard output)")] = None,
+) -> None:
+    """A patient's whole audit trail, oldest first."""
+    from chalicelib.services import operations
+
+    rows = operations.export_audit(_operator(), patient)
+    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        if format is Format.json:
+            json.dump(rows, handle, indent=2)
+            handle.write("\n")
+        else:
+            columns = ["id", "at", "action", "outcome", "actor_id", "actor_role", "patient_id", "target_id",
+                       "client_ip", "detail"]
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({**row, "detail": json.dumps(row["detail"]) if row["detail"] else ""})
+    finally:
+        if output:
+            handle.close()
+    if output:
+        typer.echo(f"wrote {len(rows)} event(s) to {output}", err=True)
