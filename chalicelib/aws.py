@@ -16,6 +16,11 @@ from chalicelib.settings import get_settings
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
 
+# Presigned S3 links and forms signed with SigV4 (botocore would otherwise presign with SigV2).
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
+
+
 @cache
 def client(service: str):
-    return boto3.session.Session().client(service, region_name=get_settings().region, config=_CONFIG)
+    return boto3.session.Session().client(service, region_name=get_settings().region,
+                                          config=_SERVICE_CONFIG.get(service, _CONFIG))
