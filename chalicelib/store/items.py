@@ -22,7 +22,6 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.base import NullableText, meta, table
 
@@ -244,44 +243,6 @@ def count_read_between(since: datetime, until: datetime) -> int:
         total += Item.read_by_day.count(read_shard(day), Item.read_at.between(after, until))
         day += timedelta(days=1)
     return total
-
-
-def _condition_failed(err: TransactWriteError) -> bool:
-    reasons = getattr(err, "cancellation_reasons", None) or []
-    return any(reason is not None and getattr(reason, "code", "") == "ConditionalCheckFailed" for reason in reasons)
-
-
-def create_with_notice(item: Item, notice: Model) -> bool:
-    """Write a new item and the outbox row of its first notice in ONE transaction. False when the
-    item already exists (the same upload was published before): then nothing is written."""
-    try:
-        with TransactWrite(connection=Connection(region=Item.Meta.region)) as tx:
-            tx.save(item, condition=Item.id.does_not_exist())
-            tx.save(notice, condition=type(notice).id.does_not_exist())
-        return True
-    except TransactWriteError as err:
-        if _condition_failed(err):
-            return False
-        raise
-
-
-def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at: datetime, notice: Model,
-                            expected_round: int) -> bool:
-    """Append a comment and start a new round whose first notice is queued in the same transaction.
-    False when another writer started a round meanwhile (the caller reads again and retries)."""
-    try:
-        with TransactWrite(connection=Connection(region=Item.Meta.region)) as tx:
-            tx.update(
-                item,
-                actions=[*round_actions(now, due_at, notices_sent=1), Item.comments.append([comment])],
-                condition=Item.id.exists() & (Item.round == expected_round),
-            )
-            tx.save(notice, condition=type(notice).id.does_not_exist())
-        return True
-    except TransactWriteError as err:
-        if _condition_failed(err):
-            return False
-        raise
 
 
 def _condition_failed(err: TransactWriteError) -> bool:

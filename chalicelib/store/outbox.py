@@ -163,13 +163,3 @@ def mark_digest_sent(row: Notice, now: datetime, message_id: str) -> None:
     mark_sent(row, now, message_id)
     Notice(_LAST_DIGEST, account_id=OFFICE, kind=DIGEST_KIND, status="sent", created_at=now, sent_at=now,
            ses_message_id=message_id).save()
-
-
-def leased(notice: Notice, lease_until: datetime) -> Notice:
-    """An unsaved notice already taken for its first attempt, as `claim_attempt` would leave it:
-    written in the transaction that creates it, its writer sends it without another claim, and a
-    writer that dies before sending leaves it in the retry index for the schedule."""
-    notice.attempts = 1
-    notice.retry_shard = RETRY_SHARD
-    notice.next_attempt_at = lease_until
-    return notice
