@@ -187,3 +187,31 @@ def test_dev_sweep_refuses_a_time_that_is_not_iso(portal):
     # Then it answers 400 naming the field
     assert answer.status_code == 400
     assert answer.json()["message"].startswith("now:")
+
+
+def test_published_upload_to_a_patient_who_never_signed_in_is_renotified_with_a_fresh_temporary_password(portal, clock):
+    # Given a registered patient who has never signed in, and a result uploaded on day 0 through
+    # the real publication path (presigned POST -> S3 event -> SQS -> publisher)
+    from tests.integration.test_publication import documents_of, post_file, upload_form
+
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    desk = staff_now(portal)
+    patient = portal.register_patient(desk)
+    assert post_file(upload_form(desk, patient), b"%PDF-1.7\n%%EOF\n").ok
+    pump.drain()
+    [doc] = documents_of(desk, patient)
+    first_password = portal.last_temporary_password(patient.email)
+    assert len(notices_to(portal, patient.email)) == 1
+
+    # When the sweep runs on day 3 (an hour after the upload's due time)
+    sweep(portal, clock, day(day0, 3, hours=1))
+
+    # Then the second notice carries a fresh temporary password, which voids the older one
+    assert len(notices_to(portal, patient.email)) == 2
+    fresh_password = portal.last_temporary_password(patient.email)
+    assert fresh_password != first_password
+    assert portal.login(patient.username, first_password).status_code == 401
+    signed_in = portal.login(patient.username, fresh_password)
+    assert signed_in.status_code == 200 and signed_in.json()["must_change_password"] is True
+    assert staff_item(staff_now(portal), patient.id, doc["id"])["notices_sent"] == 2
