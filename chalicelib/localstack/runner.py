@@ -58,6 +58,10 @@ def main() -> int:
     print(f"\nPatient portal running at http://127.0.0.1:{port}/", flush=True)
     print("Sign-ins:\n" + "\n".join(lines), flush=True)
     print(f"Mailbox: http://127.0.0.1:{port}/dev/outbox    DynamoDB Local: {stack.dynamodb_url}", flush=True)
+    endpoints = " ".join(f"AWS_ENDPOINT_URL_{name}={os.environ[f'AWS_ENDPOINT_URL_{name}']}"
+                         for name in ("DYNAMODB", "S3", "SQS", "SESV2", "SNS"))
+    print(f"Command line against this stack: env {endpoints} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "
+          f"bin/portal --stage local ...", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
     def shut_down(*_):
