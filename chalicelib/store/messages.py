@@ -137,16 +137,15 @@ def _connection() -> Connection:
     return Connection(region=Thread.Meta.region)
 
 
-def _reason_codes(err: TransactWriteError) -> list[str]:
-    return [getattr(reason, "code", "") or "" if reason else "" for reason in (getattr(err, "cancellation_reasons", None) or [])]
+def _reason_codes(err: TransactWriteError) -> set[str]:
+    return {getattr(reason, "code", "") for reason in (getattr(err, "cancellation_reasons", None) or []) if reason}
 
 
-def _run(write, thread_condition_at: int | None = None) -> None:
-    """Run a transaction, trying again when another transaction held the same rows.
-
-    A failed condition on the thread (operation number `thread_condition_at`) means the thread is
-    not there for this caller: ThreadGone. Any other failed condition (the item's round moved under
-    a concurrent office reply) is a ConcurrentChange the caller may retry after reading again."""
+def _run(write, condition_failed: type[Exception]) -> None:
+    """Run a transaction, trying again while another transaction holds the same rows. A failed
+    condition raises `condition_failed`. (PynamoDB sends puts before updates, so the position of
+    a cancellation reason does not tell which of our rows failed: each caller says what a failed
+    condition means for its own transaction.)"""
     for attempt in range(_TRANSACTION_TRIES):
         try:
             with TransactWrite(connection=_connection()) as tx:
@@ -154,16 +153,12 @@ def _run(write, thread_condition_at: int | None = None) -> None:
             return
         except TransactWriteError as err:
             codes = _reason_codes(err)
-            on_thread = codes[thread_condition_at] if thread_condition_at is not None and len(codes) > thread_condition_at else ""
-            if on_thread == "ConditionalCheckFailed":
-                raise ThreadGone() from err
             if "ConditionalCheckFailed" in codes:
+                raise condition_failed() from err
+            if "TransactionConflict" not in codes:
+                raise
+            if attempt + 1 == _TRANSACTION_TRIES:
                 raise ConcurrentChange() from err
-            if "TransactionConflict" in codes and attempt + 1 < _TRANSACTION_TRIES:
-                continue
-            if "TransactionConflict" in codes:
-                raise ConcurrentChange() from err
-            raise
 
 
 def _write_item(tx: TransactWrite, item_write: ItemWrite | None, now: datetime, due_at: datetime) -> None:
@@ -193,7 +188,8 @@ def start(thread: Thread, message: ThreadMessage, item_write: ItemWrite | None =
         tx.save(message, condition=ThreadMessage.id.does_not_exist())
         _write_item(tx, item_write, message.sent_at, due_at or message.sent_at)
 
-    _run(write)
+    # Every row is new (random ids): a failed condition means an id was taken meanwhile.
+    _run(write, ConcurrentChange)
 
 
 def add_patient_message(thread_id: str, patient_id: str, message: ThreadMessage) -> None:
@@ -213,7 +209,8 @@ def add_patient_message(thread_id: str, patient_id: str, message: ThreadMessage)
             condition=Thread.patient_id == patient_id,
         )
 
-    _run(write, thread_condition_at=1)
+    # The message id is new, so only the thread's condition can fail: not this patient's thread.
+    _run(write, ThreadGone)
 
 
 def add_office_message(thread: Thread, message: ThreadMessage, item_write: ItemWrite, due_at: datetime) -> None:
@@ -237,7 +234,9 @@ def add_office_message(thread: Thread, message: ThreadMessage, item_write: ItemW
         )
         _write_item(tx, item_write, message.sent_at, due_at)
 
-    _run(write, thread_condition_at=1)
+    # The thread's patient never changes, so a failed condition is the item's round (and its
+    # notice id) moved by a concurrent office reply: the caller reads again and retries.
+    _run(write, ConcurrentChange)
 
 
 def mark_read(thread: Thread, side: str) -> bool:

@@ -351,3 +351,25 @@ def test_a_message_send_writes_the_message_and_the_thread_in_one_transaction(por
     assert answer.status_code == 201, answer.text
     dynamodb = sorted(f"{c.operation} {_table_names(c.resource)}" for c in calls.calls if c.service == "dynamodb")
     assert dynamodb == ["GetItem sessions", "PutItem audit", "TransactWriteItems messages,threads"]
+
+
+def test_office_replies_sent_at_the_same_moment_each_start_their_own_round(portal, staff):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Given a thread the office started, so the patient already has its item
+    patient = portal.new_patient(staff)
+    thread_id = staff.post(f"/api/staff/patients/{patient.id}/messages", json={"subject": "Hi", "body": "First"}).json()["id"]
+    notices_before = len(portal.outbox(patient.email))
+
+    # When three staff replies arrive at once
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(pool.map(lambda n: staff.post(f"/api/staff/messages/{thread_id}", json={"body": f"Reply {n}"}),
+                                range(3)))
+
+    # Then all are stored, each started a round with its own notice, and the counts agree
+    assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
+    assert len(portal.outbox(patient.email)) == notices_before + 3
+    assert _patient_thread(patient, thread_id)["unread"] == 4
+    office_view = staff.get(f"/api/staff/messages/{thread_id}").json()
+    assert sorted(m["body"] for m in office_view["messages"]) == ["First", "Reply 0", "Reply 1", "Reply 2"]
+    assert _staff_item(staff, patient, thread_id)["notices_sent"] == 1
