@@ -72,6 +72,17 @@ def test_register_upload_and_see_the_read_receipt(portal, open_browser):
     browser.go(patient_path)
     assert "Read " in browser.page.locator("tr", has_text="Thyroid panel").inner_text()
 
+    # When a provider adds a comment to it later
+    browser.page.get_by_label("Document").select_option(item_id)
+    browser.fill({"Comment or instructions": "Let's recheck in six months."})
+    browser.submit("Add comment")
+
+    # Then it is unread again until the patient reads the comment
+    assert "The comment has been added" in browser.text()
+    assert "Unread" in browser.page.locator("tr", has_text="Thyroid panel").inner_text()
+    opened = patient.api.get(f"/api/documents/{item_id}").json()
+    assert [c["text"] for c in opened["comments"]][-1] == "Let's recheck in six months."
+
 
 def test_office_resolves_a_forgot_username_form(portal, open_browser):
     # Given a patient who sent the forgot-username form
@@ -145,3 +156,29 @@ def test_admin_creates_staff_and_reads_a_patients_audit_trail(portal, staff, ope
     # Then the registration and the sign-ins are listed
     assert "patient.register" in browser.text()
     assert "auth.login" in browser.text()
+
+
+def test_queue_shows_quarantined_uploads_and_addresses_that_bounced(portal, staff, open_browser):
+    from chalicelib import aws
+    from chalicelib.localstack import pump
+    from chalicelib.settings import get_settings
+    from tests.integration.test_mail_feedback import bounce_event, deliver_feedback
+
+    # Given an upload for an MRN nobody has, and a patient whose address bounced
+    unknown_mrn = unique_mrn()
+    aws.client("s3").put_object(Bucket=get_settings().results_bucket, Key=f"incoming/{unknown_mrn}/scan.txt",
+                                Body=b"report\n", ContentType="text/plain",
+                                Metadata={"title": "Scan", "category": "imaging", "provider": "Dr. Park"})
+    pump.drain()
+    bounced = portal.new_patient(staff, name=f"Bounced Address {secrets.token_hex(2)}")
+    deliver_feedback(bounce_event(bounced.email))
+    browser = staff_signs_in(open_browser)
+
+    # When the office opens the work queue
+    browser.go("/staff/queue")
+
+    # Then the quarantined upload and the patient who needs a valid email are both listed
+    quarantined = browser.page.get_by_role("region", name="Quarantined uploads table")
+    assert f"incoming/{unknown_mrn}/scan.txt" in quarantined.inner_text()
+    bad_rows = browser.page.get_by_role("region", name="Addresses that need fixing table")
+    assert bounced.name in bad_rows.inner_text()
