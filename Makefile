@@ -10,7 +10,7 @@ AXE := $(LOCAL)/node_modules/axe-core/axe.min.js
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint bench package deps browser-deps clean
+.PHONY: run test test-fast lint bench package deps browser-deps screenshots clean
 
 deps: $(VENV)/.installed $(DDB_PKG)
 
@@ -43,6 +43,10 @@ test: deps browser-deps $(AXE)
 
 test-fast: deps
 	$(PY) -m pytest -q tests/unit tests/integration
+
+# The README's page screenshots (desktop and phone) into docs/screenshots/.
+screenshots: deps browser-deps
+	$(PY) -m tests.browser.screenshots
 
 bench: deps
 	$(PY) -m bench
