@@ -1,0 +1,249 @@
+"""Bad input on every route that takes a body: a 4xx `{"error", "message"}` naming the problem,
+never a 5xx, and nothing changed.
+
+The cases are generated from `chalicelib.api.http.ROUTES` and each route's own body model, so a
+route added later is covered without touching this file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from app import app as _app  # noqa: F401 - registers every blueprint, so ROUTES is complete
+from chalicelib import aws
+from chalicelib.api.http import ADMIN, PATIENT, PUBLIC, ROUTES, STAFF, RouteSpec
+from chalicelib.settings import get_settings
+from tests.support import Api, strong_password, unique_email, unique_mrn
+
+BODY_ROUTES = [spec for spec in ROUTES if spec.body is not None]
+ONE_MEGABYTE = 1024 * 1024
+# Refused wherever text is accepted: they cannot be stored or shown safely.
+REFUSED_TEXT = {"lone surrogate": "abc\ud800def", "NUL": "abc\u0000def", "escape": "abc\u001bdef"}
+# Odd but legitimate text: accepted or refused cleanly, never a 5xx.
+ODD_TEXT = {
+    "right-to-left marks": "\u202egnp.exe\u200f",
+    "emoji": "Rosa \U0001f469\u200d\u2695\ufe0f \U0001f600",
+    "combining characters": "Zoe\u0308 Ame\u0301lie\u0301",
+    "byte order mark": "\ufeffname",
+}
+# Fields whose value changes on every read or write of a session, not by what a request asks.
+VOLATILE = {"last_seen_at", "ttl"}
+
+
+def route_id(spec: RouteSpec) -> str:
+    return f"{spec.method} {spec.path}"
+
+
+# ---------------------------------------------------------------- valid sample bodies
+
+def _resolve(schema: dict, defs: dict) -> dict:
+    if "$ref" in schema:
+        return _resolve(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"]
+            return _resolve(options[0], defs)
+    return schema
+
+
+_HINTS = {
+    "date_of_birth": lambda: "1980-04-30",
+    "mrn": unique_mrn,
+    "username": lambda: "user_" + secrets.token_hex(4),
+    "phone": lambda: "555-0100",
+    "filename": lambda: "result.pdf",
+    "content_type": lambda: "application/pdf",
+    "now": lambda: "2030-01-01T00:00:00Z",
+}
+
+
+def _sample_value(name: str, schema: dict) -> Any:
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if kind == "string":
+        if name in _HINTS:
+            return _HINTS[name]()
+        if "email" in name:
+            return unique_email("bad-input")
+        if "password" in name:
+            return strong_password()
+        if schema.get("format") == "date-time":
+            return "2030-01-01T00:00:00Z"
+        if schema.get("format") == "date":
+            return "1980-04-30"
+        return "Sample text"
+    return {"integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}.get(kind, "Sample text")
+
+
+def sample_body(spec: RouteSpec) -> tuple[dict, dict, bool]:
+    """(body, field schemas, whether the model accepts the body)."""
+    schema = spec.body.model_json_schema()
+    defs = schema.get("$defs", {})
+    fields = {name: _resolve(field, defs) for name, field in schema.get("properties", {}).items()}
+    body = {name: _sample_value(name, field) for name, field in fields.items()}
+    try:
+        spec.body.model_validate(body)
+        valid = True
+    except ValidationError:
+        valid = False
+    return body, fields, valid
+
+
+def _wrong_type(field: dict) -> Any:
+    return 12345 if field.get("type") == "string" else "not the right type"
+
+
+def bad_bodies(spec: RouteSpec) -> list[tuple[str, dict[str, Any], tuple[str, ...]]]:
+    """(case, request keyword arguments, words of which the message must name one)."""
+    body, fields, valid = sample_body(spec)
+    required = spec.body.model_json_schema().get("required", [])
+    any_field = tuple(fields) + ("body",)
+    json_headers = {"Content-Type": "application/json"}
+    cases: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+        ("empty body", {"data": b"", "headers": json_headers}, ("body",)),
+        ("not JSON", {"data": b"{name: 'x',", "headers": json_headers}, ("JSON",)),
+        ("not UTF-8", {"data": b'{"x": "\xff\xfe"}', "headers": json_headers}, ("JSON", "UTF-8")),
+        ("form encoded", {"data": b"a=1&b=2", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+         ("JSON", "body")),
+        ("array instead of object", {"json": [body]}, ("object",)),
+        ("string instead of object", {"json": "hello"}, ("object",)),
+        ("null instead of object", {"json": None, "data": b"null", "headers": json_headers}, ("object",)),
+        ("1 MB body", {"json": {**body, next(iter(fields), "x"): "a" * ONE_MEGABYTE}}, ("body",)),
+        ("unknown field", {"json": {**body, "unexpected_field": "x"}}, ("unexpected_field",)),
+        ("lone surrogate in a key", {"json": {**body, "bad\ud800key": "x"}}, ("bad", "body")),
+        ("nested object", {"json": {name: {"$gt": ""} for name in fields} or {"x": {}}}, any_field),
+    ]
+    for name in required:
+        cases.append((f"missing {name}", {"json": {k: v for k, v in body.items() if k != name}},
+                      (name,) if valid else any_field))
+    for name, field in fields.items():
+        cases.append((f"wrong type for {name}", {"json": {**body, name: _wrong_type(field)}},
+                      (name,) if valid else any_field))
+        if field.get("type") == "string":
+            for label, text in REFUSED_TEXT.items():
+                cases.append((f"{label} in {name}", {"json": {**body, name: text}}, (name,) if valid else any_field))
+    return cases
+
+
+# ---------------------------------------------------------------- who calls, and what "nothing changed" means
+
+@pytest.fixture(scope="module")
+def callers(portal, staff, admin) -> dict[str, Any]:
+    patient = portal.new_patient(staff)
+    return {"patient_record": patient, "public": portal.public, PATIENT: patient.api, "signed_in": patient.api,
+            STAFF: staff, ADMIN: admin}
+
+
+def concrete_path(spec: RouteSpec, patient_id: str) -> str:
+    parts = []
+    for part in spec.path.split("/"):
+        if part == "{patient_id}":
+            part = patient_id
+        elif part.startswith("{"):
+            part = "zz" + secrets.token_hex(6)
+        parts.append(part)
+    return "/".join(parts)
+
+
+def _canonical(item: dict) -> str:
+    return json.dumps({k: v for k, v in item.items() if k not in VOLATILE}, sort_keys=True, default=str)
+
+
+def state_digest(portal) -> dict[str, str]:
+    """A digest of every row of every portal table, and the number of mails sent.
+    (A test may scan; the portal never does.)"""
+    dynamodb = aws.client("dynamodb")
+    prefix = get_settings().table_prefix + "-"
+    digests = {}
+    for table in dynamodb.list_tables()["TableNames"]:
+        if not table.startswith(prefix):
+            continue
+        rows = sorted(_canonical(item) for page in dynamodb.get_paginator("scan").paginate(TableName=table)
+                      for item in page["Items"])
+        digests[table] = f"{len(rows)} rows, " + hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    digests["mails sent"] = str(len(portal.outbox()))
+    return digests
+
+
+def send(caller: Api, spec: RouteSpec, path: str, request: dict[str, Any]):
+    request = dict(request)
+    if "json" in request and "data" not in request:
+        # requests would refuse a lone surrogate; JSON's \\u escapes carry it as a client could.
+        request["data"] = json.dumps(request.pop("json")).encode()
+        request["headers"] = {"Content-Type": "application/json"}
+    request.pop("json", None)
+    return caller.request(spec.method, path, **request)
+
+
+def assert_clean_refusal(answer, case: str, names: tuple[str, ...]) -> None:
+    assert 400 <= answer.status_code < 500, f"{case}: {answer.status_code} {answer.text[:300]}"
+    body = answer.json()
+    assert set(body) >= {"error", "message"}, f"{case}: {body}"
+    assert isinstance(body["error"], str) and body["error"], f"{case}: {body}"
+    if answer.status_code == 404:
+        return  # an unknown id in the path may be the right answer before the body matters
+    assert any(name.casefold() in body["message"].casefold() for name in names), \
+        f"{case}: message {body['message']!r} names none of {names}"
+
+
+# ---------------------------------------------------------------- the tests
+
+def test_every_body_route_is_covered():
+    # Given the route table
+    # Then the routes of the contract that take a body are among the generated cases
+    declared = {route_id(spec) for spec in BODY_ROUTES}
+    assert {"POST /api/auth/login", "POST /api/auth/password", "POST /api/auth/forgot-password",
+            "POST /api/forms/forgot-username", "PUT /api/me/username", "PUT /api/me/email",
+            "POST /api/staff/patients", "PUT /api/staff/patients/{patient_id}/email",
+            "POST /api/staff/forms/{form_id}/resolve", "POST /api/admin/staff"} <= declared
+
+
+@pytest.mark.parametrize("spec", BODY_ROUTES, ids=route_id)
+def test_bad_bodies_are_refused_cleanly_and_change_nothing(portal, callers, spec):
+    # Given the right kind of caller for the route, and the state of every table
+    caller = callers.get(spec.access, callers["public"])
+    path = concrete_path(spec, callers["patient_record"].id)
+    before = state_digest(portal)
+
+    # When each bad body is sent
+    for case, request, names in bad_bodies(spec):
+        answer = send(caller, spec, path, request)
+
+        # Then it is a 4xx in the contract's shape whose message names the problem
+        assert_clean_refusal(answer, case, names)
+
+    # And nothing changed: no row, no mail
+    assert state_digest(portal) == before
+
+
+@pytest.mark.parametrize("spec", BODY_ROUTES, ids=route_id)
+def test_odd_but_legitimate_unicode_is_never_a_server_error(portal, callers, clock, spec):
+    # Given the right kind of caller, and (for public routes, which are rate-limited per client)
+    # an hour of their own, so these requests use up no other test's allowance
+    caller = callers.get(spec.access, callers["public"])
+    path = concrete_path(spec, callers["patient_record"].id)
+    if spec.access == PUBLIC:
+        clock.travel_to(datetime(2032, 1, 1, 3, 0, 5, tzinfo=UTC))
+    body, fields, _ = sample_body(spec)
+
+    # When each text field in turn carries right-to-left marks, emoji, combining characters or a BOM
+    for name, field in fields.items():
+        if field.get("type") != "string":
+            continue
+        for label, text in ODD_TEXT.items():
+            answer = send(caller, spec, path, {"json": {**body, name: text}})
+
+            # Then the portal accepts it or refuses it cleanly, never with a 5xx
+            assert answer.status_code < 500, f"{label} in {name}: {answer.status_code} {answer.text[:300]}"
+            if answer.status_code >= 400:
+                assert set(answer.json()) >= {"error", "message"}, f"{label} in {name}: {answer.text}"
