@@ -6,14 +6,12 @@ from chalicelib.api.auth import ForgotPasswordBody, LoginBody, PasswordBody
 from chalicelib.api.forms import ForgotUsernameBody
 from chalicelib.api.http import SESSION_COOKIE
 from chalicelib.api.profile import EmailBody, UsernameBody
-from chalicelib.errors import PortalError
 from chalicelib.services import accounts, items
 from chalicelib.web.framework import (
     PUBLIC,
     FormErrors,
     PageCtx,
     expired_cookie,
-    field_errors,
     home_for,
     page,
     redirect,
@@ -53,15 +51,12 @@ def sign_in(ctx: PageCtx):
     next_path = safe_next(ctx.form.get("next") or ctx.query.get("next"), "")
     if ctx.request.method == "GET":
         return ctx.render("sign_in.html", errors={}, username="", next_path=next_path)
-    try:
-        body = ctx.validate(LoginBody)
-        session = accounts.login(ctx.caller, body.username, body.password)
-    except FormErrors as exc:
-        return ctx.render("sign_in.html", status=400, errors=exc.errors, username=ctx.form.get("username", ""),
-                          next_path=next_path)
-    except PortalError as exc:
-        return ctx.render("sign_in.html", status=exc.status, errors={"": exc.message},
-                          username=ctx.form.get("username", ""), next_path=next_path)
+    session, problem = ctx.submit(
+        LoginBody, lambda body: accounts.login(ctx.caller, body.username, body.password),
+        lambda status, errors: ctx.render("sign_in.html", status=status, errors=errors,
+                                          username=ctx.form.get("username", ""), next_path=next_path))
+    if problem:
+        return problem
     target = "/password" if session.must_change_password else safe_next(next_path, home_for(session.role))
     return redirect(target, cookies=[session_cookie_header(session.token)])
 
@@ -77,15 +72,16 @@ def password(ctx: PageCtx):
     forced = ctx.principal.must_change_password
     if ctx.request.method == "GET":
         return ctx.render("password.html", forced=forced, errors={})
-    try:
-        body = ctx.validate(PasswordBody)
+
+    def change(body: PasswordBody) -> None:
         if ctx.form.get("confirm_password") != body.new_password:
             raise FormErrors({"confirm_password": "The two new passwords are not the same."})
         accounts.change_password(ctx.caller, body.current_password, body.new_password)
-    except FormErrors as exc:
-        return ctx.render("password.html", status=400, forced=forced, errors=exc.errors)
-    except PortalError as exc:
-        return ctx.render("password.html", status=exc.status, forced=forced, errors=field_errors(exc))
+
+    _, problem = ctx.submit(PasswordBody, change, lambda status, errors: ctx.render(
+        "password.html", status=status, forced=forced, errors=errors))
+    if problem:
+        return problem
     return redirect(home_for(ctx.principal.role) + "?notice=password-changed")
 
 
@@ -94,11 +90,11 @@ def forgot_password(ctx: PageCtx):
     if ctx.request.method == "GET":
         answer = accounts.FORGOT_PASSWORD_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_password.html", errors={}, username="", answer=answer)
-    try:
-        body = ctx.validate(ForgotPasswordBody)
-    except FormErrors as exc:
-        return ctx.render("forgot_password.html", status=400, errors=exc.errors, username=ctx.form.get("username", ""))
-    accounts.forgot_password(ctx.caller, body.username)
+    _, problem = ctx.submit(ForgotPasswordBody, lambda body: accounts.forgot_password(ctx.caller, body.username),
+                            lambda status, errors: ctx.render("forgot_password.html", status=status, errors=errors,
+                                                              username=ctx.form.get("username", "")))
+    if problem:
+        return problem
     return redirect("/forgot-password?sent=1")
 
 
@@ -112,11 +108,11 @@ def forgot_username(ctx: PageCtx):
     if ctx.request.method == "GET":
         answer = accounts.FORGOT_USERNAME_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_username.html", errors={}, values={}, answer=answer)
-    try:
-        body = ctx.validate(ForgotUsernameBody)
-    except FormErrors as exc:
-        return ctx.render("forgot_username.html", status=400, errors=exc.errors, values=ctx.form)
-    accounts.forgot_username(ctx.caller, body.model_dump())
+    _, problem = ctx.submit(ForgotUsernameBody, lambda body: accounts.forgot_username(ctx.caller, body.model_dump()),
+                            lambda status, errors: ctx.render("forgot_username.html", status=status, errors=errors,
+                                                              values=ctx.form))
+    if problem:
+        return problem
     return redirect("/forms/forgot-username?sent=1")
 
 
@@ -132,23 +128,19 @@ def profile(ctx: PageCtx):
 
 @page(bp, "/profile/username", ("POST",))
 def change_username(ctx: PageCtx):
-    try:
-        body = ctx.validate(UsernameBody)
-        accounts.change_username(ctx.caller, body.username, body.current_password)
-    except FormErrors as exc:
-        return _profile(ctx, 400, username_errors=exc.errors, new_username=ctx.form.get("username", ""))
-    except PortalError as exc:
-        return _profile(ctx, exc.status, username_errors=field_errors(exc), new_username=ctx.form.get("username", ""))
+    _, problem = ctx.submit(
+        UsernameBody, lambda body: accounts.change_username(ctx.caller, body.username, body.current_password),
+        lambda status, errors: _profile(ctx, status, username_errors=errors, new_username=ctx.form.get("username", "")))
+    if problem:
+        return problem
     return redirect("/profile?notice=username-changed")
 
 
 @page(bp, "/profile/email", ("POST",))
 def change_email(ctx: PageCtx):
-    try:
-        body = ctx.validate(EmailBody)
-        accounts.change_email(ctx.caller, body.email, body.current_password)
-    except FormErrors as exc:
-        return _profile(ctx, 400, email_errors=exc.errors, new_email=ctx.form.get("email", ""))
-    except PortalError as exc:
-        return _profile(ctx, exc.status, email_errors=field_errors(exc), new_email=ctx.form.get("email", ""))
+    _, problem = ctx.submit(
+        EmailBody, lambda body: accounts.change_email(ctx.caller, body.email, body.current_password),
+        lambda status, errors: _profile(ctx, status, email_errors=errors, new_email=ctx.form.get("email", "")))
+    if problem:
+        return problem
     return redirect("/profile?notice=email-changed")

@@ -243,6 +243,20 @@ class PageCtx:
                     errors[loc] = "This field is required." if blank else _friendly(error)
             raise FormErrors(errors) from None
 
+    def submit(self, model: type[BaseModel], action: Callable[[Any], Any],
+               show: Callable[[int, dict[str, str]], Response]) -> tuple[Any, Response | None]:
+        """Check the form with `model` and hand it to `action`. A problem re-renders the form with
+        `show(status, errors)`, each message next to its field; "not found" stays the 404 page.
+        Returns (what `action` answered, None) or (None, the page to send)."""
+        try:
+            return action(self.validate(model)), None
+        except FormErrors as exc:
+            return None, show(400, exc.errors)
+        except PortalError as exc:
+            if isinstance(exc, NotFound | Unauthenticated | Forbidden):
+                raise
+            return None, show(exc.status, field_errors(exc))
+
     def render(self, template: str, *, status: int = 200, form_origins: tuple[str, ...] = (),
                **context: Any) -> Response:
         notice_key = self.query.get("notice", "")

@@ -3,9 +3,8 @@
 from chalice import Blueprint
 
 from chalicelib.api.messages import NewThreadBody, ReplyBody
-from chalicelib.errors import PortalError
 from chalicelib.services import documents, messaging
-from chalicelib.web.framework import PATIENT, FormErrors, PageCtx, field_errors, page, redirect
+from chalicelib.web.framework import PATIENT, PageCtx, page, redirect
 
 bp = Blueprint(__name__)
 
@@ -49,15 +48,11 @@ def _compose(ctx: PageCtx, status: int = 200, errors: dict | None = None):
 def new_thread(ctx: PageCtx):
     if ctx.request.method == "GET":
         return _compose(ctx)
-    try:
-        body = ctx.validate(NewThreadBody)
-        started = messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category)
-    except FormErrors as exc:
-        return _compose(ctx, 400, exc.errors)
-    except PortalError as exc:
-        if exc.status == 404:
-            raise
-        return _compose(ctx, exc.status, field_errors(exc))
+    started, problem = ctx.submit(
+        NewThreadBody, lambda body: messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category),
+        lambda status, errors: _compose(ctx, status, errors))
+    if problem:
+        return problem
     return redirect(f"/messages/{started['id']}?notice=message-sent")
 
 
@@ -72,13 +67,8 @@ def _thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None
 def thread(ctx: PageCtx, thread_id: str):
     if ctx.request.method == "GET":
         return _thread(ctx, thread_id)
-    try:
-        body = ctx.validate(ReplyBody)
-        messaging.reply_by_patient(ctx.caller, thread_id, body.body)
-    except FormErrors as exc:
-        return _thread(ctx, thread_id, 400, exc.errors)
-    except PortalError as exc:
-        if exc.status == 404:
-            raise
-        return _thread(ctx, thread_id, exc.status, field_errors(exc))
+    _, problem = ctx.submit(ReplyBody, lambda body: messaging.reply_by_patient(ctx.caller, thread_id, body.body),
+                            lambda status, errors: _thread(ctx, thread_id, status, errors))
+    if problem:
+        return problem
     return redirect(f"/messages/{thread_id}?notice=reply-sent")

@@ -12,7 +12,7 @@ from chalicelib.api.uploads import CommentBody, UploadBody
 from chalicelib.errors import PortalError
 from chalicelib.services import accounts, audit, items, messaging, publication, queue
 from chalicelib.settings import get_settings
-from chalicelib.web.framework import ADMIN, STAFF, FormErrors, PageCtx, field_errors, page, redirect
+from chalicelib.web.framework import ADMIN, STAFF, FormErrors, PageCtx, page, redirect
 from chalicelib.web.patient_pages import categories
 
 bp = Blueprint(__name__)
@@ -36,14 +36,12 @@ def patients(ctx: PageCtx):
 def register_patient(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("staff_patient_new.html", errors={}, values={})
-    try:
-        body = ctx.validate(RegisterBody)
-        account = accounts.register_patient(ctx.caller, name=body.name, date_of_birth=body.date_of_birth,
-                                            email=body.email, mrn=body.mrn)
-    except FormErrors as exc:
-        return ctx.render("staff_patient_new.html", status=400, errors=exc.errors, values=ctx.form)
-    except PortalError as exc:
-        return ctx.render("staff_patient_new.html", status=exc.status, errors=field_errors(exc), values=ctx.form)
+    account, problem = ctx.submit(
+        RegisterBody, lambda body: accounts.register_patient(ctx.caller, name=body.name, date_of_birth=body.date_of_birth,
+                                                             email=body.email, mrn=body.mrn),
+        lambda status, errors: ctx.render("staff_patient_new.html", status=status, errors=errors, values=ctx.form))
+    if problem:
+        return problem
     return redirect(f"/staff/patients/{account.id}?notice=registered")
 
 
@@ -60,15 +58,11 @@ def patient(ctx: PageCtx, patient_id: str):
 
 @page(bp, "/staff/patients/{patient_id}/email", ("POST",), access=STAFF)
 def change_patient_email(ctx: PageCtx, patient_id: str):
-    try:
-        body = ctx.validate(EmailBody)
-        accounts.staff_change_email(ctx.caller, patient_id, body.email)
-    except FormErrors as exc:
-        return _patient_page(ctx, patient_id, 400, errors=exc.errors, new_email=ctx.form.get("email", ""))
-    except PortalError as exc:
-        if exc.status == 404:
-            raise
-        return _patient_page(ctx, patient_id, exc.status, errors=field_errors(exc), new_email=ctx.form.get("email", ""))
+    _, problem = ctx.submit(
+        EmailBody, lambda body: accounts.staff_change_email(ctx.caller, patient_id, body.email),
+        lambda status, errors: _patient_page(ctx, patient_id, status, errors=errors, new_email=ctx.form.get("email", "")))
+    if problem:
+        return problem
     return redirect(f"/staff/patients/{patient_id}?notice=patient-email-changed")
 
 
@@ -91,13 +85,12 @@ def resolve_form(ctx: PageCtx, form_id: str):
 def staff_accounts(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("admin_staff.html", errors={}, values={})
-    try:
-        body = ctx.validate(StaffBody)
-        accounts.create_staff(ctx.caller, username=body.username, email=body.email, name=body.name, role=body.role)
-    except FormErrors as exc:
-        return ctx.render("admin_staff.html", status=400, errors=exc.errors, values=ctx.form)
-    except PortalError as exc:
-        return ctx.render("admin_staff.html", status=exc.status, errors=field_errors(exc), values=ctx.form)
+    _, problem = ctx.submit(
+        StaffBody, lambda body: accounts.create_staff(ctx.caller, username=body.username, email=body.email,
+                                                      name=body.name, role=body.role),
+        lambda status, errors: ctx.render("admin_staff.html", status=status, errors=errors, values=ctx.form))
+    if problem:
+        return problem
     return redirect("/admin/staff?notice=staff-created")
 
 
@@ -139,28 +132,24 @@ def upload(ctx: PageCtx, patient_id: str):
         return _upload_page(ctx, patient_id, values={"content_type": "application/pdf"})
     extension = FILE_TYPES.get(ctx.form.get("content_type", ""), ("", "bin"))[1]
     ctx.form["filename"] = f"{ctx.form.get('title', '').strip() or 'document'}.{extension}"
-    try:
-        body = ctx.validate(UploadBody)
-        answer = publication.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
-                                         provider=body.provider, comment=body.comment, filename=body.filename,
-                                         content_type=body.content_type)
-    except FormErrors as exc:
-        return _upload_page(ctx, patient_id, 400, errors=exc.errors)
-    except PortalError as exc:
-        if exc.status == 404:
-            raise
-        return _upload_page(ctx, patient_id, exc.status, errors=field_errors(exc))
+    answer, problem = ctx.submit(
+        UploadBody, lambda body: publication.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
+                                                         provider=body.provider, comment=body.comment,
+                                                         filename=body.filename, content_type=body.content_type),
+        lambda status, errors: _upload_page(ctx, patient_id, status, errors=errors))
+    if problem:
+        return problem
     return _upload_page(ctx, patient_id, upload=answer)
 
 
 @page(bp, "/staff/documents/comment", ("POST",), access=STAFF)
 def add_comment(ctx: PageCtx):
     patient_id = ctx.form.get("patient_id", "")
-    try:
-        body = ctx.validate(CommentBody)
-    except FormErrors as exc:
-        return _patient_page(ctx, patient_id, 400, comment_errors=exc.errors)
-    publication.add_comment(ctx.caller, ctx.form.get("document_id", ""), body.text)
+    _, problem = ctx.submit(CommentBody, lambda body: publication.add_comment(ctx.caller, ctx.form.get("document_id", ""),
+                                                                               body.text),
+                            lambda status, errors: _patient_page(ctx, patient_id, status, comment_errors=errors))
+    if problem:
+        return problem
     return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice=comment-added")
 
 
@@ -182,15 +171,10 @@ def _office_thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict
 def office_thread(ctx: PageCtx, thread_id: str):
     if ctx.request.method == "GET":
         return _office_thread(ctx, thread_id)
-    try:
-        body = ctx.validate(ReplyBody)
-        messaging.reply_by_office(ctx.caller, thread_id, body.body)
-    except FormErrors as exc:
-        return _office_thread(ctx, thread_id, 400, exc.errors)
-    except PortalError as exc:
-        if exc.status == 404:
-            raise
-        return _office_thread(ctx, thread_id, exc.status, field_errors(exc))
+    _, problem = ctx.submit(ReplyBody, lambda body: messaging.reply_by_office(ctx.caller, thread_id, body.body),
+                            lambda status, errors: _office_thread(ctx, thread_id, status, errors))
+    if problem:
+        return problem
     return redirect(f"/staff/messages/{thread_id}?notice=reply-sent")
 
 
@@ -205,11 +189,9 @@ def message_patient(ctx: PageCtx, patient_id: str):
 
     if ctx.request.method == "GET":
         return compose()
-    try:
-        body = ctx.validate(OfficeThreadBody)
-        started = messaging.start_by_office(ctx.caller, patient.id, body.subject, body.body, body.category)
-    except FormErrors as exc:
-        return compose(400, exc.errors)
-    except PortalError as exc:
-        return compose(exc.status, field_errors(exc))
+    started, problem = ctx.submit(
+        OfficeThreadBody, lambda body: messaging.start_by_office(ctx.caller, patient.id, body.subject, body.body,
+                                                                 body.category), compose)
+    if problem:
+        return problem
     return redirect(f"/staff/messages/{started['id']}?notice=message-sent")
