@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -150,13 +151,20 @@ def read_shard(moment: datetime) -> str:
     return READ_SHARD_PREFIX + moment.strftime("%Y-%m-%d")
 
 
+@cache
+def _transactions() -> Connection:
+    """One connection for the sweep's transactions: making a client per transaction costs more
+    than the transaction itself."""
+    return Connection(region=Item.Meta.region)
+
+
 def _transact_once(item: Item, actions: list, condition, puts: list[tuple[Model, object]]) -> bool:
     """The item update and the rows that belong with it (a notice, a work entry) in one
     transaction: all or nothing, so a crash never leaves a claimed attempt without its notice.
     False when the item's condition no longer holds (another sweep won, or it was read)."""
     for _ in range(3):
         try:
-            with TransactWrite(connection=Connection(region=Item.Meta.region)) as tx:
+            with TransactWrite(connection=_transactions()) as tx:
                 tx.update(item, actions=actions, condition=condition)
                 for row, row_condition in puts:
                     tx.save(row, condition=row_condition)
