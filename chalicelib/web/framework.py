@@ -55,6 +55,7 @@ NOTICES = {
     "registered": "The patient is registered and an invitation with a temporary password has been emailed.",
     "patient-email-changed": "The email address on file has been changed; the username stays as it was.",
     "form-resolved": "The form is marked as done.",
+    "follow-up-resolved": "The follow-up is closed.",
     "staff-created": "The staff account is created and a temporary password has been emailed.",
     "uploaded": "The file has been uploaded. It appears in the list once it is published.",
     "comment-added": "The comment has been added and the patient will be notified.",

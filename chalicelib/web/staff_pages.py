@@ -10,7 +10,7 @@ from chalicelib.api.staff import EmailBody, RegisterBody, ResolveBody
 from chalicelib.api.staff_messages import OfficeThreadBody
 from chalicelib.api.uploads import CommentBody, UploadBody
 from chalicelib.errors import PortalError
-from chalicelib.services import accounts, audit, items, messaging, publication, queue
+from chalicelib.services import accounts, audit, digest, followup, items, messaging, publication, queue
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import ADMIN, STAFF, FormErrors, PageCtx, page, redirect
 from chalicelib.web.patient_pages import categories
@@ -22,7 +22,7 @@ bp = Blueprint(__name__)
 def staff_home(ctx: PageCtx):
     snapshot = queue.snapshot()
     counts = {name: len(snapshot.get(name, [])) for name in ("follow_ups", "forms", "quarantine", "bad_emails")}
-    return ctx.render("staff_home.html", counts=counts)
+    return ctx.render("staff_home.html", counts=counts, report=digest.counts())
 
 
 @page(bp, "/staff/patients", access=STAFF)
@@ -79,6 +79,17 @@ def resolve_form(ctx: PageCtx, form_id: str):
         raise PortalError(next(iter(exc.errors.values()))) from None
     queue.resolve(ctx.caller, form_id, body.note, kind="form")
     return redirect("/staff/queue?notice=form-resolved#forms")
+
+
+@page(bp, "/staff/queue/{entry_id}/resolve", ("POST",), access=STAFF)
+def resolve_follow_up(ctx: PageCtx, entry_id: str):
+    """The patient was called (or a failed notice was dealt with): close the entry."""
+    try:
+        body = ctx.validate(ResolveBody)
+    except FormErrors as exc:
+        raise PortalError(next(iter(exc.errors.values()))) from None
+    followup.resolve(ctx.caller, entry_id, body.note)
+    return redirect("/staff/queue?notice=follow-up-resolved#follow-ups")
 
 
 @page(bp, "/admin/staff", ("GET", "POST"), access=ADMIN)

@@ -182,3 +182,36 @@ def test_queue_shows_quarantined_uploads_and_addresses_that_bounced(portal, staf
     assert f"incoming/{unknown_mrn}/scan.txt" in quarantined.inner_text()
     bad_rows = browser.page.get_by_role("region", name="Addresses that need fixing table")
     assert bounced.name in bad_rows.inner_text()
+
+
+def test_an_item_unread_after_every_notice_is_a_call_the_office_closes(portal, staff, open_browser, clock):
+    from tests.integration.followup_support import day, fresh_day0, publish_item, sweep
+
+    # Given an item its patient has not read after three notices
+    patient = portal.new_patient(staff, name=f"Unreached Patient {secrets.token_hex(2)}")
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    publish_item(patient.id, day0, title="Hemoglobin A1c")
+    for n in (3, 6, 9):
+        sweep(portal, clock, day(day0, n, hours=1))
+
+    # When the office looks at its start page and the work queue
+    browser = staff_signs_in(open_browser)
+    escalated = browser.page.get_by_text("escalated (").inner_text()
+    browser.go("/staff/queue")
+    row = browser.page.get_by_role("region", name="Follow-up calls table").locator("tr", has=browser.page.locator(
+        f"a[href='/staff/patients/{patient.id}']"))
+
+    # Then the patient is there to call, and the live report counts the escalation
+    assert "please call the patient" in row.inner_text()
+    assert "3 notices sent" in row.inner_text()
+    assert not escalated.startswith("0 ")
+
+    # When they mark it called
+    with browser.page.expect_navigation():
+        row.get_by_role("button", name="Mark called").click()
+    browser.visited()
+
+    # Then it leaves the queue
+    assert "The follow-up is closed" in browser.text()
+    assert browser.page.locator(f"a[href='/staff/patients/{patient.id}']").count() == 0
