@@ -262,7 +262,7 @@ def create_with_notice(item: Item, notice: Model) -> bool:
     """Write a new item and the outbox row of its first notice in ONE transaction. False when the
     item already exists (the same upload was published before): then nothing is written."""
     try:
-        with TransactWrite(connection=Connection(region=Item.Meta.region)) as tx:
+        with TransactWrite(connection=_transactions()) as tx:
             tx.save(item, condition=Item.id.does_not_exist())
             tx.save(notice, condition=type(notice).id.does_not_exist())
         return True
@@ -276,20 +276,9 @@ def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at:
                             expected_round: int) -> bool:
     """Append a comment and start a new round whose first notice is queued in the same transaction.
     False when another writer started a round meanwhile (the caller reads again and retries)."""
-    try:
-        with TransactWrite(connection=Connection(region=Item.Meta.region)) as tx:
-            tx.update(
-                item,
-                actions=[*round_actions(now, due_at, notices_sent=1),
-                         Item.comments.set((Item.comments | []).append([comment]))],
-                condition=Item.id.exists() & (Item.round == expected_round),
-            )
-            tx.save(notice, condition=type(notice).id.does_not_exist())
-        return True
-    except TransactWriteError as err:
-        if _condition_failed(err):
-            return False
-        raise
+    actions = [*round_actions(now, due_at, notices_sent=1), Item.comments.set((Item.comments | []).append([comment]))]
+    condition = Item.id.exists() & (Item.round == expected_round)
+    return _transact_once(item, actions, condition, [(notice, type(notice).id.does_not_exist())])
 
 
 def due(now: datetime, limit: int = 100, last_evaluated_key: dict | None = None):

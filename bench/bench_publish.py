@@ -1,0 +1,66 @@
+"""Publication end to end: 1,000 uploads put into the results bucket, handed by the local pump
+(as Lambda's SQS event source would) to the publisher, each filed, written and mailed.
+
+- `publish_calls_per_upload`: AWS calls the publisher makes per published upload, counted
+  through botocore (`chalicelib.localstack.calls.recording`), against a floor of 2: one put of
+  the document (the copy that files it) and one email. SQS receive/delete calls are not counted:
+  in AWS, Lambda's event source mapping makes them, not the portal (here the pump plays that part).
+- `publish_uploads_per_s`: uploads published per second on the local stack (reported only: an
+  absolute rate on a shared machine says little).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from bench.figures import Figure
+from chalicelib import aws
+from chalicelib.localstack import calls, pump
+from chalicelib.settings import get_settings
+from chalicelib.store import items as item_store
+
+UPLOADS = 1_000
+PATIENTS = 10
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+METADATA = {"title": "Lipid panel", "category": "lab result", "provider": "Dr. Example"}
+
+
+def _documents(patients) -> int:
+    return sum(sum(1 for _ in item_store.for_patient(p.id, limit=1000)) for p in patients)
+
+
+def run(portal) -> list[Figure]:
+    staff = portal.staff
+    # Patients who have signed in already, as most patients receiving results have: the notice
+    # then needs no temporary password (which would add one account write per upload).
+    patients = [portal.new_patient(staff) for _ in range(PATIENTS)]
+    s3, bucket = aws.client("s3"), get_settings().results_bucket
+    for number in range(UPLOADS):
+        patient = patients[number % PATIENTS]
+        s3.put_object(Bucket=bucket, Key=f"incoming/{patient.mrn}/result-{number:04d}.pdf",
+                      Body=PDF + str(number).encode(), Metadata=METADATA)
+
+    with calls.recording() as recorded:
+        started = time.perf_counter()
+        idle_rounds = 0
+        while idle_rounds < 3:
+            idle_rounds = idle_rounds + 1 if pump.drain() == 0 else 0
+        elapsed = time.perf_counter() - started
+
+    published = _documents(patients)
+    if published != UPLOADS:
+        raise RuntimeError(f"{published} of {UPLOADS} uploads were published")
+    publisher_calls = [c for c in recorded.calls if c.service != "sqs"]
+    by_operation = Counter(f"{c.service}:{c.operation}" for c in publisher_calls)
+    print("  publisher AWS calls per upload: " + ", ".join(
+        f"{name} {count / UPLOADS:.2f}" for name, count in by_operation.most_common()), flush=True)
+    if recorded.count("email", "SendEmail") != UPLOADS:
+        raise RuntimeError(f"{recorded.count('email', 'SendEmail')} notices sent for {UPLOADS} uploads")
+
+    return [
+        Figure("publish_calls_per_upload", len(publisher_calls) / UPLOADS, 2, "<= 2", "calls",
+               "one put of the document (the copy that files it) and one email per upload"),
+        Figure("publish_uploads_per_s", UPLOADS / elapsed, 1, "(reported)", "uploads/s",
+               "reported only: no meaningful floor for an absolute rate on a shared machine"),
+    ]
