@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from argon2 import PasswordHasher
 
+from chalicelib.mail import sender
 from tests.conftest import STAFF_PASSWORD
 from tests.support import strong_password
 
@@ -243,3 +244,24 @@ def test_staff_sign_in_follows_the_same_rules(portal):
     # Then the answers are those of patients
     assert good.status_code == 200 and good.json()["role"] == "staff"
     assert refusal(bad) == (401, {"error": "invalid_credentials", "message": "The username or password is not correct."})
+
+
+def test_a_lock_mail_that_cannot_be_sent_changes_neither_the_lock_nor_the_answer(portal, staff, admin, monkeypatch):
+    # Given a patient, and SES refusing every mail from now on
+    patient = portal.new_patient(staff)
+
+    def refuse(to, template, **context):
+        raise sender.MailError("MessageRejected", transient=False)
+
+    monkeypatch.setattr(sender, "send", refuse)
+
+    # When the fifth failure locks the account
+    answers = [portal.login(patient.username, "wrong-" + patient.password) for _ in range(5)]
+
+    # Then every answer, the fifth included, is the usual refusal; the lock holds; the trail says the mail failed
+    usual = (401, {"error": "invalid_credentials", "message": "The username or password is not correct."})
+    assert [refusal(a) for a in answers] == [usual] * 5
+    assert portal.login(patient.username, patient.password).status_code == 401
+    locks = [e for e in admin.get("/api/staff/audit", params={"patient_id": patient.id}).json()["events"]
+             if e["action"] == "account.locked"]
+    assert len(locks) == 1 and locks[0]["detail"]["mail"] == "failed"
