@@ -80,6 +80,17 @@ def staff(portal) -> Api:
     return portal.signed_in("desk", STAFF_PASSWORD)
 
 
+@pytest.fixture(autouse=True)
+def _live_office_sessions(request):
+    """A test that moves the clock by days ends the shared admin and staff sessions (as it should:
+    idle and absolute limits); give the next test that uses them a live session again."""
+    for name, (username, password) in {"admin": ("admin", ADMIN_PASSWORD), "staff": ("desk", STAFF_PASSWORD)}.items():
+        if name in request.fixturenames:
+            api = request.getfixturevalue(name)
+            if api.get("/api/me").status_code == 401:
+                api.token = request.getfixturevalue("portal").signed_in(username, password).token
+
+
 @pytest.fixture
 def clock():
     """The portal's clock, put back after the test."""
