@@ -360,7 +360,7 @@ def start_by_office(caller: Caller, patient_id: str, subject: str, body: str, ca
     thread = _new_thread(account.id, subject, category, OFFICE, now)
     message = _message(thread.id, OFFICE, caller.actor_id, body, now)
     item_write = _item_write(thread, None, now)
-    store.start(thread, message, item_write, due_at=item_write.item.due_at)
+    store.start(thread, message, item_write)
     _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
     _notify_patient(item_write.notice, account)
     return {"id": thread.id}

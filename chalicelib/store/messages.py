@@ -161,9 +161,7 @@ def _run(write, condition_failed: type[Exception]) -> None:
                 raise ConcurrentChange() from err
 
 
-def _write_item(tx: TransactWrite, item_write: ItemWrite | None, now: datetime, due_at: datetime) -> None:
-    if item_write is None:
-        return
+def _write_item(tx: TransactWrite, item_write: ItemWrite, now: datetime, due_at: datetime) -> None:
     if item_write.expected_round is None:
         tx.save(item_write.item, condition=Item.id.does_not_exist())
     else:
@@ -179,14 +177,14 @@ def get(thread_id: str) -> Thread | None:
         return None
 
 
-def start(thread: Thread, message: ThreadMessage, item_write: ItemWrite | None = None,
-          due_at: datetime | None = None) -> None:
+def start(thread: Thread, message: ThreadMessage, item_write: ItemWrite | None = None) -> None:
     """Write a new thread with its first message (and, when the office starts it, its item and
     first notice) in one transaction."""
     def write(tx: TransactWrite) -> None:
         tx.save(thread, condition=Thread.id.does_not_exist())
         tx.save(message, condition=ThreadMessage.id.does_not_exist())
-        _write_item(tx, item_write, message.sent_at, due_at or message.sent_at)
+        if item_write is not None:
+            _write_item(tx, item_write, message.sent_at, item_write.item.due_at)
 
     # Every row is new (random ids): a failed condition means an id was taken meanwhile.
     _run(write, ConcurrentChange)
