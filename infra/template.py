@@ -258,6 +258,12 @@ def depends_on_event_sources(event_sources: list, queue: str, topic: str) -> dic
             needs = ["MailFeedbackTopic"]
         if needs:
             fragments[to_cfn_resource_name(source.name)] = {"DependsOn": needs}
+        if isinstance(source, SQSEventConfig):
+            # Without this, Lambda ignores the handler's batchItemFailures and deletes a failed
+            # record along with the batch's successes: a lost upload.
+            name = to_cfn_resource_name(source.name)
+            fragments.setdefault(name, {})["Properties"] = {"Events": {f"{name}SqsEventSource": {
+                "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}}
     return fragments
 
 

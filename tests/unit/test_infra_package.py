@@ -60,6 +60,8 @@ def test_every_event_handler_is_wired_to_the_stage_resources(packaged):
             assert events[0]["Type"] == "SQS"
             assert events[0]["Properties"]["Queue"]["Fn::Sub"].endswith(":" + PROD["PUBLISH_QUEUE_NAME"])
             assert "PublishQueue" in function["DependsOn"]
+            # a record the publisher reports as failed is retried, not deleted with the batch
+            assert events[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         elif isinstance(source, SNSEventConfig):
             assert events[0]["Type"] == "SNS"
             assert events[0]["Properties"]["Topic"]["Fn::Sub"].endswith(":" + PROD["MAIL_FEEDBACK_TOPIC"])
