@@ -11,7 +11,7 @@ from chalicelib.errors import http_error_middleware
 from chalicelib.events import mail_feedback as mail_feedback_events
 from chalicelib.events import publisher as publisher_events
 from chalicelib.events import sweep as sweep_events
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics
 from chalicelib.settings import get_settings
 from chalicelib.web import routes as web_routes
 
@@ -19,6 +19,8 @@ app = Chalice(app_name="patient-portal")
 app.log.disabled = True  # the one logger is Powertools'; Chalice's own would duplicate errors
 
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
+# Metrics go out at the end of each invocation (HTTP and events alike), never carried into the next.
+app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
 app.register_middleware(http_error_middleware, "http")
 app.register_middleware(security_headers_middleware, "http")
 

@@ -7,15 +7,12 @@ keeps them in the dead-letter queue. The Powertools idempotency is called inside
 """
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from chalice import Blueprint, ConvertToMiddleware
+from chalice import Blueprint
 
-from chalicelib.observability import metrics
 from chalicelib.services import publication
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
-# Flush the publisher's metrics at the end of each invocation, not whenever 100 have piled up.
-bp.register_middleware(ConvertToMiddleware(metrics.log_metrics), "sqs")
 _processor = BatchProcessor(event_type=EventType.SQS)
 
 
