@@ -35,7 +35,7 @@ def staff_item_json(item: item_store.Item) -> dict[str, Any]:
 
 
 def list_for_patient(principal: Principal) -> list[dict[str, Any]]:
-    return [summary_json(item) for item in item_store.for_patient(principal.account_id)]
+    return [summary_json(item) for item in item_store.summaries_for_patient(principal.account_id)]
 
 
 def staff_patient_view(caller: Caller, patient_id: str) -> dict[str, Any]:
