@@ -10,12 +10,17 @@ from chalicelib.localstack.stack import ROOT
 def serve(host: str, port: int):
     """Start `chalice local`'s server for app.py in a daemon thread; returns the server."""
     from chalice.cli.factory import CLIFactory
-    from chalice.local import create_local_server
+    from chalice.local import ChaliceRequestHandler, LocalDevServer
 
     from app import app
 
+    class NoDelayHandler(ChaliceRequestHandler):
+        # Headers and body go out in two writes: with Nagle's algorithm on, a keep-alive client's
+        # delayed ACK held every answer back by about 40 ms.
+        disable_nagle_algorithm = True
+
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
-    server = create_local_server(app, config, host, port)
+    server = LocalDevServer(app, config, host, port, handler_cls=NoDelayHandler)
     thread = threading.Thread(target=server.serve_forever, name="portal-http", daemon=True)
     thread.start()
     return server
