@@ -6,6 +6,7 @@ to AWS or to the local stack.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 import boto3
@@ -20,7 +21,12 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 _SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
+_session = boto3.session.Session()
+_making = threading.Lock()  # a boto3 session is not safe to make clients from in two threads at once
+
+
 @cache
 def client(service: str):
-    return boto3.session.Session().client(service, region_name=get_settings().region,
-                                          config=_SERVICE_CONFIG.get(service, _CONFIG))
+    """One client per service, from one session (so botocore loads each service description once)."""
+    with _making:
+        return _session.client(service, region_name=get_settings().region, config=_SERVICE_CONFIG.get(service, _CONFIG))

@@ -6,14 +6,12 @@ keeps them in the dead-letter queue. The Powertools idempotency is called inside
 (its decorators cannot sit on a Chalice event handler).
 """
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from chalice import Blueprint
 
 from chalicelib.services import publication
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
-_processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @bp.on_sqs_message(queue=get_settings().publish_queue_name, batch_size=10, name="publish-uploads")
@@ -24,5 +22,9 @@ def publish_uploads(event):
     def publish_record(record):
         return publication.publish_message(record.body, context)
 
-    return process_partial_response(event=event.to_dict(), record_handler=publish_record, processor=_processor,
+    # Imported here: the app's one Lambda bundle serves HTTP too, whose cold starts don't need it.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    return process_partial_response(event=event.to_dict(), record_handler=publish_record,
+                                    processor=BatchProcessor(event_type=EventType.SQS),
                                     context=context)

@@ -136,6 +136,9 @@ class LocalStack:
 
         settings = get_settings()
         aws.client.cache_clear()
+        from chalicelib.store.base import connection
+
+        connection.cache_clear()
         tables.create_all()
         sqs = aws.client("sqs")
         dlq_url = sqs.create_queue(QueueName=f"{settings.publish_queue_name}-dlq")["QueueUrl"]

@@ -10,23 +10,30 @@ import threading
 import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from functools import lru_cache
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from chalicelib import aws
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
 _TEMPLATES = Path(__file__).parent / "templates"
-_env = Environment(
-    loader=FileSystemLoader(str(_TEMPLATES)),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+
+@lru_cache(maxsize=1)
+def _env():
+    """The mail templates, loaded on the first mail rather than on every cold start."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(str(_TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 SUBJECTS = {
     "invitation": "Your patient portal account",
@@ -102,8 +109,8 @@ def limiter() -> TokenBucket:
 def render(template: str, **context) -> tuple[str, str, str]:
     """(subject, text, html) for a template, with the portal link always available."""
     context.setdefault("portal_url", get_settings().portal_url)
-    text = _env.get_template(f"{template}.txt").render(**context)
-    html = _env.get_template(f"{template}.html").render(**context)
+    text = _env().get_template(f"{template}.txt").render(**context)
+    html = _env().get_template(f"{template}.html").render(**context)
     return SUBJECTS[template], text, html
 
 

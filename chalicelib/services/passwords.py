@@ -8,7 +8,6 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 from chalicelib.errors import BadRequest
 
@@ -86,5 +85,7 @@ def check_policy(password: str, *, name: str, email: str, username: str) -> None
             raise WeakPassword("new_password: must not contain your name, email address or username.")
     # zxcvbn refuses (raises on) more than 72 characters, and its cost grows with length:
     # the first 72 say enough about how guessable the whole is.
+    from zxcvbn import zxcvbn  # its word lists load on the first password check, not every cold start
+
     if zxcvbn(password[:_ZXCVBN_MAX], user_inputs=personal)["score"] < MIN_SCORE:
         raise WeakPassword("new_password: too easy to guess; try a longer phrase of unrelated words.")

@@ -27,12 +27,6 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-
 from chalicelib import aws
 from chalicelib.clock import clock
 from chalicelib.errors import BadRequest, Conflict, NotFound
@@ -230,8 +224,15 @@ def _quarantine(bucket: str, key: str, etag: str, item_id: str, bad: Unpublishab
 
 
 @cache
-def _idempotency() -> tuple[IdempotencyConfig, Any]:
-    """Powertools idempotency on the `idempotency` table, keyed by {bucket, key, etag}."""
+def _idempotency() -> tuple[Any, Any]:
+    """Powertools idempotency on the `idempotency` table, keyed by {bucket, key, etag}. Imported
+    here, on the publisher's first upload, so the API's cold starts don't pay for it."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
     config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_DAYS * 24 * 3600)
     persistence = DynamoDBPersistenceLayer(table_name=IdempotencyRecord.Meta.table_name,
                                            boto3_client=aws.client("dynamodb"))

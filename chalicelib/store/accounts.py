@@ -16,13 +16,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, meta, table
+from chalicelib.store.base import NullableText, PortalModel, connection, meta, table
 
 PATIENT_SHARD = "patient"
 BAD_EMAIL_SHARD = "bad"
@@ -61,7 +59,7 @@ class EmailIndex(GlobalSecondaryIndex):
 
 
 @table
-class Account(Model):
+class Account(PortalModel):
     Meta = meta("accounts")
 
     id = UnicodeAttribute(hash_key=True)
@@ -94,7 +92,7 @@ class Account(Model):
 
 
 @table
-class Unique(Model):
+class Unique(PortalModel):
     Meta = meta("uniques")
 
     key = UnicodeAttribute(hash_key=True)
@@ -132,7 +130,7 @@ def create(account: Account) -> None:
     if account.mrn:
         keys.append(mrn_key(account.mrn))
     try:
-        with TransactWrite(connection=Connection(region=Account.Meta.region)) as tx:
+        with TransactWrite(connection=connection()) as tx:
             tx.save(account, condition=Account.id.does_not_exist())
             for key in keys:
                 tx.save(Unique(key, owner_id=account.id), condition=Unique.key.does_not_exist())
@@ -168,7 +166,7 @@ def rename(account: Account, new_username: str, now: datetime) -> None:
     """Move the username claim to a new name: claim the new one, release the old, in one go."""
     old_key, new_key = username_key(account.username), username_key(new_username)
     try:
-        with TransactWrite(connection=Connection(region=Account.Meta.region)) as tx:
+        with TransactWrite(connection=connection()) as tx:
             if old_key != new_key:
                 tx.save(Unique(new_key, owner_id=account.id), condition=Unique.key.does_not_exist())
                 tx.delete(Unique(old_key), condition=Unique.owner_id == account.id)

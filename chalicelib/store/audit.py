@@ -7,9 +7,8 @@ from collections.abc import Iterable
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
-from chalicelib.store.base import NullableText, meta, table
+from chalicelib.store.base import NullableText, PortalModel, meta, table
 
 
 class PatientIndex(GlobalSecondaryIndex):
@@ -31,7 +30,7 @@ class ActorIndex(GlobalSecondaryIndex):
 
 
 @table
-class AuditEvent(Model):
+class AuditEvent(PortalModel):
     Meta = meta("audit")
 
     # "<ISO time>#<random>": unique and in time order within each index.

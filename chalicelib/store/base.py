@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+from functools import cache
+
 from pynamodb.attributes import UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TableError
 from pynamodb.models import Model
 
 from chalicelib.settings import get_settings
 
 _settings = get_settings()
+
+
+@cache
+def connection() -> Connection:
+    """The one DynamoDB connection of the process, for every table and every transaction.
+
+    PynamoDB would otherwise give each model its own botocore session and client, and each of
+    those loads DynamoDB's service description again: tens of milliseconds per table touched on a
+    cold start, and per transaction. botocore clients are safe to share between threads."""
+    shared = Connection(region=_settings.region)
+    shared.client  # noqa: B018 - made now, once, rather than lazily in whichever thread comes first
+    return shared
+
+
+class PortalModel(Model):
+    """Base of every table's model: they all talk through the one shared connection."""
+
+    @classmethod
+    def _get_connection(cls):
+        table_connection = super()._get_connection()
+        shared = connection()
+        if table_connection.connection is not shared:
+            # The model's own connection knows the table's schema (and has made no client yet).
+            try:
+                shared.get_meta_table(cls.Meta.table_name)
+            except TableError:
+                with suppress(ValueError):  # another thread added it first
+                    shared.add_meta_table(table_connection.connection.get_meta_table(cls.Meta.table_name))
+            table_connection.connection = shared
+        return table_connection
 
 
 def meta(name: str) -> type:

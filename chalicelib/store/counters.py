@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
-from chalicelib.store.base import meta, table
+from chalicelib.store.base import PortalModel, meta, table
 
 
 @table
-class Counter(Model):
+class Counter(PortalModel):
     Meta = meta("counters")
 
     key = UnicodeAttribute(hash_key=True)

@@ -2,13 +2,12 @@
 stack and the infrastructure create it like every other table)."""
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.models import Model
 
-from chalicelib.store.base import meta, table
+from chalicelib.store.base import PortalModel, meta, table
 
 
 @table
-class IdempotencyRecord(Model):
+class IdempotencyRecord(PortalModel):
     Meta = meta("idempotency")
 
     id = UnicodeAttribute(hash_key=True)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.store import accounts as account_store
 from chalicelib.store.accounts import Account, Unique, UniqueTaken
 from chalicelib.store.audit import AuditEvent
+from chalicelib.store.base import connection
 
 # DynamoDB's limit is 100 writes per transaction; each new patient is four of them.
 WRITES_PER_PATIENT = 4
@@ -34,7 +34,7 @@ def create_patients(new: list[tuple[Account, AuditEvent]]) -> None:
     if len(new) > PATIENTS_PER_TRANSACTION:
         raise ValueError(f"at most {PATIENTS_PER_TRANSACTION} patients per transaction")
     try:
-        with TransactWrite(connection=Connection(region=Account.Meta.region)) as tx:
+        with TransactWrite(connection=connection()) as tx:
             for account, event in new:
                 account.email_lower = account_store.email_lower(account.email)
                 tx.save(account, condition=Account.id.does_not_exist())

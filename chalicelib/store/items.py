@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from functools import cache
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -18,13 +17,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, meta, table
+from chalicelib.store.base import NullableText, PortalModel, connection, meta, table
 
 DUE_SHARD = "due"
 READ_SHARD_PREFIX = "read#"
@@ -67,7 +65,7 @@ class ReadDayIndex(GlobalSecondaryIndex):
 
 
 @table
-class Item(Model):
+class Item(PortalModel):
     Meta = meta("items")
 
     id = UnicodeAttribute(hash_key=True)
@@ -161,20 +159,13 @@ def read_shard(moment: datetime) -> str:
     return READ_SHARD_PREFIX + moment.strftime("%Y-%m-%d")
 
 
-@cache
-def _transactions() -> Connection:
-    """One connection for the sweep's transactions: making a client per transaction costs more
-    than the transaction itself."""
-    return Connection(region=Item.Meta.region)
-
-
 def _transact_once(item: Item, actions: list, condition, puts: list[tuple[Model, object]]) -> bool:
     """The item update and the rows that belong with it (a notice, a work entry) in one
     transaction: all or nothing, so a crash never leaves a claimed attempt without its notice.
     False when the item's condition no longer holds (another sweep won, or it was read)."""
     for _ in range(3):
         try:
-            with TransactWrite(connection=_transactions()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 tx.update(item, actions=actions, condition=condition)
                 for row, row_condition in puts:
                     tx.save(row, condition=row_condition)
@@ -272,7 +263,7 @@ def create_with_notice(item: Item, notice: Model) -> bool:
     """Write a new item and the outbox row of its first notice in ONE transaction. False when the
     item already exists (the same upload was published before): then nothing is written."""
     try:
-        with TransactWrite(connection=_transactions()) as tx:
+        with TransactWrite(connection=connection()) as tx:
             tx.save(item, condition=Item.id.does_not_exist())
             tx.save(notice, condition=type(notice).id.does_not_exist())
         return True

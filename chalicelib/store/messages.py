@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, meta, table
+from chalicelib.store.base import NullableText, PortalModel, connection, meta, table
 from chalicelib.store.items import Item, round_actions
 from chalicelib.store.outbox import Notice
 
@@ -75,7 +73,7 @@ class PatientUnreadIndex(GlobalSecondaryIndex):
 
 
 @table
-class Thread(Model):
+class Thread(PortalModel):
     Meta = meta("threads")
 
     id = UnicodeAttribute(hash_key=True)
@@ -103,7 +101,7 @@ class Thread(Model):
 
 
 @table
-class ThreadMessage(Model):
+class ThreadMessage(PortalModel):
     Meta = meta("messages")
 
     thread_id = UnicodeAttribute(hash_key=True)
@@ -133,10 +131,6 @@ class ConcurrentChange(Exception):
     """Someone else changed the thread at the same moment; the caller may try again."""
 
 
-def _connection() -> Connection:
-    return Connection(region=Thread.Meta.region)
-
-
 def _reason_codes(err: TransactWriteError) -> set[str]:
     return {getattr(reason, "code", "") for reason in (getattr(err, "cancellation_reasons", None) or []) if reason}
 
@@ -148,7 +142,7 @@ def _run(write, condition_failed: type[Exception]) -> None:
     condition means for its own transaction.)"""
     for attempt in range(_TRANSACTION_TRIES):
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 write(tx)
             return
         except TransactWriteError as err:

@@ -8,9 +8,8 @@ from datetime import datetime
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
-from chalicelib.store.base import NullableText, meta, table
+from chalicelib.store.base import NullableText, PortalModel, meta, table
 
 RETRY_SHARD = "retry"
 
@@ -27,7 +26,7 @@ class RetryIndex(GlobalSecondaryIndex):
 
 
 @table
-class Notice(Model):
+class Notice(PortalModel):
     Meta = meta("outbox")
 
     id = UnicodeAttribute(hash_key=True)

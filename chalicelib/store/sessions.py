@@ -7,9 +7,8 @@ from datetime import datetime
 from pynamodb.attributes import BooleanAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
 
-from chalicelib.store.base import NullableText, meta, table
+from chalicelib.store.base import NullableText, PortalModel, meta, table
 
 
 class AccountIndex(GlobalSecondaryIndex):
@@ -21,7 +20,7 @@ class AccountIndex(GlobalSecondaryIndex):
 
 
 @table
-class Session(Model):
+class Session(PortalModel):
     Meta = meta("sessions")
 
     token_hash = UnicodeAttribute(hash_key=True)

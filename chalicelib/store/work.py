@@ -12,9 +12,8 @@ from datetime import datetime
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
-from chalicelib.store.base import NullableText, meta, table
+from chalicelib.store.base import NullableText, PortalModel, meta, table
 
 KINDS = ("follow_up", "form", "quarantine", "notice_failed")
 
@@ -29,7 +28,7 @@ class OpenQueueIndex(GlobalSecondaryIndex):
 
 
 @table
-class WorkEntry(Model):
+class WorkEntry(PortalModel):
     Meta = meta("work")
 
     id = UnicodeAttribute(hash_key=True)

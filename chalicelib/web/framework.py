@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from chalice import Blueprint, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.http import MAX_BODY_BYTES, SESSION_COOKIE, client_ip, resolve_principal, session_cookie
@@ -70,7 +69,10 @@ def _when(value: str | None, with_time: bool = True) -> str:
 
 
 @lru_cache(maxsize=1)
-def environment() -> Environment:
+def environment():
+    """The page templates, loaded with the first page rather than on every cold start."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
     env = Environment(loader=FileSystemLoader(str(WEB_DIR / "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
