@@ -45,7 +45,8 @@ Text = Annotated[str, AfterValidator(_clean_text)]
 class Body(BaseModel):
     """Base of every request body: strict types, unknown fields refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=20_000)
+    # defer_build: each model's validator is built on its first use, not on every cold start.
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=20_000, defer_build=True)
 
 
 @dataclass(frozen=True)
