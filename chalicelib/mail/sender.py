@@ -36,7 +36,7 @@ def _env():
     )
 
 SUBJECTS = {
-    "invitation": "Your patient portal account",
+    "invitation": "Your patient portal account is ready",
     "item_notice": "You have a new item in your patient portal",
     "password_reset": "Your patient portal temporary password",
     "account_locked": "Your patient portal account was locked",
