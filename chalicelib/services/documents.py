@@ -150,9 +150,9 @@ def file_link(caller: Caller, document_id: str) -> dict[str, Any]:
                 "ResponseCacheControl": "no-store"},
         ExpiresIn=seconds,
     )
-    if item.read_at is None:
-        # A client that goes straight to the file has read it too.
-        item_store.record_open(item, clock.now())
+    # A client that goes straight to the file has read it too; its receipt is audited like an open's.
+    first = item_store.record_open(item, clock.now()) if item.read_at is None else False
     audit.record("document.file_link", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                 patient_id=item.patient_id, target_id=item.id, client_ip=caller.client_ip)
+                 patient_id=item.patient_id, target_id=item.id, client_ip=caller.client_ip,
+                 detail={"first_open": first})
     return {"url": url, "expires_at": iso(clock.now() + timedelta(seconds=seconds))}
