@@ -104,6 +104,11 @@ def retry_due(limit: int = 100) -> dict[str, int]:
     """Send the notices whose retry time has come (called by the schedule)."""
     counts: dict[str, int] = {}
     for notice in outbox.retries_due(clock.now(), limit=limit):
-        outcome = deliver(notice)
+        try:
+            outcome = deliver(notice)
+        except Exception:  # noqa: BLE001 - one notice's passing failure must not hold up the others
+            # Its lease (or retry time) keeps it in the retry index: the next run tries it again.
+            logger.exception("notice retry failed", extra={"notice_id": notice.id})
+            outcome = "error"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

@@ -3,6 +3,7 @@ and its deterministic id means it is never queued twice."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -62,16 +63,30 @@ def get(notice_id: str) -> Notice | None:
         return None
 
 
+# DynamoDB's passing refusals, for the one write that must not give up after botocore's retries.
+_PASSING_ERRORS = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+                   "InternalServerError"}
+_MARK_SENT_ATTEMPTS = 5
+
+
 def mark_sent(notice: Notice, now: datetime, message_id: str) -> None:
-    notice.update(
-        actions=[
-            Notice.status.set("sent"),
-            Notice.sent_at.set(now),
-            Notice.ses_message_id.set(message_id),
-            Notice.retry_shard.remove(),
-            Notice.next_attempt_at.remove(),
-        ]
-    )
+    """Record a send that happened. A passing refusal is tried again: left unrecorded, the
+    notice's lease would run out and the retry would mail the patient a second time."""
+    actions = [
+        Notice.status.set("sent"),
+        Notice.sent_at.set(now),
+        Notice.ses_message_id.set(message_id),
+        Notice.retry_shard.remove(),
+        Notice.next_attempt_at.remove(),
+    ]
+    for attempt in range(_MARK_SENT_ATTEMPTS):
+        try:
+            notice.update(actions=actions)
+            return
+        except UpdateError as err:
+            if err.cause_response_code not in _PASSING_ERRORS or attempt == _MARK_SENT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def mark_retry(notice: Notice, error: str, next_attempt_at: datetime) -> None:
