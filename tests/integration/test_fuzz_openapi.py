@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -38,11 +37,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import app as _app  # noqa: F401 - registers every blueprint, so ROUTES is complete
-from chalicelib import aws
 from chalicelib.api.http import PATIENT, PUBLIC, ROUTES, SIGNED_IN, STAFF
 from chalicelib.localstack import pump
-from chalicelib.settings import get_settings
-from tests.support import Api, strong_password, unique_email
+from tests.load_support import own_staff, put_upload, upload_key
+from tests.support import Api
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +55,6 @@ NEGATIVE_CHECKS = [*CHECKS, negative_data_rejection]
 # An invalid request may also be refused as too large (413), as the document says.
 CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
     "expected-statuses": [400, 401, 403, 404, 405, 409, 413, 415, 422, 429]}}})
-PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 
 
 def _schema(portal, role: str) -> schemathesis.BaseSchema:
@@ -68,32 +65,11 @@ def _schema(portal, role: str) -> schemathesis.BaseSchema:
     return schema.exclude(func=lambda ctx: (ctx.operation.method.upper(), ctx.operation.path) in closed)
 
 
-def _own_staff(portal) -> Api:
-    """A staff member of the fuzz's own, signed in with a password of their own."""
-    from tests.conftest import ADMIN_PASSWORD
-
-    admin = portal.signed_in("admin", ADMIN_PASSWORD)  # at the fuzz's hour: the shared session is idle there
-    username = "fuzz_staff_" + secrets.token_hex(4)
-    email = unique_email("fuzz-staff")
-    created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": "Fuzz Staff",
-                                                    "role": "staff"})
-    assert created.status_code == 201, created.text
-    temporary = portal.last_temporary_password(email)
-    first = portal.login(username, temporary)
-    assert first.status_code == 200, first.text
-    api = Api(portal.base_url, first.json()["token"])
-    changed = api.post("/api/auth/password", json={"current_password": temporary, "new_password": strong_password()})
-    assert changed.status_code == 204, changed.text
-    return api
-
-
 def _own_records(portal, staff: Api) -> tuple[Api, dict[str, str]]:
     """A patient with a published document, a thread they started and one the office started;
     (the patient's API, the ids by path parameter name)."""
     patient = portal.new_patient(staff)
-    key = f"incoming/{patient.mrn}/fuzz-{secrets.token_hex(3)}.pdf"
-    aws.client("s3").put_object(Bucket=get_settings().results_bucket, Key=key, Body=PDF,
-                                Metadata={"title": "Lipid panel", "category": "lab", "provider": "Dr. Fuzz"})
+    put_upload(upload_key(patient.mrn))
     pump.drain()
     items = patient.api.get("/api/items").json()["items"]
     own = patient.api.post("/api/messages", json={"subject": "Question", "body": "About my visit"})
@@ -163,7 +139,7 @@ def fuzz_hour(clock):
 
 def test_generated_requests_never_fail_and_always_match_the_document(portal, fuzz_hour):
     # Given a staff member and a patient of the fuzz's own, signed in, with records of their own
-    staff = _own_staff(portal)
+    staff = own_staff(portal)
     patient, own_ids = _own_records(portal, staff)
     runs = {"patient": Fuzz(portal.base_url, patient.token), "staff": Fuzz(portal.base_url, staff.token)}
 
