@@ -62,9 +62,10 @@ def drain_until_quiet(quiet_rounds: int = 3, pause: float = 1.0, limit_seconds: 
         time.sleep(pause)
 
 
-def incoming_keys() -> list[str]:
+def incoming_keys(among: set[str]) -> list[str]:
+    """This run's uploads still waiting in `incoming/` (other tests may leave theirs on purpose)."""
     listed = aws.client("s3").list_objects_v2(Bucket=get_settings().results_bucket, Prefix="incoming/")
-    return [o["Key"] for o in listed.get("Contents", [])]
+    return [o["Key"] for o in listed.get("Contents", []) if o["Key"] in among]
 
 
 def dead_letters() -> int:

@@ -148,12 +148,30 @@ def _pump_queue(queue: str, handler_string: str, batch_size: int, as_sns_topic: 
             result = handler(event, LocalContext(handler_string)) or {}
         except Exception:  # noqa: BLE001 - the whole batch is redelivered, as Lambda would
             logger.exception("local SQS handler failed")
-            return len(messages)
+            result = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
         failed = {f["itemIdentifier"] for f in (result.get("batchItemFailures") or [])} if isinstance(result, dict) else set()
         done = [m for m in messages if m["MessageId"] not in failed]
+        for message in messages:
+            if message["MessageId"] in failed:
+                # Lambda lets a failed message come back after the queue's visibility timeout;
+                # locally it comes back at once, so retries (and the DLQ) don't wait on a clock.
+                _ignore_stale_receipt(lambda m=message: sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0))
     for message in done:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        _ignore_stale_receipt(lambda m=message: sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"]))
     return len(messages)
+
+
+def _ignore_stale_receipt(call) -> None:
+    """A message handled for longer than its visibility timeout was delivered again meanwhile and
+    its old receipt no longer counts, as in SQS; the redelivery is handled (idempotently) instead."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in ("ReceiptHandleIsInvalid", "InvalidParameterValue"):
+            raise
 
 
 def scheduled_event(time_iso: str | None = None, rule: str = "local-schedule") -> dict:

@@ -146,7 +146,7 @@ class LocalStack:
         queue_url = sqs.create_queue(
             QueueName=settings.publish_queue_name,
             Attributes={
-                "VisibilityTimeout": "2",
+                "VisibilityTimeout": "30",  # as Lambda wants: longer than a handler runs
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
             },
         )["QueueUrl"]

@@ -200,7 +200,7 @@ def search_patients(query: str, limit: int = 25) -> list[Account]:
     return list(found.values())[:limit]
 
 
-def with_bad_email(limit: int = 200) -> Iterable[Account]:
+def with_bad_email(limit: int | None = None) -> Iterable[Account]:
     return Account.bad_email.query(BAD_EMAIL_SHARD, limit=limit)
 
 

@@ -65,7 +65,8 @@ def get(entry_id: str) -> WorkEntry | None:
         return None
 
 
-def open_entries(kind: str, limit: int = 200) -> Iterable[WorkEntry]:
+def open_entries(kind: str, limit: int | None = None) -> Iterable[WorkEntry]:
+    """Oldest first, every page: the queue is the office's to-do list and must not hide an entry."""
     return WorkEntry.open_queue.query(kind, limit=limit)
 
 

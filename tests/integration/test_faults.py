@@ -115,7 +115,7 @@ def until_quiet(clock, keys: set[str], patient_ids: set[str]) -> int:
             if not isinstance(getattr(failed, "cause", None), ClientError):
                 raise
         waiting = [n for n in item_notices_of(patient_ids) if n.status != "sent"]
-        if not replayed and not waiting and not incoming_keys() and not dead_letters():
+        if not replayed and not waiting and not incoming_keys(keys) and not dead_letters():
             return round_
     raise AssertionError(f"still busy after {MAX_ROUNDS} rounds: {unaccounted_uploads(keys)}")
 
@@ -144,7 +144,7 @@ def test_uploads_and_notices_survive_ses_and_dynamodb_faults(portal, clock, shor
     assert sum(n for op, n in faults.injected.items() if not op.startswith("SendEmail")) >= 5, faults.injected
     # And nothing was lost: every upload is a document or a quarantine entry, nothing waits or is dead
     assert not unaccounted_uploads(keys), f"after {rounds} rounds"
-    assert not incoming_keys() and dead_letters() == 0
+    assert not incoming_keys(keys) and dead_letters() == 0
     # And every notice was sent, exactly once: one mail per sent outbox row, numbered without gaps
     notices = item_notices_of(patient_ids)
     assert len(notices) >= 40 - 8
