@@ -25,7 +25,8 @@ ERROR_SCHEMA = {
 class Answer(BaseModel):
     """A JSON answer: the fields named here are always present; others may be added."""
 
-    model_config = ConfigDict(extra="allow")
+    # Only the OpenAPI document uses these: build their schemas then, not on every cold start.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 Time = str  # ISO 8601 UTC, e.g. 2026-11-25T19:08:06Z
