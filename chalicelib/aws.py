@@ -21,12 +21,17 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 _SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
-_session = boto3.session.Session()
 _making = threading.Lock()  # a boto3 session is not safe to make clients from in two threads at once
 
 
 @cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+@cache
 def client(service: str):
-    """One client per service, from one session (so botocore loads each service description once)."""
+    """One client per service, from one session (so botocore loads each service description once),
+    made on first use rather than on every cold start."""
     with _making:
-        return _session.client(service, region_name=get_settings().region, config=_SERVICE_CONFIG.get(service, _CONFIG))
+        return _session().client(service, region_name=get_settings().region, config=_SERVICE_CONFIG.get(service, _CONFIG))

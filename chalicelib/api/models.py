@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from chalicelib.api.http import Text
+from chalicelib.clock import clock
 
 
 def _past_date(value: str) -> str:
@@ -15,7 +16,7 @@ def _past_date(value: str) -> str:
         parsed = date.fromisoformat(value)
     except ValueError:
         raise ValueError("must be a date like 1980-04-30") from None
-    if parsed > date.today() or parsed.year < 1900:
+    if parsed > clock.now().date() or parsed.year < 1900:
         raise ValueError("must be a real date of birth")
     return value
 
