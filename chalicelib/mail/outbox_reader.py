@@ -9,21 +9,26 @@ from __future__ import annotations
 import json
 import urllib.request
 from email import message_from_bytes, policy
+from email.utils import parsedate_to_datetime
 from typing import Any
 
+from chalicelib.clock import iso
 from chalicelib.settings import get_settings
 
 
-def _parts(raw: str) -> tuple[str, str, str, str]:
+def _parts(raw: str) -> dict[str, Any]:
     message = message_from_bytes(raw.encode("utf-8", "surrogateescape"), policy=policy.default)
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
-    return (
-        str(message.get("To", "")),
-        str(message.get("Subject", "")),
-        text.get_content() if text is not None else "",
-        html.get_content() if html is not None else "",
-    )
+    date = message.get("Date")
+    return {
+        "to": str(message.get("To", "")),
+        "subject": str(message.get("Subject", "")),
+        "text": text.get_content() if text is not None else "",
+        "html": html.get_content() if html is not None else "",
+        # the portal dates each mail by its own clock when it builds it
+        "sent_at": iso(parsedate_to_datetime(str(date))) if date else None,
+    }
 
 
 def messages() -> list[dict[str, Any]]:
@@ -33,8 +38,5 @@ def messages() -> list[dict[str, Any]]:
         data = json.load(answer)
     found = []
     for region_messages in data.get("ses", {}).get("RawMessage", []) or []:
-        raw = region_messages.get("raw_data") or region_messages.get("RawData") or ""
-        to, subject, text, html = _parts(raw)
-        found.append({"to": to, "subject": subject, "text": text, "html": html,
-                      "sent_at": region_messages.get("sent_at") or region_messages.get("timestamp")})
+        found.append(_parts(region_messages.get("raw_data") or region_messages.get("RawData") or ""))
     return found

@@ -16,6 +16,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import aws
+from chalicelib.clock import clock
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
@@ -121,7 +122,7 @@ def build(to: str, template: str, **context) -> EmailMessage:
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = formatdate(usegmt=True)
+    message["Date"] = formatdate(clock.now().timestamp(), usegmt=True)
     message["Message-ID"] = make_msgid(domain=settings.mail_from.rsplit("@", 1)[-1])
     message.set_content(text)
     message.add_alternative(html, subtype="html")

@@ -110,3 +110,20 @@ def test_the_forced_change_must_repeat_the_temporary_password_and_follow_the_pol
         assert refused.json()["message"].startswith("new_password:")
     assert limited.get("/api/me").json()["error"] == "password_change_required"
     assert limited.post("/api/auth/logout").status_code == 204
+
+
+def test_the_local_mailbox_dates_each_mail_by_the_portal_clock(portal, clock):
+    # Given the portal's clock on a known moment, and a member of staff signed in then
+    from datetime import UTC, datetime
+
+    from tests.conftest import STAFF_PASSWORD
+
+    clock.travel_to(datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC))
+    staff = portal.signed_in("desk", STAFF_PASSWORD)
+
+    # When a patient is registered (the invitation goes out)
+    patient = portal.register_patient(staff)
+
+    # Then /dev/outbox lists the mail with its sending time, in ISO 8601 UTC
+    invitation = portal.outbox(patient.email)[-1]
+    assert invitation["sent_at"] == "2031-03-04T05:06:07Z"
