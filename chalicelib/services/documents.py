@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from chalicelib import aws
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
-from chalicelib.services import audit
+from chalicelib.services import audit, followup
 from chalicelib.services.accounts import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
@@ -131,7 +131,7 @@ def open_document(caller: Caller, document_id: str) -> dict[str, Any]:
     conditional write, never overwritten); later opens are counted."""
     item = _own_document(caller, document_id, "document.view")
     now = clock.now()
-    first = item_store.record_open(item, now)
+    first = followup.record_read(item, now)
     if first:
         item.read_at = now
     audit.record("document.view", actor_id=caller.actor_id, actor_role=caller.actor_role, patient_id=item.patient_id,
@@ -151,7 +151,7 @@ def file_link(caller: Caller, document_id: str) -> dict[str, Any]:
         ExpiresIn=seconds,
     )
     # A client that goes straight to the file has read it too; its receipt is audited like an open's.
-    first = item_store.record_open(item, clock.now()) if item.read_at is None else False
+    first = followup.record_read(item, clock.now()) if item.read_at is None else False
     audit.record("document.file_link", actor_id=caller.actor_id, actor_role=caller.actor_role,
                  patient_id=item.patient_id, target_id=item.id, client_ip=caller.client_ip,
                  detail={"first_open": first})

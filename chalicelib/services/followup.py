@@ -60,9 +60,27 @@ def _out_of_time(remaining_ms: RemainingMs | None) -> bool:
     return remaining_ms is not None and remaining_ms() < DEADLINE_MARGIN_MS
 
 
+def entry_id(item_id: str, round_: int) -> str:
+    """The staff follow-up entry of an item's round (one call to make per round)."""
+    return f"{FOLLOW_UP}-{item_id}-r{int(round_ or 0)}"
+
+
+def record_read(item: item_store.Item, now: datetime) -> bool:
+    """The patient opened the item: count it, write the read receipt on the first open of unread
+    content, and, since reading stops all follow-up, close any call the office still had to make
+    for it (this round's, and earlier rounds' left open when new content came). True for the
+    receipt-writing open."""
+    first = item_store.record_open(item, now)
+    if first and (item.escalated or item.round):
+        ids = [entry_id(item.id, r) for r in range(int(item.round or 0) + 1)]
+        for entry in work_store.open_among(ids):
+            work_store.resolve(entry, item.patient_id, "read by the patient", now)
+    return first
+
+
 def _escalate(item: item_store.Item, now: datetime, reason: str) -> bool:
     entry = work_store.WorkEntry(
-        f"{FOLLOW_UP}-{item.id}-r{int(item.round or 0)}",
+        entry_id(item.id, item.round),
         kind=FOLLOW_UP,
         open_kind=FOLLOW_UP,
         created_at=now,

@@ -25,7 +25,7 @@ from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.mail import sender
 from chalicelib.observability import logger, metrics
-from chalicelib.services import audit, notices
+from chalicelib.services import audit, followup, notices
 from chalicelib.services.accounts import Caller, get_patient
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
@@ -283,7 +283,7 @@ def open_for_patient(caller: Caller, thread_id: str, request: Page) -> dict[str,
     if thread.has_item:
         item = item_store.get(thread.id)
         if item is not None:
-            item_store.record_open(item, clock.now())
+            followup.record_read(item, clock.now())
     _audit(caller, "message.open", thread.id, thread.patient_id)
     return _opened_json(thread, history, next_cursor, for_office=False)
 

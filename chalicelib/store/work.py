@@ -65,6 +65,11 @@ def get(entry_id: str) -> WorkEntry | None:
         return None
 
 
+def open_among(entry_ids: list[str]) -> list[WorkEntry]:
+    """Those of these entries that exist and are still open, in one batch read."""
+    return [entry for entry in WorkEntry.batch_get(entry_ids) if entry.open_kind]
+
+
 def open_entries(kind: str, limit: int | None = None) -> Iterable[WorkEntry]:
     """Oldest first, every page: the queue is the office's to-do list and must not hide an entry."""
     return WorkEntry.open_queue.query(kind, limit=limit)

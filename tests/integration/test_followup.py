@@ -180,6 +180,43 @@ def test_staff_resolve_a_follow_up_entry(portal, clock):
     assert desk.post("/api/staff/queue/nope/resolve", json={}).status_code == 404
 
 
+def test_reading_an_escalated_item_closes_the_office_call(portal, clock):
+    # Given an item escalated to the staff follow-up queue after three unread notices
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.new_patient(staff_now(portal))
+    item = publish_item(patient.id, day0)
+    for n in (3, 6, 9):
+        sweep(portal, clock, day(day0, n))
+    assert any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
+
+    # When the patient reads it on day 10
+    clock.travel_to(day(day0, 10))
+    assert patient_now(portal, patient).get(f"/api/documents/{item.id}").status_code == 200
+
+    # Then reading stopped all follow-up: the office has no call left to make for it
+    assert not any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
+
+
+def test_a_comment_on_an_escalated_item_then_reading_it_leaves_no_call_open(portal, clock):
+    # Given an escalated item on which the provider then comments (a new round of follow-up)
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.new_patient(staff_now(portal))
+    item = publish_item(patient.id, day0)
+    for n in (3, 6, 9):
+        sweep(portal, clock, day(day0, n))
+    clock.travel_to(day(day0, 10))
+    commented = staff_now(portal).post(f"/api/staff/documents/{item.id}/comments", json={"text": "Please call us."})
+    assert commented.status_code == 201, commented.text
+
+    # When the patient reads it
+    assert patient_now(portal, patient).get(f"/api/documents/{item.id}").status_code == 200
+
+    # Then neither round's call stays on the office's queue
+    assert not any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
+
+
 def test_dev_sweep_refuses_a_time_that_is_not_iso(portal):
     # When the local sweep route gets a malformed time
     answer = portal.public.post("/dev/sweep", json={"now": "next tuesday"})
