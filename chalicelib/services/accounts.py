@@ -259,17 +259,13 @@ def _record_failure(account: Account, caller: Caller) -> None:
         return
     now = clock.now()
     locked_until = now + _lock_period(account.lock_count or 0)
-    try:
-        account_store.update(
-            account,
-            [Account.failed_logins.set(0), Account.lock_count.add(1), Account.locked_until.set(locked_until)],
-            condition=(Account.failed_logins >= settings.lockout_threshold)
-            & (Account.locked_until.does_not_exist() | (Account.locked_until <= now)),
-        )
-    except account_store.UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return  # another request locked it a moment ago
-        raise
+    if not account_store.update(
+        account,
+        [Account.failed_logins.set(0), Account.lock_count.add(1), Account.locked_until.set(locked_until)],
+        condition=(Account.failed_logins >= settings.lockout_threshold)
+        & (Account.locked_until.does_not_exist() | (Account.locked_until <= now)),
+    ):
+        return  # another request locked it a moment ago
     mail = _send_mail(account, "account_locked", locked_until=iso(locked_until))
     _audit_account(caller, "account.locked", account, detail={"until": iso(locked_until), "mail": mail})
 
@@ -316,17 +312,13 @@ def _temporary_sign_in(caller: Caller, account: Account, temp_hash: str) -> NewS
     a concurrent second use loses), and so does the old password, which works only until the
     temporary one is used. The temporary password lives on in this session alone, for the
     forced change."""
-    try:
-        account_store.update(
-            account,
-            [Account.temp_password_hash.remove(), Account.temp_password_expires_at.remove(),
-             Account.password_hash.remove(), Account.failed_logins.set(0), Account.updated_at.set(clock.now())],
-            condition=Account.temp_password_hash == temp_hash,
-        )
-    except account_store.UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            raise _refuse(caller, account, "temporary_password_used") from None
-        raise
+    if not account_store.update(
+        account,
+        [Account.temp_password_hash.remove(), Account.temp_password_expires_at.remove(),
+         Account.password_hash.remove(), Account.failed_logins.set(0), Account.updated_at.set(clock.now())],
+        condition=Account.temp_password_hash == temp_hash,
+    ):
+        raise _refuse(caller, account, "temporary_password_used")
     session = sessions.create(account.id, account.role, must_change_password=True,
                               client_ip=caller.client_ip, temp_password_hash=temp_hash)
     _audit_account(caller, "auth.login", account, detail={"temporary_password": True}, as_actor=True)

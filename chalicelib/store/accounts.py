@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, connection, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, connection, meta, table
 
 PATIENT_SHARD = "patient"
 BAD_EMAIL_SHARD = "bad"
@@ -180,9 +180,10 @@ def rename(account: Account, new_username: str, now: datetime) -> None:
     account.username = new_username
 
 
-def update(account: Account, actions: list, condition=None) -> None:
-    """Apply update actions to one account (the caller names the fields)."""
-    account.update(actions=actions, condition=condition)
+def update(account: Account, actions: list, condition=None) -> bool:
+    """Apply update actions to one account (the caller names the fields). With a condition:
+    False when it did not hold (a concurrent request changed the account first)."""
+    return conditional(lambda: account.update(actions=actions, condition=condition))
 
 
 def search_patients(query: str, limit: int = 25) -> list[Account]:
@@ -225,22 +226,16 @@ def find_by_email(email: str) -> list[Account]:
 def mark_email_bad(account: Account, reason: str, now: datetime) -> bool:
     """Flag the email on file as bad, only while it is still the address that failed; the first
     report's time is kept. False when the address has changed meanwhile or was already flagged."""
-    try:
-        account.update(
-            actions=[
-                Account.email_status.set("bad"),
-                Account.email_bad_reason.set(reason),
-                Account.email_bad_at.set(now),
-                Account.bad_email_shard.set(BAD_EMAIL_SHARD),
-                Account.updated_at.set(now),
-            ],
-            condition=(Account.email == account.email) & (Account.email_status != "bad"),
-        )
-        return True
-    except UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(lambda: account.update(
+        actions=[
+            Account.email_status.set("bad"),
+            Account.email_bad_reason.set(reason),
+            Account.email_bad_at.set(now),
+            Account.bad_email_shard.set(BAD_EMAIL_SHARD),
+            Account.updated_at.set(now),
+        ],
+        condition=(Account.email == account.email) & (Account.email_status != "bad"),
+    ))
 
 
 __all__ = [

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from functools import cache
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TableError
+from pynamodb.exceptions import DeleteError, PutError, TableError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib.settings import get_settings
@@ -54,6 +55,18 @@ def meta(name: str) -> type:
         billing_mode = "PAY_PER_REQUEST"
 
     return Meta
+
+
+def conditional(write: Callable[[], object]) -> bool:
+    """Run one conditional write: True when it was made, False when its condition did not hold
+    (another request got there first). Every other failure is raised."""
+    try:
+        write()
+        return True
+    except (PutError, UpdateError, DeleteError) as err:
+        if err.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
 
 
 class NullableText(UnicodeAttribute):

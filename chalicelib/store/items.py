@@ -17,12 +17,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, connection, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, connection, meta, table
 
 DUE_SHARD = "due"
 READ_SHARD_PREFIX = "read#"
@@ -101,16 +101,6 @@ class Item(PortalModel):
     read_by_day = ReadDayIndex()
 
 
-def _conditional(fn) -> bool:
-    try:
-        fn()
-        return True
-    except UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-
-
 def get(item_id: str) -> Item | None:
     try:
         return Item.get(item_id, consistent_read=True)
@@ -136,7 +126,7 @@ def summaries_for_patient(patient_id: str, limit: int = 200) -> Iterable[Item]:
 def record_open(item: Item, now: datetime) -> bool:
     """Count an open; the first open of unread content writes the receipt. True if it did."""
     if item.read_at is None:
-        wrote = _conditional(
+        wrote = conditional(
             lambda: item.update(
                 actions=[
                     Item.read_at.set(now),
@@ -195,7 +185,7 @@ def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Model | 
         if won:
             item.notices_sent, item.last_notice_at, item.due_at = int(expected or 0) + 1, now, next_due
         return won
-    return _conditional(lambda: item.update(actions=actions, condition=condition))
+    return conditional(lambda: item.update(actions=actions, condition=condition))
 
 
 def escalate(item: Item, now: datetime, work_entry: Model | None = None) -> bool:
@@ -213,7 +203,7 @@ def escalate(item: Item, now: datetime, work_entry: Model | None = None) -> bool
         if won:
             item.escalated, item.escalated_at, item.due_shard, item.due_at = True, now, None, None
         return won
-    return _conditional(lambda: item.update(actions=actions, condition=condition))
+    return conditional(lambda: item.update(actions=actions, condition=condition))
 
 
 def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> list:

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, connection, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, connection, meta, table
 from chalicelib.store.items import Item, round_actions
 from chalicelib.store.outbox import Notice
 
@@ -238,13 +238,7 @@ def mark_read(thread: Thread, side: str) -> bool:
         actions = [Thread.patient_unread.set(0), Thread.unread_by_patient.remove()]
     else:
         actions = [Thread.office_unread.set(0)]
-    try:
-        thread.update(actions=actions, condition=Thread.message_count == thread.message_count)
-        return True
-    except UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(lambda: thread.update(actions=actions, condition=Thread.message_count == thread.message_count))
 
 
 # ---------------------------------------------------------------- reading, a page at a time

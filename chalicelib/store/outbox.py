@@ -7,10 +7,10 @@ import time
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store.base import NullableText, PortalModel, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
 
 RETRY_SHARD = "retry"
 
@@ -47,13 +47,7 @@ class Notice(PortalModel):
 
 
 def put_once(notice: Notice) -> bool:
-    try:
-        notice.save(condition=Notice.id.does_not_exist())
-        return True
-    except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(lambda: notice.save(condition=Notice.id.does_not_exist()))
 
 
 def get(notice_id: str) -> Notice | None:
@@ -115,20 +109,14 @@ def claim_attempt(notice: Notice, lease_until: datetime) -> bool:
     wins (the attempt count moves). The lease puts it back in the retry index, so a sender that
     dies mid-send leaves the notice to be retried, never lost."""
     expected = int(notice.attempts or 0)
-    try:
-        notice.update(
-            actions=[
-                Notice.attempts.add(1),
-                Notice.retry_shard.set(RETRY_SHARD),
-                Notice.next_attempt_at.set(lease_until),
-            ],
-            condition=(Notice.status == "pending") & (Notice.attempts == expected),
-        )
-        return True
-    except UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(lambda: notice.update(
+        actions=[
+            Notice.attempts.add(1),
+            Notice.retry_shard.set(RETRY_SHARD),
+            Notice.next_attempt_at.set(lease_until),
+        ],
+        condition=(Notice.status == "pending") & (Notice.attempts == expected),
+    ))
 
 
 def retries_due(now: datetime, limit: int = 100):
@@ -158,14 +146,9 @@ def claim_digest(day: str, now: datetime, lease_until: datetime) -> Notice | Non
     sender's lease ran out (it died mid-send). None when another sweep has it or it was sent."""
     row = Notice(f"digest#{day}", account_id=OFFICE, kind=DIGEST_KIND, status="sending", attempts=1,
                  created_at=now, next_attempt_at=lease_until)
-    try:
-        row.save(condition=Notice.id.does_not_exist() | (Notice.status == "failed")
-                 | ((Notice.status == "sending") & (Notice.next_attempt_at < now)))
-        return row
-    except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return None
-        raise
+    claimed = conditional(lambda: row.save(condition=Notice.id.does_not_exist() | (Notice.status == "failed")
+                                           | ((Notice.status == "sending") & (Notice.next_attempt_at < now))))
+    return row if claimed else None
 
 
 def last_digest_at() -> datetime | None:

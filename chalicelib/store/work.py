@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store.base import NullableText, PortalModel, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
 
 KINDS = ("follow_up", "form", "quarantine", "notice_failed")
 
@@ -49,13 +49,7 @@ class WorkEntry(PortalModel):
 def add(entry: WorkEntry) -> bool:
     """Put an open entry once; an entry with the same id already there is left as it is."""
     entry.open_kind = entry.kind
-    try:
-        entry.save(condition=WorkEntry.id.does_not_exist())
-        return True
-    except PutError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(lambda: entry.save(condition=WorkEntry.id.does_not_exist()))
 
 
 def get(entry_id: str) -> WorkEntry | None:
@@ -83,18 +77,12 @@ def count_open(kind: str, since: datetime | None = None) -> int:
 
 def resolve(entry: WorkEntry, by: str, note: str | None, now: datetime) -> bool:
     """Close an open entry; False when it was already closed."""
-    try:
-        entry.update(
-            actions=[
-                WorkEntry.open_kind.remove(),
-                WorkEntry.resolved_at.set(now),
-                WorkEntry.resolved_by.set(by),
-                WorkEntry.note.set(note),
-            ],
-            condition=WorkEntry.open_kind.exists(),
-        )
-        return True
-    except UpdateError as err:
-        if err.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return conditional(lambda: entry.update(
+        actions=[
+            WorkEntry.open_kind.remove(),
+            WorkEntry.resolved_at.set(now),
+            WorkEntry.resolved_by.set(by),
+            WorkEntry.note.set(note),
+        ],
+        condition=WorkEntry.open_kind.exists(),
+    ))
