@@ -1,19 +1,23 @@
 """The Patient Portal Chalice app: middleware and blueprints, nothing else."""
 
-from chalice import Chalice, ConvertToMiddleware
+from chalicelib.startup import imports_without_gc
 
-from chalicelib.api import admin, auth, forms, items, messages, meta, profile, staff, staff_messages
-from chalicelib.api import documents as documents_api
-from chalicelib.api import followup as followup_api
-from chalicelib.api import uploads as uploads_api
-from chalicelib.api.http import security_headers_middleware
-from chalicelib.errors import http_error_middleware
-from chalicelib.events import mail_feedback as mail_feedback_events
-from chalicelib.events import publisher as publisher_events
-from chalicelib.events import sweep as sweep_events
-from chalicelib.observability import logger, metrics
-from chalicelib.settings import get_settings
-from chalicelib.web import routes as web_routes
+# Nothing imported here is garbage: collecting while importing only slows every cold start.
+with imports_without_gc():
+    from chalice import Chalice, ConvertToMiddleware
+
+    from chalicelib.api import admin, auth, forms, items, messages, meta, profile, staff, staff_messages
+    from chalicelib.api import documents as documents_api
+    from chalicelib.api import followup as followup_api
+    from chalicelib.api import uploads as uploads_api
+    from chalicelib.api.http import security_headers_middleware
+    from chalicelib.errors import http_error_middleware
+    from chalicelib.events import mail_feedback as mail_feedback_events
+    from chalicelib.events import publisher as publisher_events
+    from chalicelib.events import sweep as sweep_events
+    from chalicelib.observability import logger, metrics
+    from chalicelib.settings import get_settings
+    from chalicelib.web import routes as web_routes
 
 app = Chalice(app_name="patient-portal")
 app.log.disabled = True  # the one logger is Powertools'; Chalice's own would duplicate errors

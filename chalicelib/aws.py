@@ -1,4 +1,6 @@
 """The one place boto3 clients are made: created on first use (cheap cold starts) and reused.
+boto3 itself (with s3transfer and multiprocessing) loads with the first client: the tables go
+through PynamoDB, so a request that only reads them never needs it.
 
 Endpoints come only from boto3's `AWS_ENDPOINT_URL_<SERVICE>` variables, so the same code talks
 to AWS or to the local stack.
@@ -8,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from functools import cache
+from typing import TYPE_CHECKING
 
-import boto3
 from botocore.config import Config
 
 from chalicelib.settings import get_settings
+
+if TYPE_CHECKING:
+    import boto3
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
@@ -26,6 +31,8 @@ _making = threading.Lock()  # a boto3 session is not safe to make clients from i
 
 @cache
 def _session() -> boto3.session.Session:
+    import boto3
+
     return boto3.session.Session()
 
 

@@ -8,12 +8,15 @@ anything unexpected becomes a 500 that names nothing internal.
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from chalice import ChaliceUnhandledError, Response
-from pydantic import ValidationError
 
 from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class PortalError(ChaliceUnhandledError):
@@ -138,15 +141,21 @@ def _reshape_chalice_error(response: Response) -> Response:
     return response
 
 
+def _is_validation_error(exc: Exception) -> bool:
+    # pydantic loads with the first request body (chalicelib.api.models): until then none can be raised.
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(exc, pydantic.ValidationError)
+
+
 def http_error_middleware(event: Any, get_response: Any) -> Response:
     """Registered once for every route: domain errors and validation errors become 4xx answers."""
     try:
         response = get_response(event)
     except PortalError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
-    except ValidationError as exc:
-        return error_response(400, "invalid_request", validation_message(exc))
-    except Exception:  # noqa: BLE001 - the last line of defence must not leak internals
+    except Exception as exc:  # noqa: BLE001 - the last line of defence must not leak internals
+        if _is_validation_error(exc):
+            return error_response(400, "invalid_request", validation_message(exc))
         logger.exception("unhandled error")
         return error_response(500, "internal_error", "Something went wrong on our side. Please try again.")
     return _reshape_chalice_error(response)

@@ -2,29 +2,14 @@
 
 from chalice import Blueprint
 
-from chalicelib.api.http import PUBLIC, SIGNED_IN, Body, Ctx, route
-from chalicelib.api.models import PasswordText, UsernameText
+from chalicelib.api.http import PUBLIC, SIGNED_IN, Ctx, route
 from chalicelib.clock import iso
 from chalicelib.services import accounts
 
 bp = Blueprint(__name__)
 
 
-class LoginBody(Body):
-    username: UsernameText
-    password: PasswordText
-
-
-class PasswordBody(Body):
-    current_password: PasswordText
-    new_password: PasswordText
-
-
-class ForgotPasswordBody(Body):
-    username: UsernameText
-
-
-@route(bp, "/api/auth/login", "POST", access=PUBLIC, body=LoginBody, responses={401: "invalid_credentials"})
+@route(bp, "/api/auth/login", "POST", access=PUBLIC, body="LoginBody", responses={401: "invalid_credentials"})
 def login(ctx: Ctx):
     """Sign in with username and password (or a temporary password)."""
     session = accounts.login(ctx.caller, ctx.body.username, ctx.body.password)
@@ -42,14 +27,14 @@ def logout(ctx: Ctx):
     accounts.logout(ctx.caller)
 
 
-@route(bp, "/api/auth/password", "POST", access=SIGNED_IN, body=PasswordBody, status=204,
+@route(bp, "/api/auth/password", "POST", access=SIGNED_IN, body="PasswordBody", status=204,
        allow_password_change=True, responses={400: "weak_password", 401: "invalid_credentials"})
 def change_password(ctx: Ctx):
     """Change the password; ends every other session."""
     accounts.change_password(ctx.caller, ctx.body.current_password, ctx.body.new_password)
 
 
-@route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, body=ForgotPasswordBody, status=202)
+@route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, body="ForgotPasswordBody", status=202)
 def forgot_password(ctx: Ctx):
     """Email a temporary password to the address on file; the same answer for every username."""
     return {"message": accounts.forgot_password(ctx.caller, ctx.body.username)}

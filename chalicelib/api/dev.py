@@ -4,17 +4,13 @@ from datetime import datetime
 
 from chalice import Blueprint
 
-from chalicelib.api.http import PUBLIC, Body, Ctx, route
+from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.clock import clock, parse_iso
 from chalicelib.errors import BadRequest
 from chalicelib.mail import outbox_reader
 from chalicelib.services import followup
 
 bp = Blueprint(__name__)
-
-
-class SweepBody(Body):
-    now: str | None = None
 
 
 def _moment(text: str | None) -> datetime:
@@ -32,7 +28,7 @@ def outbox(ctx: Ctx):
     return {"messages": outbox_reader.messages()}
 
 
-@route(bp, "/dev/sweep", "POST", access=PUBLIC, body=SweepBody)
+@route(bp, "/dev/sweep", "POST", access=PUBLIC, body="SweepBody")
 def sweep(ctx: Ctx):
     """Run the scheduled follow-up sweep as of `now` (default: the portal's clock); its summary."""
     return followup.run_schedule(_moment(ctx.body.now))

@@ -1,18 +1,11 @@
 """Staff follow-up: the live read report, and closing follow-up entries of the work queue."""
 
-from typing import Annotated
-
 from chalice import Blueprint
-from pydantic import Field
 
-from chalicelib.api.http import STAFF, Body, Ctx, Text, route
+from chalicelib.api.http import STAFF, Ctx, route
 from chalicelib.services import digest, followup
 
 bp = Blueprint(__name__)
-
-
-class ResolveBody(Body):
-    note: Annotated[Text, Field(max_length=2000)] | None = None
 
 
 @route(bp, "/api/staff/follow-up", access=STAFF)
@@ -21,7 +14,7 @@ def follow_up_report(ctx: Ctx):
     return digest.counts()
 
 
-@route(bp, "/api/staff/queue/{entry_id}/resolve", "POST", access=STAFF, body=ResolveBody,
+@route(bp, "/api/staff/queue/{entry_id}/resolve", "POST", access=STAFF, body="ResolveBody",
        responses={404: "not_found"})
 def resolve_entry(ctx: Ctx, entry_id: str):
     """Close a follow-up (the patient was called) or a failed notice."""

@@ -7,18 +7,19 @@ Handlers then only call one service function and shape its answer.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from chalicelib.errors import BadRequest, Forbidden, PasswordChangeRequired, PayloadTooLarge, validation_message
 from chalicelib.services import sessions
 from chalicelib.services.accounts import Caller
 from chalicelib.services.sessions import Principal
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 MAX_BODY_BYTES = 64 * 1024
 SESSION_COOKIE = "portal_session"
@@ -30,23 +31,12 @@ PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "st
 _ROLES = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"}, ADMIN: {"admin"}}
 
 
-def _clean_text(value: str) -> str:
-    """Refuse what cannot be stored or shown safely: lone surrogates and control characters."""
-    for char in value:
-        category = unicodedata.category(char)
-        if category == "Cs" or (category == "Cc" and char not in "\n\r\t"):
-            raise ValueError("contains characters that are not allowed")
-    return value
+def body_model(name: str) -> type[BaseModel]:
+    """The request body model called `name` in chalicelib.api.models. That module, and pydantic with
+    it, loads with the first request that has a body: a cold start serving only reads never pays for it."""
+    from chalicelib.api import models
 
-
-Text = Annotated[str, AfterValidator(_clean_text)]
-
-
-class Body(BaseModel):
-    """Base of every request body: strict types, unknown fields refused."""
-
-    # defer_build: each model's validator is built on its first use, not on every cold start.
-    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=20_000, defer_build=True)
+    return getattr(models, name)
 
 
 @dataclass(frozen=True)
@@ -54,11 +44,15 @@ class RouteSpec:
     path: str
     method: str
     access: str
-    body: type[BaseModel] | None
+    body_name: str | None
     status: int
     summary: str
     allow_password_change: bool
     responses: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def body(self) -> type[BaseModel] | None:
+        return body_model(self.body_name) if self.body_name else None
 
 
 ROUTES: list[RouteSpec] = []
@@ -111,7 +105,12 @@ def client_ip(request) -> str | None:
     return (request.context or {}).get("identity", {}).get("sourceIp")
 
 
-def parse_json(request, model: type[BaseModel]) -> Any:
+def parse_json(request, model: str | type[BaseModel]) -> Any:
+    """The body checked by `model` (or the model of that name in chalicelib.api.models)."""
+    from pydantic import ValidationError  # loaded by the body model already
+
+    if isinstance(model, str):
+        model = body_model(model)
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body: at most {MAX_BODY_BYTES // 1024} KB.")
@@ -130,7 +129,7 @@ def parse_json(request, model: type[BaseModel]) -> Any:
 
 
 def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
-          body: type[BaseModel] | None = None, status: int = 200, summary: str = "",
+          body: str | None = None, status: int = 200, summary: str = "",
           allow_password_change: bool = False, responses: dict[int, str] | None = None) -> Callable:
     """Declare an API route. The handler is called as `fn(ctx, **path_params)` and returns a
     dict (sent with `status`), None (204), or a chalice Response."""

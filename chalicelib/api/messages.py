@@ -1,36 +1,11 @@
 """Secure messages, the patient's side: their threads with the office."""
 
-from typing import Annotated, Literal
-
 from chalice import Blueprint
-from pydantic import AfterValidator, Field
 
-from chalicelib.api.http import PATIENT, Body, Ctx, Text, route
+from chalicelib.api.http import PATIENT, Ctx, route
 from chalicelib.services import messaging
 
 bp = Blueprint(__name__)
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-# Plain text, kept exactly as written (HTML included): clients show it as text, never as markup.
-MessageText = Annotated[Text, Field(max_length=10_000), AfterValidator(_not_blank)]
-SubjectText = Annotated[Text, Field(max_length=200), AfterValidator(_not_blank)]
-Category = Literal[messaging.CATEGORIES]
-
-
-class NewThreadBody(Body):
-    subject: SubjectText
-    body: MessageText
-    category: Category | None = None
-
-
-class ReplyBody(Body):
-    body: MessageText
 
 
 def page(ctx: Ctx) -> messaging.Page:
@@ -44,7 +19,7 @@ def list_threads(ctx: Ctx):
     return messaging.threads_for_patient(ctx.caller, page(ctx))
 
 
-@route(bp, "/api/messages", "POST", access=PATIENT, body=NewThreadBody, status=201)
+@route(bp, "/api/messages", "POST", access=PATIENT, body="NewThreadBody", status=201)
 def start_thread(ctx: Ctx):
     """Write to the office: a new thread; the office is told only that a message arrived."""
     b = ctx.body
@@ -57,7 +32,7 @@ def open_thread(ctx: Ctx, thread_id: str):
     return messaging.open_for_patient(ctx.caller, thread_id, page(ctx))
 
 
-@route(bp, "/api/messages/{thread_id}", "POST", access=PATIENT, body=ReplyBody, status=201,
+@route(bp, "/api/messages/{thread_id}", "POST", access=PATIENT, body="ReplyBody", status=201,
        responses={404: "not_found"})
 def reply(ctx: Ctx, thread_id: str):
     """Reply in one of the patient's threads."""

@@ -2,7 +2,6 @@
 
 from chalice import Blueprint
 
-from chalicelib.api import openapi
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.errors import NotFound
 
@@ -18,6 +17,8 @@ def health(ctx: Ctx):
 @route(bp, "/api/openapi.json", access=PUBLIC)
 def openapi_document(ctx: Ctx):
     """This document."""
+    from chalicelib.api import openapi  # built from pydantic models: loaded when first asked for
+
     return openapi.document()
 
 

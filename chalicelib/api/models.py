@@ -1,14 +1,32 @@
-"""Request bodies shared by more than one blueprint, and the field types every body uses."""
+"""Every request body of the API (and of the pages, which validate with the same models), and the
+field types they use.
+
+Routes name their body (`@route(..., body="LoginBody")`) and pages pass the name to `ctx.submit`;
+`chalicelib.api.http.body_model` loads this module, and pydantic with it, on the first request that
+has a body, so a cold start that serves only reads never pays for either.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from chalicelib.api.http import Text
 from chalicelib.clock import clock
+from chalicelib.services import messaging
+
+# ---------------------------------------------------------------- field types
+
+
+def _clean_text(value: str) -> str:
+    """Refuse what cannot be stored or shown safely: lone surrogates and control characters."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cs" or (category == "Cc" and char not in "\n\r\t"):
+            raise ValueError("contains characters that are not allowed")
+    return value
 
 
 def _past_date(value: str) -> str:
@@ -21,9 +39,129 @@ def _past_date(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
 EmailText = Annotated[Text, Field(min_length=3, max_length=254)]
 UsernameText = Annotated[Text, Field(min_length=1, max_length=254)]
 PasswordText = Annotated[Text, Field(min_length=1, max_length=1024)]
 DateOfBirth = Annotated[Text, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_past_date)]
 Mrn = Annotated[Text, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")]
+Note = Annotated[Text, Field(max_length=2000)]
+# Plain text, kept exactly as written (HTML included): clients show it as text, never as markup.
+MessageText = Annotated[Text, Field(max_length=10_000), AfterValidator(_not_blank)]
+SubjectText = Annotated[Text, Field(max_length=200), AfterValidator(_not_blank)]
+Category = Literal[messaging.CATEGORIES]
+
+
+class Body(BaseModel):
+    """Base of every request body: strict types, unknown fields refused."""
+
+    # defer_build: each model's validator is built on its first use, not when this module loads.
+    model_config = ConfigDict(extra="forbid", strict=True, str_max_length=20_000, defer_build=True)
+
+
+# ---------------------------------------------------------------- sign-in and profile
+
+
+class LoginBody(Body):
+    username: UsernameText
+    password: PasswordText
+
+
+class PasswordBody(Body):
+    current_password: PasswordText
+    new_password: PasswordText
+
+
+class ForgotPasswordBody(Body):
+    username: UsernameText
+
+
+class ForgotUsernameBody(Body):
+    name: Name
+    date_of_birth: DateOfBirth
+    email: EmailText | None = None
+    phone: Annotated[Text, Field(max_length=40, pattern=r"^[0-9+()\-. ]*$")] | None = None
+    note: Note | None = None
+
+
+class UsernameBody(Body):
+    username: UsernameText
+    current_password: PasswordText
+
+
+# The signed-in account's own email, confirmed by the password (staff change a patient's without one).
+class EmailBody(Body):
+    email: EmailText
+    current_password: PasswordText
+
+
+# ---------------------------------------------------------------- messages
+
+
+class NewThreadBody(Body):
+    subject: SubjectText
+    body: MessageText
+    category: Category | None = None
+
+
+class ReplyBody(Body):
+    body: MessageText
+
+
+class OfficeThreadBody(Body):
+    subject: SubjectText
+    body: MessageText
+    category: Category | None = None
+
+
+# ---------------------------------------------------------------- office staff and admins
+
+
+class RegisterBody(Body):
+    name: Name
+    date_of_birth: DateOfBirth
+    email: EmailText
+    mrn: Mrn
+
+
+class PatientEmailBody(Body):
+    email: EmailText
+
+
+# Closing a work-queue entry: a follow-up, a failed notice or a forgot-username form.
+class ResolveBody(Body):
+    note: Note | None = None
+
+
+class UploadBody(Body):
+    title: Annotated[Text, Field(min_length=1, max_length=200)]
+    category: Annotated[Text, Field(min_length=1, max_length=100)]
+    provider: Annotated[Text, Field(min_length=1, max_length=200)]
+    comment: Annotated[Text, Field(max_length=4000)] | None = None
+    filename: Annotated[Text, Field(min_length=1, max_length=255)]
+    content_type: Literal["application/pdf", "image/png", "image/jpeg", "text/plain"]
+
+
+class CommentBody(Body):
+    text: Annotated[Text, Field(min_length=1, max_length=4000)]
+
+
+class StaffBody(Body):
+    username: UsernameText
+    email: EmailText
+    name: Name
+    role: Annotated[Literal["staff", "admin"], Field(description="staff or admin")]
+
+
+# ---------------------------------------------------------------- local stage only
+
+
+class SweepBody(Body):
+    now: str | None = None

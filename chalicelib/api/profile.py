@@ -2,21 +2,10 @@
 
 from chalice import Blueprint
 
-from chalicelib.api.http import SIGNED_IN, Body, Ctx, route
-from chalicelib.api.models import EmailText, PasswordText, UsernameText
+from chalicelib.api.http import SIGNED_IN, Ctx, route
 from chalicelib.services import accounts
 
 bp = Blueprint(__name__)
-
-
-class UsernameBody(Body):
-    username: UsernameText
-    current_password: PasswordText
-
-
-class EmailBody(Body):
-    email: EmailText
-    current_password: PasswordText
 
 
 @route(bp, "/api/me", access=SIGNED_IN)
@@ -25,14 +14,14 @@ def me(ctx: Ctx):
     return accounts.me(ctx.principal)
 
 
-@route(bp, "/api/me/username", "PUT", access=SIGNED_IN, body=UsernameBody,
+@route(bp, "/api/me/username", "PUT", access=SIGNED_IN, body="UsernameBody",
        responses={400: "invalid_username", 401: "invalid_credentials", 409: "username_taken"})
 def change_username(ctx: Ctx):
     """Change the username (any unused valid name, email-shaped or not)."""
     return {"username": accounts.change_username(ctx.caller, ctx.body.username, ctx.body.current_password)}
 
 
-@route(bp, "/api/me/email", "PUT", access=SIGNED_IN, body=EmailBody,
+@route(bp, "/api/me/email", "PUT", access=SIGNED_IN, body="EmailBody",
        responses={400: "invalid_email", 401: "invalid_credentials"})
 def change_email(ctx: Ctx):
     """Change the email on file; the username stays as it is."""

@@ -1,33 +1,14 @@
 """Office staff: patients, their email on file, and the work queue."""
 
-from typing import Annotated
-
 from chalice import Blueprint
-from pydantic import Field
 
-from chalicelib.api.http import STAFF, Body, Ctx, Text, route
-from chalicelib.api.models import DateOfBirth, EmailText, Mrn, Name
+from chalicelib.api.http import STAFF, Ctx, route
 from chalicelib.services import accounts, items, queue
 
 bp = Blueprint(__name__)
 
 
-class RegisterBody(Body):
-    name: Name
-    date_of_birth: DateOfBirth
-    email: EmailText
-    mrn: Mrn
-
-
-class EmailBody(Body):
-    email: EmailText
-
-
-class ResolveBody(Body):
-    note: Annotated[Text, Field(max_length=2000)] | None = None
-
-
-@route(bp, "/api/staff/patients", "POST", access=STAFF, body=RegisterBody, status=201,
+@route(bp, "/api/staff/patients", "POST", access=STAFF, body="RegisterBody", status=201,
        responses={409: "mrn_taken or username_taken"})
 def register_patient(ctx: Ctx):
     """Register a patient; the invitation email carries a temporary password."""
@@ -48,7 +29,7 @@ def patient_detail(ctx: Ctx, patient_id: str):
     return items.staff_patient_view(ctx.caller, patient_id)
 
 
-@route(bp, "/api/staff/patients/{patient_id}/email", "PUT", access=STAFF, body=EmailBody)
+@route(bp, "/api/staff/patients/{patient_id}/email", "PUT", access=STAFF, body="PatientEmailBody")
 def change_patient_email(ctx: Ctx, patient_id: str):
     """Update the email on file for a patient who called in; the username stays."""
     account = accounts.staff_change_email(ctx.caller, patient_id, ctx.body.email)
@@ -61,7 +42,7 @@ def work_queue(ctx: Ctx):
     return queue.snapshot()
 
 
-@route(bp, "/api/staff/forms/{form_id}/resolve", "POST", access=STAFF, body=ResolveBody)
+@route(bp, "/api/staff/forms/{form_id}/resolve", "POST", access=STAFF, body="ResolveBody")
 def resolve_form(ctx: Ctx, form_id: str):
     """Mark a forgot-username form done."""
     return queue.resolve(ctx.caller, form_id, ctx.body.note, kind="form")

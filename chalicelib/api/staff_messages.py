@@ -2,17 +2,11 @@
 
 from chalice import Blueprint
 
-from chalicelib.api.http import STAFF, Body, Ctx, route
-from chalicelib.api.messages import Category, MessageText, ReplyBody, SubjectText, page
+from chalicelib.api.http import STAFF, Ctx, route
+from chalicelib.api.messages import page
 from chalicelib.services import messaging
 
 bp = Blueprint(__name__)
-
-
-class OfficeThreadBody(Body):
-    subject: SubjectText
-    body: MessageText
-    category: Category | None = None
 
 
 @route(bp, "/api/staff/inbox", access=STAFF)
@@ -27,14 +21,14 @@ def open_thread(ctx: Ctx, thread_id: str):
     return messaging.open_for_office(ctx.caller, thread_id, page(ctx))
 
 
-@route(bp, "/api/staff/messages/{thread_id}", "POST", access=STAFF, body=ReplyBody, status=201,
+@route(bp, "/api/staff/messages/{thread_id}", "POST", access=STAFF, body="ReplyBody", status=201,
        responses={404: "not_found"})
 def reply(ctx: Ctx, thread_id: str):
     """Reply to a patient: the patient gets a notice without content, and follow-up applies."""
     return messaging.reply_by_office(ctx.caller, thread_id, ctx.body.body)
 
 
-@route(bp, "/api/staff/patients/{patient_id}/messages", "POST", access=STAFF, body=OfficeThreadBody,
+@route(bp, "/api/staff/patients/{patient_id}/messages", "POST", access=STAFF, body="OfficeThreadBody",
        status=201, responses={404: "not_found"})
 def start_thread(ctx: Ctx, patient_id: str):
     """Start a thread with a patient; it is also their item, unread until they open it."""

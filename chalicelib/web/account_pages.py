@@ -1,11 +1,12 @@
 """Pages for signing in and out, passwords, the public forms, My Profile, and the patient's home."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
-from chalicelib.api.auth import ForgotPasswordBody, LoginBody, PasswordBody
-from chalicelib.api.forms import ForgotUsernameBody
 from chalicelib.api.http import SESSION_COOKIE
-from chalicelib.api.profile import EmailBody, UsernameBody
 from chalicelib.services import accounts, items
 from chalicelib.web.framework import (
     PUBLIC,
@@ -19,6 +20,9 @@ from chalicelib.web.framework import (
     session_cookie_header,
     static_file,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.api import models
 
 bp = Blueprint(__name__)
 
@@ -52,7 +56,7 @@ def sign_in(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("sign_in.html", errors={}, username="", next_path=next_path)
     session, problem = ctx.submit(
-        LoginBody, lambda body: accounts.login(ctx.caller, body.username, body.password),
+        "LoginBody", lambda body: accounts.login(ctx.caller, body.username, body.password),
         lambda status, errors: ctx.render("sign_in.html", status=status, errors=errors,
                                           username=ctx.form.get("username", ""), next_path=next_path))
     if problem:
@@ -73,12 +77,12 @@ def password(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("password.html", forced=forced, errors={})
 
-    def change(body: PasswordBody) -> None:
+    def change(body: models.PasswordBody) -> None:
         if ctx.form.get("confirm_password") != body.new_password:
             raise FormErrors({"confirm_password": "The two new passwords are not the same."})
         accounts.change_password(ctx.caller, body.current_password, body.new_password)
 
-    _, problem = ctx.submit(PasswordBody, change, lambda status, errors: ctx.render(
+    _, problem = ctx.submit("PasswordBody", change, lambda status, errors: ctx.render(
         "password.html", status=status, forced=forced, errors=errors))
     if problem:
         return problem
@@ -90,7 +94,7 @@ def forgot_password(ctx: PageCtx):
     if ctx.request.method == "GET":
         answer = accounts.FORGOT_PASSWORD_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_password.html", errors={}, username="", answer=answer)
-    _, problem = ctx.submit(ForgotPasswordBody, lambda body: accounts.forgot_password(ctx.caller, body.username),
+    _, problem = ctx.submit("ForgotPasswordBody", lambda body: accounts.forgot_password(ctx.caller, body.username),
                             lambda status, errors: ctx.render("forgot_password.html", status=status, errors=errors,
                                                               username=ctx.form.get("username", "")))
     if problem:
@@ -108,7 +112,7 @@ def forgot_username(ctx: PageCtx):
     if ctx.request.method == "GET":
         answer = accounts.FORGOT_USERNAME_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_username.html", errors={}, values={}, answer=answer)
-    _, problem = ctx.submit(ForgotUsernameBody, lambda body: accounts.forgot_username(ctx.caller, body.model_dump()),
+    _, problem = ctx.submit("ForgotUsernameBody", lambda body: accounts.forgot_username(ctx.caller, body.model_dump()),
                             lambda status, errors: ctx.render("forgot_username.html", status=status, errors=errors,
                                                               values=ctx.form))
     if problem:
@@ -129,7 +133,7 @@ def profile(ctx: PageCtx):
 @page(bp, "/profile/username", ("POST",))
 def change_username(ctx: PageCtx):
     _, problem = ctx.submit(
-        UsernameBody, lambda body: accounts.change_username(ctx.caller, body.username, body.current_password),
+        "UsernameBody", lambda body: accounts.change_username(ctx.caller, body.username, body.current_password),
         lambda status, errors: _profile(ctx, status, username_errors=errors, new_username=ctx.form.get("username", "")))
     if problem:
         return problem
@@ -139,7 +143,7 @@ def change_username(ctx: PageCtx):
 @page(bp, "/profile/email", ("POST",))
 def change_email(ctx: PageCtx):
     _, problem = ctx.submit(
-        EmailBody, lambda body: accounts.change_email(ctx.caller, body.email, body.current_password),
+        "EmailBody", lambda body: accounts.change_email(ctx.caller, body.email, body.current_password),
         lambda status, errors: _profile(ctx, status, email_errors=errors, new_email=ctx.form.get("email", "")))
     if problem:
         return problem

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ValidationError
 
-from chalicelib.api.http import MAX_BODY_BYTES, SESSION_COOKIE, client_ip, resolve_principal, session_cookie
+from chalicelib.api.http import MAX_BODY_BYTES, SESSION_COOKIE, body_model, client_ip, resolve_principal, session_cookie
 from chalicelib.clock import parse_iso
 from chalicelib.errors import (
     BadRequest,
@@ -34,6 +33,9 @@ from chalicelib.services import accounts
 from chalicelib.services.accounts import Caller
 from chalicelib.services.sessions import Principal
 from chalicelib.settings import get_settings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 WEB_DIR = Path(__file__).resolve().parent
 FORM_COOKIE = "portal_form"  # pre-session double-submit token for the public forms
@@ -227,8 +229,13 @@ class PageCtx:
     def caller(self) -> Caller:
         return Caller(self.principal, self.client_ip)
 
-    def validate(self, model: type[BaseModel], *, fields: tuple[str, ...] | None = None) -> Any:
-        """The API's own body model checks the form: blank optional fields are left out."""
+    def validate(self, model: str | type[BaseModel], *, fields: tuple[str, ...] | None = None) -> Any:
+        """The API's own body model (by its name in chalicelib.api.models) checks the form: blank
+        optional fields are left out."""
+        from pydantic import ValidationError  # loaded by the body model already
+
+        if isinstance(model, str):
+            model = body_model(model)
         names = fields or tuple(model.model_fields)
         data = {}
         for name in names:
@@ -246,7 +253,7 @@ class PageCtx:
                     errors[loc] = "This field is required." if blank else _friendly(error)
             raise FormErrors(errors) from None
 
-    def submit(self, model: type[BaseModel], action: Callable[[Any], Any],
+    def submit(self, model: str | type[BaseModel], action: Callable[[Any], Any],
                show: Callable[[int, dict[str, str]], Response]) -> tuple[Any, Response | None]:
         """Check the form with `model` and hand it to `action`. A problem re-renders the form with
         `show(status, errors)`, each message next to its field; "not found" stays the 404 page.

@@ -2,7 +2,6 @@
 
 from chalice import Blueprint
 
-from chalicelib.api.messages import NewThreadBody, ReplyBody
 from chalicelib.services import documents, messaging
 from chalicelib.web.framework import PATIENT, PageCtx, page, redirect
 
@@ -49,7 +48,7 @@ def new_thread(ctx: PageCtx):
     if ctx.request.method == "GET":
         return _compose(ctx)
     started, problem = ctx.submit(
-        NewThreadBody, lambda body: messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category),
+        "NewThreadBody", lambda body: messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category),
         lambda status, errors: _compose(ctx, status, errors))
     if problem:
         return problem
@@ -67,7 +66,7 @@ def _thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None
 def thread(ctx: PageCtx, thread_id: str):
     if ctx.request.method == "GET":
         return _thread(ctx, thread_id)
-    _, problem = ctx.submit(ReplyBody, lambda body: messaging.reply_by_patient(ctx.caller, thread_id, body.body),
+    _, problem = ctx.submit("ReplyBody", lambda body: messaging.reply_by_patient(ctx.caller, thread_id, body.body),
                             lambda status, errors: _thread(ctx, thread_id, status, errors))
     if problem:
         return problem

@@ -4,11 +4,6 @@ from urllib.parse import quote, urlsplit
 
 from chalice import Blueprint
 
-from chalicelib.api.admin import StaffBody
-from chalicelib.api.messages import ReplyBody
-from chalicelib.api.staff import EmailBody, RegisterBody, ResolveBody
-from chalicelib.api.staff_messages import OfficeThreadBody
-from chalicelib.api.uploads import CommentBody, UploadBody
 from chalicelib.errors import PortalError
 from chalicelib.services import accounts, audit, digest, followup, items, messaging, publication, queue
 from chalicelib.settings import get_settings
@@ -37,7 +32,7 @@ def register_patient(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("staff_patient_new.html", errors={}, values={})
     account, problem = ctx.submit(
-        RegisterBody, lambda body: accounts.register_patient(ctx.caller, name=body.name, date_of_birth=body.date_of_birth,
+        "RegisterBody", lambda body: accounts.register_patient(ctx.caller, name=body.name, date_of_birth=body.date_of_birth,
                                                              email=body.email, mrn=body.mrn),
         lambda status, errors: ctx.render("staff_patient_new.html", status=status, errors=errors, values=ctx.form))
     if problem:
@@ -59,7 +54,7 @@ def patient(ctx: PageCtx, patient_id: str):
 @page(bp, "/staff/patients/{patient_id}/email", ("POST",), access=STAFF)
 def change_patient_email(ctx: PageCtx, patient_id: str):
     _, problem = ctx.submit(
-        EmailBody, lambda body: accounts.staff_change_email(ctx.caller, patient_id, body.email),
+        "PatientEmailBody", lambda body: accounts.staff_change_email(ctx.caller, patient_id, body.email),
         lambda status, errors: _patient_page(ctx, patient_id, status, errors=errors, new_email=ctx.form.get("email", "")))
     if problem:
         return problem
@@ -74,7 +69,7 @@ def work_queue(ctx: PageCtx):
 @page(bp, "/staff/queue/forms/{form_id}/resolve", ("POST",), access=STAFF)
 def resolve_form(ctx: PageCtx, form_id: str):
     try:
-        body = ctx.validate(ResolveBody)
+        body = ctx.validate("ResolveBody")
     except FormErrors as exc:
         raise PortalError(next(iter(exc.errors.values()))) from None
     queue.resolve(ctx.caller, form_id, body.note, kind="form")
@@ -85,7 +80,7 @@ def resolve_form(ctx: PageCtx, form_id: str):
 def resolve_follow_up(ctx: PageCtx, entry_id: str):
     """The patient was called (or a failed notice was dealt with): close the entry."""
     try:
-        body = ctx.validate(ResolveBody)
+        body = ctx.validate("ResolveBody")
     except FormErrors as exc:
         raise PortalError(next(iter(exc.errors.values()))) from None
     followup.resolve(ctx.caller, entry_id, body.note)
@@ -97,7 +92,7 @@ def staff_accounts(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("admin_staff.html", errors={}, values={})
     _, problem = ctx.submit(
-        StaffBody, lambda body: accounts.create_staff(ctx.caller, username=body.username, email=body.email,
+        "StaffBody", lambda body: accounts.create_staff(ctx.caller, username=body.username, email=body.email,
                                                       name=body.name, role=body.role),
         lambda status, errors: ctx.render("admin_staff.html", status=status, errors=errors, values=ctx.form))
     if problem:
@@ -144,7 +139,7 @@ def upload(ctx: PageCtx, patient_id: str):
     extension = FILE_TYPES.get(ctx.form.get("content_type", ""), ("", "bin"))[1]
     ctx.form["filename"] = f"{ctx.form.get('title', '').strip() or 'document'}.{extension}"
     answer, problem = ctx.submit(
-        UploadBody, lambda body: publication.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
+        "UploadBody", lambda body: publication.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
                                                          provider=body.provider, comment=body.comment,
                                                          filename=body.filename, content_type=body.content_type),
         lambda status, errors: _upload_page(ctx, patient_id, status, errors=errors))
@@ -156,7 +151,7 @@ def upload(ctx: PageCtx, patient_id: str):
 @page(bp, "/staff/documents/comment", ("POST",), access=STAFF)
 def add_comment(ctx: PageCtx):
     patient_id = ctx.form.get("patient_id", "")
-    _, problem = ctx.submit(CommentBody, lambda body: publication.add_comment(ctx.caller, ctx.form.get("document_id", ""),
+    _, problem = ctx.submit("CommentBody", lambda body: publication.add_comment(ctx.caller, ctx.form.get("document_id", ""),
                                                                                body.text),
                             lambda status, errors: _patient_page(ctx, patient_id, status, comment_errors=errors))
     if problem:
@@ -182,7 +177,7 @@ def _office_thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict
 def office_thread(ctx: PageCtx, thread_id: str):
     if ctx.request.method == "GET":
         return _office_thread(ctx, thread_id)
-    _, problem = ctx.submit(ReplyBody, lambda body: messaging.reply_by_office(ctx.caller, thread_id, body.body),
+    _, problem = ctx.submit("ReplyBody", lambda body: messaging.reply_by_office(ctx.caller, thread_id, body.body),
                             lambda status, errors: _office_thread(ctx, thread_id, status, errors))
     if problem:
         return problem
@@ -201,7 +196,7 @@ def message_patient(ctx: PageCtx, patient_id: str):
     if ctx.request.method == "GET":
         return compose()
     started, problem = ctx.submit(
-        OfficeThreadBody, lambda body: messaging.start_by_office(ctx.caller, patient.id, body.subject, body.body,
+        "OfficeThreadBody", lambda body: messaging.start_by_office(ctx.caller, patient.id, body.subject, body.body,
                                                                  body.category), compose)
     if problem:
         return problem
