@@ -14,6 +14,7 @@ with imports_without_gc():
     from chalicelib.errors import http_error_middleware
     from chalicelib.events import mail_feedback as mail_feedback_events
     from chalicelib.events import publisher as publisher_events
+    from chalicelib.events import recovery as recovery_events
     from chalicelib.events import sweep as sweep_events
     from chalicelib.observability import logger, metrics
     from chalicelib.settings import get_settings
@@ -38,6 +39,9 @@ for blueprint in (followup_api.bp, sweep_events.bp, mail_feedback_events.bp):
 # Publication: patient documents, staff uploads and comments, the SQS upload publisher.
 for blueprint in (documents_api.bp, uploads_api.bp, publisher_events.bp):
     app.register_blueprint(blueprint)
+
+# Password recovery: the forgot-password request queues a job, the SQS handler mails the reset.
+app.register_blueprint(recovery_events.bp)
 
 if get_settings().dev_routes:
     from chalicelib.api import dev

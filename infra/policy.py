@@ -39,6 +39,8 @@ PUBLISH_QUEUE_ACTIONS = [
     "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
 ]
+# The forgot-password request queues recovery jobs (finding the queue's URL once per process).
+RECOVERY_QUEUE_ACTIONS = sorted(PUBLISH_QUEUE_ACTIONS + ["sqs:GetQueueUrl", "sqs:SendMessage"])
 OBJECT_ACTIONS = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail"]
 LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
@@ -85,6 +87,8 @@ def build(environment: dict[str, str], stage: str, models: list, current_prefix:
          "Resource": [f"arn:aws:s3:::{bucket}/*"]},
         {"Sid": "PublishQueue", "Effect": "Allow", "Action": PUBLISH_QUEUE_ACTIONS,
          "Resource": [f"arn:aws:sqs:*:*:{queue}"]},
+        {"Sid": "RecoveryQueue", "Effect": "Allow", "Action": RECOVERY_QUEUE_ACTIONS,
+         "Resource": [f"arn:aws:sqs:*:*:{environment['RECOVERY_QUEUE_NAME']}"]},
         {"Sid": "SendMail", "Effect": "Allow", "Action": MAIL_ACTIONS,
          "Resource": [
              f"arn:aws:ses:*:*:identity/{sender.rsplit('@', 1)[-1]}",

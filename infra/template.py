@@ -2,10 +2,10 @@
 
 Tables are generated from the PynamoDB models registered with `@table`, so the deployed key
 schemas, indexes and TTL attributes are the ones the code and the local stack use. The rest
-(results bucket, publish queue and its dead-letter queue, SES configuration set, SNS topic) is
-declared here with the names the stage's environment gives them. Chalice adds the functions, the
-API and the schedules; `depends_on_event_sources` makes its SQS and SNS subscriptions wait for the
-queue and topic declared here.
+(results bucket, the publish and recovery queues with their dead-letter queues, SES configuration
+set, SNS topic) is declared here with the names the stage's environment gives them. Chalice adds
+the functions, the API and the schedules; `depends_on_event_sources` makes its SQS and SNS
+subscriptions wait for the queues and topic declared here.
 """
 
 from __future__ import annotations
@@ -165,23 +165,32 @@ def _bucket_resources(bucket: str) -> dict[str, Any]:
     }
 
 
-def _queue_resources(queue: str, bucket: str) -> dict[str, Any]:
+def _queue_with_dead_letters(logical_id: str, queue: str) -> dict[str, Any]:
+    """`<Name>Queue` and `<Name>DeadLetterQueue`: an encrypted queue a Lambda function polls, whose
+    messages that keep failing wait in the dead-letter queue for an operator."""
+    dead_letters = logical_id.removesuffix("Queue") + "DeadLetterQueue"
     return {
-        "PublishDeadLetterQueue": {
+        dead_letters: {
             "Type": "AWS::SQS::Queue",
             "Properties": {"QueueName": dead_letter_queue_name(queue), "SqsManagedSseEnabled": True,
                            "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS},
         },
-        "PublishQueue": {
+        logical_id: {
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": queue,
                 "SqsManagedSseEnabled": True,
                 "VisibilityTimeout": PUBLISH_VISIBILITY_SECONDS,
-                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["PublishDeadLetterQueue", "Arn"]},
+                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]},
                                   "maxReceiveCount": PUBLISH_MAX_RECEIVES},
             },
         },
+    }
+
+
+def _queue_resources(queue: str, bucket: str) -> dict[str, Any]:
+    return {
+        **_queue_with_dead_letters("PublishQueue", queue),
         "PublishQueuePolicy": {
             "Type": "AWS::SQS::QueuePolicy",
             "Properties": {
@@ -243,17 +252,17 @@ def _mail_resources(configuration_set: str, topic: str) -> dict[str, Any]:
     }
 
 
-def depends_on_event_sources(event_sources: list, queue: str, topic: str) -> dict[str, Any]:
-    """Chalice subscribes functions to the queue and topic by name; make those functions wait
-    until the queue and topic exist (merged into Chalice's own function resources)."""
+def depends_on_event_sources(event_sources: list, queues: dict[str, str], topic: str) -> dict[str, Any]:
+    """Chalice subscribes functions to the queues (name -> logical id) and topic by name; make those
+    functions wait until the queue and topic exist (merged into Chalice's own function resources)."""
     from chalice.app import SNSEventConfig, SQSEventConfig
     from chalice.utils import to_cfn_resource_name
 
     fragments: dict[str, Any] = {}
     for source in event_sources:
         needs = []
-        if isinstance(source, SQSEventConfig) and source.queue == queue:
-            needs = ["PublishQueue"]
+        if isinstance(source, SQSEventConfig) and source.queue in queues:
+            needs = [queues[source.queue]]
         elif isinstance(source, SNSEventConfig) and source.topic == topic:
             needs = ["MailFeedbackTopic"]
         if needs:
@@ -271,18 +280,23 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
           event_sources: list | None = None) -> dict[str, Any]:
     """The merge template for the stage whose environment variables are `environment`."""
     queue, topic = environment["PUBLISH_QUEUE_NAME"], environment["MAIL_FEEDBACK_TOPIC"]
+    recovery_queue = environment["RECOVERY_QUEUE_NAME"]
     resources: dict[str, Any] = {}
     resources.update(table_resources(models, current_prefix, environment["TABLE_PREFIX"]))
     resources.update(_bucket_resources(environment["RESULTS_BUCKET"]))
     resources.update(_queue_resources(queue, environment["RESULTS_BUCKET"]))
+    resources.update(_queue_with_dead_letters("RecoveryQueue", recovery_queue))
     resources.update(_mail_resources(environment["SES_CONFIGURATION_SET"], topic))
-    resources.update(depends_on_event_sources(event_sources or [], queue, topic))
+    resources.update(depends_on_event_sources(event_sources or [], {queue: "PublishQueue", recovery_queue: "RecoveryQueue"},
+                                              topic))
     return {
         "Resources": resources,
         "Outputs": {
             "ResultsBucketName": {"Value": {"Ref": "ResultsBucket"}},
             "PublishQueueUrl": {"Value": {"Ref": "PublishQueue"}},
             "PublishDeadLetterQueueUrl": {"Value": {"Ref": "PublishDeadLetterQueue"}},
+            "RecoveryQueueUrl": {"Value": {"Ref": "RecoveryQueue"}},
+            "RecoveryDeadLetterQueueUrl": {"Value": {"Ref": "RecoveryDeadLetterQueue"}},
             "MailFeedbackTopicArn": {"Value": {"Ref": "MailFeedbackTopic"}},
         },
     }

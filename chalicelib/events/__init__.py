@@ -1,1 +1,2 @@
-"""Event handlers: the upload publisher (SQS), the follow-up sweep (schedule), mail feedback (SNS)."""
+"""Event handlers: the upload publisher and password recovery (SQS), the follow-up sweep (schedule),
+mail feedback (SNS)."""

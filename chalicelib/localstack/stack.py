@@ -48,6 +48,25 @@ def stage_environment(stage: str = "local") -> dict[str, str]:
     return env
 
 
+def _queue_with_dead_letters(name: str, dead_letter_name: str) -> str:
+    """An SQS queue whose failed messages end in a dead-letter queue; returns its ARN."""
+    from chalicelib import aws
+
+    sqs = aws.client("sqs")
+
+    def arn(url: str) -> str:
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    dead_letters = arn(sqs.create_queue(QueueName=dead_letter_name)["QueueUrl"])
+    return arn(sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": "30",  # as Lambda wants: longer than a handler runs
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_letters, "maxReceiveCount": "3"}),
+        },
+    )["QueueUrl"])
+
+
 @dataclass
 class LocalStack:
     """The running stand-ins. `start()` sets the process environment the portal reads."""
@@ -129,7 +148,7 @@ class LocalStack:
         _wait_for_port(self.dynamodb_port)
 
     def create_resources(self) -> None:
-        """Tables, the results bucket and its notification, queues, SES identity and topic."""
+        """Tables, the results bucket and its notification, the publish and recovery queues, SES identity and topic."""
         from chalicelib import aws
         from chalicelib.settings import get_settings
         from chalicelib.store import tables
@@ -140,17 +159,8 @@ class LocalStack:
 
         connection.cache_clear()
         tables.create_all()
-        sqs = aws.client("sqs")
-        dlq_url = sqs.create_queue(QueueName=f"{settings.publish_queue_name}-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue_url = sqs.create_queue(
-            QueueName=settings.publish_queue_name,
-            Attributes={
-                "VisibilityTimeout": "30",  # as Lambda wants: longer than a handler runs
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
-            },
-        )["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = _queue_with_dead_letters(settings.publish_queue_name, settings.publish_dead_letter_queue_name)
+        _queue_with_dead_letters(settings.recovery_queue_name, settings.recovery_dead_letter_queue_name)
         s3 = aws.client("s3")
         s3.create_bucket(Bucket=settings.results_bucket)
         s3.put_bucket_encryption(

@@ -278,10 +278,21 @@ def _refuse(caller: Caller, account: Account | None, outcome: str) -> InvalidCre
     return InvalidCredentials()
 
 
+def _limit_sign_ins(caller: Caller) -> None:
+    """Per client address, whatever the username: the lockout guards each account, this stops one
+    address trying passwords across many. Checked before any account is looked up, so the 429
+    says nothing about one."""
+    allowed, retry_after = ratelimit.hit(f"login-ip#{caller.client_ip}", get_settings().login_per_client_per_hour, 3600)
+    if not allowed:
+        _audit(caller, "auth.login", outcome="rate_limited_client")
+        raise RateLimited(retry_after)
+
+
 def login(caller: Caller, username: str, password: str) -> NewSession:
     """Unknown username, wrong password and locked account all answer InvalidCredentials, and
     every attempt pays for exactly one Argon2 verification: the password's shape says whether it
     is checked against the temporary password or the chosen one (no chosen password has that shape)."""
+    _limit_sign_ins(caller)
     username = username.strip()
     account = account_store.find_by_username(username) if username else None
     now = clock.now()
@@ -383,39 +394,30 @@ def change_password(caller: Caller, current_password: str, new_password: str) ->
 # ---------------------------------------------------------------- recovery
 
 def forgot_password(caller: Caller, username: str) -> str:
-    """Always the same answer. Per client address too many requests get 429 (that says nothing
-    about any account); per account, requests past the limit are quietly not mailed. The old
-    password keeps working until the temporary one is used."""
+    """Always the same answer, after the same work: per client address too many requests get 429
+    (that says nothing about any account), and every other request queues a recovery job, which
+    `recovery.handle` runs later (look-up, per-account limit, the mail). The old password keeps
+    working until the temporary one is used."""
     settings = get_settings()
     allowed, retry_after = ratelimit.hit(f"forgot-password-ip#{caller.client_ip}",
                                          settings.forgot_password_per_client_per_hour, 3600)
     if not allowed:
         _audit(caller, "auth.forgot_password", outcome="rate_limited_client")
         raise RateLimited(retry_after)
-    username = username.strip()
-    account = account_store.find_by_username(username) if username else None
-    outcome = "ok"
-    if account is None:
-        outcome = "unknown_user"
-    else:
-        allowed, _ = ratelimit.hit(f"forgot-password-account#{account.id}",
-                                   settings.forgot_password_per_account_per_hour, 3600)
-        if not allowed:
-            outcome = "rate_limited_account"
-        elif account.email_status == "bad":
-            outcome = "bad_email"
-    if outcome != "ok":
-        # The same Argon2 work as issuing a temporary password, so the answer takes about as long.
-        passwords.hash_password(passwords.new_temporary_password())
-        if account is None:
-            _audit(caller, "auth.forgot_password", outcome=outcome)
-        else:
-            _audit_account(caller, "auth.forgot_password", account, outcome=outcome, as_actor=True)
-        return FORGOT_PASSWORD_ANSWER
-    temporary = issue_temporary_password(account, settings.reset_hours)
-    mail = _send_mail(account, "password_reset", temporary_password=temporary, hours=settings.reset_hours)
-    _audit_account(caller, "auth.forgot_password", account, detail={"mail": mail}, as_actor=True)
+    # Imported here: recovery builds on this module.
+    from chalicelib.services import recovery
+
+    recovery.enqueue(caller, username.strip())
     return FORGOT_PASSWORD_ANSWER
+
+
+def audit_forgot_password(caller: Caller, account: Account | None, *, outcome: str = "ok",
+                          detail: dict | None = None) -> None:
+    """A recovery job's outcome, with the account it named when there is one."""
+    if account is None:
+        _audit(caller, "auth.forgot_password", outcome=outcome, detail=detail)
+    else:
+        _audit_account(caller, "auth.forgot_password", account, outcome=outcome, detail=detail, as_actor=True)
 
 
 def forgot_username(caller: Caller, form: dict[str, Any]) -> str:

@@ -4,6 +4,9 @@ Every notice is an outbox row with a deterministic id (`<item>#<round>#<number>`
 it is sent, so a notice is queued once however often publication or the sweep runs, and a
 claimed attempt is sent by one sender only. A patient who has never signed in gets a fresh
 temporary password in each notice (the older one is voided).
+
+A password reset is an outbox row too (`password_reset#<job>`, one per recovery job), sent and
+retried the same way; each attempt carries a fresh temporary password.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from chalicelib.store import work as work_store
 from chalicelib.store.items import Item
 
 ITEM_NOTICE = "item_notice"
+PASSWORD_RESET = "password_reset"
 MAX_SEND_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=30)
 _SEND_LEASE = timedelta(minutes=5)
@@ -41,6 +45,14 @@ def new_leased_item_notice(item: Item, number: int, now: datetime) -> outbox.Not
     """Like `new_item_notice`, but already taken for its first attempt by the caller, who writes
     it in its transaction and then sends it with `deliver(notice, account, leased=True)`."""
     return outbox.leased(new_item_notice(item, number, now), now + _SEND_LEASE)
+
+
+def new_leased_password_reset(account_id: str, job_id: str, now: datetime) -> outbox.Notice:
+    """The outbox row of one recovery job's mail (not yet saved), taken for its first attempt:
+    a job handled twice finds its row and mails once."""
+    notice = outbox.Notice(f"{PASSWORD_RESET}#{job_id}", account_id=account_id, kind=PASSWORD_RESET,
+                           status="pending", attempts=0, created_at=now)
+    return outbox.leased(notice, now + _SEND_LEASE)
 
 
 def queue_item_notice(item: Item, number: int) -> outbox.Notice | None:
@@ -68,7 +80,10 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
     if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
         return "taken"
     context: dict = {}
-    if not account.has_signed_in:
+    if notice.kind == PASSWORD_RESET:
+        hours = get_settings().reset_hours
+        context = {"temporary_password": account_service.issue_temporary_password(account, hours), "hours": hours}
+    elif not account.has_signed_in:
         hours = get_settings().invitation_hours
         context = {
             "username": account.username,
@@ -77,7 +92,7 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
         }
     context.setdefault("temporary_password", None)
     try:
-        message_id = sender.send(account.email, ITEM_NOTICE, **context)
+        message_id = sender.send(account.email, notice.kind, **context)  # the kind names its template
     except sender.MailError as err:
         attempts = int(notice.attempts or 0)
         if err.transient and attempts < MAX_SEND_ATTEMPTS:
@@ -85,9 +100,10 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
             metrics.add_metric(name="NoticeRetried", unit="Count", value=1)
             return "retry"
         outbox.mark_failed(notice, err.code)
-        work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
-                                            created_at=clock.now(), patient_id=notice.account_id,
-                                            item_id=notice.item_id, reason=err.code))
+        if notice.kind == ITEM_NOTICE:  # an unread item needs the office; a reset can simply be asked again
+            work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
+                                                created_at=clock.now(), patient_id=notice.account_id,
+                                                item_id=notice.item_id, reason=err.code))
         logger.warning("notice failed", extra={"notice_id": notice.id, "error_code": err.code})
         return "failed"
     outbox.mark_sent(notice, clock.now(), message_id)

@@ -6,6 +6,7 @@ import secrets
 
 import pytest
 
+from chalicelib.localstack import pump
 from tests.browser.conftest import Browser
 from tests.support import strong_password, unique_email
 
@@ -139,6 +140,7 @@ def test_patient_reads_result_messages_office_manages_profile_and_recovers_passw
     browser.fill({"Username": new_username})
     browser.submit("Email me a temporary password")
     assert "temporary password has been emailed" in browser.text()
+    pump.drain()  # the recovery job mails it
     reset = portal.last_temporary_password(new_email)
 
     # Then signing in with it asks for a new password at once, and then they are in

@@ -2,6 +2,7 @@
 
 import secrets
 
+from chalicelib.localstack import pump
 from tests.support import strong_password, unique_email
 
 
@@ -26,6 +27,7 @@ def test_every_account_event_of_a_patient_is_in_their_trail(portal, staff, admin
     assert patient.api.post("/api/auth/password", json={"current_password": patient.password,
                                                         "new_password": new_password}).status_code == 204
     portal.public.post("/api/auth/forgot-password", json={"username": new_username})
+    pump.drain()  # the recovery job, which audits the reset
     assert patient.api.post("/api/auth/logout").status_code == 204
 
     # When an admin reads the patient's trail

@@ -1,14 +1,62 @@
-"""Forgot password and forgot username, over HTTP on the local stack."""
+"""Forgot password and forgot username, over HTTP on the local stack.
 
+The forgot-password request only queues a recovery job; `pump.drain()` runs the jobs (as Lambda
+does from the recovery queue), which send the mails.
+"""
+
+import json
 import secrets
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from chalicelib import aws
+from chalicelib.clock import iso
+from chalicelib.localstack import pump
+from chalicelib.localstack.calls import Recorder, recording
 from chalicelib.settings import get_settings
 from tests.support import strong_password
 
 
 def forgot_password(portal, username: str):
     return portal.public.post("/api/auth/forgot-password", json={"username": username})
+
+
+def recovery_queue_url() -> str:
+    return aws.client("sqs").get_queue_url(QueueName=get_settings().recovery_queue_name)["QueueUrl"]
+
+
+class RecordingWithParams(Recorder):
+    """The calls, and each call's parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.params: list[dict] = []
+
+    def add(self, call, params=None) -> None:
+        super().add(call, params)
+        self.params.append(params or {})
+
+
+@contextmanager
+def ses_refuses_the_next_send():
+    """The next SES send fails as SES does when it throttles (a passing refusal)."""
+    original, refused = BaseClient._make_api_call, []
+
+    def call(client, operation_name, api_params):
+        if client.meta.service_model.endpoint_prefix == "email" and operation_name == "SendEmail" and not refused:
+            refused.append(operation_name)
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, operation_name)
+        return original(client, operation_name, api_params)
+
+    BaseClient._make_api_call = call
+    try:
+        yield refused
+    finally:
+        BaseClient._make_api_call = original
 
 
 def reset_mails(portal, patient) -> list[dict]:
@@ -19,6 +67,7 @@ def test_the_old_password_keeps_working_until_the_temporary_one_is_used(portal, 
     # Given a patient with a password of their own who asks for a reset
     patient = portal.new_patient(staff)
     asked = forgot_password(portal, patient.username)
+    pump.drain()
     temporary = portal.last_temporary_password(patient.email)
 
     # Then the old password still works while the temporary one is unused
@@ -47,9 +96,10 @@ def test_every_username_gets_the_same_answer_and_only_real_ones_a_mail(portal, s
     patient = portal.new_patient(staff)
     mails_before = len(portal.outbox())
 
-    # When both ask for a reset
+    # When both ask for a reset, and the recovery jobs run
     real = forgot_password(portal, patient.username)
     unknown = forgot_password(portal, "nobody-" + secrets.token_hex(4) + "@example.com")
+    pump.drain()
 
     # Then the answers are identical, and exactly one mail (to the real patient) went out
     assert (real.status_code, real.json()) == (unknown.status_code, unknown.json())
@@ -65,6 +115,7 @@ def test_a_reset_temporary_password_expires_after_24_hours(portal, staff, clock)
     # Given a patient who asked for a reset
     patient = portal.new_patient(staff)
     forgot_password(portal, patient.username)
+    pump.drain()
     temporary = portal.last_temporary_password(patient.email)
 
     # When they use it a day and a minute later
@@ -83,6 +134,7 @@ def test_per_account_limit_quietly_stops_the_mails(portal, staff):
 
     # When more resets than the limit are asked for within the hour
     answers = [forgot_password(portal, patient.username) for _ in range(limit + 2)]
+    pump.drain()
 
     # Then every answer is the same 202, but only `limit` mails went out
     assert {(a.status_code, a.json()["message"]) for a in answers} == {(202, answers[0].json()["message"])}
@@ -107,6 +159,76 @@ def test_per_client_limit_answers_429_with_retry_after(portal, clock):
     # And in the next hour the client may ask again
     clock.advance(timedelta(hours=1))
     assert forgot_password(portal, "someone@example.com").status_code == 202
+    pump.drain()
+
+
+def test_the_request_makes_the_same_aws_calls_for_a_known_and_an_unknown_username(portal, staff, clock):
+    # Given a real patient, a username nobody has, and an hour in which this client has asked for nothing
+    patient = portal.new_patient(staff)
+    unknown = "nobody-" + secrets.token_hex(4) + "@example.com"
+    clock.travel_to(datetime(2031, 5, 6, 9, 0, 5, tzinfo=UTC))
+    forgot_password(portal, "warm-up@example.com")  # the first request finds the queue's URL, once per process
+    mails_before = len(portal.outbox())
+
+    # When each asks for a reset, recording the AWS calls of each request
+    with recording(RecordingWithParams()) as for_real:
+        real = forgot_password(portal, patient.username)
+    with recording(RecordingWithParams()) as for_unknown:
+        other = forgot_password(portal, unknown)
+
+    # Then the answers, and the calls (services, operations and resources, in order), are the same
+    assert (real.status_code, real.json()) == (other.status_code, other.json()) and real.status_code == 202
+    assert for_real.calls == for_unknown.calls
+    assert [f"{c.service}:{c.operation}" for c in for_real.calls] == ["dynamodb:UpdateItem", "sqs:SendMessage"]
+    # And neither request mailed anything: the job carries what was typed and from where, no secret
+    assert len(portal.outbox()) == mails_before
+    job = json.loads(next(p["MessageBody"] for p in for_real.params if "MessageBody" in p))
+    assert set(job) == {"id", "username", "client_ip"} and job["username"] == patient.username
+
+    # When the jobs run, only the real patient gets a mail
+    pump.drain()
+    assert [m["to"] for m in portal.outbox()[mails_before:]] == [patient.email]
+
+
+def test_a_recovery_job_delivered_twice_mails_once(portal, staff):
+    # Given a patient's reset request whose job SQS delivers twice
+    patient = portal.new_patient(staff)
+    pump.drain()
+    forgot_password(portal, patient.username)
+    sqs, url = aws.client("sqs"), recovery_queue_url()
+    message = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=0)["Messages"][0]
+    for _ in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody=message["Body"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    # When the jobs run
+    pump.drain()
+
+    # Then one mail went out, and its temporary password works
+    assert len(reset_mails(portal, patient)) == 1
+    temporary = portal.last_temporary_password(patient.email)
+    assert portal.login(patient.username, temporary).status_code == 200
+
+
+def test_a_reset_mail_that_ses_refuses_is_sent_by_the_retry_schedule_once(portal, staff, clock):
+    # Given a patient's reset request, and SES throttling when its job runs
+    patient = portal.new_patient(staff)
+    pump.drain()
+    forgot_password(portal, patient.username)
+    with ses_refuses_the_next_send() as refused:
+        pump.drain()
+    assert refused and reset_mails(portal, patient) == []
+
+    # When the schedule runs after the backoff, and again later
+    clock.advance(timedelta(minutes=5))
+    pump.run_schedules(iso(clock.now()))
+    clock.advance(timedelta(minutes=30))
+    pump.run_schedules(iso(clock.now()))
+
+    # Then the mail went out once, and the temporary password in it works
+    assert len(reset_mails(portal, patient)) == 1
+    temporary = portal.last_temporary_password(patient.email)
+    assert portal.login(patient.username, temporary).status_code == 200
 
 
 def test_forgot_username_form_lands_in_the_staff_queue_and_resolves(portal, staff):
@@ -137,6 +259,25 @@ def test_forgot_username_form_lands_in_the_staff_queue_and_resolves(portal, staf
     still_open = [f["id"] for f in staff.get("/api/staff/queue").json()["forms"]]
     assert sent["id"] not in still_open
     assert len([f for f in forms if f["id"] in still_open]) == 1
+
+
+def test_the_forgot_username_form_makes_the_same_aws_calls_whether_or_not_it_matches(portal, staff, clock):
+    # Given a registered patient's details, someone else's, and an hour in which this client has sent no form
+    patient = portal.register_patient(staff, name="Imke Vos")
+    matching = {"name": "Imke Vos", "date_of_birth": "1980-04-30", "email": patient.email, "note": "mine"}
+    nothing = {"name": "No Such Person", "date_of_birth": "1955-01-01", "email": "nobody-" + patient.email, "note": "mine"}
+    clock.travel_to(datetime(2031, 5, 6, 11, 0, 5, tzinfo=UTC))
+
+    # When each form is sent, recording the AWS calls of each request
+    with recording() as for_matching:
+        first = portal.public.post("/api/forms/forgot-username", json=matching)
+    with recording() as for_nothing:
+        second = portal.public.post("/api/forms/forgot-username", json=nothing)
+
+    # Then the answers, and the calls (services, operations and resources, in order), are the same
+    assert (first.status_code, first.json()) == (second.status_code, second.json()) and first.status_code == 202
+    assert for_matching.calls == for_nothing.calls
+    assert not any(call.service == "email" for call in for_matching.calls)
 
 
 def test_resolving_an_unknown_form_is_404(staff):

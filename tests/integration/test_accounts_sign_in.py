@@ -1,11 +1,15 @@
 """Sign-in: identical refusals, one Argon2 verification each, lockout, sessions and sign-out."""
 
-from datetime import timedelta
+import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
 
+from chalicelib.localstack import pump
 from chalicelib.mail import sender
+from chalicelib.services import audit
+from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
 from tests.support import strong_password
 
@@ -56,6 +60,7 @@ def test_every_refusal_pays_exactly_one_argon2_verification(portal, staff, argon
     # Given a patient who asked for a reset, so the account holds a password and a temporary one
     patient = portal.new_patient(staff)
     portal.public.post("/api/auth/forgot-password", json={"username": patient.username})
+    pump.drain()
     temporary = portal.last_temporary_password(patient.email)
     attempts = {
         "wrong chosen password": patient.password + "x",
@@ -265,3 +270,69 @@ def test_a_lock_mail_that_cannot_be_sent_changes_neither_the_lock_nor_the_answer
     locks = [e for e in admin.get("/api/staff/audit", params={"patient_id": patient.id}).json()["events"]
              if e["action"] == "account.locked"]
     assert len(locks) == 1 and locks[0]["detail"]["mail"] == "failed"
+
+
+@pytest.fixture
+def sign_in_limit():
+    """Sets a per-client sign-in limit for the rest of one test (the suite itself signs in far more)."""
+    before = os.environ.get("LOGIN_PER_CLIENT_PER_HOUR")
+
+    def set_limit(per_hour: int) -> int:
+        os.environ["LOGIN_PER_CLIENT_PER_HOUR"] = str(per_hour)
+        get_settings.cache_clear()
+        return per_hour
+
+    yield set_limit
+    if before is None:
+        os.environ.pop("LOGIN_PER_CLIENT_PER_HOUR", None)
+    else:
+        os.environ["LOGIN_PER_CLIENT_PER_HOUR"] = before
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def audit_events(monkeypatch):
+    """Every audit event the portal records (the server runs in this process), as (action, outcome, fields)."""
+    events: list[tuple[str, str, dict]] = []
+    real = audit.record
+
+    def recording(action, *, outcome="ok", **fields):
+        events.append((action, outcome, fields))
+        return real(action, outcome=outcome, **fields)
+
+    monkeypatch.setattr(audit, "record", recording)
+    return events
+
+
+def test_one_client_address_is_limited_across_accounts_and_the_refusal_names_none(
+        portal, staff, clock, sign_in_limit, audit_events):
+    # Given a patient, a limit of 3 sign-ins an hour, and an hour in which this client has not signed in yet
+    patient = portal.new_patient(staff)
+    limit = sign_in_limit(3)
+    clock.travel_to(datetime(2031, 7, 8, 10, 0, 5, tzinfo=UTC))
+
+    # When the client uses up its sign-ins on different usernames
+    answers = [portal.login("nobody-" + patient.username, patient.password),
+               portal.login(patient.username, patient.password + "x"),
+               portal.login(patient.username, patient.password)]
+    assert len(answers) == limit
+    assert [a.status_code for a in answers] == [401, 401, 200]
+    audit_events.clear()
+    right = portal.login(patient.username, patient.password)
+    unknown = portal.login("nobody-" + patient.username, patient.password)
+
+    # Then even the right password is refused with 429 and Retry-After, exactly like an unknown username
+    assert right.status_code == 429
+    assert (right.status_code, right.json()) == (unknown.status_code, unknown.json())
+    assert right.json()["error"] == "rate_limited" and right.json()["message"]
+    assert 0 < int(right.headers["Retry-After"]) <= 3600
+    assert right.headers["Retry-After"] == unknown.headers["Retry-After"]
+    # And each refusal is audited with where it came from and no account
+    assert [(action, outcome) for action, outcome, _ in audit_events] == [("auth.login", "rate_limited_client")] * 2
+    for _, _, fields in audit_events:
+        assert fields["client_ip"] == "127.0.0.1"
+        assert fields.get("actor_id") is None and fields.get("patient_id") is None and fields.get("target_id") is None
+
+    # When the next hour begins, the client may sign in again
+    clock.advance(timedelta(hours=1))
+    assert portal.login(patient.username, patient.password).status_code == 200

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.localstack import pump
+
 
 def test_invitation_temporary_password_forced_change_then_normal_session(portal, staff):
     # Given a patient the office has just registered
@@ -75,6 +77,7 @@ def test_a_newer_temporary_password_voids_the_older_one(portal, staff):
     patient = portal.register_patient(staff)
     older = portal.last_temporary_password(patient.email)
     assert portal.public.post("/api/auth/forgot-password", json={"username": patient.username}).status_code == 202
+    pump.drain()
     newer = portal.last_temporary_password(patient.email)
     assert newer != older
 

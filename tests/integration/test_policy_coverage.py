@@ -27,7 +27,8 @@ def _tour(portal, staff) -> None:
     pump.run_schedules()
 
 
-_RENAMED = ("TABLE_PREFIX", "RESULTS_BUCKET", "PUBLISH_QUEUE_NAME", "SES_CONFIGURATION_SET", "MAIL_FEEDBACK_TOPIC", "MAIL_FROM")
+_RENAMED = ("TABLE_PREFIX", "RESULTS_BUCKET", "PUBLISH_QUEUE_NAME", "RECOVERY_QUEUE_NAME", "SES_CONFIGURATION_SET",
+            "MAIL_FEEDBACK_TOPIC", "MAIL_FROM")
 LOCAL, PROD = stage_environment("local"), stage_environment("prod")
 
 

@@ -58,9 +58,11 @@ def test_every_event_handler_is_wired_to_the_stage_resources(packaged):
             assert events[0]["Type"] == "Schedule"
         elif isinstance(source, SQSEventConfig):
             assert events[0]["Type"] == "SQS"
-            assert events[0]["Properties"]["Queue"]["Fn::Sub"].endswith(":" + PROD["PUBLISH_QUEUE_NAME"])
-            assert "PublishQueue" in function["DependsOn"]
-            # a record the publisher reports as failed is retried, not deleted with the batch
+            queue = {"publish-uploads": ("PUBLISH_QUEUE_NAME", "PublishQueue"),
+                     "password-recovery": ("RECOVERY_QUEUE_NAME", "RecoveryQueue")}[source.name]
+            assert events[0]["Properties"]["Queue"]["Fn::Sub"].endswith(":" + PROD[queue[0]])
+            assert queue[1] in function["DependsOn"]
+            # a record the handler reports as failed is retried, not deleted with the batch
             assert events[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         elif isinstance(source, SNSEventConfig):
             assert events[0]["Type"] == "SNS"

@@ -84,8 +84,9 @@ def test_lambda_can_poll_every_queue_it_is_subscribed_to_and_write_its_logs():
 
     document = _policy("prod")
     local, prod = stage_environment("local"), stage_environment("prod")
-    queues = [s.queue.replace(local["PUBLISH_QUEUE_NAME"], prod["PUBLISH_QUEUE_NAME"])
+    queues = [s.queue.replace(local["TABLE_PREFIX"], prod["TABLE_PREFIX"])
               for s in app.event_sources if isinstance(s, SQSEventConfig)]
+    assert {prod["PUBLISH_QUEUE_NAME"], prod["RECOVERY_QUEUE_NAME"]} <= set(queues)
 
     # Then the role lets Lambda's event source mapping receive, delete and inspect their messages
     for queue in queues:

@@ -116,16 +116,18 @@ def test_results_bucket_is_private_encrypted_versioned_and_notifies_the_publish_
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{PROD['RESULTS_BUCKET']}"
 
 
-def test_publish_queue_redrives_to_its_dead_letter_queue(prod_resources):
-    # Given the publish queue
-    queue = prod_resources["PublishQueue"]["Properties"]
+@pytest.mark.parametrize(("name", "setting"), [("Publish", "PUBLISH_QUEUE_NAME"), ("Recovery", "RECOVERY_QUEUE_NAME")])
+def test_each_queue_redrives_to_its_dead_letter_queue(prod_resources, name, setting):
+    # Given the publish queue or the password recovery queue
+    queue = prod_resources[f"{name}Queue"]["Properties"]
 
-    # Then failed messages end up in the dead-letter queue, after a few tries
-    assert queue["QueueName"] == PROD["PUBLISH_QUEUE_NAME"]
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["PublishDeadLetterQueue", "Arn"]}
+    # Then it is encrypted, and failed messages end up in its dead-letter queue, after a few tries
+    assert queue["QueueName"] == PROD[setting]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [f"{name}DeadLetterQueue", "Arn"]}
     assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
-    dead_letters = prod_resources["PublishDeadLetterQueue"]["Properties"]
-    assert dead_letters["QueueName"] == template.dead_letter_queue_name(PROD["PUBLISH_QUEUE_NAME"])
+    dead_letters = prod_resources[f"{name}DeadLetterQueue"]["Properties"]
+    assert dead_letters["QueueName"] == template.dead_letter_queue_name(PROD[setting])
 
 
 def test_mail_bounces_and_complaints_reach_the_feedback_topic(prod_resources):
