@@ -7,7 +7,6 @@ from chalice import Blueprint
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.clock import clock, parse_iso
 from chalicelib.errors import BadRequest
-from chalicelib.mail import outbox_reader
 from chalicelib.services import followup
 
 bp = Blueprint(__name__)
@@ -25,6 +24,8 @@ def _moment(text: str | None) -> datetime:
 @route(bp, "/dev/outbox", access=PUBLIC)
 def outbox(ctx: Ctx):
     """Every mail the local SES accepted, oldest first."""
+    from chalicelib.mail import outbox_reader  # parses MIME (the email package): only this route needs it
+
     return {"messages": outbox_reader.messages()}
 
 

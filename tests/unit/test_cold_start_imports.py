@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded on first use only: none of them is needed to serve GET /api/items.
 LAZY_MODULES = ("pydantic", "pydantic_core", "chalicelib.api.models", "chalicelib.api.openapi",
-                "boto3", "s3transfer", "jinja2", "zxcvbn")
+                "boto3", "s3transfer", "jinja2", "zxcvbn", "chalicelib.mail.outbox_reader")
 
 
 def fresh_interpreter(code: str) -> dict:
