@@ -66,6 +66,8 @@ class Ctx:
     body: Any
     query: dict[str, str]
     client_ip: str | None
+    # What the route asked to read together with the session (`route(with_session=...)`).
+    with_session: Any = None
 
     @property
     def caller(self) -> Caller:
@@ -89,16 +91,24 @@ def session_cookie(headers) -> str | None:
 
 def resolve_principal(request, *, csrf_form_value: str | None = None) -> Principal:
     """Bearer token for API clients; the cookie session (with its CSRF token on changes) for pages."""
+    return _resolve(request, csrf_form_value, None)[0]
+
+
+def _resolve(request, csrf_form_value: str | None, with_session: Callable | None) -> tuple[Principal, Any]:
+    def authenticate(token: str | None) -> tuple[Principal, Any]:
+        if with_session is None:
+            return sessions.authenticate(token), None
+        return sessions.authenticate_with(token, with_session)
+
     token = _bearer(request.headers)
     if token:
-        return sessions.authenticate(token)
-    cookie = session_cookie(request.headers)
-    principal = sessions.authenticate(cookie)
+        return authenticate(token)
+    principal, read = authenticate(session_cookie(request.headers))
     if request.method not in SAFE_METHODS:
         supplied = request.headers.get(CSRF_HEADER) or csrf_form_value
         if not sessions.csrf_matches(principal, supplied):
             raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
-    return principal
+    return principal, read
 
 
 def client_ip(request) -> str | None:
@@ -130,9 +140,11 @@ def parse_json(request, model: str | type[BaseModel]) -> Any:
 
 def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
           body: str | None = None, status: int = 200, summary: str = "",
-          allow_password_change: bool = False, responses: dict[int, str] | None = None) -> Callable:
+          allow_password_change: bool = False, responses: dict[int, str] | None = None,
+          with_session: Callable | None = None) -> Callable:
     """Declare an API route. The handler is called as `fn(ctx, **path_params)` and returns a
-    dict (sent with `status`), None (204), or a chalice Response."""
+    dict (sent with `status`), None (204), or a chalice Response. `with_session(account_id)` names
+    a row of the caller's account to read in the same round trip as the session (`ctx.with_session`)."""
 
     def decorate(fn: Callable) -> Callable:
         ROUTES.append(RouteSpec(path, method, access, body, status, summary or (fn.__doc__ or "").strip(),
@@ -140,16 +152,16 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
 
         def view(**path_params):
             request = bp.current_request
-            principal = None
+            principal, read = None, None
             if access != PUBLIC:
-                principal = resolve_principal(request)
+                principal, read = _resolve(request, None, with_session)
                 if principal.must_change_password and not allow_password_change:
                     raise PasswordChangeRequired()
                 allowed = _ROLES[access]
                 if allowed is not None and principal.role not in allowed:
                     raise Forbidden("Your account is not allowed to do this.")
             parsed = parse_json(request, body) if body is not None else None
-            ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request))
+            ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request), read)
             answer = fn(ctx, **path_params)
             if isinstance(answer, Response):
                 return answer

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.clock import iso
-from chalicelib.errors import NotFound
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import digest, notices, queue
 from chalicelib.services.accounts import Caller
@@ -70,7 +70,10 @@ def record_read(item: item_store.Item, now: datetime) -> bool:
     content, and, since reading stops all follow-up, close any call the office still had to make
     for it (this round's, and earlier rounds' left open when new content came). True for the
     receipt-writing open."""
-    first = item_store.record_open(item, now)
+    try:
+        first = item_store.record_open(item, now)
+    except item_store.StillContended:
+        raise Conflict("The item changed at the same moment; please open it again.") from None
     if first and (item.escalated or item.round):
         ids = [entry_id(item.id, r) for r in range(int(item.round or 0) + 1)]
         for entry in work_store.open_among(ids):

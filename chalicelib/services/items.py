@@ -8,10 +8,11 @@ from chalicelib.clock import iso
 from chalicelib.services import audit
 from chalicelib.services.accounts import Caller, get_patient, patient_json
 from chalicelib.services.sessions import Principal
+from chalicelib.store import item_lists
 from chalicelib.store import items as item_store
 
 
-def summary_json(item: item_store.Item) -> dict[str, Any]:
+def summary_json(item: item_store.Item | item_lists.Entry) -> dict[str, Any]:
     return {
         "id": item.id,
         "kind": item.kind,
@@ -34,8 +35,15 @@ def staff_item_json(item: item_store.Item) -> dict[str, Any]:
     }
 
 
-def list_for_patient(principal: Principal) -> list[dict[str, Any]]:
-    return [summary_json(item) for item in item_store.summaries_for_patient(principal.account_id)]
+# The list is read with the session, in the same round trip (see `api/http.route(with_session=)`).
+LIST_READ = item_lists.read
+
+
+def list_for_patient(principal: Principal, entries: list[item_lists.Entry] | None = None) -> list[dict[str, Any]]:
+    """The patient's items, newest first: `entries` when they came with the session, else read now."""
+    if entries is None:
+        entries = item_lists.get(principal.account_id)
+    return [summary_json(entry) for entry in entries]
 
 
 def staff_patient_view(caller: Caller, patient_id: str) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Opaque session tokens: random, stored only as a SHA-256, revocable at once.
+"""Opaque session tokens, stored only as a SHA-256, revocable at once.
+
+A token is the account id and 256 random bits (`<account id>.<random>`). The id lets a request
+read the session together with one of the account's own rows in a single round trip
+(`authenticate_with`); the hash covers the whole token, so the id cannot be swapped for another.
 
 A session ends after `session_idle_minutes` without a request and after `session_max_hours` in all.
 """
@@ -8,13 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.clock import clock
 from chalicelib.errors import Unauthenticated
 from chalicelib.settings import get_settings
 from chalicelib.store import sessions as session_store
+from chalicelib.store.base import RowRead
 
 # Don't write on every request: a minute of slack on a 15-minute idle limit saves a write per call.
 _TOUCH_AFTER = timedelta(seconds=60)
@@ -53,7 +60,7 @@ def create(account_id: str, role: str, *, must_change_password: bool, client_ip:
            temp_password_hash: str | None = None) -> NewSession:
     settings = get_settings()
     now = clock.now()
-    token = secrets.token_urlsafe(32)
+    token = f"{account_id}.{secrets.token_urlsafe(32)}"
     csrf = secrets.token_urlsafe(24)
     expires_at = now + timedelta(hours=settings.session_max_hours)
     session_store.put(
@@ -76,13 +83,34 @@ def create(account_id: str, role: str, *, must_change_password: bool, client_ip:
 
 def authenticate(token: str | None) -> Principal:
     """The principal behind a token, or Unauthenticated when it is unknown, idle or too old."""
+    digest = _digest(token)
+    return _principal(digest, session_store.get(digest))
+
+
+def authenticate_with(token: str | None, other: Callable[[str], RowRead]) -> tuple[Principal, Any]:
+    """As `authenticate`, reading `other(account id)` (a row of the token's account) in the same
+    round trip. That row is returned only once the session proves the token is that account's."""
+    digest = _digest(token)
+    account_id, dot, _ = token.partition(".")
+    if not (account_id and dot):  # not a token this portal issued; DynamoDB refuses an empty key
+        raise Unauthenticated()
+    session, row = session_store.get_with(digest, other(account_id))
+    principal = _principal(digest, session)
+    if principal.account_id != account_id:  # the hash matched, so this cannot happen; never trust it
+        raise Unauthenticated()
+    return principal, row
+
+
+def _digest(token: str | None) -> str:
     if not token or len(token) > 200:
         raise Unauthenticated()
-    settings = get_settings()
-    digest = token_hash(token)
-    session = session_store.get(digest)
+    return token_hash(token)
+
+
+def _principal(digest: str, session: session_store.Session | None) -> Principal:
     if session is None:
         raise Unauthenticated()
+    settings = get_settings()
     now = clock.now()
     idle_limit = timedelta(minutes=settings.session_idle_minutes)
     if now >= session.expires_at or now - session.last_seen_at >= idle_limit:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TableError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, TableError, TransactWriteError, UpdateError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
 
@@ -67,6 +71,73 @@ def conditional(write: Callable[[], object]) -> bool:
         if err.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
+
+
+class StillContended(Exception):
+    """Other transactions kept holding the same rows, so nothing was written; try again later."""
+
+
+_TRANSACTION_TRIES = 4
+
+
+def transact(write: Callable[[TransactWrite], None]) -> bool:
+    """Run the transaction `write` builds: True when it was written, False when one of its
+    conditions did not hold. While another transaction holds the same rows it is tried again, a
+    little later each time (that one's outcome then decides ours); StillContended if it never frees.
+    (PynamoDB sends puts before updates, so a cancellation reason's position doesn't say which row
+    failed: each caller says what a failed condition means for its own transaction.)"""
+    for attempt in range(_TRANSACTION_TRIES):
+        if attempt:
+            time.sleep(0.01 * 2**attempt)
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                write(tx)
+            return True
+        except TransactWriteError as err:
+            codes = {getattr(reason, "code", "") for reason in (err.cancellation_reasons or []) if reason}
+            if "ConditionalCheckFailed" in codes:
+                return False
+            if "TransactionConflict" not in codes:
+                raise
+    raise StillContended()
+
+
+@dataclass(frozen=True)
+class RowRead:
+    """One row to read by its hash key, and how to turn its raw attributes (None: no such row)
+    into what the caller wants."""
+
+    model: type[Model]
+    key: str
+    parse: Callable[[dict[str, Any] | None], Any]
+
+
+def read_together(*reads: RowRead) -> list[Any]:
+    """Several rows, from one table or several, in ONE consistent BatchGetItem round trip; the
+    answers come back in the order asked (keys DynamoDB leaves unprocessed are asked again)."""
+    client = connection().client
+    wanted: dict[str, dict] = {}
+    for read in reads:
+        table_name = read.model.Meta.table_name
+        hash_key = read.model._hash_key_attribute().attr_name
+        entry = wanted.setdefault(table_name, {"Keys": [], "ConsistentRead": True})
+        entry["Keys"].append({hash_key: {"S": read.key}})
+    found: dict[tuple[str, str], dict] = {}
+    attempt = 0
+    while wanted:
+        if attempt:
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # unprocessed keys mean throttling: back off
+        answer = client.batch_get_item(RequestItems=wanted)
+        for table_name, rows in answer.get("Responses", {}).items():
+            for row in rows:
+                found[(table_name, _hash_value(table_name, row, reads))] = row
+        wanted, attempt = answer.get("UnprocessedKeys") or {}, attempt + 1
+    return [read.parse(found.get((read.model.Meta.table_name, read.key))) for read in reads]
+
+
+def _hash_value(table_name: str, row: dict, reads: tuple[RowRead, ...]) -> str:
+    model = next(read.model for read in reads if read.model.Meta.table_name == table_name)
+    return row[model._hash_key_attribute().attr_name]["S"]
 
 
 class NullableText(UnicodeAttribute):

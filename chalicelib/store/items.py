@@ -17,12 +17,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, conditional, connection, meta, table
+from chalicelib.store import item_lists
+from chalicelib.store.base import NullableText, PortalModel, StillContended, conditional, meta, table, transact
 
 DUE_SHARD = "due"
 READ_SHARD_PREFIX = "read#"
@@ -113,33 +114,19 @@ def for_patient(patient_id: str, limit: int = 200) -> Iterable[Item]:
     return Item.by_patient.query(patient_id, scan_index_forward=False, limit=limit)
 
 
-SUMMARY_ATTRIBUTES = ["id", "kind", "title", "created_at", "read_at"]
-
-
-def summaries_for_patient(patient_id: str, limit: int = 200) -> Iterable[Item]:
-    """Newest first, only what the item list shows: the patient's list is the portal's busiest
-    read, and reading (and decoding) whole items with their comments would cost it most of its time."""
-    return Item.by_patient.query(patient_id, scan_index_forward=False, limit=limit,
-                                 attributes_to_get=SUMMARY_ATTRIBUTES)
-
-
 def record_open(item: Item, now: datetime) -> bool:
-    """Count an open; the first open of unread content writes the receipt. True if it did."""
+    """Count an open; the first open of unread content writes the receipt (and the patient's list
+    entry, in the same transaction). True if it did."""
     if item.read_at is None:
-        wrote = conditional(
-            lambda: item.update(
-                actions=[
-                    Item.read_at.set(now),
-                    Item.first_read_at.set(Item.first_read_at | now),
-                    Item.open_count.add(1),
-                    Item.due_shard.remove(),
-                    Item.due_at.remove(),
-                    Item.read_shard.set(read_shard(now)),
-                ],
-                condition=Item.read_at.does_not_exist(),
-            )
-        )
-        if wrote:
+        actions = [
+            Item.read_at.set(now),
+            Item.first_read_at.set(Item.first_read_at | now),
+            Item.open_count.add(1),
+            Item.due_shard.remove(),
+            Item.due_at.remove(),
+            Item.read_shard.set(read_shard(now)),
+        ]
+        if _transact_item(item, actions, Item.read_at.does_not_exist(), list_read_at=now):
             return True
     item.update(actions=[Item.open_count.add(1)])
     return False
@@ -149,25 +136,32 @@ def read_shard(moment: datetime) -> str:
     return READ_SHARD_PREFIX + moment.strftime("%Y-%m-%d")
 
 
-def _transact_once(item: Item, actions: list, condition, puts: list[tuple[Model, object]]) -> bool:
-    """The item update and the rows that belong with it (a notice, a work entry) in one
-    transaction: all or nothing, so a crash never leaves a claimed attempt without its notice.
-    False when the item's condition no longer holds (another sweep won, or it was read)."""
-    for _ in range(3):
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.update(item, actions=actions, condition=condition)
-                for row, row_condition in puts:
-                    tx.save(row, condition=row_condition)
-            return True
-        except TransactWriteError as err:
-            codes = [getattr(reason, "code", None) for reason in (err.cancellation_reasons or []) if reason]
-            if "ConditionalCheckFailed" in codes:
-                return False
-            if "TransactionConflict" not in codes:
-                raise
-            # Another writer held the item for a moment: try again; its outcome decides ours.
-    return False
+_UNCHANGED = object()
+
+
+def _transact_item(item: Item, actions: list, condition, puts: tuple[tuple[Model, object], ...] = (),
+                   list_read_at: datetime | None | object = _UNCHANGED) -> bool:
+    """The item update and the rows that belong with it (a notice, a work entry, the patient's
+    list entry when what the list shows changes) in one transaction: all or nothing, so a crash
+    never leaves a claimed attempt without its notice. False when the item's condition no longer
+    holds (another sweep won, or it was read)."""
+    def write(tx: TransactWrite) -> None:
+        tx.update(item, actions=actions, condition=condition)
+        for row, row_condition in puts:
+            tx.save(row, condition=row_condition)
+        if list_read_at is not _UNCHANGED:
+            item_lists.write_entry(tx, item, read_at=list_read_at)
+
+    return transact(write)
+
+
+def _transact_once(item: Item, actions: list, condition, puts: tuple[tuple[Model, object], ...]) -> bool:
+    """As `_transact_item`, for the sweep: a claim still contended after the retries is left to
+    the next sweep, as a lost one is."""
+    try:
+        return _transact_item(item, actions, condition, puts)
+    except StillContended:
+        return False
 
 
 def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Model | None = None) -> bool:
@@ -181,7 +175,7 @@ def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Model | 
     ]
     condition = (Item.notices_sent == expected) & Item.read_at.does_not_exist() & (Item.round == item.round)
     if notice is not None:
-        won = _transact_once(item, actions, condition, [(notice, type(notice).id.does_not_exist())])
+        won = _transact_once(item, actions, condition, ((notice, type(notice).id.does_not_exist()),))
         if won:
             item.notices_sent, item.last_notice_at, item.due_at = int(expected or 0) + 1, now, next_due
         return won
@@ -199,7 +193,7 @@ def escalate(item: Item, now: datetime, work_entry: Model | None = None) -> bool
     ]
     condition = Item.read_at.does_not_exist() & Item.due_shard.exists() & (Item.round == item.round)
     if work_entry is not None:
-        won = _transact_once(item, actions, condition, [(work_entry, type(work_entry).id.does_not_exist())])
+        won = _transact_once(item, actions, condition, ((work_entry, type(work_entry).id.does_not_exist()),))
         if won:
             item.escalated, item.escalated_at, item.due_shard, item.due_at = True, now, None, None
         return won
@@ -224,11 +218,6 @@ def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> lis
     return actions
 
 
-def start_round(item: Item, now: datetime, due_at: datetime, extra_actions: list | None = None) -> None:
-    """New content (a comment, an office reply): unread again, follow-up starts over."""
-    item.update(actions=[*round_actions(now, due_at), *(extra_actions or [])])
-
-
 def count_in_follow_up() -> int:
     """Unread items still in follow-up (not escalated): a count over the sparse index only."""
     return Item.follow_up_due.count(DUE_SHARD)
@@ -244,32 +233,26 @@ def count_read_between(since: datetime, until: datetime) -> int:
     return total
 
 
-def _condition_failed(err: TransactWriteError) -> bool:
-    reasons = getattr(err, "cancellation_reasons", None) or []
-    return any(reason is not None and getattr(reason, "code", "") == "ConditionalCheckFailed" for reason in reasons)
-
-
 def create_with_notice(item: Item, notice: Model) -> bool:
-    """Write a new item and the outbox row of its first notice in ONE transaction. False when the
-    item already exists (the same upload was published before): then nothing is written."""
-    try:
-        with TransactWrite(connection=connection()) as tx:
-            tx.save(item, condition=Item.id.does_not_exist())
-            tx.save(notice, condition=type(notice).id.does_not_exist())
-        return True
-    except TransactWriteError as err:
-        if _condition_failed(err):
-            return False
-        raise
+    """Write a new item, the outbox row of its first notice and the patient's list entry in ONE
+    transaction. False when the item already exists (the same upload was published before):
+    then nothing is written."""
+    def write(tx: TransactWrite) -> None:
+        tx.save(item, condition=Item.id.does_not_exist())
+        tx.save(notice, condition=type(notice).id.does_not_exist())
+        item_lists.write_entry(tx, item, read_at=None)
+
+    return transact(write)
 
 
 def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at: datetime, notice: Model,
                             expected_round: int) -> bool:
-    """Append a comment and start a new round whose first notice is queued in the same transaction.
-    False when another writer started a round meanwhile (the caller reads again and retries)."""
+    """Append a comment and start a new round (unread again, on the patient's list too) whose first
+    notice is queued in the same transaction. False when another writer started a round meanwhile
+    (the caller reads again and retries)."""
     actions = [*round_actions(now, due_at, notices_sent=1), Item.comments.set((Item.comments | []).append([comment]))]
     condition = Item.id.exists() & (Item.round == expected_round)
-    return _transact_once(item, actions, condition, [(notice, type(notice).id.does_not_exist())])
+    return _transact_item(item, actions, condition, ((notice, type(notice).id.does_not_exist()),), list_read_at=None)
 
 
 def due(now: datetime, limit: int = 100, last_evaluated_key: dict | None = None):

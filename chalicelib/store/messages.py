@@ -22,18 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, conditional, connection, meta, table
+from chalicelib.store import item_lists
+from chalicelib.store.base import NullableText, PortalModel, StillContended, conditional, meta, table, transact
 from chalicelib.store.items import Item, round_actions
 from chalicelib.store.outbox import Notice
 
 OFFICE_SHARD = "office"
 WAITING_SHARD = "waiting"
 PATIENT, OFFICE = "patient", "office"
-_TRANSACTION_TRIES = 3
 
 
 class PatientThreadsIndex(GlobalSecondaryIndex):
@@ -127,32 +127,14 @@ class ThreadGone(Exception):
     """The thread does not exist or does not belong to the caller."""
 
 
-class ConcurrentChange(Exception):
-    """Someone else changed the thread at the same moment; the caller may try again."""
-
-
-def _reason_codes(err: TransactWriteError) -> set[str]:
-    return {getattr(reason, "code", "") for reason in (getattr(err, "cancellation_reasons", None) or []) if reason}
+# Someone else changed the thread at the same moment; the caller may try again.
+ConcurrentChange = StillContended
 
 
 def _run(write, condition_failed: type[Exception]) -> None:
-    """Run a transaction, trying again while another transaction holds the same rows. A failed
-    condition raises `condition_failed`. (PynamoDB sends puts before updates, so the position of
-    a cancellation reason does not tell which of our rows failed: each caller says what a failed
-    condition means for its own transaction.)"""
-    for attempt in range(_TRANSACTION_TRIES):
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                write(tx)
-            return
-        except TransactWriteError as err:
-            codes = _reason_codes(err)
-            if "ConditionalCheckFailed" in codes:
-                raise condition_failed() from err
-            if "TransactionConflict" not in codes:
-                raise
-            if attempt + 1 == _TRANSACTION_TRIES:
-                raise ConcurrentChange() from err
+    """Run a transaction; a failed condition raises `condition_failed`."""
+    if not transact(write):
+        raise condition_failed()
 
 
 def _write_item(tx: TransactWrite, item_write: ItemWrite, now: datetime, due_at: datetime) -> None:
@@ -161,6 +143,7 @@ def _write_item(tx: TransactWrite, item_write: ItemWrite, now: datetime, due_at:
     else:
         tx.update(item_write.item, actions=round_actions(now, due_at, notices_sent=1),
                   condition=Item.round == item_write.expected_round)
+    item_lists.write_entry(tx, item_write.item, read_at=None)  # new, or unread again
     tx.save(item_write.notice, condition=Notice.id.does_not_exist())
 
 

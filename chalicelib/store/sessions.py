@@ -8,7 +8,7 @@ from pynamodb.attributes import BooleanAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store.base import NullableText, PortalModel, meta, table
+from chalicelib.store.base import NullableText, PortalModel, RowRead, meta, read_together, table
 
 
 class AccountIndex(GlobalSecondaryIndex):
@@ -49,6 +49,16 @@ def get(token_hash: str) -> Session | None:
         return Session.get(token_hash, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def get_with(token_hash: str, other: RowRead) -> tuple[Session | None, object]:
+    """The session and another row (the account's item list), in one consistent round trip."""
+    session, answer = read_together(RowRead(Session, token_hash, _session_or_none), other)
+    return session, answer
+
+
+def _session_or_none(raw: dict | None) -> Session | None:
+    return Session.from_raw_data(raw) if raw else None
 
 
 def touch(session: Session, now: datetime, ttl: datetime) -> None:

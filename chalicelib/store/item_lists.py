@@ -1,0 +1,94 @@
+"""The patient's item list as one row: what `GET /api/items` shows, kept beside the items.
+
+One row per patient, with one attribute per item (`item:<id>`: kind, title, created, read). Every
+write that creates an item or changes what the list shows (a first read, new content making the
+item unread again) rewrites that item's entry in the SAME transaction as the item, so the list
+can never disagree with the items. The session check and the list are then one BatchGetItem
+round trip (`sessions.get_with`), where a query of the items would be a second one.
+
+A row is limited to 400 KB by DynamoDB: at about 150 bytes an entry, some 2,500 items per patient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.expressions.operand import Path
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.clock import utc
+from chalicelib.store.base import PortalModel, RowRead, meta, read_together, table
+
+ENTRY_PREFIX = "item:"
+
+
+@table
+class ItemList(PortalModel):
+    Meta = meta("item_lists")
+
+    patient_id = UnicodeAttribute(hash_key=True)
+    # The entries are attributes named `item:<id>`, written and read as raw maps (see below).
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An item as the list shows it."""
+
+    id: str
+    kind: str
+    title: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+def _stamp(moment: datetime) -> str:
+    # Full precision, always UTC: the strings sort as the times do.
+    return utc(moment).isoformat()
+
+
+def entry_action(item: Any, read_at: datetime | None):
+    """The update action that writes `item`'s entry as it will be once the caller's transaction
+    commits (read at `read_at`, or unread). A whole entry, never a part, so a write also repairs
+    an entry that is missing."""
+    entry = {"kind": {"S": item.kind}, "title": {"S": item.title}, "created": {"S": _stamp(item.created_at)}}
+    if read_at is not None:
+        entry["read"] = {"S": _stamp(read_at)}
+    return Path([ENTRY_PREFIX + item.id]).set({"M": entry})
+
+
+def write_entry(tx: TransactWrite, item: Any, read_at: datetime | None) -> None:
+    """Add the entry's write to the caller's transaction (the one that writes the item)."""
+    tx.update(ItemList(item.patient_id), actions=[entry_action(item, read_at)])
+
+
+def _entries(raw: dict[str, Any] | None) -> list[Entry]:
+    if not raw:
+        return []
+    entries = []
+    for name, value in raw.items():
+        if not name.startswith(ENTRY_PREFIX):
+            continue
+        fields = value["M"]
+        read = fields.get("read")
+        entries.append(Entry(
+            id=name[len(ENTRY_PREFIX):],
+            kind=fields["kind"]["S"],
+            title=fields["title"]["S"],
+            created_at=datetime.fromisoformat(fields["created"]["S"]),
+            read_at=datetime.fromisoformat(read["S"]) if read else None,
+        ))
+    entries.sort(key=lambda entry: (entry.created_at, entry.id), reverse=True)
+    return entries
+
+
+def read(patient_id: str) -> RowRead:
+    """The patient's list, newest first, as a read to make together with another (the session)."""
+    return RowRead(ItemList, patient_id, _entries)
+
+
+def get(patient_id: str) -> list[Entry]:
+    """The patient's list on its own (when no session read comes with it)."""
+    return read_together(read(patient_id))[0]
