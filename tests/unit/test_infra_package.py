@@ -3,9 +3,12 @@ finds no error in the result. Runs the same command as `make package`, into a te
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 from chalice.app import ScheduledEventConfig, SNSEventConfig, SQSEventConfig
@@ -18,13 +21,35 @@ PROD = stage_environment("prod")
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory) -> dict:
+def package_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("package")
     answer = subprocess.run([sys.executable, "-m", "infra.package", "--stage", "prod", "--out", str(out)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert answer.returncode == 0, answer.stdout + answer.stderr
     assert "cfn-lint: no errors" in answer.stdout
-    return json.loads((out / "sam.json").read_text())
+    return out
+
+
+@pytest.fixture(scope="module")
+def packaged(package_dir) -> dict:
+    return json.loads((package_dir / "sam.json").read_text())
+
+
+def test_the_package_carries_bytecode_for_every_module_of_the_portal(package_dir):
+    # When prod is packaged
+    with zipfile.ZipFile(package_dir / "deployment.zip") as package:
+        names = set(package.namelist())
+        sources = sorted(n for n in names if n == "app.py" or (n.startswith("chalicelib/") and n.endswith(".py")))
+        compiled = {name: package.read(importlib.util.cache_from_source(name)) for name in sources
+                    if importlib.util.cache_from_source(name) in names}
+
+    # Then every module of the portal has its .pyc for this Python, one that needs no source check
+    assert "app.py" in sources and "chalicelib/api/http.py" in sources
+    assert sorted(compiled) == sources
+    unchecked_hash = 0b01  # PEP 552 flags: hash-based, not checked against the source
+    for pyc in compiled.values():
+        assert pyc[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(pyc[4:8], "little") == unchecked_hash
 
 
 def test_packaged_prod_template_holds_every_table_and_the_stage_resources(packaged):
