@@ -101,7 +101,7 @@ def _read_rows(path: Path):
     """Rows checked one by one with the same rules as the registration API; (rows, problems)."""
     from pydantic import ValidationError
 
-    from chalicelib.api.staff import RegisterBody
+    from chalicelib.api.models import RegisterBody
     from chalicelib.services.patient_import import Problem, Row
 
     rows, problems = [], []
