@@ -42,9 +42,10 @@ class Settings:
     file_link_seconds: int
     forgot_password_per_account_per_hour: int
     forgot_password_per_client_per_hour: int
-    # Sign-in attempts per client address per hour, across all usernames: far above a clinic's
-    # shared waiting-room network, far below trying passwords across many accounts.
-    login_per_client_per_hour: int
+    # Failed sign-ins per client address per hour, across all usernames (successful ones don't
+    # count): far above a clinic's shared waiting-room network, far below trying passwords
+    # across many accounts.
+    login_failures_per_client_per_hour: int
     # Forgot-password requests wait here, so the request does the same work for any username.
     recovery_queue_name: str
     # Local stage only: where moto keeps what SES accepted, for /dev/outbox.
@@ -100,7 +101,7 @@ def get_settings() -> Settings:
         file_link_seconds=_int("FILE_LINK_SECONDS", 300),
         forgot_password_per_account_per_hour=_int("FORGOT_PASSWORD_PER_ACCOUNT_PER_HOUR", 3),
         forgot_password_per_client_per_hour=_int("FORGOT_PASSWORD_PER_CLIENT_PER_HOUR", 20),
-        login_per_client_per_hour=_int("LOGIN_PER_CLIENT_PER_HOUR", 300),
+        login_failures_per_client_per_hour=_int("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", 60),
         recovery_queue_name=os.environ.get("RECOVERY_QUEUE_NAME", f"{prefix}-recovery"),
         ses_endpoint=os.environ.get("AWS_ENDPOINT_URL_SESV2", os.environ.get("AWS_ENDPOINT_URL", "")),
     )

@@ -25,7 +25,7 @@ for _name, _value in stage_environment("local").items():
     os.environ.setdefault(_name, _value)
 # Every test signs in from 127.0.0.1, far more often than any clinic's network would; the test
 # of the per-client sign-in limit sets its own low one.
-os.environ.setdefault("LOGIN_PER_CLIENT_PER_HOUR", "1000000")
+os.environ.setdefault("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", "1000000")
 
 from tests.support import Api, Portal  # noqa: E402
 

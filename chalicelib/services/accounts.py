@@ -21,6 +21,7 @@ from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import work as work_store
 from chalicelib.store.accounts import Account, UniqueTaken
+from chalicelib.store.base import read_together
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@+\-]{3,128}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
@@ -271,6 +272,8 @@ def _record_failure(account: Account, caller: Caller) -> None:
 
 
 def _refuse(caller: Caller, account: Account | None, outcome: str) -> InvalidCredentials:
+    """A failed sign-in: counted against the client address, audited, answered like any other."""
+    ratelimit.hit(_failures_key(caller), get_settings().login_failures_per_client_per_hour, _HOUR)
     if account is None:
         _audit(caller, "auth.login", outcome=outcome)
     else:
@@ -278,23 +281,36 @@ def _refuse(caller: Caller, account: Account | None, outcome: str) -> InvalidCre
     return InvalidCredentials()
 
 
-def _limit_sign_ins(caller: Caller) -> None:
-    """Per client address, whatever the username: the lockout guards each account, this stops one
-    address trying passwords across many. Checked before any account is looked up, so the 429
-    says nothing about one."""
-    allowed, retry_after = ratelimit.hit(f"login-ip#{caller.client_ip}", get_settings().login_per_client_per_hour, 3600)
-    if not allowed:
+_HOUR = 3600
+
+
+def _failures_key(caller: Caller) -> str:
+    return f"login-failures-ip#{caller.client_ip}"
+
+
+def _find_for_sign_in(caller: Caller, username: str) -> Account | None:
+    """The account behind `username`, once the client address is known not to be over its limit of
+    failed sign-ins (across all usernames: the lockout guards each account, this stops one address
+    trying passwords across many). The username's owner and the address's failures are read in one
+    round trip; the limit is checked before any account is, so the 429 says nothing about one."""
+    limit = get_settings().login_failures_per_client_per_hour
+    failures = ratelimit.count_read(_failures_key(caller), _HOUR)
+    owner_id = None
+    if username:
+        owner_id, failed = read_together(account_store.owner_read(account_store.username_key(username)), failures)
+    else:
+        [failed] = read_together(failures)
+    if failed >= limit:
         _audit(caller, "auth.login", outcome="rate_limited_client")
-        raise RateLimited(retry_after)
+        raise RateLimited(ratelimit.seconds_left(_HOUR))
+    return account_store.get(owner_id) if owner_id else None
 
 
 def login(caller: Caller, username: str, password: str) -> NewSession:
     """Unknown username, wrong password and locked account all answer InvalidCredentials, and
     every attempt pays for exactly one Argon2 verification: the password's shape says whether it
     is checked against the temporary password or the chosen one (no chosen password has that shape)."""
-    _limit_sign_ins(caller)
-    username = username.strip()
-    account = account_store.find_by_username(username) if username else None
+    account = _find_for_sign_in(caller, username.strip())
     now = clock.now()
     if account is None:
         passwords.verify(None, password)

@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, conditional, connection, meta, table
+from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, connection, meta, table
 
 PATIENT_SHARD = "patient"
 BAD_EMAIL_SHARD = "bad"
@@ -150,6 +150,11 @@ def owner_of(key: str) -> str | None:
         return Unique.get(key, consistent_read=True).owner_id
     except DoesNotExist:
         return None
+
+
+def owner_read(key: str) -> RowRead:
+    """Who holds a uniqueness key (a username, an MRN), as a read to make together with another."""
+    return RowRead(Unique, key, lambda raw: raw["owner_id"]["S"] if raw else None)
 
 
 def find_by_username(username: str) -> Account | None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 
-from chalicelib.store.base import PortalModel, meta, table
+from chalicelib.store.base import PortalModel, RowRead, meta, table
 
 
 @table
@@ -23,3 +23,8 @@ def increment(key: str, expires_at: datetime) -> int:
     counter = Counter(key)
     counter.update(actions=[Counter.count.add(1), Counter.expires_at.set(expires_at)])
     return int(counter.count)
+
+
+def read(key: str) -> RowRead:
+    """The counter's value (0 when it was never counted), as a read to make together with another."""
+    return RowRead(Counter, key, lambda raw: int(raw["count"]["N"]) if raw and "count" in raw else 0)

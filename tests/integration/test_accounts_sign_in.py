@@ -274,19 +274,19 @@ def test_a_lock_mail_that_cannot_be_sent_changes_neither_the_lock_nor_the_answer
 
 @pytest.fixture
 def sign_in_limit():
-    """Sets a per-client sign-in limit for the rest of one test (the suite itself signs in far more)."""
-    before = os.environ.get("LOGIN_PER_CLIENT_PER_HOUR")
+    """Sets a per-client limit of failed sign-ins for the rest of one test (the suite itself fails far more)."""
+    before = os.environ.get("LOGIN_FAILURES_PER_CLIENT_PER_HOUR")
 
     def set_limit(per_hour: int) -> int:
-        os.environ["LOGIN_PER_CLIENT_PER_HOUR"] = str(per_hour)
+        os.environ["LOGIN_FAILURES_PER_CLIENT_PER_HOUR"] = str(per_hour)
         get_settings.cache_clear()
         return per_hour
 
     yield set_limit
     if before is None:
-        os.environ.pop("LOGIN_PER_CLIENT_PER_HOUR", None)
+        os.environ.pop("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", None)
     else:
-        os.environ["LOGIN_PER_CLIENT_PER_HOUR"] = before
+        os.environ["LOGIN_FAILURES_PER_CLIENT_PER_HOUR"] = before
     get_settings.cache_clear()
 
 
@@ -306,17 +306,18 @@ def audit_events(monkeypatch):
 
 def test_one_client_address_is_limited_across_accounts_and_the_refusal_names_none(
         portal, staff, clock, sign_in_limit, audit_events):
-    # Given a patient, a limit of 3 sign-ins an hour, and an hour in which this client has not signed in yet
+    # Given a patient, a limit of 3 failed sign-ins an hour, and an hour in which this client has not failed yet
     patient = portal.new_patient(staff)
     limit = sign_in_limit(3)
     clock.travel_to(datetime(2031, 7, 8, 10, 0, 5, tzinfo=UTC))
 
-    # When the client uses up its sign-ins on different usernames
-    answers = [portal.login("nobody-" + patient.username, patient.password),
-               portal.login(patient.username, patient.password + "x"),
-               portal.login(patient.username, patient.password)]
-    assert len(answers) == limit
-    assert [a.status_code for a in answers] == [401, 401, 200]
+    # When the client signs in well twice (those don't count), then fails on different usernames up to the limit
+    good = [portal.login(patient.username, patient.password) for _ in range(2)]
+    failures = [portal.login("nobody-" + patient.username, patient.password),
+                portal.login(patient.username, patient.password + "x"),
+                portal.login("somebody-" + patient.username, patient.password)]
+    assert [a.status_code for a in good] == [200, 200]
+    assert [a.status_code for a in failures] == [401] * limit
     audit_events.clear()
     right = portal.login(patient.username, patient.password)
     unknown = portal.login("nobody-" + patient.username, patient.password)
@@ -336,3 +337,22 @@ def test_one_client_address_is_limited_across_accounts_and_the_refusal_names_non
     # When the next hour begins, the client may sign in again
     clock.advance(timedelta(hours=1))
     assert portal.login(patient.username, patient.password).status_code == 200
+
+
+def test_a_sign_in_reads_the_username_and_the_clients_failures_in_one_round_trip(portal, staff):
+    from chalicelib.localstack.calls import recording
+
+    # Given a patient
+    patient = portal.new_patient(staff)
+
+    # When they sign in
+    with recording() as calls:
+        answer = portal.login(patient.username, patient.password)
+
+    # Then DynamoDB saw: the username's owner with the address's failures (one batch), the account,
+    # the new session, the audit event; a good sign-in writes no failure count
+    assert answer.status_code == 200
+    tables = [(c.operation, c.resource.rsplit("-", 1)[-1] if c.resource else None)
+              for c in calls.calls if c.service == "dynamodb"]
+    assert [op for op, _ in tables] == ["BatchGetItem", "GetItem", "PutItem", "PutItem"]
+    assert tables[1:] == [("GetItem", "accounts"), ("PutItem", "sessions"), ("PutItem", "audit")]
