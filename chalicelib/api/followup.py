@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api.http import STAFF, Ctx, route
-from chalicelib.services import digest, followup
+from chalicelib.services import digest, followup, publication
 
 bp = Blueprint(__name__)
 
@@ -15,7 +15,14 @@ def follow_up_report(ctx: Ctx):
 
 
 @route(bp, "/api/staff/queue/{entry_id}/resolve", "POST", access=STAFF, body="ResolveBody",
-       responses={404: "not_found"})
+       responses={404: "not_found", 409: "already_resolved"})
 def resolve_entry(ctx: Ctx, entry_id: str):
-    """Close a follow-up (the patient was called) or a failed notice."""
+    """Close a follow-up (the patient was called), a failed notice, or a quarantined upload without publishing it."""
     return followup.resolve(ctx.caller, entry_id, ctx.body.note)
+
+
+@route(bp, "/api/staff/queue/{entry_id}/publish", "POST", access=STAFF, body="PublishAgainBody",
+       responses={404: "not_found", 409: "already_resolved"})
+def publish_again(ctx: Ctx, entry_id: str):
+    """Send a quarantined upload back through the publisher (optionally under the right MRN)."""
+    return publication.publish_again(ctx.caller, entry_id, ctx.body.mrn, ctx.body.note)

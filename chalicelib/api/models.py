@@ -135,8 +135,15 @@ class PatientEmailBody(Body):
     email: EmailText
 
 
-# Closing a work-queue entry: a follow-up, a failed notice or a forgot-username form.
+# Closing a work-queue entry: a follow-up, a failed notice, a forgot-username form, or a
+# quarantined upload without publishing it (a note is then required).
 class ResolveBody(Body):
+    note: Note | None = None
+
+
+# Sending a quarantined upload back to the publisher, optionally under the right MRN.
+class PublishAgainBody(Body):
+    mrn: Mrn | None = None
     note: Note | None = None
 
 

@@ -195,6 +195,14 @@ class Resolved(Answer):
     status: Literal["resolved"]
 
 
+class PublishedAgain(Answer):
+    id: str
+    status: Literal["resolved"]
+    resolution: Literal["published_again"]
+    key: str
+    patient_id: str
+
+
 class FollowUpReport(Answer):
     since: Time
     as_of: Time
@@ -272,6 +280,7 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/api/staff/messages/{thread_id}"): Created,
     ("GET", "/api/staff/queue"): Queue,
     ("POST", "/api/staff/queue/{entry_id}/resolve"): Resolved,
+    ("POST", "/api/staff/queue/{entry_id}/publish"): PublishedAgain,
     ("POST", "/api/staff/forms/{form_id}/resolve"): Resolved,
     ("GET", "/api/staff/follow-up"): FollowUpReport,
     ("GET", "/api/staff/audit"): AuditTrail,

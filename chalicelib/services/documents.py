@@ -92,6 +92,12 @@ def move_to_quarantine(bucket: str, key: str, etag: str, destination: str) -> No
     remove_upload(bucket, key)
 
 
+def send_back_from_quarantine(bucket: str, quarantine_key: str, destination: str) -> None:
+    """Copy a quarantined upload, metadata and all, back under `incoming/` so the publisher takes
+    it again; the quarantined copy stays where it is (nothing uploaded is ever deleted)."""
+    _copy(bucket, quarantine_key, "", destination, MetadataDirective="COPY")
+
+
 def remove_upload(bucket: str, key: str) -> None:
     aws.client("s3").delete_object(Bucket=bucket, Key=key)
 

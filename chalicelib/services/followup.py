@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from chalicelib.clock import iso
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import digest, notices, queue
 from chalicelib.services.accounts import Caller
@@ -30,7 +31,8 @@ PAGE_SIZE = 100
 # Stop this long before the Lambda deadline: one item (a claim and a send) takes far less.
 DEADLINE_MARGIN_MS = 10_000
 FOLLOW_UP = "follow_up"
-RESOLVABLE_KINDS = (FOLLOW_UP, "notice_failed")
+QUARANTINE = "quarantine"
+RESOLVABLE_KINDS = (FOLLOW_UP, "notice_failed", QUARANTINE)
 
 RemainingMs = Callable[[], int]
 
@@ -162,8 +164,14 @@ def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> dict
 
 
 def resolve(caller: Caller, entry_id: str, note: str | None) -> dict[str, Any]:
-    """Staff close a follow-up (they called the patient) or a failed notice."""
-    entry = work_store.get(entry_id)
+    """Staff close a follow-up (they called the patient), a failed notice, or a quarantined upload
+    without publishing it (sent to the wrong clinic, say: the note says why; the file stays in
+    quarantine, since nothing uploaded is ever deleted)."""
+    entry = work_store.get(unquote(entry_id)) if entry_id else None  # a quarantine id's '#' may come percent-encoded
     if entry is None or entry.kind not in RESOLVABLE_KINDS:
-        raise NotFound("No follow-up entry with that id.")
-    return queue.resolve(caller, entry_id, note, kind=entry.kind)
+        raise NotFound("No queue entry with that id.")
+    if not entry.open_kind:
+        raise Conflict("This entry has already been resolved.", code="already_resolved")
+    if entry.kind == QUARANTINE and not (note or "").strip():
+        raise BadRequest("note: say why the upload is closed without publishing.", code="invalid_request")
+    return {**queue.resolve(caller, entry.id, note, kind=entry.kind), "kind": entry.kind}

@@ -25,13 +25,13 @@ from datetime import timedelta
 from email.header import decode_header, make_header
 from functools import cache
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from chalicelib import aws
-from chalicelib.clock import clock
+from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.observability import logger, metrics
-from chalicelib.services import audit, documents, notices
+from chalicelib.services import audit, documents, notices, queue
 from chalicelib.services.accounts import Caller, get_patient
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -266,12 +266,16 @@ def publish_message(message_body: str, lambda_context: Any) -> list[dict[str, An
 
 # ---------------------------------------------------------------- staff: uploads and comments
 
-def safe_file_name(filename: str) -> str:
-    """A key-safe version of a file name, unique so two uploads never overwrite each other."""
+def _key_safe(filename: str) -> str:
     base = re.split(r"[\\/]", filename)[-1]
     ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._-")[:100] or "upload"
-    return f"{secrets.token_hex(4)}-{cleaned}"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name)
+    return re.sub(r"\.{2,}", ".", cleaned).strip("._-")[:100] or "upload"  # ".." is refused in keys
+
+
+def safe_file_name(filename: str) -> str:
+    """A key-safe version of a file name, unique so two uploads never overwrite each other."""
+    return f"{secrets.token_hex(4)}-{_key_safe(filename)}"
 
 
 def _header_value(value: str) -> str:
@@ -282,9 +286,11 @@ def _header_value(value: str) -> str:
 
 
 def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, provider: str, comment: str | None,
-                filename: str, content_type: str) -> dict[str, Any]:
+                filename: str, content_type: str, received_path: str | None = None) -> dict[str, Any]:
     """A presigned S3 POST locked to this patient's key, the content type, the metadata and
-    the size limit. The publisher still checks everything when the file arrives."""
+    the size limit. The publisher still checks everything when the file arrives. With
+    `received_path` (a portal page), S3 sends the browser there after the file is stored
+    (`success_action_redirect`, signed like every other field) instead of answering an empty 204."""
     account = get_patient(patient_id)
     if content_type not in ALLOWED_TYPES:
         raise BadRequest(f"content_type: one of {', '.join(ALLOWED_TYPES)}.", code="invalid_request")
@@ -294,6 +300,8 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
     if comment:
         metadata["comment"] = comment
     fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": _header_value(v) for k, v in metadata.items()}}
+    if received_path:
+        fields["success_action_redirect"] = f"{settings.portal_url}{received_path}"
     conditions: list[Any] = [{name: value} for name, value in fields.items()]
     conditions.append(["content-length-range", 1, settings.max_upload_bytes])
     post = aws.client("s3").generate_presigned_post(settings.results_bucket, key, Fields=fields,
@@ -331,3 +339,91 @@ def add_comment(caller: Caller, document_id: str, text: str) -> dict[str, Any]:
                  target_id=item.id, client_ip=caller.client_ip)
     item = item_store.get(document_id)
     return {"id": item.id, "comments": [documents.comment_json(c) for c in item.comments or []]}
+
+
+# ---------------------------------------------------------------- staff: quarantined uploads
+
+QUARANTINE = "quarantine"
+PUBLISHED_AGAIN = "published_again"
+
+
+def _data(entry: work_store.WorkEntry) -> dict[str, Any]:
+    return entry.data.as_dict() if entry.data is not None else {}
+
+
+def _quarantine_entry(entry_id: str) -> work_store.WorkEntry:
+    entry = work_store.get(unquote(entry_id)) if entry_id else None  # the id's '#' may come percent-encoded
+    if entry is None or entry.kind != QUARANTINE:
+        raise NotFound("No quarantined upload with that id.")
+    return entry
+
+
+def quarantine_entry(entry_id: str) -> dict[str, Any]:
+    """One quarantine entry for the office, open or dealt with (who, when, how)."""
+    entry = _quarantine_entry(entry_id)
+    resolver = account_store.get(entry.resolved_by) if entry.resolved_by else None
+    return {**queue.entry_json(entry), "open": bool(entry.open_kind), "resolved_at": iso(entry.resolved_at),
+            "resolved_by": resolver.name if resolver else entry.resolved_by, "note": entry.note,
+            "resolution": entry.resolution or (None if entry.open_kind else "closed"),
+            "republished_key": entry.republished_key}
+
+
+def _open_quarantine_entry(entry_id: str) -> work_store.WorkEntry:
+    """An open quarantine entry; 404 for any other id, 409 once it has been dealt with."""
+    entry = _quarantine_entry(entry_id)
+    if not entry.open_kind:
+        raise Conflict("This upload has already been dealt with.", code="already_resolved")
+    return entry
+
+
+def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str, str, bool]:
+    """(MRN, `incoming/<MRN>/<tag>-<file name>`, whether staff changed the MRN) for sending a quarantined upload back. The tag,
+    derived from the entry, makes the key new: the publisher's idempotency remembers the old
+    bucket/key/ETag as quarantined, and a copy keeps the ETag. The same entry always gets the
+    same key, so a repeated attempt publishes once."""
+    original = str(_data(entry).get("key") or "")
+    try:
+        original_mrn, file_name = parse_key(original)
+    except Unpublishable:
+        parts = original.split("/")
+        original_mrn = parts[1] if len(parts) == 3 and re.fullmatch(_MRN, parts[1]) else None
+        file_name = _key_safe(original)
+    corrected = bool(mrn) and mrn != original_mrn
+    mrn = mrn or original_mrn
+    if not mrn:
+        raise BadRequest("mrn: the upload's key names no MRN; give the patient's MRN.", code="invalid_request")
+    tag = hashlib.sha256(entry.id.encode()).hexdigest()[:8]
+    return mrn, f"{INCOMING}{mrn}/{tag}-{file_name}"[: len(INCOMING) + len(mrn) + 1 + 200], corrected
+
+
+def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | None) -> dict[str, Any]:
+    """Send a quarantined upload back through the publisher, once its cause is fixed (the patient
+    is registered now, or staff give the right MRN). The publisher checks it all again: it
+    publishes and notifies, or quarantines it anew with the new reason."""
+    entry = _open_quarantine_entry(entry_id)
+    mrn, key, corrected = _republish_key(entry, mrn)
+    account = account_store.find_by_mrn(mrn)
+    if account is None or account.role != "patient":
+        raise BadRequest(f"mrn: no patient has the MRN {mrn}; register the patient first or give the right MRN.",
+                         code="unknown_patient")
+    # Closed before the copy, conditionally: two staff at once (perhaps with different MRNs) never
+    # send the same file to two patients.
+    if not work_store.resolve(entry, caller.actor_id, note, clock.now(), resolution=PUBLISHED_AGAIN,
+                              republished_key=key):
+        raise Conflict("This upload has already been dealt with.", code="already_resolved")
+    data = _data(entry)
+    try:
+        documents.send_back_from_quarantine(str(data.get("bucket") or get_settings().results_bucket),
+                                            str(data.get("quarantine_key") or ""), key)
+    except documents.UploadMissing:
+        work_store.reopen(entry)
+        raise Conflict("The file has not reached quarantine yet; try again in a minute.",
+                       code="not_in_quarantine") from None
+    except Exception:
+        work_store.reopen(entry)
+        raise
+    audit.record("quarantine.publish_again", actor_id=caller.actor_id, actor_role=caller.actor_role,
+                 patient_id=account.id, target_id=entry.id, client_ip=caller.client_ip,
+                 detail={"reason": entry.reason, "mrn_corrected": corrected})
+    metrics.add_metric(name="UploadPublishedAgain", unit="Count", value=1)
+    return {"id": entry.id, "status": "resolved", "resolution": PUBLISHED_AGAIN, "key": key, "patient_id": account.id}

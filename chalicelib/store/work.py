@@ -42,6 +42,8 @@ class WorkEntry(PortalModel):
     resolved_at = UTCDateTimeAttribute(null=True)
     resolved_by = NullableText()
     note = NullableText()
+    resolution = NullableText()  # how a quarantined upload was dealt with: "published_again" or "closed"
+    republished_key = NullableText()  # where a quarantined upload was sent back to be published
 
     open_queue = OpenQueueIndex()
 
@@ -75,14 +77,29 @@ def count_open(kind: str, since: datetime | None = None) -> int:
     return WorkEntry.open_queue.count(kind, condition)
 
 
-def resolve(entry: WorkEntry, by: str, note: str | None, now: datetime) -> bool:
+def resolve(entry: WorkEntry, by: str, note: str | None, now: datetime, *, resolution: str | None = None,
+            republished_key: str | None = None) -> bool:
     """Close an open entry; False when it was already closed."""
-    return conditional(lambda: entry.update(
-        actions=[
-            WorkEntry.open_kind.remove(),
-            WorkEntry.resolved_at.set(now),
-            WorkEntry.resolved_by.set(by),
-            WorkEntry.note.set(note),
-        ],
-        condition=WorkEntry.open_kind.exists(),
-    ))
+    actions = [
+        WorkEntry.open_kind.remove(),
+        WorkEntry.resolved_at.set(now),
+        WorkEntry.resolved_by.set(by),
+        WorkEntry.note.set(note),
+    ]
+    if resolution:
+        actions.append(WorkEntry.resolution.set(resolution))
+    if republished_key:
+        actions.append(WorkEntry.republished_key.set(republished_key))
+    return conditional(lambda: entry.update(actions=actions, condition=WorkEntry.open_kind.exists()))
+
+
+def reopen(entry: WorkEntry) -> None:
+    """Put a closed entry back on the queue (its closing step could not be carried out)."""
+    entry.update(actions=[
+        WorkEntry.open_kind.set(entry.kind),
+        WorkEntry.resolved_at.remove(),
+        WorkEntry.resolved_by.remove(),
+        WorkEntry.note.remove(),
+        WorkEntry.resolution.remove(),
+        WorkEntry.republished_key.remove(),
+    ])

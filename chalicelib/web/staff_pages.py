@@ -87,6 +87,38 @@ def resolve_follow_up(ctx: PageCtx, entry_id: str):
     return redirect("/staff/queue?notice=follow-up-resolved#follow-ups")
 
 
+# ---------------------------------------------------------------- quarantined uploads
+
+def _quarantine_page(ctx: PageCtx, entry_id: str, status: int = 200, **context):
+    defaults = {"publish_errors": {}, "close_errors": {}, "values": ctx.form}
+    return ctx.render("staff_quarantine.html", status=status, entry=publication.quarantine_entry(entry_id),
+                      **{**defaults, **context})
+
+
+@page(bp, "/staff/quarantine/{entry_id}", access=STAFF)
+def quarantined_upload(ctx: PageCtx, entry_id: str):
+    """One quarantined upload: why, and the two ways to deal with it (or how it was dealt with)."""
+    return _quarantine_page(ctx, entry_id)
+
+
+@page(bp, "/staff/quarantine/{entry_id}/publish", ("POST",), access=STAFF)
+def publish_quarantined_again(ctx: PageCtx, entry_id: str):
+    if not ctx.form.get("mrn", "").strip():
+        ctx.form.pop("mrn", None)  # an empty box keeps the MRN of the upload's key
+    done, problem = ctx.submit("PublishAgainBody",
+                               lambda body: publication.publish_again(ctx.caller, entry_id, body.mrn, body.note),
+                               lambda status, errors: _quarantine_page(ctx, entry_id, status, publish_errors=errors))
+    return problem or redirect(f"/staff/quarantine/{quote(done['id'], safe='')}")
+
+
+@page(bp, "/staff/quarantine/{entry_id}/close", ("POST",), access=STAFF)
+def close_quarantined(ctx: PageCtx, entry_id: str):
+    publication.quarantine_entry(entry_id)  # this page closes quarantined uploads only: 404 for other entries
+    done, problem = ctx.submit("ResolveBody", lambda body: followup.resolve(ctx.caller, entry_id, body.note),
+                               lambda status, errors: _quarantine_page(ctx, entry_id, status, close_errors=errors))
+    return problem or redirect(f"/staff/quarantine/{quote(done['id'], safe='')}")
+
+
 @page(bp, "/admin/staff", ("GET", "POST"), access=ADMIN)
 def staff_accounts(ctx: PageCtx):
     if ctx.request.method == "GET":
@@ -141,11 +173,20 @@ def upload(ctx: PageCtx, patient_id: str):
     answer, problem = ctx.submit(
         "UploadBody", lambda body: publication.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
                                                          provider=body.provider, comment=body.comment,
-                                                         filename=body.filename, content_type=body.content_type),
+                                                         filename=body.filename, content_type=body.content_type,
+                                                         received_path=f"/staff/patients/{quote(patient_id, safe='')}/uploaded"),
         lambda status, errors: _upload_page(ctx, patient_id, status, errors=errors))
     if problem:
         return problem
     return _upload_page(ctx, patient_id, upload=answer)
+
+
+@page(bp, "/staff/patients/{patient_id}/uploaded", access=STAFF)
+def upload_received(ctx: PageCtx, patient_id: str):
+    """Where S3 sends the browser back after storing the file (its `success_action_redirect`)."""
+    patient = accounts.patient_json(accounts.get_patient(patient_id))
+    file_name = ctx.query.get("key", "").rsplit("/", 1)[-1]  # S3 adds bucket, key and ETag to the address
+    return ctx.render("staff_uploaded.html", patient=patient, file_name=file_name)
 
 
 @page(bp, "/staff/documents/comment", ("POST",), access=STAFF)
