@@ -50,6 +50,9 @@ class Settings:
     recovery_queue_name: str
     # Local stage only: where moto keeps what SES accepted, for /dev/outbox.
     ses_endpoint: str
+    # "A patient wrote" alerts to the office: at most one per window of this many minutes, sent
+    # by the schedule at the window's end (many messages in a window make one email).
+    office_alert_minutes: int
 
     @property
     def dev_routes(self) -> bool:
@@ -104,4 +107,5 @@ def get_settings() -> Settings:
         login_failures_per_client_per_hour=_int("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", 60),
         recovery_queue_name=os.environ.get("RECOVERY_QUEUE_NAME", f"{prefix}-recovery"),
         ses_endpoint=os.environ.get("AWS_ENDPOINT_URL_SESV2", os.environ.get("AWS_ENDPOINT_URL", "")),
+        office_alert_minutes=max(_int("OFFICE_ALERT_MINUTES", 15), 1),
     )

@@ -116,3 +116,34 @@ class Portal:
     def new_patient(self, staff: Api, **overrides) -> Patient:
         """A registered patient who has signed in and chosen a password."""
         return self.activate(self.register_patient(staff, **overrides))
+
+
+def office_alert_mails(portal: Portal) -> list[dict]:
+    """The office's "a patient wrote" alerts (the daily digest goes to the same address)."""
+    from chalicelib.mail.sender import SUBJECTS
+    from chalicelib.services.notices import OFFICE_NEW_MESSAGE
+    from chalicelib.settings import get_settings
+
+    return [m for m in portal.outbox(get_settings().office_email) if m["subject"] == SUBJECTS[OFFICE_NEW_MESSAGE]]
+
+
+def into_a_fresh_alert_window(clock) -> None:
+    """Move the portal clock a minute into an office-alert window no other test uses (some day in
+    the next years): what a test sends next joins that window's alert, which nothing has taken.
+    Sessions made before are idle by then: sign in afterwards."""
+    from datetime import timedelta
+
+    from chalicelib.services.notices import office_alert_window
+
+    later = clock.now() + timedelta(days=30 + secrets.randbelow(3000), hours=secrets.randbelow(24))
+    clock.travel_to(office_alert_window(later).due_at + timedelta(minutes=1))
+
+
+def end_the_alert_window(clock) -> None:
+    """Move to the end of the current office-alert window and run the schedule, as it runs then."""
+    from chalicelib.clock import iso
+    from chalicelib.localstack import pump
+    from chalicelib.services.notices import office_alert_window
+
+    clock.travel_to(office_alert_window(clock.now()).due_at)
+    pump.run_schedules(iso(clock.now()))

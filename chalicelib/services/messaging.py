@@ -1,7 +1,10 @@
 """Secure messages between a patient and the office (one shared office inbox).
 
 - A patient writes to the office: the office address gets an email saying only that a patient
-  sent a secure message, with a link to the staff inbox (no name, no subject, no body).
+  sent a secure message, with a link to the staff inbox (no name, no subject, no body). The alert
+  is an outbox row written in the message's own transaction, one per window of
+  OFFICE_ALERT_MINUTES, and the schedule sends it (see `notices`): never lost, never a flood,
+  and the patient's request does not wait on SES.
 - The office writes to a patient: the thread is then also the patient's item (`kind="message"`,
   same id), so each office message starts a new round of that item: unread again, a notice
   without content, a read receipt on open, and follow-up by the same sweep as documents.
@@ -23,8 +26,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
-from chalicelib.mail import sender
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import logger
 from chalicelib.services import audit, followup, notices
 from chalicelib.services.accounts import Caller, get_patient
 from chalicelib.settings import get_settings
@@ -33,7 +35,6 @@ from chalicelib.store import messages as store
 from chalicelib.store.messages import OFFICE, PATIENT, Thread, ThreadMessage
 
 CATEGORIES = ("results_question", "prescription", "billing", "appointment", "other")
-OFFICE_NEW_MESSAGE = "office_new_message"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _OFFICE_REPLY_TRIES = 5
@@ -212,17 +213,6 @@ def _audit(caller: Caller, action: str, thread_id: str, patient_id: str | None, 
                  detail={"message_id": message_id} if message_id else None)
 
 
-def _tell_office() -> None:
-    """The office learns that a patient wrote, and nothing else. The message is already stored
-    and in the inbox, so a failed email is logged, not the patient's problem."""
-    try:
-        sender.send(get_settings().office_email, OFFICE_NEW_MESSAGE,
-                    inbox_url=f"{get_settings().portal_url}/staff/inbox")
-    except sender.MailError as err:
-        logger.warning("office message alert not sent", extra={"error_code": err.code})
-        metrics.add_metric(name="OfficeAlertFailed", unit="Count", value=1)
-
-
 def _notify_patient(notice, account=None) -> None:
     """Send the notice written (already taken for its first attempt) with the message; if this
     send fails, the outbox retries it on schedule."""
@@ -254,24 +244,24 @@ def start_by_patient(caller: Caller, subject: str, body: str, category: str | No
     now = clock.now()
     thread = _new_thread(caller.actor_id, subject, category or "other", PATIENT, now)
     message = _message(thread.id, PATIENT, caller.actor_id, body, now)
-    store.start(thread, message)
+    store.start(thread, message, office_alerts=notices.office_alerts(now, message.id))
     _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
-    _tell_office()
     return {"id": thread.id}
 
 
 def reply_by_patient(caller: Caller, thread_id: str, body: str) -> dict[str, str]:
-    message = _message(thread_id, PATIENT, caller.actor_id, body, clock.now())
+    now = clock.now()
+    message = _message(thread_id, PATIENT, caller.actor_id, body, now)
     try:
-        # One transaction; its condition on the thread's owner is also the access check.
-        store.add_patient_message(thread_id, caller.actor_id, message)
+        # One transaction with the office's alert; its condition on the thread's owner is also
+        # the access check.
+        store.add_patient_message(thread_id, caller.actor_id, message, notices.office_alerts(now, message.id))
     except store.ThreadGone:
         _audit(caller, "message.send", thread_id, None, outcome="not_found")
         raise NotFound("No message thread with that id.") from None
     except store.ConcurrentChange:
         raise Conflict("The thread changed at the same moment; please send again.") from None
     _audit(caller, "message.send", thread_id, caller.actor_id, message_id=message.id)
-    _tell_office()
     return {"id": message.id}
 
 

@@ -7,13 +7,21 @@ temporary password in each notice (the older one is voided).
 
 A password reset is an outbox row too (`password_reset#<job>`, one per recovery job), sent and
 retried the same way; each attempt carries a fresh temporary password.
+
+The office's "a patient wrote" alert is an outbox row per window of OFFICE_ALERT_MINUTES
+(`office-alert#<window start>`), written in the patient's message transaction and due at the
+window's end (a message that comes as a sender takes its window's row gets a row of its own
+instead, so no message is covered by a mail that left before it). The schedule sends it: the
+patient's request never waits on SES, many messages make one email, and a run that finds
+several alert rows due sends one email for all of them. It says only that a patient wrote,
+with a link to the staff inbox.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from chalicelib.clock import clock
+from chalicelib.clock import clock, iso
 from chalicelib.mail import sender
 from chalicelib.observability import logger, metrics
 from chalicelib.services import accounts as account_service
@@ -25,6 +33,7 @@ from chalicelib.store.items import Item
 
 ITEM_NOTICE = "item_notice"
 PASSWORD_RESET = "password_reset"
+OFFICE_NEW_MESSAGE = "office_new_message"  # the kind names its template
 MAX_SEND_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=30)
 _SEND_LEASE = timedelta(minutes=5)
@@ -55,6 +64,21 @@ def new_leased_password_reset(account_id: str, job_id: str, now: datetime) -> ou
     return outbox.leased(notice, now + _SEND_LEASE)
 
 
+def office_alert_window(now: datetime) -> outbox.OfficeAlert:
+    """The alert of the window `now` falls in, due at the window's end."""
+    window = timedelta(minutes=get_settings().office_alert_minutes)
+    start = datetime.fromtimestamp(now.timestamp() // window.total_seconds() * window.total_seconds(), tz=now.tzinfo)
+    return outbox.OfficeAlert(f"{outbox.OFFICE_ALERT_PREFIX}{iso(start)}", OFFICE_NEW_MESSAGE, start + window)
+
+
+def office_alerts(now: datetime, message_id: str) -> list[outbox.OfficeAlert]:
+    """The alerts a patient message may join, in order: its window's, then (for a message stored
+    just as a sender took its window's alert) one of its own, due as the window's was, so the
+    next run of the schedule sends it."""
+    window = office_alert_window(now)
+    return [window, outbox.OfficeAlert(f"{window.id}#{message_id}", OFFICE_NEW_MESSAGE, window.due_at)]
+
+
 def queue_item_notice(item: Item, number: int) -> outbox.Notice | None:
     """Write the outbox row once; None when it was already queued."""
     notice = new_item_notice(item, number, clock.now())
@@ -71,6 +95,10 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
     the notice was written already taken (`new_leased_item_notice`), so no second claim."""
     if notice.status != "pending":
         return notice.status
+    if notice.kind == OFFICE_NEW_MESSAGE:
+        if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
+            return "taken"
+        return _send(notice, get_settings().office_email, {"inbox_url": _office_inbox_url()})
     if account is None or account.id != notice.account_id:
         account = account_store.get(notice.account_id)
     if account is None or account.email_status == "bad":
@@ -91,8 +119,18 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
             "hours": hours,
         }
     context.setdefault("temporary_password", None)
+    return _send(notice, account.email, context)
+
+
+def _office_inbox_url() -> str:
+    return f"{get_settings().portal_url}/staff/inbox"
+
+
+def _send(notice: outbox.Notice, to: str, context: dict) -> str:
+    """One claimed attempt: sent, or back in the retry index, or failed for good (then the staff
+    queue shows it when it needs a person)."""
     try:
-        message_id = sender.send(account.email, notice.kind, **context)  # the kind names its template
+        message_id = sender.send(to, notice.kind, **context)  # the kind names its template
     except sender.MailError as err:
         attempts = int(notice.attempts or 0)
         if err.transient and attempts < MAX_SEND_ATTEMPTS:
@@ -104,6 +142,13 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
             work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
                                                 created_at=clock.now(), patient_id=notice.account_id,
                                                 item_id=notice.item_id, reason=err.code))
+        elif notice.kind == OFFICE_NEW_MESSAGE:
+            # The office's own address refused: the inbox still holds the messages, and the staff
+            # queue says that an alert did not arrive (no patient: the alert names none).
+            work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
+                                                created_at=clock.now(), reason=err.code,
+                                                data={"notice": OFFICE_NEW_MESSAGE}))
+            metrics.add_metric(name="OfficeAlertFailed", unit="Count", value=1)
         logger.warning("notice failed", extra={"notice_id": notice.id, "error_code": err.code})
         return "failed"
     outbox.mark_sent(notice, clock.now(), message_id)
@@ -116,10 +161,36 @@ def deliver_by_id(notice_id_: str) -> str:
     return deliver(notice) if notice else "missing"
 
 
+def _deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
+    """Every due window's alert, as one email: each is taken first (so a message that joins one
+    after this makes it fail and goes to a later window), then one mail covers them all."""
+    lease_until = clock.now() + _SEND_LEASE
+    taken = [alert for alert in alerts if alert.status == "pending" and outbox.claim_attempt(alert, lease_until)]
+    counts = {"taken": len(alerts) - len(taken)} if len(taken) < len(alerts) else {}
+    if not taken:
+        return counts
+    first, *others = taken
+    outcome = deliver(first, leased=True)
+    for other in others:  # the same outcome as the mail that stands for them
+        if outcome == "sent":
+            outbox.mark_sent(other, clock.now(), first.ses_message_id)
+        elif outcome == "retry":
+            outbox.mark_retry(other, first.last_error, first.next_attempt_at)
+        else:
+            outbox.mark_failed(other, first.last_error or outcome)
+    counts[outcome] = counts.get(outcome, 0) + len(taken)
+    return counts
+
+
 def retry_due(limit: int = 100) -> dict[str, int]:
-    """Send the notices whose retry time has come (called by the schedule)."""
+    """Send the notices whose retry time has come (called by the schedule); the office gets one
+    alert per run however many windows are due."""
     counts: dict[str, int] = {}
+    office_alerts_due: list[outbox.Notice] = []
     for notice in outbox.retries_due(clock.now(), limit=limit):
+        if notice.kind == OFFICE_NEW_MESSAGE:
+            office_alerts_due.append(notice)
+            continue
         try:
             outcome = deliver(notice)
         except Exception:  # noqa: BLE001 - one notice's passing failure must not hold up the others
@@ -127,4 +198,11 @@ def retry_due(limit: int = 100) -> dict[str, int]:
             logger.exception("notice retry failed", extra={"notice_id": notice.id})
             outcome = "error"
         counts[outcome] = counts.get(outcome, 0) + 1
+    if office_alerts_due:
+        try:
+            for outcome, count in _deliver_office_alerts(office_alerts_due).items():
+                counts[outcome] = counts.get(outcome, 0) + count
+        except Exception:  # noqa: BLE001 - as above: the leases bring the alerts back next run
+            logger.exception("office alert failed")
+            counts["error"] = counts.get("error", 0) + 1
     return counts

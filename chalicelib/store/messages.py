@@ -12,12 +12,13 @@ Tables:
   reads a thread's history in order.
 
 Sending a message is one transaction: the message row plus the thread's counters (and, for an
-office message, the thread's item and its first notice), so the two can never disagree.
+office message, the thread's item and its first notice; for a patient message, the office's
+"a patient wrote" alert in the outbox), so they can never disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +30,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.store import item_lists
 from chalicelib.store.base import NullableText, PortalModel, StillContended, conditional, meta, table, transact
 from chalicelib.store.items import Item, round_actions
-from chalicelib.store.outbox import Notice
+from chalicelib.store.outbox import Notice, OfficeAlert, queue_office_alert
 
 OFFICE_SHARD = "office"
 WAITING_SHARD = "waiting"
@@ -137,6 +138,21 @@ def _run(write, condition_failed: type[Exception]) -> None:
         raise condition_failed()
 
 
+def _run_with_office_alert(write: Callable[[TransactWrite], None], alerts: Sequence[OfficeAlert], now: datetime,
+                           condition_failed: type[Exception]) -> None:
+    """Run a patient message's transaction together with the office's alert, trying each alert in
+    turn: one a sender already took fails the transaction, and the last is the message's own, new
+    row, so failing with every alert is the message's own condition."""
+    for alert in alerts:
+        def with_alert(tx: TransactWrite, alert: OfficeAlert = alert) -> None:
+            write(tx)
+            queue_office_alert(tx, alert, now)
+
+        if transact(with_alert):
+            return
+    raise condition_failed()
+
+
 def _write_item(tx: TransactWrite, item_write: ItemWrite, now: datetime, due_at: datetime) -> None:
     if item_write.expected_round is None:
         tx.save(item_write.item, condition=Item.id.does_not_exist())
@@ -154,9 +170,10 @@ def get(thread_id: str) -> Thread | None:
         return None
 
 
-def start(thread: Thread, message: ThreadMessage, item_write: ItemWrite | None = None) -> None:
+def start(thread: Thread, message: ThreadMessage, item_write: ItemWrite | None = None,
+          office_alerts: Sequence[OfficeAlert] = ()) -> None:
     """Write a new thread with its first message (and, when the office starts it, its item and
-    first notice) in one transaction."""
+    first notice; when a patient starts it, the office's alert) in one transaction."""
     def write(tx: TransactWrite) -> None:
         tx.save(thread, condition=Thread.id.does_not_exist())
         tx.save(message, condition=ThreadMessage.id.does_not_exist())
@@ -164,12 +181,16 @@ def start(thread: Thread, message: ThreadMessage, item_write: ItemWrite | None =
             _write_item(tx, item_write, message.sent_at, item_write.item.due_at)
 
     # Every row is new (random ids): a failed condition means an id was taken meanwhile.
-    _run(write, ConcurrentChange)
+    if office_alerts:
+        _run_with_office_alert(write, office_alerts, message.sent_at, ConcurrentChange)
+    else:
+        _run(write, ConcurrentChange)
 
 
-def add_patient_message(thread_id: str, patient_id: str, message: ThreadMessage) -> None:
-    """Append the patient's message; the thread waits for the office. Raises ThreadGone when the
-    thread is unknown or not this patient's (the condition checks both in the same round trip)."""
+def add_patient_message(thread_id: str, patient_id: str, message: ThreadMessage, office_alerts: Sequence[OfficeAlert]) -> None:
+    """Append the patient's message and queue the office's alert; the thread waits for the office.
+    Raises ThreadGone when the thread is unknown or not this patient's (the condition checks both
+    in the same round trip)."""
     def write(tx: TransactWrite) -> None:
         tx.save(message, condition=ThreadMessage.id.does_not_exist())
         tx.update(
@@ -184,8 +205,9 @@ def add_patient_message(thread_id: str, patient_id: str, message: ThreadMessage)
             condition=Thread.patient_id == patient_id,
         )
 
-    # The message id is new, so only the thread's condition can fail: not this patient's thread.
-    _run(write, ThreadGone)
+    # The message id is new, so besides a taken alert only the thread's condition can fail: not
+    # this patient's thread (one more round trip for such a request).
+    _run_with_office_alert(write, office_alerts, message.sent_at, ThreadGone)
 
 
 def add_office_message(thread: Thread, message: ThreadMessage, item_write: ItemWrite, due_at: datetime) -> None:

@@ -4,11 +4,13 @@ and its deterministic id means it is never queued twice."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
 
@@ -160,3 +162,37 @@ def mark_digest_sent(row: Notice, now: datetime, message_id: str) -> None:
     mark_sent(row, now, message_id)
     Notice(_LAST_DIGEST, account_id=OFFICE, kind=DIGEST_KIND, status="sent", created_at=now, sent_at=now,
            ses_message_id=message_id).save()
+
+
+# ---------------------------------------------------------------- "a patient wrote" alerts
+# One row per window (`office-alert#<window start>`), due at the window's end: every patient
+# message in the window writes the same row in its own transaction, so the office gets one email
+# per window and a message never exists without an alert still to come.
+OFFICE_ALERT_PREFIX = "office-alert#"
+
+
+@dataclass(frozen=True)
+class OfficeAlert:
+    id: str
+    kind: str
+    due_at: datetime
+
+
+def queue_office_alert(tx: TransactWrite, alert: OfficeAlert, now: datetime) -> None:
+    """Put the window's alert in the transaction `tx`: new, or joined while no attempt to send it
+    has begun. Once a sender took it, the condition fails: the message's transaction is cancelled
+    and the caller joins a later window instead, so the message is never covered by a mail that
+    may have left before it existed."""
+    tx.update(
+        Notice(alert.id),
+        actions=[
+            Notice.account_id.set(OFFICE),
+            Notice.kind.set(alert.kind),
+            Notice.status.set("pending"),
+            Notice.attempts.set(0),
+            Notice.created_at.set(Notice.created_at | now),
+            Notice.retry_shard.set(RETRY_SHARD),
+            Notice.next_attempt_at.set(alert.due_at),
+        ],
+        condition=Notice.attempts.does_not_exist() | (Notice.attempts == 0),
+    )

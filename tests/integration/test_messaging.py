@@ -5,17 +5,16 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from chalicelib.clock import iso
+from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
+from tests.support import end_the_alert_window, into_a_fresh_alert_window, office_alert_mails
 
 
 def _table_names(resource: str) -> str:
     """`portal-local-messages,portal-local-threads` -> `messages,threads`."""
     return ",".join(name.rsplit("-", 1)[-1] for name in resource.split(","))
-
-
-def _office_mail(portal) -> list[dict]:
-    return portal.outbox(get_settings().office_email)
 
 
 def _inbox(staff, **params) -> dict:
@@ -54,10 +53,10 @@ def _staff_item(staff, patient, item_id: str) -> dict:
     return next(i for i in view["items"] if i["id"] == item_id)
 
 
-def test_patient_writes_office_replies_patient_reads_with_receipt_and_unread_counts(portal, staff, admin):
+def test_patient_writes_office_replies_patient_reads_with_receipt_and_unread_counts(portal, staff, admin, clock):
     # Given a signed-in patient
     patient = portal.new_patient(staff)
-    office_mails_before = len(_office_mail(portal))
+    office_mails_before = len(office_alert_mails(portal))
 
     # When the patient writes to the office
     sent = patient.api.post("/api/messages", json={"subject": "Question about my bill",
@@ -73,7 +72,6 @@ def test_patient_writes_office_replies_patient_reads_with_receipt_and_unread_cou
     assert in_inbox["waiting"] is True and in_inbox["unread"] == 1 and in_inbox["patient_id"] == patient.id
     assert in_inbox["category"] == "billing"
     assert _inbox(staff)["unread_total"] >= 1
-    assert len(_office_mail(portal)) == office_mails_before + 1
 
     # When the office opens the thread
     opened = staff.get(f"/api/staff/messages/{thread_id}")
@@ -126,6 +124,10 @@ def test_patient_writes_office_replies_patient_reads_with_receipt_and_unread_cou
     assert actions.count(("message.open", "staff")) == 1
     assert actions.count(("message.open", "patient")) == 1
 
+    # And when the alert window ends, the schedule tells the office once that a patient wrote
+    end_the_alert_window(clock)
+    assert len(office_alert_mails(portal)) == office_mails_before + 1
+
 
 def test_unread_counts_follow_each_message_on_both_sides(portal, staff):
     # Given a thread the office started with a patient
@@ -152,9 +154,6 @@ def test_unread_counts_follow_each_message_on_both_sides(portal, staff):
 
 
 def test_office_started_thread_unread_for_three_days_is_noticed_again_by_the_sweep(portal, staff, clock):
-    from chalicelib.clock import iso
-    from chalicelib.localstack import pump
-
     # Given a thread the office started with a patient, who got one notice and has not opened it
     patient = portal.new_patient(staff)
     notices_before = len(portal.outbox(patient.email))
@@ -265,11 +264,11 @@ def test_bodies_and_subjects_are_checked_and_html_is_kept_as_text(portal, staff)
     assert office_view["messages"][0]["body"] == html
 
 
-def test_notice_emails_carry_no_subject_or_body(portal, staff):
+def test_notice_emails_carry_no_subject_or_body(portal, staff, clock):
     # Given a patient, and words that appear only in one thread's subject and bodies
     patient = portal.new_patient(staff)
     words = {name: f"{name}{secrets.token_hex(4)}" for name in ("subject", "patientbody", "officebody", "officesubject")}
-    office_before = len(_office_mail(portal))
+    office_before = len(office_alert_mails(portal))
     patient_before = len(portal.outbox(patient.email))
 
     # When the patient writes, the office replies and the office starts another thread
@@ -277,10 +276,11 @@ def test_notice_emails_carry_no_subject_or_body(portal, staff):
     assert staff.post(f"/api/staff/messages/{thread_id}", json={"body": words["officebody"]}).status_code == 201
     assert staff.post(f"/api/staff/patients/{patient.id}/messages",
                       json={"subject": words["officesubject"], "body": words["officebody"]}).status_code == 201
+    end_the_alert_window(clock)
 
     # Then the office got a bare alert with a link to the inbox, the patient two bare notices,
     # and none of them carries the patient's name, a subject or a body
-    office_mails = _office_mail(portal)[office_before:]
+    office_mails = office_alert_mails(portal)[office_before:]
     patient_mails = portal.outbox(patient.email)[patient_before:]
     assert len(office_mails) == 1 and len(patient_mails) == 2
     assert "/staff/inbox" in office_mails[0]["text"]
@@ -335,11 +335,12 @@ def test_long_histories_and_lists_come_a_page_at_a_time(portal, staff):
     assert staff.get("/api/staff/inbox", params={"cursor": "eyJ4Ijox"}).status_code == 400
 
 
-def test_a_message_send_writes_the_message_and_the_thread_in_one_transaction(portal, staff):
+def test_a_message_send_writes_the_message_the_thread_and_the_office_alert_in_one_transaction(portal, clock):
     from chalicelib.localstack.calls import recording
 
-    # Given a patient with a thread
-    patient = portal.new_patient(staff)
+    # Given a patient with a thread, in an alert window no message has used yet
+    into_a_fresh_alert_window(clock)
+    patient = portal.new_patient(portal.signed_in("desk", STAFF_PASSWORD))
     thread_id = patient.api.post("/api/messages", json={"subject": "Refill", "body": "Please"}).json()["id"]
     assert patient.api.get("/api/me").status_code == 200  # the session is fresh: no touch during the send
 
@@ -347,10 +348,12 @@ def test_a_message_send_writes_the_message_and_the_thread_in_one_transaction(por
     with recording() as calls:
         answer = patient.api.post(f"/api/messages/{thread_id}", json={"body": "Thank you"})
 
-    # Then DynamoDB saw the session lookup, one transaction for message and thread, one audit put
+    # Then DynamoDB saw the session lookup, one transaction for the message, the thread and the
+    # office's alert in the outbox, one audit put; and nothing was mailed while the patient waited
     assert answer.status_code == 201, answer.text
     dynamodb = sorted(f"{c.operation} {_table_names(c.resource)}" for c in calls.calls if c.service == "dynamodb")
-    assert dynamodb == ["GetItem sessions", "PutItem audit", "TransactWriteItems messages,threads"]
+    assert dynamodb == ["GetItem sessions", "PutItem audit", "TransactWriteItems messages,outbox,threads"]
+    assert calls.count(service="email") == 0
 
 
 def test_office_replies_sent_at_the_same_moment_each_start_their_own_round(portal, staff):

@@ -1,0 +1,190 @@
+"""The office's "a patient wrote" alert: an outbox row written with the patient's message, one
+per alert window, sent by the schedule (never on the patient's request), retried when SES fails."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import contextmanager
+from datetime import timedelta
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import iso
+from chalicelib.localstack import pump
+from chalicelib.localstack.calls import recording
+from chalicelib.services import notices
+from chalicelib.settings import get_settings
+from chalicelib.store import outbox
+from tests.conftest import STAFF_PASSWORD
+from tests.support import into_a_fresh_alert_window, office_alert_mails
+
+
+def _window_end(clock):
+    return notices.office_alert_window(clock.now()).due_at
+
+
+def _run_schedule(clock) -> None:
+    pump.run_schedules(iso(clock.now()))
+
+
+def _patient(portal):
+    """A signed-in patient, registered by a desk session live at the clock's current time."""
+    return portal.new_patient(portal.signed_in("desk", STAFF_PASSWORD))
+
+
+@contextmanager
+def _ses_refuses_office_mail_once():
+    """SES answers the first send to the office address with a passing 503, then works again."""
+    original = BaseClient._make_api_call
+    refused = []
+
+    def call(client, operation_name, api_params):
+        to = (api_params.get("Destination") or {}).get("ToAddresses") or []
+        if operation_name == "SendEmail" and get_settings().office_email in to and not refused:
+            refused.append(operation_name)
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected fault"},
+                               "ResponseMetadata": {"HTTPStatusCode": 503}}, operation_name)
+        return original(client, operation_name, api_params)
+
+    BaseClient._make_api_call = call
+    try:
+        yield refused
+    finally:
+        BaseClient._make_api_call = original
+
+
+def test_a_patient_message_queues_one_alert_the_schedule_sends_once(portal, clock):
+    # Given a signed-in patient early in an alert window
+    into_a_fresh_alert_window(clock)
+    patient = _patient(portal)
+    before = len(office_alert_mails(portal))
+
+    # When the patient writes to the office
+    subject, body = f"subject{secrets.token_hex(4)}", f"body{secrets.token_hex(4)}"
+    with recording() as calls:
+        sent = patient.api.post("/api/messages", json={"subject": subject, "body": body})
+
+    # Then the message is stored, nothing was mailed on the patient's request, and no alert yet
+    assert sent.status_code == 201, sent.text
+    assert calls.count(service="email") == 0
+    assert len(office_alert_mails(portal)) == before
+
+    # When the window ends and the schedule runs (twice, as a retried schedule might)
+    clock.travel_to(_window_end(clock))
+    _run_schedule(clock)
+    _run_schedule(clock)
+
+    # Then the office got exactly one alert, with the inbox link and nothing about the patient
+    alerts = office_alert_mails(portal)[before:]
+    assert len(alerts) == 1
+    assert "/staff/inbox" in alerts[0]["text"]
+    for part in (alerts[0]["subject"], alerts[0]["text"], alerts[0]["html"]):
+        assert subject not in part and body not in part and patient.name not in part
+
+
+def test_many_messages_within_a_window_make_one_alert(portal, clock):
+    # Given two signed-in patients early in an alert window
+    into_a_fresh_alert_window(clock)
+    first, second = _patient(portal), _patient(portal)
+    before = len(office_alert_mails(portal))
+
+    # When both write several messages within the window
+    thread_id = first.api.post("/api/messages", json={"subject": "One", "body": "a"}).json()["id"]
+    for body in ("b", "c"):
+        assert first.api.post(f"/api/messages/{thread_id}", json={"body": body}).status_code == 201
+    assert second.api.post("/api/messages", json={"subject": "Two", "body": "d"}).status_code == 201
+    clock.advance(timedelta(minutes=5))
+    assert second.api.post("/api/messages", json={"subject": "Three", "body": "e"}).status_code == 201
+
+    # And the window ends and the schedule runs
+    clock.travel_to(_window_end(clock))
+    _run_schedule(clock)
+
+    # Then the office got one alert for all five messages
+    assert len(office_alert_mails(portal)) == before + 1
+
+
+def test_a_message_after_the_alert_went_out_makes_another_alert(portal, clock):
+    # Given a patient's message whose window's alert the schedule has sent
+    into_a_fresh_alert_window(clock)
+    patient = _patient(portal)
+    thread_id = patient.api.post("/api/messages", json={"subject": "First", "body": "a"}).json()["id"]
+    clock.travel_to(_window_end(clock))
+    _run_schedule(clock)
+    after_first = len(office_alert_mails(portal))
+
+    # When the patient writes again, just after that alert was sent
+    patient = portal.signed_in(patient.username, patient.password)
+    assert patient.post(f"/api/messages/{thread_id}", json={"body": "b"}).status_code == 201
+
+    # Then no alert goes before the new window ends, and one goes when it has
+    _run_schedule(clock)
+    assert len(office_alert_mails(portal)) == after_first
+    clock.travel_to(_window_end(clock))
+    _run_schedule(clock)
+    assert len(office_alert_mails(portal)) == after_first + 1
+
+
+def test_an_alert_ses_refused_is_sent_by_a_later_schedule_exactly_once(portal, clock):
+    # Given a patient's message, its window over
+    into_a_fresh_alert_window(clock)
+    patient = _patient(portal)
+    assert patient.api.post("/api/messages", json={"subject": "Refill", "body": "Please"}).status_code == 201
+    alert_id = notices.office_alert_window(clock.now()).id
+    clock.travel_to(_window_end(clock))
+    before = len(office_alert_mails(portal))
+
+    # When the schedule runs while SES refuses the office's mail once
+    with _ses_refuses_office_mail_once() as refused:
+        _run_schedule(clock)
+
+    # Then nothing went out, and the alert waits for another try
+    assert refused and len(office_alert_mails(portal)) == before
+    waiting = outbox.get(alert_id)
+    assert waiting.status == "pending" and waiting.retry_shard == outbox.RETRY_SHARD
+
+    # When the schedule runs again after the backoff (twice)
+    clock.advance(timedelta(minutes=10))
+    _run_schedule(clock)
+    _run_schedule(clock)
+
+    # Then the alert went out exactly once
+    assert len(office_alert_mails(portal)) == before + 1
+    sent = outbox.get(alert_id)
+    assert sent.status == "sent" and sent.attempts == 2 and sent.retry_shard is None
+
+
+def test_a_message_stored_as_its_window_alert_is_being_sent_is_alerted_by_the_next_run(portal, clock):
+    # Given a message early in a window, and the window's alert already taken by a schedule run
+    # (SES refused that attempt, so it waits for its retry)
+    into_a_fresh_alert_window(clock)
+    window_start = clock.now() - timedelta(minutes=1)
+    patient = _patient(portal)
+    thread_id = patient.api.post("/api/messages", json={"subject": "First", "body": "a"}).json()["id"]
+    window_alert = notices.office_alert_window(clock.now())
+    clock.travel_to(window_alert.due_at)
+    with _ses_refuses_office_mail_once():
+        _run_schedule(clock)
+    before = len(office_alert_mails(portal))
+
+    # When another message is stored stamped within that window (its request began before the end)
+    clock.travel_to(window_start + timedelta(minutes=2))
+    patient = portal.signed_in(patient.username, patient.password)
+    reply = patient.post(f"/api/messages/{thread_id}", json={"body": "b"})
+
+    # Then it is stored with an alert row of its own, due at once, not joined to the taken one
+    assert reply.status_code == 201, reply.text
+    own_alert = outbox.get(f"{window_alert.id}#{reply.json()['id']}")
+    assert own_alert is not None and own_alert.status == "pending" and own_alert.attempts == 0
+
+    # When the schedule next runs (after the refused attempt's backoff), and once more
+    clock.travel_to(window_alert.due_at + timedelta(minutes=5))
+    _run_schedule(clock)
+    _run_schedule(clock)
+
+    # Then one mail, sent after both messages were stored, covers both alert rows
+    assert len(office_alert_mails(portal)) == before + 1
+    first, second = outbox.get(window_alert.id), outbox.get(own_alert.id)
+    assert first.status == second.status == "sent"
+    assert first.ses_message_id == second.ses_message_id
