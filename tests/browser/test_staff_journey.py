@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import pytest
@@ -52,9 +53,14 @@ def test_register_upload_and_see_the_read_receipt(portal, open_browser):
     form_action = browser.page.locator("form[enctype='multipart/form-data']").get_attribute("action")
     browser.page.set_input_files("#file", files=[{"name": "thyroid.txt", "mimeType": "text/plain",
                                                   "buffer": b"TSH 2.1 mIU/L (normal)\n"}])
-    with browser.page.expect_response(lambda r: r.url.startswith(form_action) and r.request.method == "POST") as posted:
+    with browser.page.expect_response(lambda r: r.url.startswith(form_action) and r.request.method == "POST") as posted, \
+            browser.page.expect_navigation(url=re.compile(r"/uploaded\?")):
         browser.page.get_by_role("button", name="Send the file").click()
-    assert posted.value.status in (200, 201, 204), posted.value.status
+
+    # Then S3 stores it and sends the browser back to the portal, which says the file was received
+    assert posted.value.status == 303, posted.value.status
+    browser.visited()
+    assert "has been received for Marcus Bell" in browser.text()
     pump.drain()
 
     # Then the document is on the patient's page, unread, with one notice sent
@@ -158,18 +164,25 @@ def test_admin_creates_staff_and_reads_a_patients_audit_trail(portal, staff, ope
     assert "auth.login" in browser.text()
 
 
-def test_queue_shows_quarantined_uploads_and_addresses_that_bounced(portal, staff, open_browser):
+def quarantined_text_upload(file_name: str, title: str) -> str:
+    """A plain-text upload for an MRN nobody has, handled by the publisher (so quarantined); its MRN."""
     from chalicelib import aws
     from chalicelib.localstack import pump
     from chalicelib.settings import get_settings
+
+    mrn = unique_mrn()
+    aws.client("s3").put_object(Bucket=get_settings().results_bucket, Key=f"incoming/{mrn}/{file_name}",
+                                Body=f"{title}: report\n".encode(), ContentType="text/plain",
+                                Metadata={"title": title, "category": "imaging", "provider": "Dr. Park"})
+    pump.drain()
+    return mrn
+
+
+def test_queue_shows_quarantined_uploads_and_addresses_that_bounced(portal, staff, open_browser):
     from tests.integration.test_mail_feedback import bounce_event, deliver_feedback
 
     # Given an upload for an MRN nobody has, and a patient whose address bounced
-    unknown_mrn = unique_mrn()
-    aws.client("s3").put_object(Bucket=get_settings().results_bucket, Key=f"incoming/{unknown_mrn}/scan.txt",
-                                Body=b"report\n", ContentType="text/plain",
-                                Metadata={"title": "Scan", "category": "imaging", "provider": "Dr. Park"})
-    pump.drain()
+    unknown_mrn = quarantined_text_upload("scan.txt", "Scan")
     bounced = portal.new_patient(staff, name=f"Bounced Address {secrets.token_hex(2)}")
     deliver_feedback(bounce_event(bounced.email))
     browser = staff_signs_in(open_browser)
@@ -182,6 +195,30 @@ def test_queue_shows_quarantined_uploads_and_addresses_that_bounced(portal, staf
     assert f"incoming/{unknown_mrn}/scan.txt" in quarantined.inner_text()
     bad_rows = browser.page.get_by_role("region", name="Addresses that need fixing table")
     assert bounced.name in bad_rows.inner_text()
+
+
+def test_office_publishes_a_quarantined_upload_again_once_the_patient_is_registered(portal, staff, open_browser):
+    from chalicelib.localstack import pump
+
+    # Given an upload quarantined for an MRN nobody had, whose patient the office has registered since
+    mrn = quarantined_text_upload("echo.txt", "Echocardiogram")
+    patient = portal.new_patient(staff, mrn=mrn, name=f"Late Registration {secrets.token_hex(2)}")
+    browser = staff_signs_in(open_browser)
+
+    # When the office opens it from the work queue and publishes it again
+    browser.go("/staff/queue")
+    row = browser.page.get_by_role("region", name="Quarantined uploads table").locator("tr", has_text=f"incoming/{mrn}/")
+    with browser.page.expect_navigation():
+        row.get_by_role("link", name="Publish again or close").click()
+    browser.visited()
+    assert "No patient has this MRN" in browser.text()
+    browser.submit("Publish again")
+    pump.drain()
+
+    # Then the page says it was sent again, and the patient has the document
+    assert "Sent to be published again" in browser.text()
+    browser.go(f"/staff/patients/{patient.id}")
+    assert "Echocardiogram" in browser.text()
 
 
 def test_an_item_unread_after_every_notice_is_a_call_the_office_closes(portal, staff, open_browser, clock):
