@@ -352,7 +352,8 @@ def _data(entry: work_store.WorkEntry) -> dict[str, Any]:
 
 
 def _quarantine_entry(entry_id: str) -> work_store.WorkEntry:
-    entry = work_store.get(unquote(entry_id)) if entry_id else None  # the id's '#' may come percent-encoded
+    # The id's '#' may come percent-encoded; no entry id is long (DynamoDB refuses keys over 2 KB).
+    entry = work_store.get(unquote(entry_id)) if 0 < len(entry_id) <= 200 else None
     if entry is None or entry.kind != QUARANTINE:
         raise NotFound("No quarantined upload with that id.")
     return entry

@@ -219,3 +219,23 @@ def test_the_office_publishes_a_quarantined_upload_again_from_its_page(portal, s
     assert done.status_code == 200 and urlsplit(done.url).path == urlsplit(entry_page).path
     assert "Sent to be published again" in done.text and "Front Desk" in done.text
     assert [d["title"] for d in documents_of(staff, patient)] == [META["title"]]
+
+
+def test_the_office_closes_a_quarantined_upload_from_its_page_with_a_note(portal, staff):
+    # Given a quarantined upload and its page
+    entry = quarantine_upload(staff, unique_mrn())
+    pages = office_pages(portal)
+    entry_page = f"{portal.base_url}/staff/quarantine/{quote(entry['id'], safe='')}"
+    token = _csrf(pages.get(entry_page, timeout=30).text)
+
+    # When staff close it without a note, then with one
+    no_note = pages.post(f"{entry_page}/close", data={"note": "", "csrf_token": token}, timeout=30)
+    closed = pages.post(f"{entry_page}/close", data={"note": "meant for another clinic", "csrf_token": token},
+                        timeout=30)
+
+    # Then the note is asked for first; then the page says it is closed and the file kept in quarantine
+    assert no_note.status_code == 400 and "Say why the upload is closed without publishing" in no_note.text
+    assert closed.status_code == 200 and "Closed without publishing" in closed.text
+    assert "meant for another clinic" in closed.text
+    assert not any(e["id"] == entry["id"] for e in quarantined(staff))
+    assert objects(entry["data"]["quarantine_key"]) == [entry["data"]["quarantine_key"]]
