@@ -94,7 +94,7 @@ def move_to_quarantine(bucket: str, key: str, etag: str, destination: str) -> No
 
 def send_back_from_quarantine(bucket: str, quarantine_key: str, destination: str) -> None:
     """Copy a quarantined upload, metadata and all, back under `incoming/` so the publisher takes
-    it again; the quarantined copy stays where it is (nothing uploaded is ever deleted)."""
+    it again; the quarantined copy stays where it is."""
     _copy(bucket, quarantine_key, "", destination, MetadataDirective="COPY")
 
 

@@ -166,7 +166,7 @@ def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> dict
 def resolve(caller: Caller, entry_id: str, note: str | None) -> dict[str, Any]:
     """Staff close a follow-up (they called the patient), a failed notice, or a quarantined upload
     without publishing it (sent to the wrong clinic, say: the note says why; the file stays in
-    quarantine, since nothing uploaded is ever deleted)."""
+    quarantine, the portal does not delete it)."""
     # A quarantine id's '#' may come percent-encoded; no entry id is long (DynamoDB refuses keys over 2 KB).
     entry = work_store.get(unquote(entry_id)) if 0 < len(entry_id) <= 200 else None
     if entry is None or entry.kind not in RESOLVABLE_KINDS:

@@ -378,10 +378,10 @@ def _open_quarantine_entry(entry_id: str) -> work_store.WorkEntry:
 
 
 def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str, str, bool]:
-    """(MRN, `incoming/<MRN>/<tag>-<file name>`, whether staff changed the MRN) for sending a quarantined upload back. The tag,
-    derived from the entry, makes the key new: the publisher's idempotency remembers the old
-    bucket/key/ETag as quarantined, and a copy keeps the ETag. The same entry always gets the
-    same key, so a repeated attempt publishes once."""
+    """(MRN, `incoming/<MRN>/<tag>-<file name>`, whether staff changed the MRN) for sending a
+    quarantined upload back. The tag, derived from the entry, makes the key new: the publisher's
+    idempotency remembers the old bucket/key/ETag as quarantined, and a copy keeps the ETag. The
+    same entry always gets the same key, so an attempt repeated after a failed copy publishes once."""
     original = str(_data(entry).get("key") or "")
     try:
         original_mrn, file_name = parse_key(original)
@@ -418,7 +418,8 @@ def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | No
                                             str(data.get("quarantine_key") or ""), key)
     except documents.UploadMissing:
         work_store.reopen(entry)
-        raise Conflict("The file has not reached quarantine yet; try again in a minute.",
+        raise Conflict("The quarantined file is not in the bucket (not moved there yet, or expired by the bucket's "
+                       "lifecycle); try again in a minute, or ask the sender for the file again.",
                        code="not_in_quarantine") from None
     except Exception:
         work_store.reopen(entry)
