@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -147,3 +148,27 @@ def end_the_alert_window(clock) -> None:
 
     clock.travel_to(office_alert_window(clock.now()).due_at)
     pump.run_schedules(iso(clock.now()))
+
+
+@contextmanager
+def ses_refuses_the_next_send_to(address: str, code: str = "ServiceUnavailable", status: int = 503):
+    """The next SES send to `address` fails as SES answers it (by default a passing 503), in this
+    process where every botocore call passes; later sends go through. Yields the refusals made."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    original, refused = BaseClient._make_api_call, []
+
+    def call(client, operation_name, api_params):
+        to = (api_params.get("Destination") or {}).get("ToAddresses") or []
+        if operation_name == "SendEmail" and address in to and not refused:
+            refused.append(operation_name)
+            raise ClientError({"Error": {"Code": code, "Message": "injected fault"},
+                               "ResponseMetadata": {"HTTPStatusCode": status}}, operation_name)
+        return original(client, operation_name, api_params)
+
+    BaseClient._make_api_call = call
+    try:
+        yield refused
+    finally:
+        BaseClient._make_api_call = original

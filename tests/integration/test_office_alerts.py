@@ -4,11 +4,7 @@ per alert window, sent by the schedule (never on the patient's request), retried
 from __future__ import annotations
 
 import secrets
-from contextlib import contextmanager
 from datetime import timedelta
-
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from chalicelib.clock import iso
 from chalicelib.localstack import pump
@@ -17,7 +13,7 @@ from chalicelib.services import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import outbox
 from tests.conftest import STAFF_PASSWORD
-from tests.support import into_a_fresh_alert_window, office_alert_mails
+from tests.support import into_a_fresh_alert_window, office_alert_mails, ses_refuses_the_next_send_to
 
 
 def _window_end(clock):
@@ -33,25 +29,19 @@ def _patient(portal):
     return portal.new_patient(portal.signed_in("desk", STAFF_PASSWORD))
 
 
-@contextmanager
-def _ses_refuses_office_mail_once():
-    """SES answers the first send to the office address with a passing 503, then works again."""
-    original = BaseClient._make_api_call
-    refused = []
+def _ses_refuses_office_mail_once(code: str = "ServiceUnavailable", status: int = 503):
+    return ses_refuses_the_next_send_to(get_settings().office_email, code, status)
 
-    def call(client, operation_name, api_params):
-        to = (api_params.get("Destination") or {}).get("ToAddresses") or []
-        if operation_name == "SendEmail" and get_settings().office_email in to and not refused:
-            refused.append(operation_name)
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected fault"},
-                               "ResponseMetadata": {"HTTPStatusCode": 503}}, operation_name)
-        return original(client, operation_name, api_params)
 
-    BaseClient._make_api_call = call
-    try:
-        yield refused
-    finally:
-        BaseClient._make_api_call = original
+def _a_message_whose_window_is_over(portal, clock) -> tuple[str, int]:
+    """A patient's message in a fresh window, the clock at that window's end: (the window's alert
+    id, the office alerts mailed so far)."""
+    into_a_fresh_alert_window(clock)
+    patient = _patient(portal)
+    assert patient.api.post("/api/messages", json={"subject": "Refill", "body": "Please"}).status_code == 201
+    alert_id = notices.office_alert_window(clock.now()).id
+    clock.travel_to(_window_end(clock))
+    return alert_id, len(office_alert_mails(portal))
 
 
 def test_a_patient_message_queues_one_alert_the_schedule_sends_once(portal, clock):
@@ -128,12 +118,7 @@ def test_a_message_after_the_alert_went_out_makes_another_alert(portal, clock):
 
 def test_an_alert_ses_refused_is_sent_by_a_later_schedule_exactly_once(portal, clock):
     # Given a patient's message, its window over
-    into_a_fresh_alert_window(clock)
-    patient = _patient(portal)
-    assert patient.api.post("/api/messages", json={"subject": "Refill", "body": "Please"}).status_code == 201
-    alert_id = notices.office_alert_window(clock.now()).id
-    clock.travel_to(_window_end(clock))
-    before = len(office_alert_mails(portal))
+    alert_id, before = _a_message_whose_window_is_over(portal, clock)
 
     # When the schedule runs while SES refuses the office's mail once
     with _ses_refuses_office_mail_once() as refused:
@@ -188,3 +173,24 @@ def test_a_message_stored_as_its_window_alert_is_being_sent_is_alerted_by_the_ne
     first, second = outbox.get(window_alert.id), outbox.get(own_alert.id)
     assert first.status == second.status == "sent"
     assert first.ses_message_id == second.ses_message_id
+
+
+def test_an_alert_ses_refuses_for_good_shows_in_the_staff_queue_without_a_patient(portal, clock):
+    # Given a patient's message, its window over
+    alert_id, before = _a_message_whose_window_is_over(portal, clock)
+
+    # When the schedule runs and SES rejects the office's mail for good, and runs again later
+    with _ses_refuses_office_mail_once("MessageRejected", 400):
+        _run_schedule(clock)
+    clock.advance(timedelta(hours=1))
+    _run_schedule(clock)
+
+    # Then the alert is failed, not retried, and the staff queue lists it as a failed notice that
+    # names no patient
+    assert len(office_alert_mails(portal)) == before
+    assert outbox.get(alert_id).status == "failed"
+    desk = portal.signed_in("desk", STAFF_PASSWORD)
+    failed = [e for e in desk.get("/api/staff/queue").json()["failed_notices"] if e["id"] == f"notice_failed#{alert_id}"]
+    assert len(failed) == 1
+    assert failed[0]["patient_id"] is None and failed[0]["reason"] == "MessageRejected"
+    assert failed[0]["data"] == {"notice": notices.OFFICE_NEW_MESSAGE}
