@@ -140,17 +140,26 @@ def _run(write, condition_failed: type[Exception]) -> None:
 
 def _run_with_office_alert(write: Callable[[TransactWrite], None], alerts: Sequence[OfficeAlert], now: datetime,
                            condition_failed: type[Exception]) -> None:
-    """Run a patient message's transaction together with the office's alert, trying each alert in
-    turn: one a sender already took fails the transaction, and the last is the message's own, new
-    row, so failing with every alert is the message's own condition."""
-    for alert in alerts:
-        def with_alert(tx: TransactWrite, alert: OfficeAlert = alert) -> None:
+    """Run a patient message's transaction together with the office's alert. The alerts come in
+    order, the window's shared one first and the message's own, new row last: a shared alert a
+    sender already took fails the transaction, and one that other messages' transactions hold at
+    this moment stays contended, so the message takes the next. Only the own row's transaction
+    failing its condition is the message's own condition failing."""
+    def with_alert(alert: OfficeAlert) -> Callable[[TransactWrite], None]:
+        def both(tx: TransactWrite) -> None:
             write(tx)
             queue_office_alert(tx, alert, now)
+        return both
 
-        if transact(with_alert):
-            return
-    raise condition_failed()
+    *shared, own = alerts
+    for alert in shared:
+        try:
+            if transact(with_alert(alert)):
+                return
+        except StillContended:
+            pass  # many patients writing at once: no waiting on the shared row
+    if not transact(with_alert(own)):
+        raise condition_failed()
 
 
 def _write_item(tx: TransactWrite, item_write: ItemWrite, now: datetime, due_at: datetime) -> None:

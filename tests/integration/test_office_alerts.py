@@ -194,3 +194,60 @@ def test_an_alert_ses_refuses_for_good_shows_in_the_staff_queue_without_a_patien
     assert len(failed) == 1
     assert failed[0]["patient_id"] is None and failed[0]["reason"] == "MessageRejected"
     assert failed[0]["data"] == {"notice": notices.OFFICE_NEW_MESSAGE}
+
+
+def test_patients_writing_at_the_same_moment_all_get_through_with_one_alert(portal, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Given eight signed-in patients early in an alert window
+    into_a_fresh_alert_window(clock)
+    desk = portal.signed_in("desk", STAFF_PASSWORD)
+    patients = [portal.new_patient(desk) for _ in range(8)]
+    before = len(office_alert_mails(portal))
+
+    # When they all write to the office at once
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda p: p.api.post("/api/messages", json={"subject": "Hi", "body": "x"}), patients))
+
+    # Then every message is stored, and the window's end brings the office one alert
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    clock.travel_to(_window_end(clock))
+    _run_schedule(clock)
+    assert len(office_alert_mails(portal)) == before + 1
+
+
+def test_a_message_finding_the_window_alert_held_by_other_transactions_takes_a_row_of_its_own(portal, clock):
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    # Given a patient early in an alert window, and DynamoDB answering every transaction that
+    # touches the window's alert row that another transaction holds it (a burst of messages)
+    into_a_fresh_alert_window(clock)
+    patient = _patient(portal)
+    window = notices.office_alert_window(clock.now())
+    before = len(office_alert_mails(portal))
+    original, conflicts = BaseClient._make_api_call, []
+
+    def call(client, operation_name, api_params):
+        keys = [next(iter(op.values())).get("Key", {}).get("id", {}).get("S") for op in api_params.get("TransactItems", [])]
+        if operation_name == "TransactWriteItems" and window.id in keys:
+            conflicts.append(operation_name)
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "injected conflict"},
+                               "CancellationReasons": [{"Code": "TransactionConflict"} for _ in keys]}, operation_name)
+        return original(client, operation_name, api_params)
+
+    # When the patient writes to the office
+    BaseClient._make_api_call = call
+    try:
+        sent = patient.api.post("/api/messages", json={"subject": "Hi", "body": "x"})
+    finally:
+        BaseClient._make_api_call = original
+
+    # Then the message is stored with an alert row of its own, and the window's end brings one alert
+    assert sent.status_code == 201, sent.text
+    assert conflicts
+    messages = patient.api.get(f"/api/messages/{sent.json()['id']}").json()["messages"]
+    assert outbox.get(f"{window.id}#{messages[0]['id']}").status == "pending"
+    clock.travel_to(window.due_at)
+    _run_schedule(clock)
+    assert len(office_alert_mails(portal)) == before + 1
