@@ -127,12 +127,11 @@ def _bucket_resources(bucket: str) -> dict[str, Any]:
                 "LifecycleConfiguration": {"Rules": [
                     {
                         # Quarantined uploads wait for staff in the work queue; after a month they
-                        # move to cheaper storage, and a year on they are gone.
+                        # move to cheaper storage. Never expired: nothing uploaded is ever lost.
                         "Id": "quarantine",
                         "Status": "Enabled",
                         "Prefix": QUARANTINE_PREFIX,
                         "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}],
-                        "ExpirationInDays": 365,
                     },
                     {
                         "Id": "old-versions-and-unfinished-uploads",

@@ -104,8 +104,11 @@ def test_results_bucket_is_private_encrypted_versioned_and_notifies_the_publish_
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     assert all(bucket["PublicAccessBlockConfiguration"].values())
 
-    # And quarantined files have a lifecycle
-    assert any(rule.get("Prefix") == "quarantine/" for rule in bucket["LifecycleConfiguration"]["Rules"])
+    # And quarantined files move to cheaper storage, but no rule ever expires a current file
+    # (documents, quarantined uploads): nothing uploaded is ever lost
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert any(rule.get("Prefix") == "quarantine/" and rule.get("Transitions") for rule in rules)
+    assert not any("ExpirationInDays" in rule or "ExpirationDate" in rule for rule in rules)
 
     # And only new objects under incoming/ go to the publish queue, which lets this bucket send
     [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
