@@ -162,8 +162,8 @@ def deliver_by_id(notice_id_: str) -> str:
 
 
 def _deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
-    """Every due window's alert, as one email: each is taken first (so a message that joins one
-    after this makes it fail and goes to a later window), then one mail covers them all."""
+    """Every due alert row, as one email: each is taken first (so a message stored after this
+    cannot join one and takes a row of its own), then one mail covers them all."""
     lease_until = clock.now() + _SEND_LEASE
     taken = [alert for alert in alerts if alert.status == "pending" and outbox.claim_attempt(alert, lease_until)]
     counts = {"taken": len(alerts) - len(taken)} if len(taken) < len(alerts) else {}

@@ -179,10 +179,10 @@ class OfficeAlert:
 
 
 def queue_office_alert(tx: TransactWrite, alert: OfficeAlert, now: datetime) -> None:
-    """Put the window's alert in the transaction `tx`: new, or joined while no attempt to send it
-    has begun. Once a sender took it, the condition fails: the message's transaction is cancelled
-    and the caller joins a later window instead, so the message is never covered by a mail that
-    may have left before it existed."""
+    """Put an office alert in the transaction `tx`: new, or joined while no attempt to send it has
+    begun. Once a sender took it, the condition fails: the message's transaction is cancelled and
+    the caller tries again with a row of the message's own, so no message is covered by a mail
+    that may have left before it existed."""
     tx.update(
         Notice(alert.id),
         actions=[
