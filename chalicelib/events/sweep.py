@@ -1,9 +1,11 @@
-"""The follow-up sweep, on a schedule (hourly by default). "Now" is the scheduled event's time."""
+"""The schedules: the follow-up sweep (hourly; "now" is the scheduled event's time), and the
+outbox sender every few minutes, so the office's new-message alert goes out soon after its window
+ends and a notice that SES turned down is retried without waiting for the next sweep."""
 
 from chalice import Blueprint, Rate
 
 from chalicelib.clock import parse_iso
-from chalicelib.services import followup
+from chalicelib.services import followup, notices
 
 bp = Blueprint(__name__)
 
@@ -12,3 +14,9 @@ bp = Blueprint(__name__)
 def follow_up_sweep(event):
     """Re-notify unread items, escalate the ones past MAX_NOTICES, retry busy sends, send the digest."""
     return followup.run_schedule(parse_iso(event.time), remaining_ms=event.context.get_remaining_time_in_millis)
+
+
+@bp.schedule(Rate(5, unit=Rate.MINUTES), name="outbox-sender")
+def outbox_sender(event):
+    """Send what the outbox has due (the sweep does the same; claims keep every notice to one send)."""
+    return notices.retry_due()

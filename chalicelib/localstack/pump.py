@@ -188,11 +188,11 @@ def scheduled_event(time_iso: str | None = None, rule: str = "local-schedule") -
     }
 
 
-def run_schedules(time_iso: str | None = None) -> list:
-    """Call every scheduled handler once, as of `time_iso` (default: now)."""
+def run_schedules(time_iso: str | None = None, *, only: str | None = None) -> list:
+    """Call every scheduled handler once (or only the one named `only`), as of `time_iso` (default: now)."""
     results = []
     for source in _sources():
-        if isinstance(source, ScheduledEventConfig):
+        if isinstance(source, ScheduledEventConfig) and only in (None, source.name):
             results.append(_handler(source.handler_string)(scheduled_event(time_iso, source.name),
                                                            LocalContext(source.handler_string)))
     return results

@@ -251,3 +251,19 @@ def test_a_message_finding_the_window_alert_held_by_other_transactions_takes_a_r
     clock.travel_to(window.due_at)
     _run_schedule(clock)
     assert len(office_alert_mails(portal)) == before + 1
+
+
+def test_the_five_minute_outbox_sender_sends_the_alert_without_waiting_for_the_hourly_sweep(portal, clock):
+    from app import app
+
+    # Given a patient's message whose alert window has just ended
+    _, mailed = _a_message_whose_window_is_over(portal, clock)
+    [sender] = [source for source in app.event_sources if getattr(source, "name", None) == "outbox-sender"]
+
+    # When only the outbox sender runs (every five minutes), twice as a retried schedule might
+    results = [pump.run_schedules(iso(clock.now()), only="outbox-sender") for _ in range(2)]
+
+    # Then the office got exactly one alert, and that schedule does run every five minutes
+    assert len(results[0]) == 1
+    assert len(office_alert_mails(portal)) == mailed + 1
+    assert sender.schedule_expression.value == 5 and sender.schedule_expression.unit == "MINUTES"
