@@ -33,7 +33,8 @@ MINIMUM = {
     "sign_in": (3, "find the account by username, write the session, append the audit event"),
     "items_list": (1, "check the session and read the patient's item list, together in one BatchGetItem"),
     "document_open": (3, "check the session, record the open on the document (returning it), append the audit event"),
-    "message_send": (3, "check the session, write the message with its thread in one transaction, append the audit event"),
+    "message_send": (3, "check the session, write the message with its thread and the office alert in one "
+                        "transaction, append the audit event"),
 }
 
 
