@@ -6,18 +6,14 @@ does from the recovery queue), which send the mails.
 
 import json
 import secrets
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from chalicelib import aws
 from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.localstack.calls import Recorder, recording
 from chalicelib.settings import get_settings
-from tests.support import strong_password
+from tests.support import ses_refuses_the_next_send_to, strong_password
 
 
 def forgot_password(portal, username: str):
@@ -38,25 +34,6 @@ class RecordingWithParams(Recorder):
     def add(self, call, params=None) -> None:
         super().add(call, params)
         self.params.append(params or {})
-
-
-@contextmanager
-def ses_refuses_the_next_send():
-    """The next SES send fails as SES does when it throttles (a passing refusal)."""
-    original, refused = BaseClient._make_api_call, []
-
-    def call(client, operation_name, api_params):
-        if client.meta.service_model.endpoint_prefix == "email" and operation_name == "SendEmail" and not refused:
-            refused.append(operation_name)
-            raise ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."},
-                               "ResponseMetadata": {"HTTPStatusCode": 400}}, operation_name)
-        return original(client, operation_name, api_params)
-
-    BaseClient._make_api_call = call
-    try:
-        yield refused
-    finally:
-        BaseClient._make_api_call = original
 
 
 def reset_mails(portal, patient) -> list[dict]:
@@ -215,7 +192,7 @@ def test_a_reset_mail_that_ses_refuses_is_sent_by_the_retry_schedule_once(portal
     patient = portal.new_patient(staff)
     pump.drain()
     forgot_password(portal, patient.username)
-    with ses_refuses_the_next_send() as refused:
+    with ses_refuses_the_next_send_to(patient.email, "Throttling", 400) as refused:
         pump.drain()
     assert refused and reset_mails(portal, patient) == []
 

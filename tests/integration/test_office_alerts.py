@@ -13,7 +13,7 @@ from chalicelib.services import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import outbox
 from tests.conftest import STAFF_PASSWORD
-from tests.support import into_a_fresh_alert_window, office_alert_mails, ses_refuses_the_next_send_to
+from tests.support import end_the_alert_window, into_a_fresh_alert_window, office_alert_mails, ses_refuses_the_next_send_to
 
 
 def _window_end(clock):
@@ -61,8 +61,7 @@ def test_a_patient_message_queues_one_alert_the_schedule_sends_once(portal, cloc
     assert len(office_alert_mails(portal)) == before
 
     # When the window ends and the schedule runs (twice, as a retried schedule might)
-    clock.travel_to(_window_end(clock))
-    _run_schedule(clock)
+    end_the_alert_window(clock)
     _run_schedule(clock)
 
     # Then the office got exactly one alert, with the inbox link and nothing about the patient
@@ -88,8 +87,7 @@ def test_many_messages_within_a_window_make_one_alert(portal, clock):
     assert second.api.post("/api/messages", json={"subject": "Three", "body": "e"}).status_code == 201
 
     # And the window ends and the schedule runs
-    clock.travel_to(_window_end(clock))
-    _run_schedule(clock)
+    end_the_alert_window(clock)
 
     # Then the office got one alert for all five messages
     assert len(office_alert_mails(portal)) == before + 1
@@ -100,8 +98,7 @@ def test_a_message_after_the_alert_went_out_makes_another_alert(portal, clock):
     into_a_fresh_alert_window(clock)
     patient = _patient(portal)
     thread_id = patient.api.post("/api/messages", json={"subject": "First", "body": "a"}).json()["id"]
-    clock.travel_to(_window_end(clock))
-    _run_schedule(clock)
+    end_the_alert_window(clock)
     after_first = len(office_alert_mails(portal))
 
     # When the patient writes again, just after that alert was sent
@@ -111,8 +108,7 @@ def test_a_message_after_the_alert_went_out_makes_another_alert(portal, clock):
     # Then no alert goes before the new window ends, and one goes when it has
     _run_schedule(clock)
     assert len(office_alert_mails(portal)) == after_first
-    clock.travel_to(_window_end(clock))
-    _run_schedule(clock)
+    end_the_alert_window(clock)
     assert len(office_alert_mails(portal)) == after_first + 1
 
 
@@ -211,8 +207,7 @@ def test_patients_writing_at_the_same_moment_all_get_through_with_one_alert(port
 
     # Then every message is stored, and the window's end brings the office one alert
     assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
-    clock.travel_to(_window_end(clock))
-    _run_schedule(clock)
+    end_the_alert_window(clock)
     assert len(office_alert_mails(portal)) == before + 1
 
 
