@@ -172,3 +172,18 @@ def ses_refuses_the_next_send_to(address: str, code: str = "ServiceUnavailable",
         yield refused
     finally:
         BaseClient._make_api_call = original
+
+
+def page_csrf(page: str) -> str:
+    """The CSRF token of the first form on a page."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def signed_in_pages(base_url: str, username: str, password: str) -> requests.Session:
+    """A browser-like session on the pages (the session cookie; forms carry their CSRF token)."""
+    pages = requests.Session()
+    form = pages.get(f"{base_url}/sign-in", timeout=30)
+    signed_in = pages.post(f"{base_url}/sign-in", timeout=30,
+                           data={"username": username, "password": password, "csrf_token": page_csrf(form.text)})
+    assert signed_in.ok and "/sign-in" not in signed_in.url, signed_in.url
+    return pages

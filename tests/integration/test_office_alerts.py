@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from urllib.parse import quote
 
 from chalicelib.clock import iso
 from chalicelib.localstack import pump
@@ -13,7 +14,14 @@ from chalicelib.services import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import outbox
 from tests.conftest import STAFF_PASSWORD
-from tests.support import end_the_alert_window, into_a_fresh_alert_window, office_alert_mails, ses_refuses_the_next_send_to
+from tests.support import (
+    end_the_alert_window,
+    into_a_fresh_alert_window,
+    office_alert_mails,
+    page_csrf,
+    ses_refuses_the_next_send_to,
+    signed_in_pages,
+)
 
 
 def _window_end(clock):
@@ -190,6 +198,15 @@ def test_an_alert_ses_refuses_for_good_shows_in_the_staff_queue_without_a_patien
     assert len(failed) == 1
     assert failed[0]["patient_id"] is None and failed[0]["reason"] == "MessageRejected"
     assert failed[0]["data"] == {"notice": notices.OFFICE_NEW_MESSAGE}
+
+    # And the staff queue page shows it, and "Mark done" closes it
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
+    queue_page = pages.get(f"{portal.base_url}/staff/queue", timeout=30).text
+    action = f'/staff/queue/{quote(failed[0]["id"])}/resolve'
+    assert "a new-message alert; check the inbox" in queue_page and action in queue_page
+    done = pages.post(portal.base_url + action, data={"csrf_token": page_csrf(queue_page)}, timeout=30)
+    assert done.ok
+    assert failed[0]["id"] not in [e["id"] for e in desk.get("/api/staff/queue").json()["failed_notices"]]
 
 
 def test_patients_writing_at_the_same_moment_all_get_through_with_one_alert(portal, clock):

@@ -16,7 +16,7 @@ import requests
 from chalicelib.localstack import pump
 from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_publication import META, PDF, documents_of, objects, put_direct, quarantined
-from tests.support import unique_mrn
+from tests.support import page_csrf, signed_in_pages, unique_mrn
 
 
 def quarantine_upload(staff, mrn: str, metadata: dict | None = None) -> dict:
@@ -156,28 +156,14 @@ def test_unknown_entries_answer_404(staff):
 
 # ---------------------------------------------------------------- the pages
 
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def office_pages(portal) -> requests.Session:
-    """A browser-like session of the staff member `desk` on the pages (cookie and CSRF token)."""
-    pages = requests.Session()
-    form = pages.get(f"{portal.base_url}/sign-in", timeout=30)
-    signed_in = pages.post(f"{portal.base_url}/sign-in", timeout=30,
-                           data={"username": "desk", "password": STAFF_PASSWORD, "csrf_token": _csrf(form.text)})
-    assert signed_in.ok and urlsplit(signed_in.url).path == "/staff", signed_in.url
-    return pages
-
-
 def test_after_the_upload_page_posts_the_file_s3_sends_the_browser_back_to_a_portal_page(portal, staff):
     # Given a patient and the office on the upload page, step 2 (the form that posts the file to S3)
     patient = portal.new_patient(staff)
-    pages = office_pages(portal)
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
     upload_page = f"{portal.base_url}/staff/patients/{patient.id}/upload"
     step2 = pages.post(upload_page, timeout=30, data={
         "title": "Lipid panel", "category": "lab result", "provider": "Dr. Lena Park", "content_type": "application/pdf",
-        "csrf_token": _csrf(pages.get(upload_page, timeout=30).text)})
+        "csrf_token": page_csrf(pages.get(upload_page, timeout=30).text)})
     assert step2.status_code == 200, step2.text
     action = html.unescape(re.search(r'<form method="post" action="([^"]+)" enctype="multipart/form-data"', step2.text).group(1))
     fields = {html.unescape(n): html.unescape(v)
@@ -204,14 +190,14 @@ def test_the_office_publishes_a_quarantined_upload_again_from_its_page(portal, s
     mrn = unique_mrn()
     entry = quarantine_upload(staff, mrn)
     patient = portal.new_patient(staff, mrn=mrn)
-    pages = office_pages(portal)
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
     entry_page = f"{portal.base_url}/staff/quarantine/{quote(entry['id'], safe='')}"
     assert f'href="/staff/quarantine/{quote(entry["id"], safe="")}"' in pages.get(f"{portal.base_url}/staff/queue",
                                                                                  timeout=30).text
 
     # When staff open its page and publish it again
     form = pages.get(entry_page, timeout=30)
-    done = pages.post(f"{entry_page}/publish", data={"mrn": "", "note": "registered", "csrf_token": _csrf(form.text)},
+    done = pages.post(f"{entry_page}/publish", data={"mrn": "", "note": "registered", "csrf_token": page_csrf(form.text)},
                       timeout=30)
     pump.drain()
 
@@ -224,9 +210,9 @@ def test_the_office_publishes_a_quarantined_upload_again_from_its_page(portal, s
 def test_the_office_closes_a_quarantined_upload_from_its_page_with_a_note(portal, staff):
     # Given a quarantined upload and its page
     entry = quarantine_upload(staff, unique_mrn())
-    pages = office_pages(portal)
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
     entry_page = f"{portal.base_url}/staff/quarantine/{quote(entry['id'], safe='')}"
-    token = _csrf(pages.get(entry_page, timeout=30).text)
+    token = page_csrf(pages.get(entry_page, timeout=30).text)
 
     # When staff close it without a note, then with one
     no_note = pages.post(f"{entry_page}/close", data={"note": "", "csrf_token": token}, timeout=30)
