@@ -39,7 +39,7 @@ lint: deps
 
 test: deps browser-deps $(AXE)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	$(PY) -m pytest -q --durations=15 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 test-fast: deps
 	$(PY) -m pytest -q tests/unit tests/integration
