@@ -172,13 +172,21 @@ def sweep(now: Annotated[str, typer.Option(help="the sweep's time, ISO 8601 (def
     typer.echo(json.dumps(followup.run_schedule(moment), indent=2, default=str))
 
 
+class DeadLetterQueue(StrEnum):
+    publish = "publish"
+    recovery = "recovery"
+
+
 @app.command("replay-dlq")
-def replay_dlq(limit: Annotated[int | None, typer.Option(min=1, help="move at most this many (default: all)")] = None) -> None:
-    """Move failed uploads' messages from the publish dead-letter queue back to the publish queue."""
+def replay_dlq(
+    limit: Annotated[int | None, typer.Option(min=1, help="move at most this many (default: all)")] = None,
+    queue: Annotated[DeadLetterQueue, typer.Option("--queue", help="whose dead letters")] = DeadLetterQueue.publish,
+) -> None:
+    """Move dead letters back to their queue: failed uploads (publish) or password recovery jobs (recovery)."""
     from chalicelib.services import operations
 
-    moved = operations.replay_dead_letters(limit)
-    typer.echo(f"moved {moved} message(s) back to the publish queue")
+    moved = operations.replay_dead_letters(limit, queue.value)
+    typer.echo(f"moved {moved} message(s) back to the {queue.value} queue")
 
 
 @app.command("export-audit")

@@ -11,14 +11,16 @@ from chalicelib.settings import get_settings
 from chalicelib.store import audit as audit_store
 
 
-def replay_dead_letters(limit: int | None = None) -> int:
-    """Move messages from the publish dead-letter queue back to the publish queue (after the cause
-    of their failure is fixed); returns how many moved. Each is sent before it is deleted, so a
-    crash in between leaves a copy in both queues, never in neither: publication is idempotent."""
+def replay_dead_letters(limit: int | None = None, queue: str = "publish") -> int:
+    """Move messages from a dead-letter queue (the upload publisher's, or the password recovery
+    jobs') back to its queue, after the cause of their failure is fixed; returns how many moved.
+    Each is sent before it is deleted, so a crash in between leaves a copy in both queues, never in
+    neither: both handlers are idempotent."""
     settings = get_settings()
+    names = {"publish": (settings.publish_dead_letter_queue_name, settings.publish_queue_name),
+             "recovery": (settings.recovery_dead_letter_queue_name, settings.recovery_queue_name)}[queue]
     sqs = aws.client("sqs")
-    source = sqs.get_queue_url(QueueName=settings.publish_dead_letter_queue_name)["QueueUrl"]
-    target = sqs.get_queue_url(QueueName=settings.publish_queue_name)["QueueUrl"]
+    source, target = (sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in names)
     moved = 0
     while limit is None or moved < limit:
         wanted = 10 if limit is None else min(10, limit - moved)

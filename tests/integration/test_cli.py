@@ -196,28 +196,30 @@ def test_export_audit_writes_the_patients_trail_as_json_and_csv(portal, staff, t
     assert "audit.export" in [r["action"] for r in rows]
 
 
-def test_replay_dlq_moves_dead_letters_back_to_the_publish_queue(portal):
-    # Given a message in the publish dead-letter queue
+@pytest.mark.parametrize("queue", ["publish", "recovery"])
+def test_replay_dlq_moves_dead_letters_back_to_their_queue(portal, queue):
+    # Given a message in the queue's dead-letter queue (a test event: its handler drops it harmlessly)
     from chalicelib import aws
     from chalicelib.settings import get_settings
 
     sqs, settings = aws.client("sqs"), get_settings()
-    dlq = sqs.get_queue_url(QueueName=settings.publish_dead_letter_queue_name)["QueueUrl"]
-    queue = sqs.get_queue_url(QueueName=settings.publish_queue_name)["QueueUrl"]
+    names = {"publish": (settings.publish_dead_letter_queue_name, settings.publish_queue_name),
+             "recovery": (settings.recovery_dead_letter_queue_name, settings.recovery_queue_name)}[queue]
+    dlq, target = (sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in names)
     body = json.dumps({"Event": "s3:TestEvent", "marker": secrets.token_hex(4)})
     sqs.send_message(QueueUrl=dlq, MessageBody=body)
 
     # When it is replayed
-    result = portal_cli("replay-dlq")
+    result = portal_cli("replay-dlq", "--queue", queue)
 
-    # Then it left the dead-letter queue and waits on the publish queue
+    # Then it left the dead-letter queue and waits on its own queue
     assert result.exit_code == 0, result.output
-    assert "moved 1 message(s)" in result.output
+    assert f"moved 1 message(s) back to the {queue} queue" in result.output
     assert sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages", []) == []
-    moved = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    moved = sqs.receive_message(QueueUrl=target, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
     mine = [m for m in moved if m["Body"] == body]
     assert len(mine) == 1
-    sqs.delete_message(QueueUrl=queue, ReceiptHandle=mine[0]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=target, ReceiptHandle=mine[0]["ReceiptHandle"])
 
 
 def test_sweep_runs_the_follow_up_at_the_given_time(portal, clock):
