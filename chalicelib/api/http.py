@@ -143,8 +143,9 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
           allow_password_change: bool = False, responses: dict[int, str] | None = None,
           with_session: Callable | None = None) -> Callable:
     """Declare an API route. The handler is called as `fn(ctx, **path_params)` and returns a
-    dict (sent with `status`), None (204), or a chalice Response. `with_session(account_id)` names
-    a row of the caller's account to read in the same round trip as the session (`ctx.with_session`)."""
+    dict (sent with `status`), None (204), or a chalice Response. `body` names the request body's
+    model in `chalicelib/api/models.py` (loaded on first use). `with_session(account_id)` names a
+    row of the caller's account to read in the same round trip as the session (`ctx.with_session`)."""
 
     def decorate(fn: Callable) -> Callable:
         ROUTES.append(RouteSpec(path, method, access, body, status, summary or (fn.__doc__ or "").strip(),
