@@ -265,7 +265,9 @@ class PageCtx:
         except PortalError as exc:
             if isinstance(exc, NotFound | Unauthenticated | Forbidden):
                 raise
-            return None, show(exc.status, field_errors(exc))
+            page = show(exc.status, field_errors(exc))
+            page.headers.update(exc.headers)  # e.g. a 429's Retry-After
+            return None, page
 
     def render(self, template: str, *, status: int = 200, form_origins: tuple[str, ...] = (),
                **context: Any) -> Response:

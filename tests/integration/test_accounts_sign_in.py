@@ -356,3 +356,30 @@ def test_a_sign_in_reads_the_username_and_the_clients_failures_in_one_round_trip
               for c in calls.calls if c.service == "dynamodb"]
     assert [op for op, _ in tables] == ["BatchGetItem", "GetItem", "PutItem", "PutItem"]
     assert tables[1:] == [("GetItem", "accounts"), ("PutItem", "sessions"), ("PutItem", "audit")]
+
+
+def test_the_sign_in_page_is_limited_the_same_way_and_says_when_to_try_again(portal, staff, clock, sign_in_limit):
+    import requests
+
+    from tests.support import page_csrf
+
+    # Given a patient, a limit of 2 failed sign-ins an hour, and a browser on the sign-in page
+    patient = portal.new_patient(staff)
+    sign_in_limit(2)
+    clock.travel_to(datetime(2032, 3, 9, 14, 0, 5, tzinfo=UTC))
+    browser = requests.Session()
+    token = page_csrf(browser.get(f"{portal.base_url}/sign-in", timeout=30).text)
+
+    def sign_in(password: str) -> requests.Response:
+        return browser.post(f"{portal.base_url}/sign-in", timeout=30, allow_redirects=False,
+                            data={"username": patient.username, "password": password, "csrf_token": token})
+
+    # When the browser fails twice, then tries the right password
+    failures = [sign_in("wrong-" + patient.password) for _ in range(2)]
+    right = sign_in(patient.password)
+
+    # Then the failures re-show the form, and the right password gets the page's 429 with Retry-After
+    assert [f.status_code for f in failures] == [401, 401]
+    assert right.status_code == 429
+    assert 0 < int(right.headers["Retry-After"]) <= 3600
+    assert "text/html" in right.headers["Content-Type"]
