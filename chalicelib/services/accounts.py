@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.clock import clock, iso
@@ -529,10 +529,22 @@ def get_patient(patient_id: str) -> Account:
     return account
 
 
+def _date_searched(query: str) -> str | None:
+    """The date of birth a search is, as stored (YYYY-MM-DD): typed so, or US style MM/DD/YYYY."""
+    for typed in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(query, typed).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
 def search_patients(caller: Caller, query: str) -> list[dict[str, Any]]:
-    """Every patient shown in the results is an access to that patient's record: one audit event
+    """By exact MRN, username or email, date of birth, or words of the name (see the store).
+    Every patient shown in the results is an access to that patient's record: one audit event
     each (the query itself may be a name, so it is not recorded)."""
-    found = account_store.search_patients(query.strip()[:100])
+    query = query.strip()[:100]
+    found = account_store.search_patients(query, date_of_birth=_date_searched(query))
     _audit(caller, "patient.search", detail={"results": len(found)})
     for account in found:
         _audit_account(caller, "patient.search_result", account)

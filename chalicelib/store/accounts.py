@@ -3,10 +3,17 @@
 A username or MRN is claimed by writing `username#<lower-case name>` / `mrn#<MRN>` into the
 uniques table in the same transaction as the account, with `attribute_not_exists`: two people
 racing for one name leave exactly one winner, without a scan or a read-then-write.
+
+The staff search finds a patient by any word of their name: each word, folded (lower case, no
+accents), is a `NameWord` row written in the transaction that creates the patient, so a Query
+with `begins_with` finds "garc" in "María García" without a scan. Names never change after
+registration, so the rows never go stale.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -17,13 +24,17 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, connection, meta, table
+from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, connection, meta, read_together, table
 
 PATIENT_SHARD = "patient"
 BAD_EMAIL_SHARD = "bad"
+# A name's first words are indexed, at most this many: the bulk import's transactions count on it.
+MAX_NAME_WORDS = 6
+# How many name matches a search reads (to order them by name) before it stops looking.
+MAX_NAME_MATCHES = 1000
 
 
 class NameIndex(GlobalSecondaryIndex):
@@ -58,6 +69,16 @@ class EmailIndex(GlobalSecondaryIndex):
     email_lower = UnicodeAttribute(hash_key=True)
 
 
+class BirthDateIndex(GlobalSecondaryIndex):
+    """Sparse: patients by date of birth (staff accounts have none), with the name to order them by."""
+
+    class Meta:
+        index_name = "by_birth_date"
+        projection = IncludeProjection(["name", "role"])
+
+    date_of_birth = UnicodeAttribute(hash_key=True)
+
+
 @table
 class Account(PortalModel):
     Meta = meta("accounts")
@@ -89,6 +110,21 @@ class Account(PortalModel):
     by_name = NameIndex()
     bad_email = BadEmailIndex()
     by_email = EmailIndex()
+    by_birth_date = BirthDateIndex()
+
+
+@table
+class NameWord(PortalModel):
+    """One word of a patient's name, folded: `<word>#<account id>` under one shard, so any word
+    is found by its beginning. `words` holds every folded word of the name, so a search's other
+    words are checked on the row itself, without reading the account."""
+
+    Meta = meta("name_words")
+
+    shard = UnicodeAttribute(hash_key=True)
+    word_key = UnicodeAttribute(range_key=True)
+    account_id = UnicodeAttribute()
+    words = UnicodeAttribute()
 
 
 @table
@@ -123,8 +159,27 @@ def _taken_field(err: TransactWriteError, keys: list[str]) -> str:
     return keys[0].split("#", 1)[0]
 
 
+def fold_words(text: str) -> list[str]:
+    """The words of a name or a search, as the search compares them: lower case, accents and
+    punctuation dropped ("María-José O'Neil" -> maria, jose, oneil), each once, in order."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    words = (re.sub(r"[\W_]", "", word)[:100] for word in re.split(r"[\s\-‐–—/,;.]+", plain))
+    return list(dict.fromkeys(word for word in words if word))
+
+
+def name_word_rows(account: Account) -> list[NameWord]:
+    """The search rows of a patient's name (none for staff), written with the account."""
+    if account.role != "patient":
+        return []
+    words = fold_words(account.name)
+    joined = " ".join(words)
+    return [NameWord(PATIENT_SHARD, f"{word}#{account.id}", account_id=account.id, words=joined)
+            for word in words[:MAX_NAME_WORDS]]
+
+
 def create(account: Account) -> None:
-    """Write the account and claim its username (and MRN) in one transaction."""
+    """Write the account, claim its username (and MRN) and index its name, in one transaction."""
     account.email_lower = email_lower(account.email)
     keys = [username_key(account.username)]
     if account.mrn:
@@ -134,6 +189,8 @@ def create(account: Account) -> None:
             tx.save(account, condition=Account.id.does_not_exist())
             for key in keys:
                 tx.save(Unique(key, owner_id=account.id), condition=Unique.key.does_not_exist())
+            for row in name_word_rows(account):
+                tx.save(row)
     except TransactWriteError as err:
         raise UniqueTaken(_taken_field(err, keys)) from err
 
@@ -191,19 +248,50 @@ def update(account: Account, actions: list, condition=None) -> bool:
     return conditional(lambda: account.update(actions=actions, condition=condition))
 
 
-def search_patients(query: str, limit: int = 25) -> list[Account]:
-    """Exact MRN or username first, then patients whose name starts with the query."""
-    found: dict[str, Account] = {}
-    for key in (mrn_key(query), username_key(query)):
-        owner = owner_of(key)
-        account = get(owner) if owner else None
-        if account and account.role == "patient":
-            found[account.id] = account
-    prefix = query.casefold()
-    condition = Account.name_lower.startswith(prefix) if prefix else None
-    for account in Account.by_name.query(PATIENT_SHARD, condition, limit=limit):
-        found.setdefault(account.id, account)
-    return list(found.values())[:limit]
+def _matches(query_words: list[str], name_words: list[str]) -> bool:
+    """Every word of the search begins some word of the name."""
+    return all(any(word.startswith(query) for word in name_words) for query in query_words)
+
+
+def _named(query_words: list[str]) -> dict[str, str]:
+    """Patients whose name has every query word as the beginning of one of its words, each with
+    its folded name: one Query on the longest word's rows, the others checked on those rows."""
+    longest = max(query_words, key=len)
+    found: dict[str, str] = {}
+    for row in NameWord.query(PATIENT_SHARD, NameWord.word_key.startswith(longest)):
+        if _matches(query_words, row.words.split()):
+            found[row.account_id] = row.words
+            if len(found) >= MAX_NAME_MATCHES:
+                break
+    return found
+
+
+def _born_on(date_of_birth: str) -> dict[str, str]:
+    return {row.id: " ".join(fold_words(row.name)) for row in Account.by_birth_date.query(date_of_birth)
+            if row.role == "patient"}
+
+
+def _account(raw: dict | None) -> Account | None:
+    return Account.from_raw_data(raw) if raw else None
+
+
+def search_patients(query: str, *, date_of_birth: str | None = None, limit: int = 25) -> list[Account]:
+    """Patients an office worker is looking for: the exact MRN or username first, then, ordered by
+    name, those with this email on file, this date of birth (when the search is one), or every
+    word of the search beginning a word of their name. An empty search lists patients by name."""
+    if not query:
+        return list(Account.by_name.query(PATIENT_SHARD, limit=limit))
+    exact = [owner for owner in read_together(owner_read(mrn_key(query)), owner_read(username_key(query))) if owner]
+    by_email = [row.id for row in Account.by_email.query(email_lower(query), limit=limit)] if "@" in query else []
+    words = fold_words(query)
+    named = _born_on(date_of_birth) if date_of_birth else _named(words) if words else {}  # id -> folded name
+    first_by_name = sorted(named, key=lambda id_: (named[id_], id_))[:limit]
+    wanted = list(dict.fromkeys(exact + by_email + first_by_name))
+    found = {account.id: account for account in read_together(*(RowRead(Account, id_, _account) for id_ in wanted))
+             if account is not None and account.role == "patient"}
+    first = [found.pop(id_) for id_ in dict.fromkeys(exact) if id_ in found]
+    rest = sorted(found.values(), key=lambda account: (" ".join(fold_words(account.name)), account.id))
+    return (first + rest)[:limit]
 
 
 def with_bad_email(limit: int | None = None) -> Iterable[Account]:
@@ -255,6 +343,9 @@ __all__ = [
     "rename",
     "update",
     "search_patients",
+    "NameWord",
+    "fold_words",
+    "name_word_rows",
     "with_bad_email",
     "count_bad_email",
     "find_by_email",
