@@ -5,7 +5,7 @@ ends and a notice that SES turned down is retried without waiting for the next s
 from chalice import Blueprint, Rate
 
 from chalicelib.clock import parse_iso
-from chalicelib.services import followup, notices
+from chalicelib.services import followup
 
 bp = Blueprint(__name__)
 
@@ -19,4 +19,4 @@ def follow_up_sweep(event):
 @bp.schedule(Rate(5, unit=Rate.MINUTES), name="outbox-sender")
 def outbox_sender(event):
     """Send what the outbox has due (the sweep does the same; claims keep every notice to one send)."""
-    return notices.retry_due()
+    return followup.send_due(remaining_ms=event.context.get_remaining_time_in_millis)

@@ -150,11 +150,16 @@ def sweep(now: datetime, remaining_ms: RemainingMs | None = None, page_size: int
             return summary
 
 
+def send_due(remaining_ms: RemainingMs | None = None) -> dict[str, int]:
+    """Every outbox row whose time has come (notice retries, the office's alert), until the deadline."""
+    return notices.retry_due(out_of_time=lambda: _out_of_time(remaining_ms))
+
+
 def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> dict[str, Any]:
     """The scheduled run: the sweep, then notices whose retry time has come, then the daily digest."""
     summary = sweep(now, remaining_ms)
     if not _out_of_time(remaining_ms):
-        summary.retries = notices.retry_due()
+        summary.retries = send_due(remaining_ms)
     if not _out_of_time(remaining_ms):
         summary.digest = digest.send_if_due(now)
     for name in ("due", "notified", "escalated", "failed"):

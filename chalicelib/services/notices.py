@@ -19,6 +19,7 @@ with a link to the staff inbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from chalicelib.clock import clock, iso
@@ -161,11 +162,20 @@ def deliver_by_id(notice_id_: str) -> str:
     return deliver(notice) if notice else "missing"
 
 
+def _claimed(notice: outbox.Notice, lease_until: datetime) -> bool:
+    """A claim that failed in passing leaves the row for the next run, not the others unsent."""
+    try:
+        return outbox.claim_attempt(notice, lease_until)
+    except Exception:  # noqa: BLE001 - PynamoDB wraps DynamoDB's passing refusals
+        logger.exception("notice claim failed", extra={"notice_id": notice.id})
+        return False
+
+
 def _deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
     """Every due alert row, as one email: each is taken first (so a message stored after this
     cannot join one and takes a row of its own), then one mail covers them all."""
     lease_until = clock.now() + _SEND_LEASE
-    taken = [alert for alert in alerts if alert.status == "pending" and outbox.claim_attempt(alert, lease_until)]
+    taken = [alert for alert in alerts if alert.status == "pending" and _claimed(alert, lease_until)]
     counts = {"taken": len(alerts) - len(taken)} if len(taken) < len(alerts) else {}
     if not taken:
         return counts
@@ -182,12 +192,15 @@ def _deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
     return counts
 
 
-def retry_due(limit: int = 100) -> dict[str, int]:
-    """Send the notices whose retry time has come (called by the schedule); the office gets one
-    alert per run however many windows are due."""
+def retry_due(out_of_time: Callable[[], bool] = lambda: False) -> dict[str, int]:
+    """Send every notice whose retry time has come (called by the schedules), until `out_of_time`
+    says the run must stop; the office gets one alert per run however many windows are due."""
     counts: dict[str, int] = {}
     office_alerts_due: list[outbox.Notice] = []
-    for notice in outbox.retries_due(clock.now(), limit=limit):
+    for notice in outbox.retries_due(clock.now()):
+        if out_of_time():
+            counts["left_for_next_run"] = counts.get("left_for_next_run", 0) + 1
+            break
         if notice.kind == OFFICE_NEW_MESSAGE:
             office_alerts_due.append(notice)
             continue

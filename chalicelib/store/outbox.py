@@ -121,8 +121,10 @@ def claim_attempt(notice: Notice, lease_until: datetime) -> bool:
     ))
 
 
-def retries_due(now: datetime, limit: int = 100):
-    return Notice.retry_due.query(RETRY_SHARD, Notice.next_attempt_at <= now, limit=limit)
+def retries_due(now: datetime, page_size: int = 100):
+    """Every notice whose retry time has come, oldest first, a page at a time as the caller reads
+    on (not only the first page: rows that keep failing would otherwise hold it and starve the rest)."""
+    return Notice.retry_due.query(RETRY_SHARD, Notice.next_attempt_at <= now, page_size=page_size)
 
 
 def leased(notice: Notice, lease_until: datetime) -> Notice:

@@ -1,0 +1,66 @@
+"""The outbox's retries: every due row gets its turn in a run, so rows that keep failing (an
+address SES keeps refusing) can never hold the others back, however many there are."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import contextmanager
+from datetime import timedelta
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from chalicelib.clock import iso
+from chalicelib.localstack import pump
+from chalicelib.services import notices
+from chalicelib.store import outbox
+
+
+@contextmanager
+def ses_refuses_every_send_to(address: str):
+    """SES answers every send to `address` with a passing 503 (later tries may succeed, as far as
+    the portal can tell), while the context is open."""
+    original = BaseClient._make_api_call
+
+    def call(client, operation_name, api_params):
+        to = (api_params.get("Destination") or {}).get("ToAddresses") or []
+        if operation_name == "SendEmail" and address in to:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected fault"},
+                               "ResponseMetadata": {"HTTPStatusCode": 503}}, operation_name)
+        return original(client, operation_name, api_params)
+
+    BaseClient._make_api_call = call
+    try:
+        yield
+    finally:
+        BaseClient._make_api_call = original
+
+
+def _due_notice(patient_id: str, due_at) -> outbox.Notice:
+    notice = outbox.Notice(f"test-retry#{secrets.token_hex(8)}", account_id=patient_id, kind=notices.ITEM_NOTICE,
+                           status="pending", attempts=1, created_at=due_at, last_error="Throttling",
+                           retry_shard=outbox.RETRY_SHARD, next_attempt_at=due_at)
+    notice.save()
+    return notice
+
+
+def test_a_due_notice_is_sent_even_behind_more_than_a_page_of_rows_that_keep_failing(portal, staff, clock):
+    # Given 150 due notices for a patient whose address SES keeps refusing, all due before one
+    # due notice for another patient
+    refused, other = portal.new_patient(staff), portal.new_patient(staff)
+    now = clock.now()
+    for n in range(150):
+        _due_notice(refused.id, now - timedelta(hours=2, seconds=n))
+    waiting = _due_notice(other.id, now - timedelta(hours=1))
+    mails_before = len(portal.outbox(other.email))
+
+    # When the outbox sender runs once
+    with ses_refuses_every_send_to(refused.email):
+        pump.run_schedules(iso(clock.now()), only="outbox-sender")
+
+    # Then the other patient's notice went out, and the refused ones wait for their next try
+    assert outbox.get(waiting.id).status == "sent"
+    assert len(portal.outbox(other.email)) == mails_before + 1
+    still_pending = [outbox.get(notice.id) for notice in outbox.Notice.retry_due.query(
+        outbox.RETRY_SHARD, outbox.Notice.next_attempt_at > now) if notice.account_id == refused.id]
+    assert len(still_pending) == 150 and all(n.status == "pending" and n.attempts == 2 for n in still_pending)
