@@ -189,12 +189,18 @@ def scheduled_event(time_iso: str | None = None, rule: str = "local-schedule") -
 
 
 def run_schedules(time_iso: str | None = None, *, only: str | None = None) -> list:
-    """Call every scheduled handler once (or only the one named `only`), as of `time_iso` (default: now)."""
-    results = []
+    """Call every scheduled handler once (or only the one named `only`), as of `time_iso` (default: now).
+    Each runs even when another failed, as separate Lambda functions do; the first failure is raised after."""
+    results, failure = [], None
     for source in _sources():
         if isinstance(source, ScheduledEventConfig) and only in (None, source.name):
-            results.append(_handler(source.handler_string)(scheduled_event(time_iso, source.name),
-                                                           LocalContext(source.handler_string)))
+            try:
+                results.append(_handler(source.handler_string)(scheduled_event(time_iso, source.name),
+                                                               LocalContext(source.handler_string)))
+            except Exception as failed:  # noqa: BLE001 - raised below, once every schedule has run
+                failure = failure or failed
+    if failure is not None:
+        raise failure
     return results
 
 

@@ -50,6 +50,7 @@ class SweepSummary:
     retry: int = 0  # SES was busy: the outbox tries again later
     failed: int = 0  # SES refused for good (shown in the staff queue)
     suppressed: int = 0  # not sent: the address on file is bad
+    errors: int = 0  # an AWS call failed in passing: still due, tried again next run
     complete: bool = True  # False when it stopped for the deadline; the next run carries on
     retries: dict[str, int] = field(default_factory=dict)
     digest: str | None = None
@@ -141,7 +142,12 @@ def sweep(now: datetime, remaining_ms: RemainingMs | None = None, page_size: int
                 summary.complete = False
                 return summary
             summary.due += 1
-            follow_up_item(item, now, summary, accounts)
+            try:
+                follow_up_item(item, now, summary, accounts)
+            except Exception:  # noqa: BLE001 - one item's passing failure must not stop the sweep
+                # The item is still due (its claim was all or nothing): the next run tries it again.
+                logger.exception("follow-up of an item failed", extra={"item_id": item.id})
+                summary.errors += 1
         last_key = page.last_evaluated_key
         if not last_key:
             return summary

@@ -252,3 +252,42 @@ def test_published_upload_to_a_patient_who_never_signed_in_is_renotified_with_a_
     signed_in = portal.login(patient.username, fresh_password)
     assert signed_in.status_code == 200 and signed_in.json()["must_change_password"] is True
     assert staff_item(staff_now(portal), patient.id, doc["id"])["notices_sent"] == 2
+
+
+def test_one_items_failed_write_does_not_stop_the_sweep_and_the_next_run_catches_up(portal, clock):
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    # Given two patients with an unread item each, both due on day 3
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    first, second = portal.new_patient(staff_now(portal)), portal.new_patient(staff_now(portal))
+    items = [publish_item(first.id, day0), publish_item(second.id, day0)]
+    original, refused = BaseClient._make_api_call, []
+
+    def call(client, operation_name, api_params):
+        # DynamoDB refuses the first follow-up claim (after botocore's own retries, as it may)
+        if operation_name == "TransactWriteItems" and not refused:
+            refused.append(operation_name)
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, operation_name)
+        return original(client, operation_name, api_params)
+
+    # When the sweep runs on day 3 while that happens
+    BaseClient._make_api_call = call
+    try:
+        summary = sweep(portal, clock, day(day0, 3))
+    finally:
+        BaseClient._make_api_call = original
+
+    # Then the sweep went on: one item was notified, the other counted as an error and still due
+    assert refused and summary["errors"] == 1 and summary["notified"] >= 1
+    counts = sorted(len(notices_to(portal, p.email)) for p in (first, second))
+    assert counts == [1, 2]
+
+    # When the next run comes
+    summary = sweep(portal, clock, day(day0, 3, hours=1))
+
+    # Then the item left behind got its notice, and each item has exactly two notices
+    assert [len(notices_to(portal, p.email)) for p in (first, second)] == [2, 2]
+    assert [staff_item(staff_now(portal), p.id, i.id)["notices_sent"] for p, i in zip((first, second), items)] == [2, 2]
