@@ -46,6 +46,10 @@ class Settings:
     # count): far above a clinic's shared waiting-room network, far below trying passwords
     # across many accounts.
     login_failures_per_client_per_hour: int
+    # Argon2id cost: RFC 9106's low-memory profile (argon2-cffi's defaults). Only the test suite,
+    # which creates hundreds of accounts, lowers it; a hash carries its own cost, so any hash verifies.
+    password_hash_time_cost: int
+    password_hash_memory_kib: int
     # Forgot-password requests wait here, so the request does the same work for any username.
     recovery_queue_name: str
     # Local stage only: where moto keeps what SES accepted, for /dev/outbox.
@@ -105,6 +109,8 @@ def get_settings() -> Settings:
         forgot_password_per_account_per_hour=_int("FORGOT_PASSWORD_PER_ACCOUNT_PER_HOUR", 3),
         forgot_password_per_client_per_hour=_int("FORGOT_PASSWORD_PER_CLIENT_PER_HOUR", 20),
         login_failures_per_client_per_hour=_int("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", 60),
+        password_hash_time_cost=_int("PASSWORD_HASH_TIME_COST", 3),
+        password_hash_memory_kib=_int("PASSWORD_HASH_MEMORY_KIB", 65536),
         recovery_queue_name=os.environ.get("RECOVERY_QUEUE_NAME", f"{prefix}-recovery"),
         ses_endpoint=os.environ.get("AWS_ENDPOINT_URL_SESV2", os.environ.get("AWS_ENDPOINT_URL", "")),
         office_alert_minutes=max(_int("OFFICE_ALERT_MINUTES", 15), 1),

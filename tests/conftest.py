@@ -26,6 +26,10 @@ for _name, _value in stage_environment("local").items():
 # Every test signs in from 127.0.0.1, far more often than any clinic's network would; the test
 # of the per-client sign-in limit sets its own low one.
 os.environ.setdefault("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", "1000000")
+# The suite creates and signs in hundreds of accounts: a cheaper Argon2id cost keeps it in time (the
+# same code path; tests/unit/test_passwords.py pins the production cost).
+os.environ.setdefault("PASSWORD_HASH_TIME_COST", "1")
+os.environ.setdefault("PASSWORD_HASH_MEMORY_KIB", "8192")
 
 from tests.support import Api, Portal  # noqa: E402
 

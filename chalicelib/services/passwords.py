@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from chalicelib.errors import BadRequest
+from chalicelib.settings import get_settings
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -18,23 +19,28 @@ _ZXCVBN_MAX = 72
 # Unambiguous letters and digits: easy to read off an email and type in.
 _TEMP_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 
-_hasher = PasswordHasher()  # argon2-cffi's defaults are Argon2id, RFC 9106's low-memory profile
+@cache
+def _hasher() -> PasswordHasher:
+    """Argon2id at the cost the settings give (by default RFC 9106's low-memory profile)."""
+    settings = get_settings()
+    return PasswordHasher(time_cost=settings.password_hash_time_cost, memory_cost=settings.password_hash_memory_kib,
+                          parallelism=4)
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return _hasher.hash(secrets.token_urlsafe(24))
+    return _hasher().hash(secrets.token_urlsafe(24))
 
 
 def verify(password_hash: str | None, password: str) -> bool:
     """True when the password matches. Without a hash it still pays for one, so an unknown
     username takes as long to refuse as a wrong password."""
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

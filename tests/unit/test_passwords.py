@@ -133,3 +133,23 @@ def test_verify_without_a_hash_still_pays_for_one_and_refuses(monkeypatch):
     # Then it is refused after exactly one real verification
     assert answer is False
     assert len(calls) == 1 and calls[0].startswith("$argon2id$")
+
+
+def test_without_a_cost_in_the_environment_hashes_use_rfc_9106s_low_memory_profile(monkeypatch):
+    from chalicelib.settings import get_settings
+
+    # Given no Argon2 cost set (as on every deployed stage; only the test suite sets one)
+    monkeypatch.delenv("PASSWORD_HASH_TIME_COST", raising=False)
+    monkeypatch.delenv("PASSWORD_HASH_MEMORY_KIB", raising=False)
+    get_settings.cache_clear()
+    passwords._hasher.cache_clear()
+    try:
+        # When a password is hashed
+        hashed = passwords.hash_password("a long unrelated passphrase")
+    finally:
+        get_settings.cache_clear()
+        passwords._hasher.cache_clear()
+
+    # Then it is Argon2id with 64 MiB, three passes, four lanes, and it verifies
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert passwords.verify(hashed, "a long unrelated passphrase")
