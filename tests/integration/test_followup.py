@@ -160,14 +160,21 @@ def test_a_sweep_that_runs_out_of_time_stops_and_the_next_run_carries_on(portal,
     assert [int(item_store.get(i.id).notices_sent) for i in items] == [2] * 5
 
 
-def test_staff_resolve_a_follow_up_entry(portal, clock):
-    # Given an item escalated after three unread notices
+def escalated_item(portal, clock):
+    """A patient's item, unread after its three notices (days 0, 3, 6), escalated by the day-9 sweep:
+    (day 0, the patient, the item)."""
     day0 = fresh_day0()
     clock.travel_to(day0)
     patient = portal.new_patient(staff_now(portal))
     item = publish_item(patient.id, day0)
     for n in (3, 6, 9):
         sweep(portal, clock, day(day0, n))
+    return day0, patient, item
+
+
+def test_staff_resolve_a_follow_up_entry(portal, clock):
+    # Given an item escalated after three unread notices
+    day0, patient, item = escalated_item(portal, clock)
     entry = next(e for e in follow_up_entries(staff_now(portal)) if e["item_id"] == item.id)
 
     # When staff mark it done after calling the patient
@@ -182,12 +189,7 @@ def test_staff_resolve_a_follow_up_entry(portal, clock):
 
 def test_reading_an_escalated_item_closes_the_office_call(portal, clock):
     # Given an item escalated to the staff follow-up queue after three unread notices
-    day0 = fresh_day0()
-    clock.travel_to(day0)
-    patient = portal.new_patient(staff_now(portal))
-    item = publish_item(patient.id, day0)
-    for n in (3, 6, 9):
-        sweep(portal, clock, day(day0, n))
+    day0, patient, item = escalated_item(portal, clock)
     assert any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
 
     # When the patient reads it on day 10
@@ -200,12 +202,7 @@ def test_reading_an_escalated_item_closes_the_office_call(portal, clock):
 
 def test_a_comment_on_an_escalated_item_then_reading_it_leaves_no_call_open(portal, clock):
     # Given an escalated item on which the provider then comments (a new round of follow-up)
-    day0 = fresh_day0()
-    clock.travel_to(day0)
-    patient = portal.new_patient(staff_now(portal))
-    item = publish_item(patient.id, day0)
-    for n in (3, 6, 9):
-        sweep(portal, clock, day(day0, n))
+    day0, patient, item = escalated_item(portal, clock)
     clock.travel_to(day(day0, 10))
     commented = staff_now(portal).post(f"/api/staff/documents/{item.id}/comments", json={"text": "Please call us."})
     assert commented.status_code == 201, commented.text
