@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from chalicelib.localstack.stack import ROOT, stage_environment  # stdlib only: safe before the stage's env is set
+from chalicelib.stages import ROOT, stage_environment  # stdlib only: safe before the stage's env is set
 
 BIN = Path(sys.executable).parent
 CFN_LINT_ERROR = 2  # cfn-lint's exit status is a bit mask: 2 errors, 4 warnings, 8 informational

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from chalicelib.localstack.stack import ROOT, stage_environment
+from chalicelib.stages import ROOT, stage_environment
 from infra.template import APP_NAME, table_suffix
 
 DEPLOYED_STAGES = ("dev", "prod")

@@ -32,8 +32,8 @@ class Format(StrEnum):
 @app.callback()
 def stage_settings(stage: Annotated[str, typer.Option(envvar="PORTAL_STAGE", help="local, dev or prod")] = "local") -> None:
     """Load the stage's settings before any portal module reads them."""
-    from chalicelib.localstack.stack import stage_environment
     from chalicelib.settings import get_settings
+    from chalicelib.stages import stage_environment
 
     try:
         environment = stage_environment(stage)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 # The local stage's settings before anything reads them (the stack adds endpoints when it starts).
-from chalicelib.localstack.stack import stage_environment  # noqa: E402
+from chalicelib.stages import stage_environment  # noqa: E402
 
 for _name, _value in stage_environment("local").items():
     os.environ.setdefault(_name, _value)

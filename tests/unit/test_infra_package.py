@@ -14,7 +14,7 @@ import pytest
 from chalice.app import ScheduledEventConfig, SNSEventConfig, SQSEventConfig
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.localstack.stack import ROOT, stage_environment
+from chalicelib.stages import ROOT, stage_environment
 from chalicelib.store.tables import all_models
 
 PROD = stage_environment("prod")

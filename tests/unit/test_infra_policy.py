@@ -8,7 +8,7 @@ import json
 import pytest
 from chalice.app import SQSEventConfig
 
-from chalicelib.localstack.stack import ROOT, stage_environment
+from chalicelib.stages import ROOT, stage_environment
 from infra import policy
 from tests.app_calls import allows
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pynamodb.attributes import TTLAttribute
 
-from chalicelib.localstack.stack import stage_environment
 from chalicelib.settings import get_settings
+from chalicelib.stages import stage_environment
 from chalicelib.store.tables import all_models
 from infra import template
 
