@@ -1,7 +1,7 @@
 """The floor for the runtime figures: a bare Chalice app importing the same AWS libraries as the
 portal (boto3, PynamoDB, Powertools), with one route that does one DynamoDB query."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from chalice import Chalice
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -9,7 +9,7 @@ from pynamodb.models import Model
 
 from chalicelib.settings import get_settings
 
-logger, metrics, tracer = Logger(service="bare"), Metrics(namespace="Bare"), Tracer(service="bare")
+logger, metrics = Logger(service="bare"), Metrics(namespace="Bare")
 app = Chalice(app_name="bare")
 
 

@@ -10,7 +10,7 @@ def utc(dt: datetime) -> datetime:
 
 
 def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, to the second, as API.md specifies."""
+    """ISO 8601 UTC with a Z, to the second, as the HTTP contract specifies (docs/contract.md)."""
     if dt is None:
         return None
     return utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")

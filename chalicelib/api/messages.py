@@ -8,15 +8,15 @@ from chalicelib.services import messaging
 bp = Blueprint(__name__)
 
 
-def page(ctx: Ctx) -> messaging.Page:
+def paging(ctx: Ctx) -> messaging.Page:
     """`?limit=&cursor=` of every message list and thread history."""
-    return messaging.page(ctx.query.get("limit"), ctx.query.get("cursor"))
+    return messaging.paging(ctx.query.get("limit"), ctx.query.get("cursor"))
 
 
 @route(bp, "/api/messages", access=PATIENT)
 def list_threads(ctx: Ctx):
     """The patient's threads, newest first, with unread counts (`?limit=&cursor=`)."""
-    return messaging.threads_for_patient(ctx.caller, page(ctx))
+    return messaging.threads_for_patient(ctx.caller, paging(ctx))
 
 
 @route(bp, "/api/messages", "POST", access=PATIENT, body="NewThreadBody", status=201)
@@ -29,7 +29,7 @@ def start_thread(ctx: Ctx):
 @route(bp, "/api/messages/{thread_id}", access=PATIENT, responses={404: "not_found"})
 def open_thread(ctx: Ctx, thread_id: str):
     """A thread's messages, oldest first (`?limit=&cursor=`); opening it records the read receipt."""
-    return messaging.open_for_patient(ctx.caller, thread_id, page(ctx))
+    return messaging.open_for_patient(ctx.caller, thread_id, paging(ctx))
 
 
 @route(bp, "/api/messages/{thread_id}", "POST", access=PATIENT, body="ReplyBody", status=201,

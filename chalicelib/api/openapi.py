@@ -1,8 +1,8 @@
 """The OpenAPI document, generated from the routes and the same pydantic models that validate
 request bodies, so it cannot drift from the code. The answers are described by the pydantic
-models below (what each route's service returns; extra fields are allowed, as API.md allows
-extensions), and the query parameters the handlers read are declared with them; the fuzz tests
-check every answer against this document."""
+models below (what each route's service returns; extra fields are allowed, as the HTTP contract
+allows extensions: docs/contract.md), and the query parameters the handlers read are declared
+with them; the fuzz tests check every answer against this document."""
 
 from __future__ import annotations
 

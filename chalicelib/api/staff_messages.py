@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api.http import STAFF, Ctx, route
-from chalicelib.api.messages import page
+from chalicelib.api.messages import paging
 from chalicelib.services import messaging
 
 bp = Blueprint(__name__)
@@ -12,13 +12,13 @@ bp = Blueprint(__name__)
 @route(bp, "/api/staff/inbox", access=STAFF)
 def inbox(ctx: Ctx):
     """Threads waiting for the office first, then the others, newest first (`?limit=&cursor=`)."""
-    return messaging.office_inbox(ctx.caller, page(ctx))
+    return messaging.office_inbox(ctx.caller, paging(ctx))
 
 
 @route(bp, "/api/staff/messages/{thread_id}", access=STAFF, responses={404: "not_found"})
 def open_thread(ctx: Ctx, thread_id: str):
     """A thread's messages, oldest first (`?limit=&cursor=`); marks it read for the office."""
-    return messaging.open_for_office(ctx.caller, thread_id, page(ctx))
+    return messaging.open_for_office(ctx.caller, thread_id, paging(ctx))
 
 
 @route(bp, "/api/staff/messages/{thread_id}", "POST", access=STAFF, body="ReplyBody", status=201,
@@ -39,4 +39,4 @@ def start_thread(ctx: Ctx, patient_id: str):
 @route(bp, "/api/staff/patients/{patient_id}/messages", access=STAFF, responses={404: "not_found"})
 def patient_threads(ctx: Ctx, patient_id: str):
     """One patient's threads, newest first (`?limit=&cursor=`)."""
-    return messaging.threads_of_patient(ctx.caller, patient_id, page(ctx))
+    return messaging.threads_of_patient(ctx.caller, patient_id, paging(ctx))

@@ -48,7 +48,7 @@ class Page:
     cursor: str | None
 
 
-def page(limit: str | None, cursor: str | None) -> Page:
+def paging(limit: str | None, cursor: str | None) -> Page:
     """A page request from the query string: `limit` 1..200 (default 50), `cursor` as given out."""
     if limit is None or limit == "":
         size = DEFAULT_LIMIT

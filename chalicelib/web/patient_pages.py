@@ -33,7 +33,7 @@ def document_file(ctx: PageCtx, document_id: str):
 
 @page(bp, "/messages", access=PATIENT)
 def threads(ctx: PageCtx):
-    answer = messaging.threads_for_patient(ctx.caller, messaging.page(None, None))
+    answer = messaging.threads_for_patient(ctx.caller, messaging.paging(None, None))
     return ctx.render("messages.html", threads=answer["threads"])
 
 
@@ -56,7 +56,7 @@ def new_thread(ctx: PageCtx):
 
 
 def _thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None = None):
-    thread = messaging.open_for_patient(ctx.caller, thread_id, messaging.page(None, None))
+    thread = messaging.open_for_patient(ctx.caller, thread_id, messaging.paging(None, None))
     return ctx.render("message_thread.html", status=status, thread=thread, errors=errors or {},
                       reply_body=ctx.form.get("body", ""), reply_action=f"/messages/{thread['id']}",
                       back_href="/messages", back_label="Messages", office_view=False)

@@ -204,11 +204,11 @@ def add_comment(ctx: PageCtx):
 
 @page(bp, "/staff/inbox", access=STAFF)
 def inbox(ctx: PageCtx):
-    return ctx.render("staff_inbox.html", inbox=messaging.office_inbox(ctx.caller, messaging.page(None, None)))
+    return ctx.render("staff_inbox.html", inbox=messaging.office_inbox(ctx.caller, messaging.paging(None, None)))
 
 
 def _office_thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None = None):
-    thread = messaging.open_for_office(ctx.caller, thread_id, messaging.page(None, None))
+    thread = messaging.open_for_office(ctx.caller, thread_id, messaging.paging(None, None))
     return ctx.render("message_thread.html", status=status, thread=thread, errors=errors or {},
                       reply_body=ctx.form.get("body", ""), reply_action=f"/staff/messages/{thread['id']}",
                       back_href="/staff/inbox", back_label="Office inbox", office_view=True)

@@ -59,7 +59,7 @@ def test_route_answers_each_caller_as_the_contract_says(callers, spec):
         # When each kind of caller calls it with an empty JSON object
         answer = callers[caller].request(spec.method, path, json={} if spec.body else None)
 
-        # Then authorization decides first, exactly as API.md says
+        # Then authorization decides first, exactly as the HTTP contract says (docs/contract.md)
         context = f"{caller} → {spec.method} {spec.path}: {answer.status_code} {answer.text[:200]}"
         assert answer.status_code < 500, context
         assert answer.headers.get("Content-Type", "").startswith("application/json"), context
