@@ -47,7 +47,7 @@ def stage_settings(stage: Annotated[str, typer.Option(envvar="PORTAL_STAGE", hel
 
 def _operator():
     """The audit trail names whoever ran the command."""
-    from chalicelib.services.accounts import Caller
+    from chalicelib.services.identity import Caller
     from chalicelib.services.sessions import Principal
 
     return Caller(Principal(f"operator:{getpass.getuser()}", "admin", False, "", ""), None)

@@ -4,7 +4,7 @@ from chalice import Blueprint
 
 from chalicelib.api.http import PUBLIC, SIGNED_IN, Ctx, route
 from chalicelib.clock import iso
-from chalicelib.services import accounts
+from chalicelib.services import accounts, recovery, sign_in
 
 bp = Blueprint(__name__)
 
@@ -12,7 +12,7 @@ bp = Blueprint(__name__)
 @route(bp, "/api/auth/login", "POST", access=PUBLIC, body="LoginBody", responses={401: "invalid_credentials"})
 def login(ctx: Ctx):
     """Sign in with username and password (or a temporary password)."""
-    session = accounts.login(ctx.caller, ctx.body.username, ctx.body.password)
+    session = sign_in.login(ctx.caller, ctx.body.username, ctx.body.password)
     return {
         "token": session.token,
         "expires_at": iso(session.expires_at),
@@ -24,7 +24,7 @@ def login(ctx: Ctx):
 @route(bp, "/api/auth/logout", "POST", access=SIGNED_IN, status=204, allow_password_change=True)
 def logout(ctx: Ctx):
     """End this session at once."""
-    accounts.logout(ctx.caller)
+    sign_in.logout(ctx.caller)
 
 
 @route(bp, "/api/auth/password", "POST", access=SIGNED_IN, body="PasswordBody", status=204,
@@ -37,4 +37,4 @@ def change_password(ctx: Ctx):
 @route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, body="ForgotPasswordBody", status=202)
 def forgot_password(ctx: Ctx):
     """Email a temporary password to the address on file; the same answer for every username."""
-    return {"message": accounts.forgot_password(ctx.caller, ctx.body.username)}
+    return {"message": recovery.forgot_password(ctx.caller, ctx.body.username)}

@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api.http import PUBLIC, Ctx, route
-from chalicelib.services import accounts
+from chalicelib.services import recovery
 
 bp = Blueprint(__name__)
 
@@ -11,4 +11,4 @@ bp = Blueprint(__name__)
 @route(bp, "/api/forms/forgot-username", "POST", access=PUBLIC, body="ForgotUsernameBody", status=202)
 def forgot_username(ctx: Ctx):
     """Ask the office for help signing in; the answer never says whether anything matched."""
-    return {"message": accounts.forgot_username(ctx.caller, ctx.body.model_dump())}
+    return {"message": recovery.forgot_username(ctx.caller, ctx.body.model_dump())}

@@ -15,7 +15,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.errors import BadRequest, Forbidden, PasswordChangeRequired, PayloadTooLarge, validation_message
 from chalicelib.services import sessions
-from chalicelib.services.accounts import Caller
+from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ DEMO_PATIENTS = [
 def seed(admin_password: str) -> list[str]:
     """The first admin, a front-desk account and two invited patients. Returns lines to print."""
     from chalicelib.services import accounts, passwords
-    from chalicelib.services.accounts import Caller
+    from chalicelib.services.identity import Caller
     from chalicelib.store import accounts as account_store
 
     try:

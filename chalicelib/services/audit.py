@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.clock import clock, iso
 from chalicelib.store import audit as audit_store
+
+if TYPE_CHECKING:
+    from chalicelib.services.identity import Caller
+
+
+class Someone(Protocol):
+    """An account as the trail names it: its id and role."""
+
+    id: str
+    role: str
 
 
 def record(
@@ -23,6 +33,37 @@ def record(
     """Append one event. `detail` holds identifiers only: never medical content or secrets."""
     audit_store.append(new_event(action, outcome=outcome, actor_id=actor_id, actor_role=actor_role, patient_id=patient_id,
                                  target_id=target_id, client_ip=client_ip, detail=detail))
+
+
+def for_caller(caller: Caller, *, actor: Someone | None = None) -> dict[str, Any]:
+    """Who acted and from where, as `record` and `new_event` take it: the caller's session, or
+    `actor` when there is no session yet (sign-in, forgot password)."""
+    return {
+        "actor_id": caller.actor_id or (actor.id if actor else None),
+        "actor_role": caller.actor_role or (actor.role if actor else None),
+        "client_ip": caller.client_ip,
+    }
+
+
+def record_for(caller: Caller, action: str, *, outcome: str = "ok", patient_id: str | None = None,
+               target_id: str | None = None, detail: dict[str, Any] | None = None,
+               actor: Someone | None = None) -> None:
+    """Append one event done by `caller` (see `for_caller` for `actor`)."""
+    record(action, outcome=outcome, patient_id=patient_id, target_id=target_id, detail=detail,
+           **for_caller(caller, actor=actor))
+
+
+def patient_of(account: Someone) -> str | None:
+    """The patient an event about this account concerns: the account itself, for a patient."""
+    return account.id if account.role == "patient" else None
+
+
+def record_about(caller: Caller, action: str, account: Someone, *, outcome: str = "ok",
+                 detail: dict[str, Any] | None = None, as_actor: bool = False) -> None:
+    """An event about one account: its patient id (for patients) and its id as the target;
+    `as_actor` when that account is also who acted, without a session yet."""
+    record_for(caller, action, outcome=outcome, patient_id=patient_of(account), target_id=account.id,
+               detail=detail, actor=account if as_actor else None)
 
 
 def new_event(action: str, *, outcome: str = "ok", actor_id: str | None = None, actor_role: str | None = None,

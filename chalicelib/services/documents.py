@@ -18,7 +18,7 @@ from chalicelib import aws
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
 from chalicelib.services import audit, followup
-from chalicelib.services.accounts import Caller
+from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
 

@@ -21,7 +21,7 @@ from chalicelib.clock import iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import digest, notices, queue
-from chalicelib.services.accounts import Caller
+from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import items as item_store

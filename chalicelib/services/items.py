@@ -6,7 +6,8 @@ from typing import Any
 
 from chalicelib.clock import iso
 from chalicelib.services import audit
-from chalicelib.services.accounts import Caller, get_patient, patient_json
+from chalicelib.services.accounts import get_patient, patient_json
+from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
 from chalicelib.store import item_lists
 from chalicelib.store import items as item_store

@@ -28,7 +28,8 @@ from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.observability import logger
 from chalicelib.services import audit, followup, notices
-from chalicelib.services.accounts import Caller, get_patient
+from chalicelib.services.accounts import get_patient
+from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
 from chalicelib.store import messages as store

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from chalicelib.clock import clock, iso
 from chalicelib.mail import sender
 from chalicelib.observability import logger, metrics
-from chalicelib.services import accounts as account_service
+from chalicelib.services import temporary_passwords
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import outbox
@@ -111,12 +111,12 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
     context: dict = {}
     if notice.kind == PASSWORD_RESET:
         hours = get_settings().reset_hours
-        context = {"temporary_password": account_service.issue_temporary_password(account, hours), "hours": hours}
+        context = {"temporary_password": temporary_passwords.issue(account, hours), "hours": hours}
     elif not account.has_signed_in:
         hours = get_settings().invitation_hours
         context = {
             "username": account.username,
-            "temporary_password": account_service.issue_temporary_password(account, hours),
+            "temporary_password": temporary_passwords.issue(account, hours),
             "hours": hours,
         }
     context.setdefault("temporary_password", None)

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.services import audit
-from chalicelib.services.accounts import Caller
+from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import audit as audit_store
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.errors import BadRequest, Conflict
 from chalicelib.services import accounts, audit
-from chalicelib.services.accounts import Caller
+from chalicelib.services.identity import Caller
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
 from chalicelib.store.accounts import UniqueTaken

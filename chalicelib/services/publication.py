@@ -32,7 +32,8 @@ from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.observability import logger, metrics
 from chalicelib.services import audit, documents, notices, queue
-from chalicelib.services.accounts import Caller, get_patient
+from chalicelib.services.accounts import get_patient
+from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import items as item_store

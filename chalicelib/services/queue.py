@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
 from chalicelib.services import audit
-from chalicelib.services.accounts import Caller
+from chalicelib.services.identity import Caller
 from chalicelib.store import accounts as account_store
 from chalicelib.store import work as work_store
 

@@ -242,10 +242,76 @@ def rename(account: Account, new_username: str, now: datetime) -> None:
     account.username = new_username
 
 
-def update(account: Account, actions: list, condition=None) -> bool:
-    """Apply update actions to one account (the caller names the fields). With a condition:
-    False when it did not hold (a concurrent request changed the account first)."""
-    return conditional(lambda: account.update(actions=actions, condition=condition))
+def change_username(account: Account, new_username: str, now: datetime) -> None:
+    """Move the username claim to a new name: claim the new one, release the old, in one go."""
+    rename(account, new_username, now)
+
+
+# ---------------------------------------------------------------- credentials and lockout
+# Each write below refreshes `account` with what the table holds afterwards.
+
+def set_temporary_password(account: Account, password_hash: str, expires_at: datetime) -> None:
+    """Store a fresh temporary password; it replaces (voids) any older one."""
+    account.update(actions=[Account.temp_password_hash.set(password_hash),
+                            Account.temp_password_expires_at.set(expires_at)])
+
+
+def record_failed_sign_in(account: Account) -> int:
+    """Count one failed sign-in atomically; the new count."""
+    account.update(actions=[Account.failed_logins.add(1)])
+    return int(account.failed_logins or 0)
+
+
+def lock(account: Account, until: datetime, now: datetime, threshold: int) -> bool:
+    """Lock the account until `until` (failures back to 0, one more lock counted), only while it
+    has at least `threshold` failures and is not locked already: concurrent failures lock once,
+    and a request that lost the race cannot stretch the lock. False when another request locked it."""
+    return conditional(lambda: account.update(
+        actions=[Account.failed_logins.set(0), Account.lock_count.add(1), Account.locked_until.set(until)],
+        condition=(Account.failed_logins >= threshold)
+        & (Account.locked_until.does_not_exist() | (Account.locked_until <= now)),
+    ))
+
+
+def clear_failures(account: Account) -> None:
+    """A good sign-in: failures, lock count and any lock are forgotten."""
+    account.update(actions=[Account.failed_logins.set(0), Account.lock_count.set(0), Account.locked_until.remove()])
+
+
+def consume_temporary_password(account: Account, temp_hash: str, now: datetime) -> bool:
+    """Single use: the temporary password leaves the account, and so does the old password, only
+    if the temporary password is still `temp_hash`. False when a concurrent use got there first."""
+    return conditional(lambda: account.update(
+        actions=[Account.temp_password_hash.remove(), Account.temp_password_expires_at.remove(),
+                 Account.password_hash.remove(), Account.failed_logins.set(0), Account.updated_at.set(now)],
+        condition=Account.temp_password_hash == temp_hash,
+    ))
+
+
+def set_password(account: Account, password_hash: str, now: datetime) -> None:
+    """A chosen password replaces the old one; any pending temporary password is voided, the
+    account counts as signed in and its failures are forgotten."""
+    account.update(actions=[
+        Account.password_hash.set(password_hash),
+        Account.temp_password_hash.remove(),
+        Account.temp_password_expires_at.remove(),
+        Account.has_signed_in.set(True),
+        Account.failed_logins.set(0),
+        Account.updated_at.set(now),
+    ])
+
+
+def change_email(account: Account, email: str, now: datetime) -> None:
+    """A new email on file, presumed good (any bounce or complaint mark is dropped)."""
+    account.update(actions=[
+        Account.email.set(email),
+        Account.email_lower.set(email_lower(email)),
+        Account.email_status.set("ok"),
+        Account.email_bad_reason.remove(),
+        Account.email_bad_at.remove(),
+        Account.bad_email_shard.remove(),
+        Account.updated_at.set(now),
+    ])
 
 
 def _matches(query_words: list[str], name_words: list[str]) -> bool:
@@ -341,7 +407,14 @@ __all__ = [
     "find_by_username",
     "find_by_mrn",
     "rename",
-    "update",
+    "change_username",
+    "set_temporary_password",
+    "record_failed_sign_in",
+    "lock",
+    "clear_failures",
+    "consume_temporary_password",
+    "set_password",
+    "change_email",
     "search_patients",
     "NameWord",
     "fold_words",

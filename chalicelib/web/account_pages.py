@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint, Response
 
 from chalicelib.api.http import SESSION_COOKIE
-from chalicelib.services import accounts, items
+from chalicelib.services import accounts, items, recovery
+from chalicelib.services import sign_in as sign_in_service
 from chalicelib.web.framework import (
     PUBLIC,
     FormErrors,
@@ -56,7 +57,7 @@ def sign_in(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("sign_in.html", errors={}, username="", next_path=next_path)
     session, problem = ctx.submit(
-        "LoginBody", lambda body: accounts.login(ctx.caller, body.username, body.password),
+        "LoginBody", lambda body: sign_in_service.login(ctx.caller, body.username, body.password),
         lambda status, errors: ctx.render("sign_in.html", status=status, errors=errors,
                                           username=ctx.form.get("username", ""), next_path=next_path))
     if problem:
@@ -67,7 +68,7 @@ def sign_in(ctx: PageCtx):
 
 @page(bp, "/sign-out", ("POST",), allow_password_change=True)
 def sign_out(ctx: PageCtx):
-    accounts.logout(ctx.caller)
+    sign_in_service.logout(ctx.caller)
     return redirect("/sign-in?notice=signed-out", cookies=[expired_cookie(SESSION_COOKIE)])
 
 
@@ -92,9 +93,9 @@ def password(ctx: PageCtx):
 @page(bp, "/forgot-password", ("GET", "POST"), access=PUBLIC)
 def forgot_password(ctx: PageCtx):
     if ctx.request.method == "GET":
-        answer = accounts.FORGOT_PASSWORD_ANSWER if ctx.query.get("sent") else None
+        answer = recovery.FORGOT_PASSWORD_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_password.html", errors={}, username="", answer=answer)
-    _, problem = ctx.submit("ForgotPasswordBody", lambda body: accounts.forgot_password(ctx.caller, body.username),
+    _, problem = ctx.submit("ForgotPasswordBody", lambda body: recovery.forgot_password(ctx.caller, body.username),
                             lambda status, errors: ctx.render("forgot_password.html", status=status, errors=errors,
                                                               username=ctx.form.get("username", "")))
     if problem:
@@ -110,9 +111,9 @@ def forms(ctx: PageCtx):
 @page(bp, "/forms/forgot-username", ("GET", "POST"), access=PUBLIC)
 def forgot_username(ctx: PageCtx):
     if ctx.request.method == "GET":
-        answer = accounts.FORGOT_USERNAME_ANSWER if ctx.query.get("sent") else None
+        answer = recovery.FORGOT_USERNAME_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_username.html", errors={}, values={}, answer=answer)
-    _, problem = ctx.submit("ForgotUsernameBody", lambda body: accounts.forgot_username(ctx.caller, body.model_dump()),
+    _, problem = ctx.submit("ForgotUsernameBody", lambda body: recovery.forgot_username(ctx.caller, body.model_dump()),
                             lambda status, errors: ctx.render("forgot_username.html", status=status, errors=errors,
                                                               values=ctx.form))
     if problem:

@@ -30,7 +30,7 @@ from chalicelib.errors import (
     Unauthenticated,
 )
 from chalicelib.services import accounts
-from chalicelib.services.accounts import Caller
+from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
 from chalicelib.settings import get_settings
 

@@ -1,0 +1,21 @@
+"""The mails about an account (invitation, lock, changes), sent without failing the request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.mail import sender
+from chalicelib.observability import logger
+
+
+def send(account: Any, template: str, to: str | None = None, **context) -> str:
+    """Send an account mail; "sent" or "failed". A failed mail is logged and audited by the caller
+    and never turns the answer into an error: a sign-in refusal must look the same either way."""
+    try:
+        sender.send(to or account.email, template, **context)
+        return "sent"
+    except sender.MailError as err:
+        logger.warning("account mail failed", extra={"account_id": account.id, "template": template, "error_code": err.code})
+    except Exception:  # noqa: BLE001 - see the docstring
+        logger.exception("account mail failed", extra={"account_id": account.id, "template": template})
+    return "failed"

@@ -1,0 +1,29 @@
+"""Who asks, from where: the caller every service receives, and the role check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.errors import Forbidden
+from chalicelib.services.sessions import Principal
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, from where: what the audit trail records with each change."""
+
+    principal: Principal | None
+    client_ip: str | None
+
+    @property
+    def actor_id(self) -> str | None:
+        return self.principal.account_id if self.principal else None
+
+    @property
+    def actor_role(self) -> str | None:
+        return self.principal.role if self.principal else None
+
+
+def require_role(principal: Principal, *roles: str) -> None:
+    if principal.role not in roles:
+        raise Forbidden("Your account is not allowed to do this.")
