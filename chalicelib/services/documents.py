@@ -126,8 +126,7 @@ def _own_document(caller: Caller, document_id: str, action: str) -> item_store.I
     """The caller's own document, or the same 404 for another patient's id and an unknown one."""
     item = item_store.get(document_id) if document_id else None
     if item is None or item.kind != DOCUMENT or item.patient_id != caller.actor_id:
-        audit.record(action, outcome="not_found", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                     target_id=document_id[:100], client_ip=caller.client_ip)
+        audit.record_for(caller, action, outcome="not_found", target_id=document_id[:100])
         raise NotFound("No document with that id.")
     return item
 
@@ -140,8 +139,8 @@ def open_document(caller: Caller, document_id: str) -> dict[str, Any]:
     first = followup.record_read(item, now)
     if first:
         item.read_at = now
-    audit.record("document.view", actor_id=caller.actor_id, actor_role=caller.actor_role, patient_id=item.patient_id,
-                 target_id=item.id, client_ip=caller.client_ip, detail={"first_open": first})
+    audit.record_for(caller, "document.view", patient_id=item.patient_id, target_id=item.id,
+                     detail={"first_open": first})
     return document_json(item)
 
 
@@ -158,7 +157,6 @@ def file_link(caller: Caller, document_id: str) -> dict[str, Any]:
     )
     # A client that goes straight to the file has read it too; its receipt is audited like an open's.
     first = followup.record_read(item, clock.now()) if item.read_at is None else False
-    audit.record("document.file_link", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                 patient_id=item.patient_id, target_id=item.id, client_ip=caller.client_ip,
-                 detail={"first_open": first})
+    audit.record_for(caller, "document.file_link", patient_id=item.patient_id, target_id=item.id,
+                     detail={"first_open": first})
     return {"url": url, "expires_at": iso(clock.now() + timedelta(seconds=seconds))}

@@ -49,8 +49,7 @@ def list_for_patient(principal: Principal, entries: list[item_lists.Entry] | Non
 
 def staff_patient_view(caller: Caller, patient_id: str) -> dict[str, Any]:
     account = get_patient(patient_id)
-    audit.record("patient.view", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                 patient_id=account.id, target_id=account.id, client_ip=caller.client_ip)
+    audit.record_for(caller, "patient.view", patient_id=account.id, target_id=account.id)
     return {
         **patient_json(account),
         "items": [staff_item_json(item) for item in item_store.for_patient(account.id)],

@@ -209,9 +209,8 @@ def _item_write(thread: Thread, existing: item_store.Item | None, now: datetime)
 
 def _audit(caller: Caller, action: str, thread_id: str, patient_id: str | None, *, outcome: str = "ok",
            message_id: str | None = None) -> None:
-    audit.record(action, outcome=outcome, actor_id=caller.actor_id, actor_role=caller.actor_role,
-                 patient_id=patient_id, target_id=thread_id, client_ip=caller.client_ip,
-                 detail={"message_id": message_id} if message_id else None)
+    audit.record_for(caller, action, outcome=outcome, patient_id=patient_id, target_id=thread_id,
+                     detail={"message_id": message_id} if message_id else None)
 
 
 def _notify_patient(notice, account=None) -> None:
@@ -331,8 +330,7 @@ def threads_of_patient(caller: Caller, patient_id: str, request: Page) -> dict[s
     """A patient's threads as the office sees them (for the staff patient page)."""
     account = get_patient(patient_id)
     shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(account.id, limit, after), "s", request)
-    audit.record("message.list", actor_id=caller.actor_id, actor_role=caller.actor_role, patient_id=account.id,
-                 target_id=account.id, client_ip=caller.client_ip)
+    audit.record_for(caller, "message.list", patient_id=account.id, target_id=account.id)
     return {"threads": [_office_thread_json(t) for t in shown], "next_cursor": next_cursor}
 
 

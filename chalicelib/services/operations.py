@@ -42,6 +42,5 @@ def export_audit(caller: Caller, patient_id: str) -> list[dict[str, Any]]:
     """The patient's whole audit trail, oldest first; the export itself is audited."""
     rows = [audit.as_json(event) for event in audit_store.for_patient(patient_id, limit=None)]
     rows.reverse()
-    audit.record("audit.export", actor_id=caller.actor_id, actor_role=caller.actor_role, patient_id=patient_id,
-                 client_ip=caller.client_ip, detail={"events": len(rows)})
+    audit.record_for(caller, "audit.export", patient_id=patient_id, detail={"events": len(rows)})
     return rows

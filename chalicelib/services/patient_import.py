@@ -106,9 +106,8 @@ def _register_one(caller: Caller, row: Row) -> None:
 def _new_patient(caller: Caller, row: Row):
     account, _ = accounts._new_account(role="patient", username=row.email, name=row.name, email=row.email,
                                        date_of_birth=row.date_of_birth, mrn=row.mrn)
-    event = audit.new_event("patient.register", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                            patient_id=account.id, target_id=account.id, client_ip=caller.client_ip,
-                            detail={"via": "import", "invitation": "with first notice"})
+    event = audit.new_event("patient.register", patient_id=account.id, target_id=account.id,
+                            detail={"via": "import", "invitation": "with first notice"}, **audit.for_caller(caller))
     return account, event
 
 

@@ -307,8 +307,7 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
     conditions.append(["content-length-range", 1, settings.max_upload_bytes])
     post = aws.client("s3").generate_presigned_post(settings.results_bucket, key, Fields=fields,
                                                     Conditions=conditions, ExpiresIn=900)
-    audit.record("document.upload_link", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                 patient_id=account.id, target_id=key, client_ip=caller.client_ip)
+    audit.record_for(caller, "document.upload_link", patient_id=account.id, target_id=key)
     return {"url": post["url"], "fields": post["fields"], "key": key}
 
 
@@ -336,8 +335,7 @@ def add_comment(caller: Caller, document_id: str, text: str) -> dict[str, Any]:
     else:
         raise Conflict("The document changed while the comment was saved; please try again.")
     notices.deliver(notice, leased=True)
-    audit.record("document.comment", actor_id=caller.actor_id, actor_role=caller.actor_role, patient_id=item.patient_id,
-                 target_id=item.id, client_ip=caller.client_ip)
+    audit.record_for(caller, "document.comment", patient_id=item.patient_id, target_id=item.id)
     item = item_store.get(document_id)
     return {"id": item.id, "comments": [documents.comment_json(c) for c in item.comments or []]}
 
@@ -425,8 +423,7 @@ def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | No
     except Exception:
         work_store.reopen(entry)
         raise
-    audit.record("quarantine.publish_again", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                 patient_id=account.id, target_id=entry.id, client_ip=caller.client_ip,
-                 detail={"reason": entry.reason, "mrn_corrected": corrected})
+    audit.record_for(caller, "quarantine.publish_again", patient_id=account.id, target_id=entry.id,
+                     detail={"reason": entry.reason, "mrn_corrected": corrected})
     metrics.add_metric(name="UploadPublishedAgain", unit="Count", value=1)
     return {"id": entry.id, "status": "resolved", "resolution": PUBLISHED_AGAIN, "key": key, "patient_id": account.id}

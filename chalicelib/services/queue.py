@@ -43,7 +43,6 @@ def resolve(caller: Caller, entry_id: str, note: str | None, kind: str | None = 
     if entry is None or (kind and entry.kind != kind):
         raise NotFound("No queue entry with that id.")
     closed = work_store.resolve(entry, caller.actor_id, note, clock.now())
-    audit.record("queue.resolve", actor_id=caller.actor_id, actor_role=caller.actor_role,
-                 patient_id=entry.patient_id, target_id=entry.id, client_ip=caller.client_ip,
-                 outcome="ok" if closed else "already_resolved", detail={"kind": entry.kind})
+    audit.record_for(caller, "queue.resolve", patient_id=entry.patient_id, target_id=entry.id,
+                     outcome="ok" if closed else "already_resolved", detail={"kind": entry.kind})
     return {"id": entry.id, "status": "resolved"}
