@@ -44,7 +44,7 @@ test: deps browser-deps $(AXE)
 test-fast: deps
 	$(PY) -m pytest -q tests/unit tests/integration
 
-# The README's page screenshots (desktop and phone) into docs/screenshots/.
+# The page screenshots of docs/pages.md (desktop and phone) into docs/screenshots/.
 screenshots: deps browser-deps
 	$(PY) -m tests.browser.screenshots
 

@@ -3,7 +3,7 @@
 `create-admin`, `create-staff`, `import-patients`, `sweep`, `replay-dlq`, `export-audit`.
 It runs the portal's own services with the operator's AWS credentials. `--stage` picks the
 stage's settings from `.chalice/config.json`; variables already in the environment win, so the
-local stack is reached with `AWS_ENDPOINT_URL_<SERVICE>` (see the README's deploy section).
+local stack is reached with `AWS_ENDPOINT_URL_<SERVICE>` (see docs/command-line.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Screenshots of the main pages for the README: `make screenshots` (or `python -m tests.browser.screenshots`).
+"""Screenshots of the main pages for docs/pages.md: `make screenshots` (or `python -m tests.browser.screenshots`).
 
 Starts its own local stack, fills it with a small demo clinic, and saves desktop (1280 wide) and
 phone (390 wide) screenshots to docs/screenshots/.
