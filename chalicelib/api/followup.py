@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api.http import STAFF, Ctx, route
-from chalicelib.services import digest, followup, publication
+from chalicelib.services import digest, followup, uploads
 
 bp = Blueprint(__name__)
 
@@ -25,4 +25,4 @@ def resolve_entry(ctx: Ctx, entry_id: str):
        responses={404: "not_found", 409: "already_resolved"})
 def publish_again(ctx: Ctx, entry_id: str):
     """Send a quarantined upload back through the publisher (optionally under the right MRN)."""
-    return publication.publish_again(ctx.caller, entry_id, ctx.body.mrn, ctx.body.note)
+    return uploads.publish_again(ctx.caller, entry_id, ctx.body.mrn, ctx.body.note)

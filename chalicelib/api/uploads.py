@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api.http import STAFF, Ctx, route
-from chalicelib.services import publication
+from chalicelib.services import uploads
 
 bp = Blueprint(__name__)
 
@@ -13,7 +13,7 @@ bp = Blueprint(__name__)
 def upload_form(ctx: Ctx, patient_id: str):
     """A presigned S3 POST into the results bucket, locked to this patient, type, metadata and size."""
     b = ctx.body
-    return publication.upload_form(ctx.caller, patient_id, title=b.title, category=b.category, provider=b.provider,
+    return uploads.upload_form(ctx.caller, patient_id, title=b.title, category=b.category, provider=b.provider,
                                    comment=b.comment, filename=b.filename, content_type=b.content_type)
 
 
@@ -21,4 +21,4 @@ def upload_form(ctx: Ctx, patient_id: str):
        responses={404: "not_found"})
 def add_comment(ctx: Ctx, document_id: str):
     """Add a provider comment: the document is unread again and the patient is notified."""
-    return publication.add_comment(ctx.caller, document_id, ctx.body.text)
+    return uploads.add_comment(ctx.caller, document_id, ctx.body.text)

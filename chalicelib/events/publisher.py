@@ -1,14 +1,16 @@
 """The upload publisher: S3 ObjectCreated under `incoming/` -> SQS -> here.
 
-Powertools' BatchProcessor reports each failed message back (`batchItemFailures`), so one bad
-message never fails the batch; SQS delivers the failed ones again and, after maxReceiveCount,
-keeps them in the dead-letter queue. The Powertools idempotency is called inside the handler
-(its decorators cannot sit on a Chalice event handler).
+The handler hands the batch's messages to the publisher and reports the ones to try again
+(`batchItemFailures`), so one bad message never fails the batch; SQS delivers the failed ones
+again and, after maxReceiveCount, keeps them in the dead-letter queue. The publisher takes the
+batch whole: the batch's patients are found together and its published uploads leave
+`incoming/` together.
 """
 
 from chalice import Blueprint
 
-from chalicelib.services import publication
+from chalicelib.observability import failures_logged
+from chalicelib.services import publisher
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
@@ -17,14 +19,8 @@ bp = Blueprint(__name__)
 @bp.on_sqs_message(queue=get_settings().publish_queue_name, batch_size=10, name="publish-uploads")
 def publish_uploads(event):
     """Publish (or quarantine) every upload the batch names; report the messages to retry."""
-    context = event.context
-
-    def publish_record(record):
-        return publication.publish_message(record.body, context)
-
-    # Imported here: the app's one Lambda bundle serves HTTP too, whose cold starts don't need it.
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
-    return process_partial_response(event=event.to_dict(), record_handler=publish_record,
-                                    processor=BatchProcessor(event_type=EventType.SQS),
-                                    context=context)
+    records = [record.to_dict() for record in event]
+    # Published and quarantined uploads are logged by the service; a failure here is retried.
+    with failures_logged("upload batch not published", messages=len(records), outcome="retry"):
+        retry = publisher.publish_messages([record["body"] for record in records])
+    return {"batchItemFailures": [{"itemIdentifier": records[position]["messageId"]} for position in retry]}

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from functools import cache
 from typing import Any
 
-from chalicelib import aws
 from chalicelib.clock import clock
 from chalicelib.errors import RateLimited
 from chalicelib.services import audit, notices, ratelimit
 from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
-from chalicelib.store import outbox
+from chalicelib.store import outbox, queues
 from chalicelib.store import work as work_store
 
 FORGOT_PASSWORD_ANSWER = (
@@ -71,15 +69,10 @@ def _audit(caller: Caller, account: account_store.Account | None, *, outcome: st
         audit.record_about(caller, "auth.forgot_password", account, outcome=outcome, detail=detail, as_actor=True)
 
 
-@cache
-def _queue_url(queue_name: str) -> str:
-    return aws.client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"]
-
-
 def enqueue(caller: Caller, username: str) -> None:
     """Queue one recovery job for whatever username was typed."""
     job = {"id": secrets.token_hex(12), "username": username, "client_ip": caller.client_ip}
-    aws.client("sqs").send_message(QueueUrl=_queue_url(get_settings().recovery_queue_name), MessageBody=json.dumps(job))
+    queues.enqueue_recovery_job(job)
 
 
 def _refusal(account: account_store.Account | None) -> str | None:

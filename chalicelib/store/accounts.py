@@ -19,6 +19,7 @@ from datetime import datetime
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -104,6 +105,12 @@ class Account(PortalModel):
     failed_logins = NumberAttribute(default=0)
     lock_count = NumberAttribute(default=0)
     locked_until = UTCDateTimeAttribute(null=True)
+    # The second factor (TOTP); its operations are in chalicelib/store/mfa.py.
+    mfa_secret = NullableText()
+    mfa_pending_secret = NullableText()
+    mfa_used_steps = NullableText()
+    mfa_recovery_codes = MapAttribute(null=True)
+    mfa_enrolled_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
@@ -222,6 +229,16 @@ def find_by_username(username: str) -> Account | None:
 def find_by_mrn(mrn: str) -> Account | None:
     owner = owner_of(mrn_key(mrn))
     return get(owner) if owner else None
+
+
+def find_many_by_mrn(mrns: Iterable[str]) -> dict[str, Account]:
+    """The accounts holding these MRNs (an MRN nobody holds is left out), for up to 100 MRNs in
+    two consistent BatchGetItems whatever their number: the MRN claims, then their accounts."""
+    wanted = sorted(set(mrns))
+    owners = dict(zip(wanted, read_together(*(owner_read(mrn_key(m)) for m in wanted)), strict=True)) if wanted else {}
+    ids = sorted({owner for owner in owners.values() if owner})
+    accounts = {a.id: a for a in read_together(*(RowRead(Account, i, _account) for i in ids)) if a} if ids else {}
+    return {mrn: accounts[owner] for mrn, owner in owners.items() if owner in accounts}
 
 
 def rename(account: Account, new_username: str, now: datetime) -> None:
@@ -406,6 +423,7 @@ __all__ = [
     "get",
     "find_by_username",
     "find_by_mrn",
+    "find_many_by_mrn",
     "rename",
     "change_username",
     "set_temporary_password",

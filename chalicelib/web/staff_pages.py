@@ -5,7 +5,7 @@ from urllib.parse import quote, urlsplit
 from chalice import Blueprint
 
 from chalicelib.errors import PortalError
-from chalicelib.services import accounts, audit, digest, followup, items, messaging, publication, queue
+from chalicelib.services import accounts, audit, digest, followup, items, messaging, queue, uploads
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import ADMIN, STAFF, FormErrors, PageCtx, page, redirect
 from chalicelib.web.patient_pages import categories
@@ -91,7 +91,7 @@ def resolve_follow_up(ctx: PageCtx, entry_id: str):
 
 def _quarantine_page(ctx: PageCtx, entry_id: str, status: int = 200, **context):
     defaults = {"publish_errors": {}, "close_errors": {}, "values": ctx.form}
-    return ctx.render("staff_quarantine.html", status=status, entry=publication.quarantine_entry(entry_id),
+    return ctx.render("staff_quarantine.html", status=status, entry=uploads.quarantine_entry(entry_id),
                       **{**defaults, **context})
 
 
@@ -106,14 +106,14 @@ def publish_quarantined_again(ctx: PageCtx, entry_id: str):
     if not ctx.form.get("mrn", "").strip():
         ctx.form.pop("mrn", None)  # an empty box keeps the MRN of the upload's key
     done, problem = ctx.submit("PublishAgainBody",
-                               lambda body: publication.publish_again(ctx.caller, entry_id, body.mrn, body.note),
+                               lambda body: uploads.publish_again(ctx.caller, entry_id, body.mrn, body.note),
                                lambda status, errors: _quarantine_page(ctx, entry_id, status, publish_errors=errors))
     return problem or redirect(f"/staff/quarantine/{quote(done['id'], safe='')}")
 
 
 @page(bp, "/staff/quarantine/{entry_id}/close", ("POST",), access=STAFF)
 def close_quarantined(ctx: PageCtx, entry_id: str):
-    publication.quarantine_entry(entry_id)  # this page closes quarantined uploads only: 404 for other entries
+    uploads.quarantine_entry(entry_id)  # this page closes quarantined uploads only: 404 for other entries
     done, problem = ctx.submit("ResolveBody", lambda body: followup.resolve(ctx.caller, entry_id, body.note),
                                lambda status, errors: _quarantine_page(ctx, entry_id, status, close_errors=errors))
     return problem or redirect(f"/staff/quarantine/{quote(done['id'], safe='')}")
@@ -171,7 +171,7 @@ def upload(ctx: PageCtx, patient_id: str):
     extension = FILE_TYPES.get(ctx.form.get("content_type", ""), ("", "bin"))[1]
     ctx.form["filename"] = f"{ctx.form.get('title', '').strip() or 'document'}.{extension}"
     answer, problem = ctx.submit(
-        "UploadBody", lambda body: publication.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
+        "UploadBody", lambda body: uploads.upload_form(ctx.caller, patient_id, title=body.title, category=body.category,
                                                          provider=body.provider, comment=body.comment,
                                                          filename=body.filename, content_type=body.content_type,
                                                          received_path=f"/staff/patients/{quote(patient_id, safe='')}/uploaded"),
@@ -192,7 +192,7 @@ def upload_received(ctx: PageCtx, patient_id: str):
 @page(bp, "/staff/documents/comment", ("POST",), access=STAFF)
 def add_comment(ctx: PageCtx):
     patient_id = ctx.form.get("patient_id", "")
-    _, problem = ctx.submit("CommentBody", lambda body: publication.add_comment(ctx.caller, ctx.form.get("document_id", ""),
+    _, problem = ctx.submit("CommentBody", lambda body: uploads.add_comment(ctx.caller, ctx.form.get("document_id", ""),
                                                                                body.text),
                             lambda status, errors: _patient_page(ctx, patient_id, status, comment_errors=errors))
     if problem:

@@ -1,0 +1,198 @@
+"""The office's side of publication: the upload form, provider comments added later, and
+quarantined uploads looked at, closed or published again (the publisher itself is
+`services/publisher.py`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import unicodedata
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote
+
+from chalicelib.clock import clock, iso
+from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.observability import metrics
+from chalicelib.services import audit, documents, notices, queue
+from chalicelib.services.accounts import get_patient
+from chalicelib.services.identity import Caller
+from chalicelib.services.publisher import ALLOWED_TYPES, INCOMING, MRN_PATTERN, Unpublishable, parse_key
+from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
+from chalicelib.store import bucket as bucket_store
+from chalicelib.store import items as item_store
+from chalicelib.store import work as work_store
+
+# ---------------------------------------------------------------- staff: uploads and comments
+
+def _key_safe(filename: str) -> str:
+    base = re.split(r"[\\/]", filename)[-1]
+    ascii_name = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name)
+    return re.sub(r"\.{2,}", ".", cleaned).strip("._-")[:100] or "upload"  # ".." is refused in keys
+
+
+def safe_file_name(filename: str) -> str:
+    """A key-safe version of a file name, unique so two uploads never overwrite each other."""
+    return f"{secrets.token_hex(4)}-{_key_safe(filename)}"
+
+
+def _header_value(value: str) -> str:
+    """S3 metadata travels in HTTP headers: non-ASCII text goes RFC 2047-encoded, as S3 does."""
+    if value.isascii():
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode()).decode() + "?="
+
+
+def carried_by_s3(value: str) -> bool:
+    """Whether S3 can carry this text in an upload's form field and metadata: no control
+    characters (line breaks, tabs included) and no lone surrogates."""
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+
+
+def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, provider: str, comment: str | None,
+                filename: str, content_type: str, received_path: str | None = None) -> dict[str, Any]:
+    """A presigned S3 POST locked to this patient's key, the content type, the metadata and
+    the size limit. The publisher still checks everything when the file arrives. With
+    `received_path` (a portal page), S3 sends the browser there after the file is stored
+    (`success_action_redirect`, signed like every other field) instead of answering an empty 204."""
+    for name, value in (("title", title), ("category", category), ("provider", provider), ("comment", comment),
+                        ("filename", filename)):
+        if value and not carried_by_s3(value):
+            raise BadRequest(f"{name}: contains a line break or another control character, which an upload "
+                             "cannot carry; write it on one line.", code="invalid_request")
+    account = get_patient(patient_id)
+    if content_type not in ALLOWED_TYPES:
+        raise BadRequest(f"content_type: one of {', '.join(ALLOWED_TYPES)}.", code="invalid_request")
+    settings = get_settings()
+    key = f"{INCOMING}{account.mrn}/{safe_file_name(filename)}"
+    metadata = {"title": title, "category": category, "provider": provider, "uploaded-by": caller.actor_id or ""}
+    if comment:
+        metadata["comment"] = comment
+    fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": _header_value(v) for k, v in metadata.items()}}
+    if received_path:
+        fields["success_action_redirect"] = f"{settings.portal_url}{received_path}"
+    post = bucket_store.upload_form(settings.results_bucket, key, fields, settings.max_upload_bytes, 900)
+    audit.record_for(caller, "document.upload_link", patient_id=account.id, target_id=key)
+    return {"url": post["url"], "fields": post["fields"], "key": key}
+
+
+def _staff_name(caller: Caller) -> str:
+    staff = account_store.get(caller.actor_id) if caller.actor_id else None
+    return staff.name if staff else "Office"
+
+
+def add_comment(caller: Caller, document_id: str, text: str) -> dict[str, Any]:
+    """A provider comment added later: the document is unread again, a new follow-up round
+    starts, and the patient is told (the comment itself never goes into the email)."""
+    author = _staff_name(caller)
+    for _ in range(3):
+        item = item_store.get(document_id)
+        if item is None or item.kind != documents.DOCUMENT:
+            raise NotFound("No document with that id.")
+        now = clock.now()
+        expected_round = int(item.round or 0)
+        comment = item_store.Comment(author=author, text=text, created_at=now)
+        item.round = expected_round + 1  # the notice belongs to the round this write starts
+        notice = notices.new_leased_item_notice(item, 1, now)
+        due_at = now + timedelta(days=get_settings().follow_up_days)
+        if item_store.add_comment_with_notice(item, comment, now, due_at, notice, expected_round):
+            break
+    else:
+        raise Conflict("The document changed while the comment was saved; please try again.")
+    notices.deliver(notice, leased=True)
+    audit.record_for(caller, "document.comment", patient_id=item.patient_id, target_id=item.id)
+    item = item_store.get(document_id)
+    return {"id": item.id, "comments": [documents.comment_json(c) for c in item.comments or []]}
+
+
+# ---------------------------------------------------------------- staff: quarantined uploads
+
+QUARANTINE = "quarantine"
+PUBLISHED_AGAIN = "published_again"
+
+
+def _data(entry: work_store.WorkEntry) -> dict[str, Any]:
+    return entry.data.as_dict() if entry.data is not None else {}
+
+
+def _quarantine_entry(entry_id: str) -> work_store.WorkEntry:
+    # The id's '#' may come percent-encoded; no entry id is long (DynamoDB refuses keys over 2 KB).
+    entry = work_store.get(unquote(entry_id)) if 0 < len(entry_id) <= 200 else None
+    if entry is None or entry.kind != QUARANTINE:
+        raise NotFound("No quarantined upload with that id.")
+    return entry
+
+
+def quarantine_entry(entry_id: str) -> dict[str, Any]:
+    """One quarantine entry for the office, open or dealt with (who, when, how)."""
+    entry = _quarantine_entry(entry_id)
+    resolver = account_store.get(entry.resolved_by) if entry.resolved_by else None
+    return {**queue.entry_json(entry), "open": bool(entry.open_kind), "resolved_at": iso(entry.resolved_at),
+            "resolved_by": resolver.name if resolver else entry.resolved_by, "note": entry.note,
+            "resolution": entry.resolution or (None if entry.open_kind else "closed"),
+            "republished_key": entry.republished_key}
+
+
+def _open_quarantine_entry(entry_id: str) -> work_store.WorkEntry:
+    """An open quarantine entry; 404 for any other id, 409 once it has been dealt with."""
+    entry = _quarantine_entry(entry_id)
+    if not entry.open_kind:
+        raise Conflict("This upload has already been dealt with.", code="already_resolved")
+    return entry
+
+
+def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str, str, bool]:
+    """(MRN, `incoming/<MRN>/<tag>-<file name>`, whether staff changed the MRN) for sending a
+    quarantined upload back. The tag, derived from the entry, makes the key new: the publisher's
+    document id (from bucket/key/ETag) is the quarantined one's under the old key, and a copy keeps the ETag. The
+    same entry always gets the same key, so an attempt repeated after a failed copy publishes once."""
+    original = str(_data(entry).get("key") or "")
+    try:
+        original_mrn, file_name = parse_key(original)
+    except Unpublishable:
+        parts = original.split("/")
+        original_mrn = parts[1] if len(parts) == 3 and re.fullmatch(MRN_PATTERN, parts[1]) else None
+        file_name = _key_safe(original)
+    corrected = bool(mrn) and mrn != original_mrn
+    mrn = mrn or original_mrn
+    if not mrn:
+        raise BadRequest("mrn: the upload's key names no MRN; give the patient's MRN.", code="invalid_request")
+    tag = hashlib.sha256(entry.id.encode()).hexdigest()[:8]
+    return mrn, f"{INCOMING}{mrn}/{tag}-{file_name}"[: len(INCOMING) + len(mrn) + 1 + 200], corrected
+
+
+def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | None) -> dict[str, Any]:
+    """Send a quarantined upload back through the publisher, once its cause is fixed (the patient
+    is registered now, or staff give the right MRN). The publisher checks it all again: it
+    publishes and notifies, or quarantines it anew with the new reason."""
+    entry = _open_quarantine_entry(entry_id)
+    mrn, key, corrected = _republish_key(entry, mrn)
+    account = account_store.find_by_mrn(mrn)
+    if account is None or account.role != "patient":
+        raise BadRequest(f"mrn: no patient has the MRN {mrn}; register the patient first or give the right MRN.",
+                         code="unknown_patient")
+    # Closed before the copy, conditionally: two staff at once (perhaps with different MRNs) never
+    # send the same file to two patients.
+    if not work_store.resolve(entry, caller.actor_id, note, clock.now(), resolution=PUBLISHED_AGAIN,
+                              republished_key=key):
+        raise Conflict("This upload has already been dealt with.", code="already_resolved")
+    data = _data(entry)
+    try:
+        bucket_store.send_back_from_quarantine(str(data.get("bucket") or get_settings().results_bucket),
+                                            str(data.get("quarantine_key") or ""), key)
+    except bucket_store.UploadMissing:
+        work_store.reopen(entry)
+        raise Conflict("The quarantined file is not in the bucket (not moved there yet, or expired by the bucket's "
+                       "lifecycle); try again in a minute, or ask the sender for the file again.",
+                       code="not_in_quarantine") from None
+    except Exception:
+        work_store.reopen(entry)
+        raise
+    audit.record_for(caller, "quarantine.publish_again", patient_id=account.id, target_id=entry.id,
+                     detail={"reason": entry.reason, "mrn_corrected": corrected})
+    metrics.add_metric(name="UploadPublishedAgain", unit="Count", value=1)
+    return {"id": entry.id, "status": "resolved", "resolution": PUBLISHED_AGAIN, "key": key, "patient_id": account.id}

@@ -1,0 +1,123 @@
+"""The results bucket: the only code that talks to S3.
+
+The bucket holds `incoming/...` (uploads waiting for the publisher), `documents/<patient id>/<item id>`
+(filed documents, encrypted at rest) and `quarantine/<id>` (uploads that could not be published).
+Services name what they want done (read an upload's head, file it, quarantine it, a presigned
+form or link); the S3 calls, their parameters and their error codes stay here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import aws
+
+SSE = "AES256"
+_DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+
+
+class UploadMissing(Exception):
+    """The object is not (or no longer) in the bucket."""
+
+
+@dataclass(frozen=True)
+class UploadHead:
+    """What one ranged GET tells about an upload: its metadata, first bytes, size and ETag."""
+
+    metadata: dict[str, str]
+    first_bytes: bytes
+    size: int
+    etag: str
+
+
+def _s3():
+    return aws.client("s3")
+
+
+def _missing(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}
+
+
+def read_upload(bucket: str, key: str, first_bytes: int) -> UploadHead:
+    """Metadata, magic bytes and total size in ONE ranged GetObject (no HeadObject, no full read)."""
+    try:
+        answer = _s3().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{first_bytes - 1}")
+    except ClientError as err:
+        if _missing(err):
+            raise UploadMissing(key) from err
+        if err.response.get("Error", {}).get("Code") == "InvalidRange":  # an empty object has no byte 0
+            return UploadHead({}, b"", 0, "")
+        raise
+    with answer["Body"] as body:
+        head = body.read()
+    content_range = answer.get("ContentRange") or ""
+    size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else int(answer.get("ContentLength", len(head)))
+    return UploadHead(dict(answer.get("Metadata") or {}), head, size, (answer.get("ETag") or "").strip('"'))
+
+
+def _copy(bucket: str, key: str, etag: str, destination: str, **extra: Any) -> None:
+    """Copy exactly the version that was checked (If-Match), encrypted at rest."""
+    source: dict[str, str] = {"Bucket": bucket, "Key": key}
+    conditions = {"CopySourceIfMatch": f'"{etag}"'} if etag else {}
+    try:
+        _s3().copy_object(Bucket=bucket, Key=destination, CopySource=source, ServerSideEncryption=SSE,
+                          **conditions, **extra)
+    except ClientError as err:
+        if _missing(err):
+            raise UploadMissing(key) from err
+        raise
+
+
+def file_upload(bucket: str, key: str, etag: str, destination: str, content_type: str) -> None:
+    """File the upload under the patient with the type found in its content, and without any
+    user metadata: the item holds the title and comments, the file needs none of them."""
+    _copy(bucket, key, etag, destination, MetadataDirective="REPLACE", ContentType=content_type,
+          ContentDisposition="inline")
+
+
+def move_to_quarantine(bucket: str, key: str, etag: str, destination: str) -> None:
+    """Keep the upload, metadata and all, where staff can look at it; then clear `incoming/`."""
+    _copy(bucket, key, etag, destination, MetadataDirective="COPY")
+    remove_upload(bucket, key)
+
+
+def send_back_from_quarantine(bucket: str, quarantine_key: str, destination: str) -> None:
+    """Copy a quarantined upload, metadata and all, back under `incoming/` so the publisher takes
+    it again; the quarantined copy stays where it is."""
+    _copy(bucket, quarantine_key, "", destination, MetadataDirective="COPY")
+
+
+def remove_upload(bucket: str, key: str) -> None:
+    _s3().delete_object(Bucket=bucket, Key=key)
+
+
+def remove_uploads(bucket: str, keys: list[str]) -> set[str]:
+    """Remove several uploads in one DeleteObjects call per 1,000 keys; returns the keys S3 could
+    not remove (the caller has them tried again)."""
+    failed: set[str] = set()
+    for start in range(0, len(keys), _DELETE_BATCH):
+        chunk = keys[start:start + _DELETE_BATCH]
+        answer = _s3().delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        failed.update(error["Key"] for error in answer.get("Errors") or [])
+    return failed
+
+
+def upload_form(bucket: str, key: str, fields: dict[str, str], max_bytes: int, seconds: int) -> dict[str, Any]:
+    """A presigned POST for one key: every field signed as given, the size between 1 byte and
+    `max_bytes`. Returns S3's {url, fields}."""
+    conditions: list[Any] = [{name: value} for name, value in fields.items()]
+    conditions.append(["content-length-range", 1, max_bytes])
+    return _s3().generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=seconds)
+
+
+def file_link(bucket: str, key: str, content_type: str, seconds: int) -> str:
+    """A presigned GET that serves the file with this type and is never cached."""
+    return _s3().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": bucket, "Key": key, "ResponseContentType": content_type,
+                "ResponseCacheControl": "no-store"},
+        ExpiresIn=seconds,
+    )
