@@ -127,3 +127,19 @@ def test_the_docs_folder_holds_the_chapters_the_readme_lists():
 
     # Then every chapter is reachable from the README
     assert chapters <= linked, f"chapters the README does not link: {sorted(chapters - linked)}"
+
+
+def test_every_module_the_readme_map_names_is_in_the_folder_its_row_names():
+    # Given the rows of the README's map of the code whose first cell links a folder
+    text = README.read_text(encoding="utf-8")
+    section = re.search(r"^## A map of the code\n(.*?)(?=^## )", text, re.MULTILINE | re.DOTALL)
+    assert section, "README.md has no '## A map of the code' section"
+    rows = re.findall(r"^\| \[`([^`]+/)`\]\([^)]*\)[^|]* \| (.*) \|$", section.group(1), re.MULTILINE)
+    assert rows, "the map has no folder rows"
+
+    # When each Python module a row names is looked for in that row's folder
+    missing = [f"{folder}{name}" for folder, cell in rows for name in re.findall(r"`([\w/]+\.py)`", cell)
+               if not (ROOT / folder / name).is_file()]
+
+    # Then every one is there
+    assert missing == []
