@@ -17,7 +17,7 @@ from chalicelib.store import items as item_store
 from chalicelib.store import outbox
 from chalicelib.store import work as work_store
 from chalicelib.store.audit import AuditEvent
-from tests.support import Api, strong_password, unique_email
+from tests.support import Api, complete_second_factor, strong_password, unique_email
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 NOT_ALLOWED = b"\x00\x01\x02 an executable, not a result"
@@ -40,6 +40,7 @@ def own_staff(portal) -> Api:
     api = Api(portal.base_url, first.json()["token"])
     changed = api.post("/api/auth/password", json={"current_password": temporary, "new_password": strong_password()})
     assert changed.status_code == 204, changed.text
+    complete_second_factor(api, username, first.json()["mfa"])  # staff enrol at their first sign-in
     return api
 
 

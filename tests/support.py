@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -23,6 +25,70 @@ def unique_mrn() -> str:
 def strong_password() -> str:
     """A password the policy accepts: several random words' worth of entropy."""
     return f"violet-{secrets.token_hex(3)}-harbor-{secrets.token_hex(3)}"
+
+
+class Authenticators:
+    """The authenticator apps of the suite's accounts: each account's secret (by username), and the
+    time steps whose codes it has sent, since the portal accepts each step's code once. Codes are
+    made on the portal's own clock (the portal runs in this process), so a test that moves the
+    clock gets codes for its time."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, str] = {}
+        self._used: dict[str, set[int]] = {}
+        self._lock = threading.Lock()
+
+    def knows(self, username: str) -> bool:
+        return username.casefold() in self._secrets
+
+    def add(self, username: str, secret: str) -> None:
+        with self._lock:
+            self._secrets[username.casefold()] = secret
+            self._used[username.casefold()] = set()
+
+    def forget(self, username: str) -> None:
+        with self._lock:
+            self._secrets.pop(username.casefold(), None)
+
+    def code(self, username: str) -> str:
+        """A code the portal has not seen yet: this step's, else the next step's (one step of drift
+        is accepted), else the last step's while it is not about to end; failing all three, wait
+        for the next step."""
+        from chalicelib.clock import clock
+        from chalicelib.services import mfa
+
+        key = username.casefold()
+        while True:
+            with self._lock:
+                now = clock.now()
+                current = mfa.step_at(now)
+                used = self._used.setdefault(key, set())
+                seconds_into_step = now.timestamp() - current * mfa.STEP_SECONDS
+                candidates = [current, current + 1] + ([current - 1] if seconds_into_step < 20 else [])
+                for step in candidates:
+                    if step not in used:
+                        used.add(step)
+                        return mfa.code_at(self._secrets[key], step)
+            time.sleep(max(0.05, mfa.STEP_SECONDS - seconds_into_step + 0.05))
+
+
+AUTHENTICATORS = Authenticators()
+
+
+def complete_second_factor(api: Api, username: str, owed: str) -> list[str]:
+    """Finish a sign-in that owes its second factor, as the person's authenticator app would:
+    enrol (remembering the secret) or send a fresh code. Returns the recovery codes of an enrolment."""
+    if owed == "enroll":
+        started = api.post("/api/auth/mfa/enroll")
+        assert started.status_code == 200, started.text
+        AUTHENTICATORS.add(username, started.json()["secret"])
+        confirmed = api.post("/api/auth/mfa/confirm", json={"code": AUTHENTICATORS.code(username)})
+        assert confirmed.status_code == 200, confirmed.text
+        return confirmed.json()["recovery_codes"]
+    if owed == "verify":
+        verified = api.post("/api/auth/mfa/verify", json={"code": AUTHENTICATORS.code(username)})
+        assert verified.status_code == 204, verified.text
+    return []
 
 
 @dataclass
@@ -79,9 +145,12 @@ class Portal:
         return self.public.post("/api/auth/login", json={"username": username, "password": password})
 
     def signed_in(self, username: str, password: str) -> Api:
+        """Signed in with the password and, when the account has one (staff always), the second factor."""
         answer = self.login(username, password)
         assert answer.status_code == 200, answer.text
-        return Api(self.base_url, answer.json()["token"])
+        api = Api(self.base_url, answer.json()["token"])
+        complete_second_factor(api, username, answer.json().get("mfa", "none"))
+        return api
 
     def outbox(self, to: str | None = None) -> list[dict]:
         messages = self.public.get("/dev/outbox").json()["messages"]
@@ -186,4 +255,28 @@ def signed_in_pages(base_url: str, username: str, password: str) -> requests.Ses
     signed_in = pages.post(f"{base_url}/sign-in", timeout=30,
                            data={"username": username, "password": password, "csrf_token": page_csrf(form.text)})
     assert signed_in.ok and "/sign-in" not in signed_in.url, signed_in.url
+    complete_second_factor_on_pages(pages, signed_in, username)
     return pages
+
+
+MFA_SECRET_RE = re.compile(r'data-testid="mfa-secret">([A-Z2-7 ]+)<')
+
+
+def complete_second_factor_on_pages(pages: requests.Session, landed: requests.Response, username: str) -> None:
+    """Where a sign-in landed on the second factor's pages, finish it there as a person would:
+    type the key shown into the app and confirm with its code, or enter a fresh code."""
+    path = "/" + landed.url.split("://", 1)[-1].partition("/")[2]
+    enrolling = path.startswith("/mfa/enroll")
+    if enrolling:
+        AUTHENTICATORS.add(username, MFA_SECRET_RE.search(landed.text).group(1).replace(" ", ""))
+    elif not path.startswith("/mfa/verify"):
+        return
+    form = {"code": AUTHENTICATORS.code(username), "csrf_token": page_csrf(landed.text)}
+    next_path = re.search(r'name="next" value="([^"]*)"', landed.text)
+    if next_path:
+        form["next"] = next_path.group(1)
+    done = pages.post(landed.url.split("?")[0], data=form, timeout=30)
+    if enrolling:
+        assert done.ok and "Your recovery codes" in done.text, (done.status_code, done.url)
+    else:
+        assert done.ok and "/mfa/" not in done.url, (done.status_code, done.url)

@@ -45,6 +45,9 @@ SUBJECTS = {
     "email_changed": "The email address on your patient portal account was changed",
     "password_changed": "Your patient portal password was changed",
     "staff_welcome": "Your patient portal staff account",
+    "mfa_enabled": "A sign-in code app was set up on your patient portal account",
+    "mfa_removed": "The sign-in code app was removed from your patient portal account",
+    "mfa_reset": "Your patient portal sign-in code app was reset",
     "office_new_message": "A patient sent a secure message",
     "office_digest": "Patient portal daily read report",
 }

@@ -37,10 +37,16 @@ class Principal:
     token_hash: str
     csrf_token: str
     temp_password_hash: str | None = None
+    # The second factor still owed: "enroll", "verify", or "none" (the session is whole).
+    mfa: str = "none"
 
     @property
     def is_staff(self) -> bool:
         return self.role in ("staff", "admin")
+
+    @property
+    def owes_factor(self) -> bool:
+        return self.mfa != "none"
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class NewSession:
     expires_at: datetime
     must_change_password: bool
     role: str
+    mfa: str = "none"
 
 
 def token_hash(token: str) -> str:
@@ -57,7 +64,7 @@ def token_hash(token: str) -> str:
 
 
 def create(account_id: str, role: str, *, must_change_password: bool, client_ip: str | None,
-           temp_password_hash: str | None = None) -> NewSession:
+           temp_password_hash: str | None = None, mfa: str = "none") -> NewSession:
     settings = get_settings()
     now = clock.now()
     token = f"{account_id}.{secrets.token_urlsafe(32)}"
@@ -70,6 +77,7 @@ def create(account_id: str, role: str, *, must_change_password: bool, client_ip:
             role=role,
             must_change_password=must_change_password,
             temp_password_hash=temp_password_hash,
+            mfa=mfa,
             csrf_token=csrf,
             client_ip=client_ip,
             created_at=now,
@@ -78,7 +86,7 @@ def create(account_id: str, role: str, *, must_change_password: bool, client_ip:
             ttl=min(expires_at, now + timedelta(minutes=settings.session_idle_minutes)),
         )
     )
-    return NewSession(token, csrf, expires_at, must_change_password, role)
+    return NewSession(token, csrf, expires_at, must_change_password, role, mfa)
 
 
 def authenticate(token: str | None) -> Principal:
@@ -125,6 +133,7 @@ def _principal(digest: str, session: session_store.Session | None) -> Principal:
         token_hash=digest,
         csrf_token=session.csrf_token,
         temp_password_hash=session.temp_password_hash,
+        mfa=session.mfa or "none",
     )
 
 
@@ -143,3 +152,8 @@ def end_others(account_id: str, keep: str | None) -> int:
 def upgrade(principal: Principal) -> None:
     """After the forced password change the same session carries on as a normal one."""
     session_store.clear_password_change(principal.token_hash)
+
+
+def factor_done(principal: Principal) -> None:
+    """After the second factor (enrolled or verified) the same session carries on as a whole one."""
+    session_store.clear_factor_owed(principal.token_hash)

@@ -13,6 +13,7 @@ from chalicelib.clock import clock, iso
 from chalicelib.errors import InvalidCredentials, RateLimited
 from chalicelib.services import account_mail, audit, passwords, ratelimit, sessions
 from chalicelib.services.identity import Caller
+from chalicelib.services.mfa_policy import owed_at_sign_in
 from chalicelib.services.sessions import NewSession
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -95,7 +96,8 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
     elif passwords.verify(account.password_hash, password):
         if account.failed_logins or account.lock_count or account.locked_until:
             account_store.clear_failures(account)
-        session = sessions.create(account.id, account.role, must_change_password=False, client_ip=caller.client_ip)
+        session = sessions.create(account.id, account.role, must_change_password=False, client_ip=caller.client_ip,
+                                  mfa=owed_at_sign_in(account))
         audit.record_about(caller, "auth.login", account, as_actor=True)
         return session
     record_failure(account, caller)
@@ -110,7 +112,7 @@ def _temporary_sign_in(caller: Caller, account: Account, temp_hash: str) -> NewS
     if not account_store.consume_temporary_password(account, temp_hash, clock.now()):
         raise _refuse(caller, account, "temporary_password_used")
     session = sessions.create(account.id, account.role, must_change_password=True,
-                              client_ip=caller.client_ip, temp_password_hash=temp_hash)
+                              client_ip=caller.client_ip, temp_password_hash=temp_hash, mfa=owed_at_sign_in(account))
     audit.record_about(caller, "auth.login", account, detail={"temporary_password": True}, as_actor=True)
     return session
 

@@ -30,6 +30,8 @@ class Session(PortalModel):
     csrf_token = UnicodeAttribute()
     # A temporary-password session keeps that password's hash: the forced change must repeat it.
     temp_password_hash = NullableText()
+    # The second factor this session still owes: "enroll" or "verify"; none (or "none") when whole.
+    mfa = NullableText()
     client_ip = NullableText()
     created_at = UTCDateTimeAttribute()
     last_seen_at = UTCDateTimeAttribute()
@@ -87,3 +89,8 @@ def clear_password_change(token_hash: str) -> None:
         actions=[Session.must_change_password.set(False), Session.temp_password_hash.remove()],
         condition=Session.token_hash.exists(),
     )
+
+
+def clear_factor_owed(token_hash: str) -> None:
+    """The second factor is done: the session is whole."""
+    Session(token_hash).update(actions=[Session.mfa.set("none")], condition=Session.token_hash.exists())
