@@ -113,9 +113,7 @@ def events(*, patient_id: str | None = None, actor_id: str | None = None) -> lis
     return [as_json(row) for row in rows]
 
 
-def read_trail(*, actor_id: str | None, actor_role: str | None, client_ip: str | None,
-               patient_id: str | None = None, of_actor_id: str | None = None) -> list[dict[str, Any]]:
+def read_trail(caller: Caller, *, patient_id: str | None = None, of_actor_id: str | None = None) -> list[dict[str, Any]]:
     """An admin reads the trail (of a patient, of a staff member); the reading is recorded too."""
-    record("audit.view", actor_id=actor_id, actor_role=actor_role, patient_id=patient_id, target_id=of_actor_id,
-           client_ip=client_ip)
+    record_for(caller, "audit.view", patient_id=patient_id, target_id=of_actor_id)
     return events(patient_id=patient_id, actor_id=of_actor_id)

@@ -137,8 +137,7 @@ def audit_trail(ctx: PageCtx):
     patient_id, actor_id = ctx.query.get("patient_id", "").strip(), ctx.query.get("actor_id", "").strip()
     events = None
     if patient_id or actor_id:
-        events = audit.read_trail(actor_id=ctx.caller.actor_id, actor_role=ctx.caller.actor_role,
-                                  client_ip=ctx.client_ip, patient_id=patient_id or None, of_actor_id=actor_id or None)
+        events = audit.read_trail(ctx.caller, patient_id=patient_id or None, of_actor_id=actor_id or None)
     return ctx.render("admin_audit.html", errors={}, events=events, patient_id=patient_id, actor_id=actor_id)
 
 
