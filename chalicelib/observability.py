@@ -1,16 +1,80 @@
 """The one Logger and Metrics of the portal.
 
 Logs and metrics never carry medical content, passwords or tokens: log identifiers and outcomes only.
+Every line is one JSON object written by Powertools' handler. A failure is logged by `failure()`'s
+fields: the exception's type, its AWS error code and where it was raised, never its message (an
+exception's message can quote the input it refused, PHI included).
 """
 
+from __future__ import annotations
+
+import sys
+import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
 SERVICE = "patient-portal"
+FRAMES = 6  # the innermost frames a failure names: enough to find the line, short enough to read
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="PatientPortal", service=SERVICE)
 
 # Most requests record no metric; flushing an empty set at the end of each is expected, not news.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def failure(exc: BaseException) -> dict[str, Any]:
+    """An exception as log fields: `error_type`, `error_code` (an AWS error's code) and `error_at`
+    (file:line function, innermost last). The message and the traceback's values stay out."""
+    fields: dict[str, Any] = {"error_type": type(exc).__name__}
+    code = getattr(exc, "response", None)
+    if isinstance(code, dict):
+        fields["error_code"] = code.get("Error", {}).get("Code")
+    frames = traceback.extract_tb(exc.__traceback__)[-FRAMES:]
+    fields["error_at"] = [f"{_short(frame.filename)}:{frame.lineno} {frame.name}" for frame in frames]
+    return fields
+
+
+@contextmanager
+def failures_logged(message: str, **ids: Any) -> Iterator[None]:
+    """An event handler's failure, logged (with `ids` and `failure()`'s fields) and raised again, so
+    Lambda's retries and dead-letter queues still see it."""
+    try:
+        yield
+    except Exception as exc:
+        logger.error(message, extra={**ids, **failure(exc)})
+        raise
+
+
+def _short(filename: str) -> str:
+    """A frame's file as `chalicelib/…`, `botocore/…` (a library's), or its bare name."""
+    for marker, keep in (("/chalicelib/", "chalicelib/"), ("/site-packages/", "")):
+        if marker in filename:
+            return keep + filename.split(marker, 1)[1]
+    return filename.rsplit("/", 1)[-1]
+
+
+class ChaliceLog:
+    """Chalice's own logger (`app.log`). Chalice says one thing: a view raised, so it answers 500
+    ("Caught exception for path %s", the route as declared, with the exception). That goes out
+    once, through the one logger, as the same `unhandled error` line the error middleware writes;
+    nothing else Chalice might say is written (its lines are plain text, not the portal's JSON)."""
+
+    name = f"{SERVICE}.chalice"
+
+    def error(self, msg: str, *args: Any, exc_info: Any = None, **_: Any) -> None:
+        exc = sys.exc_info()[1] if exc_info is True else exc_info if isinstance(exc_info, BaseException) else None
+        route = args[0] if args and isinstance(args[0], str) else None
+        fields = failure(exc) if exc is not None else {}
+        logger.error("unhandled error", extra={"outcome": "internal_error", "status": 500, "route": route, **fields})
+
+    exception = critical = error
+
+    def debug(self, *_: Any, **__: Any) -> None:
+        return None
+
+    info = warning = debug

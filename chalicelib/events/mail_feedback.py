@@ -2,6 +2,7 @@
 
 from chalice import Blueprint
 
+from chalicelib.observability import failures_logged
 from chalicelib.services import mail_feedback
 from chalicelib.settings import get_settings
 
@@ -11,4 +12,6 @@ bp = Blueprint(__name__)
 @bp.on_sns_message(topic=get_settings().mail_feedback_topic, name="mail-feedback")
 def on_mail_feedback(event):
     """A hard bounce or a complaint marks the address on file bad."""
-    mail_feedback.handle(event.message)
+    with failures_logged("mail feedback failed", message_id=event.to_dict()["Records"][0]["Sns"].get("MessageId"),
+                         outcome="retry"):
+        mail_feedback.handle(event.message)

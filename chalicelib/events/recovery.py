@@ -6,6 +6,7 @@ again and, after maxReceiveCount, to keep in the recovery dead-letter queue.
 
 from chalice import Blueprint
 
+from chalicelib.observability import failures_logged
 from chalicelib.services import recovery
 from chalicelib.settings import get_settings
 
@@ -18,5 +19,9 @@ def recover_passwords(event):
     # Imported here: the app's one Lambda bundle serves HTTP too, whose cold starts don't need it.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    return process_partial_response(event=event.to_dict(), record_handler=lambda record: recovery.handle(record.body),
+    def recover(record):
+        with failures_logged("recovery job failed", message_id=record.message_id, outcome="retry"):
+            return recovery.handle(record.body)
+
+    return process_partial_response(event=event.to_dict(), record_handler=recover,
                                     processor=BatchProcessor(event_type=EventType.SQS), context=event.context)

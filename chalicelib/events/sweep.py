@@ -5,6 +5,7 @@ ends and a notice that SES turned down is retried without waiting for the next s
 from chalice import Blueprint, Rate
 
 from chalicelib.clock import parse_iso
+from chalicelib.observability import failures_logged
 from chalicelib.services import followup
 
 bp = Blueprint(__name__)
@@ -13,10 +14,13 @@ bp = Blueprint(__name__)
 @bp.schedule(Rate(1, unit=Rate.HOURS), name="follow-up-sweep")
 def follow_up_sweep(event):
     """Re-notify unread items, escalate the ones past MAX_NOTICES, retry busy sends, send the digest."""
-    return followup.run_schedule(parse_iso(event.time), remaining_ms=event.context.get_remaining_time_in_millis)
+    with failures_logged("follow-up sweep failed", scheduled_at=event.time):
+        # Its summary is logged by the service, as `follow-up sweep`.
+        return followup.run_schedule(parse_iso(event.time), remaining_ms=event.context.get_remaining_time_in_millis)
 
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES), name="outbox-sender")
 def outbox_sender(event):
     """Send what the outbox has due (the sweep does the same; claims keep every notice to one send)."""
-    return followup.send_due(remaining_ms=event.context.get_remaining_time_in_millis)
+    with failures_logged("outbox sender failed", scheduled_at=event.time):
+        return followup.send_due(remaining_ms=event.context.get_remaining_time_in_millis)

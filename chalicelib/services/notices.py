@@ -137,6 +137,7 @@ def _send(notice: outbox.Notice, to: str, context: dict) -> str:
         if err.transient and attempts < MAX_SEND_ATTEMPTS:
             outbox.mark_retry(notice, err.code, clock.now() + _backoff(attempts))
             metrics.add_metric(name="NoticeRetried", unit="Count", value=1)
+            logger.warning("notice not sent", extra={"notice_id": notice.id, "error_code": err.code, "outcome": "retry"})
             return "retry"
         outbox.mark_failed(notice, err.code)
         if notice.kind == ITEM_NOTICE:  # an unread item needs the office; a reset can simply be asked again
@@ -154,6 +155,7 @@ def _send(notice: outbox.Notice, to: str, context: dict) -> str:
         return "failed"
     outbox.mark_sent(notice, clock.now(), message_id)
     metrics.add_metric(name="NoticeSent", unit="Count", value=1)
+    logger.info("notice sent", extra={"notice_id": notice.id, "kind": notice.kind, "outcome": "sent"})
     return "sent"
 
 
