@@ -46,9 +46,20 @@ class Authenticators:
             self._secrets[username.casefold()] = secret
             self._used[username.casefold()] = set()
 
-    def forget(self, username: str) -> None:
+    def secret(self, username: str) -> str:
+        return self._secrets[username.casefold()]
+
+    def used(self, username: str) -> set[int]:
         with self._lock:
-            self._secrets.pop(username.casefold(), None)
+            return set(self._used.get(username.casefold(), ()))
+
+    def code_for_step(self, username: str, step: int) -> str:
+        """The code of one given step, counted as sent."""
+        from chalicelib.services import mfa
+
+        with self._lock:
+            self._used.setdefault(username.casefold(), set()).add(step)
+            return mfa.code_at(self._secrets[username.casefold()], step)
 
     def code(self, username: str) -> str:
         """A code the portal has not seen yet: this step's, else the next step's (one step of drift

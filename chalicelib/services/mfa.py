@@ -160,6 +160,15 @@ def _otpauth_uri(account: Account, secret: str) -> str:
     return _totp(secret).provisioning_uri(name=account.username, issuer_name=ISSUER)
 
 
+def _factor_given(caller: Caller, account: Account) -> None:
+    """The session is whole, and earlier failures (wrong passwords or codes) are forgiven: a good
+    sign-in is the password and the factor together."""
+    if caller.principal.owes_factor:
+        sessions.factor_done(caller.principal)
+    if account.failed_logins or account.lock_count or account.locked_until:
+        account_store.clear_failures(account)
+
+
 def enroll(caller: Caller, *, keep_pending: bool = False) -> Enrolment:
     """A new secret, kept as the one waiting for its first code (not active until confirmed).
     `keep_pending` shows the one already waiting instead, if any (a reloaded enrolment page keeps
@@ -196,8 +205,7 @@ def confirm(caller: Caller, code: str) -> list[str]:
     shown, hashes = _new_recovery_codes()
     if not mfa_store.activate(account, secret, hashes, steps[0], clock.now()):
         raise Conflict("The set-up changed meanwhile; start it again.", code="mfa_not_started")
-    if caller.principal.owes_factor:
-        sessions.factor_done(caller.principal)
+    _factor_given(caller, account)
     mail = account_mail.send(account, "mfa_enabled")
     audit.record_about(caller, "mfa.enroll", account, detail={"mail": mail})
     return shown
@@ -223,8 +231,7 @@ def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None
         audit.record_about(caller, "mfa.verify", account, outcome="bad_code", detail=detail or None)
         raise InvalidCode("recovery_code: the recovery code is not correct (or was already used)."
                           if recovery_code is not None else "code: the code is not correct (or was already used).")
-    if caller.principal.owes_factor:
-        sessions.factor_done(caller.principal)
+    _factor_given(caller, account)
     audit.record_about(caller, "mfa.verify", account, detail=detail or None)
 
 

@@ -94,10 +94,13 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
         if passwords.verify(current, password):
             return _temporary_sign_in(caller, account, temp_hash)
     elif passwords.verify(account.password_hash, password):
-        if account.failed_logins or account.lock_count or account.locked_until:
+        owed = owed_at_sign_in(account)
+        # With a second factor still to come, the failures are forgiven only once it is given
+        # (services/mfa.py): the password alone must not reset the count of wrong codes.
+        if owed == "none" and (account.failed_logins or account.lock_count or account.locked_until):
             account_store.clear_failures(account)
         session = sessions.create(account.id, account.role, must_change_password=False, client_ip=caller.client_ip,
-                                  mfa=owed_at_sign_in(account))
+                                  mfa=owed)
         audit.record_about(caller, "auth.login", account, as_actor=True)
         return session
     record_failure(account, caller)
