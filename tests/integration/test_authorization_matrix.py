@@ -1,7 +1,9 @@
 """Every API route × every kind of caller, generated from the app's route table so that a new
 route cannot be missed: anonymous callers get 401, the wrong role 403, a temporary-password
-session 403 `password_change_required` (except changing the password and signing out), and the
-right role gets past authorization (never 401/403, never 5xx)."""
+session 403 `password_change_required` (except changing the password and signing out), a session
+still owing its second factor 403 `mfa_required` (except `/api/auth/mfa/*` and signing out; the
+password change too while that is owed as well), and the right role gets past authorization
+(never 401/403, never 5xx)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ import pytest
 
 import app  # noqa: F401 - importing the app registers every route in ROUTES
 from chalicelib.api.http import ADMIN, PATIENT, PUBLIC, ROUTES, SIGNED_IN, STAFF
-from tests.support import Api
+from tests.support import Api, strong_password, unique_email
 
-CALLERS = ("anonymous", "patient", "staff", "admin", "must_change")
+CALLERS = ("anonymous", "patient", "staff", "admin", "must_change", "owes_factor", "must_change_owes_factor")
 ALLOWED = {
     SIGNED_IN: {"patient", "staff", "admin"},
     PATIENT: {"patient"},
@@ -35,6 +37,26 @@ def _api_routes():
             and (spec.method, spec.path) not in SESSION_ENDING]
 
 
+def _new_staff_first_sign_in(portal, admin) -> tuple[str, str]:
+    """A staff member the admin just created: (username, the temporary password mailed to them)."""
+    username, email = "matrix_" + secrets.token_hex(4), unique_email("matrix")
+    created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": "Matrix Member",
+                                                    "role": "staff"})
+    assert created.status_code == 201, created.text
+    return username, portal.last_temporary_password(email)
+
+
+def _staff_owing_enrolment(portal, admin) -> Api:
+    """A staff member's session after the forced password change, before enrolling."""
+    username, temporary = _new_staff_first_sign_in(portal, admin)
+    first = Api(portal.base_url, portal.login(username, temporary).json()["token"])
+    password = strong_password()
+    assert first.post("/api/auth/password", json={"current_password": temporary, "new_password": password}).status_code == 204
+    answer = portal.login(username, password).json()
+    assert answer["mfa"] == "enroll" and answer["must_change_password"] is False, answer
+    return Api(portal.base_url, answer["token"])
+
+
 @pytest.fixture(scope="module")
 def callers(portal, admin, staff) -> dict[str, Api]:
     patient = portal.new_patient(staff)
@@ -42,12 +64,17 @@ def callers(portal, admin, staff) -> dict[str, Api]:
     temporary = portal.last_temporary_password(fresh.email)
     limited = portal.login(fresh.username, temporary)
     assert limited.json()["must_change_password"] is True
+    # A staff member's temporary-password session owes the password change and the enrolment.
+    both = portal.login(*_new_staff_first_sign_in(portal, admin)).json()
+    assert both["must_change_password"] is True and both["mfa"] == "enroll", both
     return {
         "anonymous": portal.public,
         "patient": patient.api,
         "staff": staff,
         "admin": admin,
         "must_change": Api(portal.base_url, limited.json()["token"]),
+        "owes_factor": _staff_owing_enrolment(portal, admin),
+        "must_change_owes_factor": Api(portal.base_url, both["token"]),
     }
 
 
@@ -66,12 +93,18 @@ def test_route_answers_each_caller_as_the_contract_says(callers, spec):
         if caller == "anonymous":
             assert answer.status_code == 401, context
             assert answer.json()["error"] == "unauthenticated", context
-        elif caller == "must_change":
+        elif caller in ("must_change", "must_change_owes_factor"):
             if spec.allow_password_change:
                 assert answer.status_code not in (401, 403), context
             else:
                 assert answer.status_code == 403, context
                 assert answer.json()["error"] == "password_change_required", context
+        elif caller == "owes_factor":
+            if spec.allow_factor_owed:
+                assert answer.status_code not in (401, 403), context
+            else:
+                assert answer.status_code == 403, context
+                assert answer.json()["error"] == "mfa_required", context
         elif caller in ALLOWED[spec.access]:
             assert answer.status_code not in (401, 403), context
         else:
