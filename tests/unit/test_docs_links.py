@@ -4,6 +4,7 @@ of the file it names)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -143,3 +144,33 @@ def test_every_module_the_readme_map_names_is_in_the_folder_its_row_names():
 
     # Then every one is there
     assert missing == []
+
+
+# Specification files kept outside the repository once; the repository's own are docs/*.md and the
+# OpenAPI document the portal serves.
+OUTSIDE_NAMES = re.compile(r"[\w./-]*\b(?:API|PRODUCT|ARCHITECTURE)\.md\b|\bshared/[\w./-]+")
+SOURCE_SUFFIXES = {".py", ".md", ".txt", ".html", ".json", ".toml", ".ini", ".cfg", ".yml", ".yaml"}
+SKIPPED_FOLDERS = {".git", ".venv", ".local", "build", "node_modules", "__pycache__", ".chalice"}
+
+
+def repository_text_files() -> list[Path]:
+    """Makefile and every source or text file, outside the virtualenv, local tools and build output."""
+    files = [ROOT / "Makefile"]
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [name for name in subfolders if name not in SKIPPED_FOLDERS]
+        files += [Path(folder) / name for name in names if Path(name).suffix in SOURCE_SUFFIXES]
+    return files
+
+
+def test_no_file_names_a_specification_the_repository_does_not_hold():
+    # Given every source and documentation file of the repository
+    files = repository_text_files()
+
+    # When the names of specification files are looked for in them
+    named = [f"{path.relative_to(ROOT)}:{number}: {name}"
+             for path in files if path != Path(__file__).resolve()
+             for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+             for name in OUTSIDE_NAMES.findall(line) if not (ROOT / name).is_file()]
+
+    # Then none is named: they point at docs/contract.md or GET /api/openapi.json instead
+    assert named == []
