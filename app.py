@@ -10,25 +10,25 @@ with imports_without_gc():
     from chalicelib.api import documents as documents_api
     from chalicelib.api import followup as followup_api
     from chalicelib.api import uploads as uploads_api
-    from chalicelib.api.http import security_headers_middleware
     from chalicelib.errors import http_error_middleware
     from chalicelib.events import mail_feedback as mail_feedback_events
     from chalicelib.events import publisher as publisher_events
     from chalicelib.events import recovery as recovery_events
     from chalicelib.events import sweep as sweep_events
-    from chalicelib.observability import ChaliceLog, logger, metrics
+    from chalicelib.frontdoor import security_headers_middleware
+    from chalicelib.observability import logger, metrics
     from chalicelib.settings import get_settings
     from chalicelib.web import routes as web_routes
 
-app = Chalice(app_name="patient-portal", configure_logs=False)
-# Chalice's one line (a view raised: 500) goes out once, as the one logger's JSON; see ChaliceLog.
-app.log = ChaliceLog()
+app = Chalice(app_name="patient-portal")
+app.log.disabled = True  # the one logger is Powertools'; Chalice's own would duplicate errors
 
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 # Metrics go out at the end of each invocation (HTTP and events alike), never carried into the next.
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
-app.register_middleware(http_error_middleware, "http")
+# The security headers wrap the error mapping, so error answers carry them too.
 app.register_middleware(security_headers_middleware, "http")
+app.register_middleware(http_error_middleware, "http")
 
 for blueprint in (auth.bp, profile.bp, forms.bp, items.bp, staff.bp, admin.bp, meta.bp, messages.bp, staff_messages.bp):
     app.register_blueprint(blueprint)

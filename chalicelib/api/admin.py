@@ -9,7 +9,8 @@ from chalicelib.services import accounts, audit
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/admin/staff", "POST", access=ADMIN, body="StaffBody", status=201, responses={409: "username_taken"})
+@route(bp, "/api/admin/staff", "POST", access=ADMIN, response="Account", body="StaffBody", status=201,
+       responses={409: "username_taken"})
 def create_staff(ctx: Ctx):
     """Create a staff account; the new member is emailed a temporary password."""
     b = ctx.body
@@ -17,10 +18,11 @@ def create_staff(ctx: Ctx):
     return accounts.account_json(account)
 
 
-@route(bp, "/api/staff/audit", access=ADMIN)
+@route(bp, "/api/staff/audit", access=ADMIN, response="AuditTrail", query="AuditQuery")
 def audit_trail(ctx: Ctx):
     """Audit events for one patient (`?patient_id=`) or one staff member (`?actor_id=`)."""
     patient_id, actor_id = ctx.query.get("patient_id"), ctx.query.get("actor_id")
     if not patient_id and not actor_id:
         raise BadRequest("patient_id or actor_id: give at least one.", code="invalid_request")
-    return {"events": audit.read_trail(ctx.caller, patient_id=patient_id, of_actor_id=actor_id)}
+    return {"events": audit.read_trail(actor_id=ctx.caller.actor_id, actor_role=ctx.caller.actor_role,
+                                       client_ip=ctx.client_ip, patient_id=patient_id, of_actor_id=actor_id)}

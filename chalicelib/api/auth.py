@@ -9,7 +9,7 @@ from chalicelib.services import accounts, recovery, sign_in
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/auth/login", "POST", access=PUBLIC, body="LoginBody", responses={401: "invalid_credentials"})
+@route(bp, "/api/auth/login", "POST", access=PUBLIC, response="Session", body="LoginBody", responses={401: "invalid_credentials"})
 def login(ctx: Ctx):
     """Sign in with username and password (or a temporary password)."""
     session = sign_in.login(ctx.caller, ctx.body.username, ctx.body.password)
@@ -34,7 +34,7 @@ def change_password(ctx: Ctx):
     accounts.change_password(ctx.caller, ctx.body.current_password, ctx.body.new_password)
 
 
-@route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, body="ForgotPasswordBody", status=202)
+@route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, response="Message", body="ForgotPasswordBody", status=202)
 def forgot_password(ctx: Ctx):
     """Email a temporary password to the address on file; the same answer for every username."""
     return {"message": recovery.forgot_password(ctx.caller, ctx.body.username)}

@@ -21,7 +21,7 @@ def _moment(text: str | None) -> datetime:
         raise BadRequest("now: not an ISO 8601 time such as 2026-11-28T09:00:00Z.", code="invalid_request") from None
 
 
-@route(bp, "/dev/outbox", access=PUBLIC)
+@route(bp, "/dev/outbox", access=PUBLIC, response="Outbox")
 def outbox(ctx: Ctx):
     """Every mail the local SES accepted, oldest first."""
     from chalicelib.mail import outbox_reader  # parses MIME (the email package): only this route needs it
@@ -29,7 +29,7 @@ def outbox(ctx: Ctx):
     return {"messages": outbox_reader.messages()}
 
 
-@route(bp, "/dev/sweep", "POST", access=PUBLIC, body="SweepBody")
+@route(bp, "/dev/sweep", "POST", access=PUBLIC, response="SweepSummary", body="SweepBody")
 def sweep(ctx: Ctx):
     """Run the scheduled follow-up sweep as of `now` (default: the portal's clock); its summary."""
     return followup.run_schedule(_moment(ctx.body.now))

@@ -1,42 +1,50 @@
 """How every API route is declared: `@route(...)` resolves the caller, enforces the role, parses
-and validates the JSON body with a pydantic model, and records the route for the OpenAPI document.
+and validates the JSON body with a pydantic model, names the model of its answer, and records the
+route for the OpenAPI document (`chalicelib/api/openapi.py`), which is generated from these records.
 
-Handlers then only call one service function and shape its answer.
+Handlers then only call one service function and shape its answer. What the API shares with the
+pages (session, CSRF, roles, body parsing) is in `chalicelib/frontdoor.py`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.errors import BadRequest, Forbidden, PasswordChangeRequired, PayloadTooLarge, validation_message
-from chalicelib.services import sessions
+from chalicelib.errors import Forbidden
+from chalicelib.frontdoor import (
+    ADMIN,
+    PATIENT,
+    PUBLIC,
+    SIGNED_IN,
+    STAFF,
+    allowed,
+    body_model,
+    check_ids,
+    check_session_state,
+    client_ip,
+    parse_json,
+    resolve_session,
+)
 from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-MAX_BODY_BYTES = 64 * 1024
-SESSION_COOKIE = "portal_session"
-CSRF_HEADER = "x-csrf-token"
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-# Who may call a route.
-PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
-_ROLES = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"}, ADMIN: {"admin"}}
+__all__ = ["ADMIN", "PATIENT", "PUBLIC", "ROUTES", "SIGNED_IN", "STAFF", "Ctx", "RouteSpec", "answer_model",
+           "body_model", "route"]
 
 
-def body_model(name: str) -> type[BaseModel]:
-    """The request body model called `name` in chalicelib.api.models. That module, and pydantic with
-    it, loads with the first request that has a body: a cold start serving only reads never pays for it."""
-    from chalicelib.api import models
+def answer_model(name: str) -> type[BaseModel]:
+    """The answer model called `name` in chalicelib.api.answers. Only the OpenAPI document (and the
+    tests) read them: no request loads that module."""
+    from chalicelib.api import answers
 
-    return getattr(models, name)
+    return getattr(answers, name)
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,21 @@ class RouteSpec:
     summary: str
     allow_password_change: bool
     responses: dict[int, str] = field(default_factory=dict)
+    response_name: str | None = None
+    query_name: str | None = None
+    allow_factor_owed: bool = False
 
     @property
     def body(self) -> type[BaseModel] | None:
         return body_model(self.body_name) if self.body_name else None
+
+    @property
+    def response(self) -> type[BaseModel] | None:
+        return answer_model(self.response_name) if self.response_name else None
+
+    @property
+    def query(self) -> type[BaseModel] | None:
+        return body_model(self.query_name) if self.query_name else None
 
 
 ROUTES: list[RouteSpec] = []
@@ -74,92 +93,35 @@ class Ctx:
         return Caller(self.principal, self.client_ip)
 
 
-def _bearer(headers) -> str | None:
-    value = headers.get("authorization", "")
-    if value.lower().startswith("bearer "):
-        return value[7:].strip()
-    return None
-
-
-def session_cookie(headers) -> str | None:
-    for part in headers.get("cookie", "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == SESSION_COOKIE and value:
-            return value
-    return None
-
-
-def resolve_principal(request, *, csrf_form_value: str | None = None) -> Principal:
-    """Bearer token for API clients; the cookie session (with its CSRF token on changes) for pages."""
-    return _resolve(request, csrf_form_value, None)[0]
-
-
-def _resolve(request, csrf_form_value: str | None, with_session: Callable | None) -> tuple[Principal, Any]:
-    def authenticate(token: str | None) -> tuple[Principal, Any]:
-        if with_session is None:
-            return sessions.authenticate(token), None
-        return sessions.authenticate_with(token, with_session)
-
-    token = _bearer(request.headers)
-    if token:
-        return authenticate(token)
-    principal, read = authenticate(session_cookie(request.headers))
-    if request.method not in SAFE_METHODS:
-        supplied = request.headers.get(CSRF_HEADER) or csrf_form_value
-        if not sessions.csrf_matches(principal, supplied):
-            raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
-    return principal, read
-
-
-def client_ip(request) -> str | None:
-    return (request.context or {}).get("identity", {}).get("sourceIp")
-
-
-def parse_json(request, model: str | type[BaseModel]) -> Any:
-    """The body checked by `model` (or the model of that name in chalicelib.api.models)."""
-    from pydantic import ValidationError  # loaded by the body model already
-
-    if isinstance(model, str):
-        model = body_model(model)
-    raw = request.raw_body or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body: at most {MAX_BODY_BYTES // 1024} KB.")
-    if not raw.strip():
-        raise BadRequest("body: a JSON object is required.", code="invalid_request")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("body: not valid JSON (UTF-8).", code="invalid_request") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body: must be a JSON object.", code="invalid_request")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise BadRequest(validation_message(exc), code="invalid_request") from None
-
-
 def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
-          body: str | None = None, status: int = 200, summary: str = "",
-          allow_password_change: bool = False, responses: dict[int, str] | None = None,
-          with_session: Callable | None = None) -> Callable:
+          body: str | None = None, response: str | None = None, query: str | None = None,
+          status: int = 200, summary: str = "", allow_password_change: bool = False, allow_factor_owed: bool = False,
+          responses: dict[int, str] | None = None, with_session: Callable | None = None) -> Callable:
     """Declare an API route. The handler is called as `fn(ctx, **path_params)` and returns a
-    dict (sent with `status`), None (204), or a chalice Response. `body` names the request body's
-    model in `chalicelib/api/models.py` (loaded on first use). `with_session(account_id)` names a
-    row of the caller's account to read in the same round trip as the session (`ctx.with_session`)."""
+    dict (sent with `status`), None (204), or a chalice Response.
+
+    `body` names the request body's model in `chalicelib/api/models.py` (loaded on first use);
+    `response` names the answer's model in `chalicelib/api/answers.py` (every route that answers
+    with a body names one: it is the one description of that answer); `query` names the model of
+    the query string the handler reads, in `chalicelib/api/models.py`; `responses` adds error
+    statuses beyond the common ones, with their codes. `with_session(account_id)` names a row of the
+    caller's account to read in the same round trip as the session (`ctx.with_session`).
+    `allow_password_change` / `allow_factor_owed` open the route to a session that must still change
+    its password / still owes its second factor (see `frontdoor.check_session_state`)."""
 
     def decorate(fn: Callable) -> Callable:
         ROUTES.append(RouteSpec(path, method, access, body, status, summary or (fn.__doc__ or "").strip(),
-                                allow_password_change, responses or {}))
+                                allow_password_change, responses or {}, response, query, allow_factor_owed))
 
         def view(**path_params):
             request = bp.current_request
+            check_ids(path_params)
             principal, read = None, None
             if access != PUBLIC:
-                principal, read = _resolve(request, None, with_session)
-                if principal.must_change_password and not allow_password_change:
-                    raise PasswordChangeRequired()
-                allowed = _ROLES[access]
-                if allowed is not None and principal.role not in allowed:
+                principal, read = resolve_session(request, with_session=with_session)
+                check_session_state(principal, allow_password_change=allow_password_change,
+                                    allow_factor_owed=allow_factor_owed)
+                if not allowed(principal, access):
                     raise Forbidden("Your account is not allowed to do this.")
             parsed = parse_json(request, body) if body is not None else None
             ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request), read)
@@ -177,21 +139,3 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
         return fn
 
     return decorate
-
-
-
-
-def security_headers_middleware(event, get_response):
-    """Headers every answer carries; pages add their CSP on top."""
-    response = get_response(event)
-    headers = {k.lower(): k for k in response.headers}
-    defaults = {
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "DENY",
-        "Cache-Control": "no-store",
-    }
-    for name, value in defaults.items():
-        if name.lower() not in headers:
-            response.headers[name] = value
-    return response

@@ -8,7 +8,7 @@ from chalicelib.services import items
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/items", access=PATIENT, with_session=items.LIST_READ)
+@route(bp, "/api/items", access=PATIENT, response="Items", with_session=items.LIST_READ)
 def list_items(ctx: Ctx):
     """Documents and office messages, newest first; unread ones have no read_at."""
     return {"items": items.list_for_patient(ctx.principal, ctx.with_session)}

@@ -13,26 +13,26 @@ def paging(ctx: Ctx) -> messaging.Page:
     return messaging.paging(ctx.query.get("limit"), ctx.query.get("cursor"))
 
 
-@route(bp, "/api/messages", access=PATIENT)
+@route(bp, "/api/messages", access=PATIENT, response="Threads", query="PagingQuery")
 def list_threads(ctx: Ctx):
     """The patient's threads, newest first, with unread counts (`?limit=&cursor=`)."""
     return messaging.threads_for_patient(ctx.caller, paging(ctx))
 
 
-@route(bp, "/api/messages", "POST", access=PATIENT, body="NewThreadBody", status=201)
+@route(bp, "/api/messages", "POST", access=PATIENT, response="Created", body="NewThreadBody", status=201)
 def start_thread(ctx: Ctx):
     """Write to the office: a new thread; the office is told only that a message arrived."""
     b = ctx.body
     return messaging.start_by_patient(ctx.caller, b.subject, b.body, b.category)
 
 
-@route(bp, "/api/messages/{thread_id}", access=PATIENT, responses={404: "not_found"})
+@route(bp, "/api/messages/{thread_id}", access=PATIENT, response="Thread", query="PagingQuery", responses={404: "not_found"})
 def open_thread(ctx: Ctx, thread_id: str):
     """A thread's messages, oldest first (`?limit=&cursor=`); opening it records the read receipt."""
     return messaging.open_for_patient(ctx.caller, thread_id, paging(ctx))
 
 
-@route(bp, "/api/messages/{thread_id}", "POST", access=PATIENT, body="ReplyBody", status=201,
+@route(bp, "/api/messages/{thread_id}", "POST", access=PATIENT, response="Created", body="ReplyBody", status=201,
        responses={404: "not_found"})
 def reply(ctx: Ctx, thread_id: str):
     """Reply in one of the patient's threads."""

@@ -8,13 +8,13 @@ from chalicelib.errors import NotFound
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/health", access=PUBLIC)
+@route(bp, "/api/health", access=PUBLIC, response="Health")
 def health(ctx: Ctx):
     """Liveness."""
     return {"status": "ok"}
 
 
-@route(bp, "/api/openapi.json", access=PUBLIC)
+@route(bp, "/api/openapi.json", access=PUBLIC, response="OpenApiDocument")
 def openapi_document(ctx: Ctx):
     """This document."""
     from chalicelib.api import openapi  # built from pydantic models: loaded when first asked for

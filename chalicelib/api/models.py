@@ -172,3 +172,28 @@ class StaffBody(Body):
 
 class SweepBody(Body):
     now: str | None = None
+
+
+# ---------------------------------------------------------------- query strings
+# What the handlers read from `ctx.query`, named by their route (`@route(..., query="PagingQuery")`)
+# so the OpenAPI document declares each parameter; every parameter is optional.
+
+
+class Query(BaseModel):
+    """Base of every query string model."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+
+class PagingQuery(Query):
+    limit: Annotated[str, Field(pattern=r"^(0*([1-9][0-9]?|1[0-9]{2}|200))?$", description="1 to 200")] = ""
+    cursor: Annotated[str, Field(description="next_cursor of the page before")] = ""
+
+
+class PatientSearchQuery(Query):
+    q: Annotated[str, Field(description="MRN, username or the start of a name")] = ""
+
+
+class AuditQuery(Query):
+    patient_id: str = ""
+    actor_id: str = ""

@@ -8,20 +8,20 @@ from chalicelib.services import accounts
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/me", access=SIGNED_IN)
+@route(bp, "/api/me", access=SIGNED_IN, response="Account")
 def me(ctx: Ctx):
     """The signed-in account."""
     return accounts.me(ctx.principal)
 
 
-@route(bp, "/api/me/username", "PUT", access=SIGNED_IN, body="UsernameBody",
+@route(bp, "/api/me/username", "PUT", access=SIGNED_IN, response="Username", body="UsernameBody",
        responses={400: "invalid_username", 401: "invalid_credentials", 409: "username_taken"})
 def change_username(ctx: Ctx):
     """Change the username (any unused valid name, email-shaped or not)."""
     return {"username": accounts.change_username(ctx.caller, ctx.body.username, ctx.body.current_password)}
 
 
-@route(bp, "/api/me/email", "PUT", access=SIGNED_IN, body="EmailBody",
+@route(bp, "/api/me/email", "PUT", access=SIGNED_IN, response="Email", body="EmailBody",
        responses={400: "invalid_email", 401: "invalid_credentials"})
 def change_email(ctx: Ctx):
     """Change the email on file; the username stays as it is."""

@@ -8,7 +8,7 @@ from chalicelib.services import uploads
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/staff/patients/{patient_id}/uploads", "POST", access=STAFF, body="UploadBody", status=201,
+@route(bp, "/api/staff/patients/{patient_id}/uploads", "POST", access=STAFF, response="UploadForm", body="UploadBody", status=201,
        responses={404: "not_found"})
 def upload_form(ctx: Ctx, patient_id: str):
     """A presigned S3 POST into the results bucket, locked to this patient, type, metadata and size."""
@@ -17,7 +17,8 @@ def upload_form(ctx: Ctx, patient_id: str):
                                    comment=b.comment, filename=b.filename, content_type=b.content_type)
 
 
-@route(bp, "/api/staff/documents/{document_id}/comments", "POST", access=STAFF, body="CommentBody", status=201,
+@route(bp, "/api/staff/documents/{document_id}/comments", "POST", access=STAFF, response="Commented", body="CommentBody",
+       status=201,
        responses={404: "not_found"})
 def add_comment(ctx: Ctx, document_id: str):
     """Add a provider comment: the document is unread again and the patient is notified."""

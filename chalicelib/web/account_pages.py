@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import SESSION_COOKIE
+from chalicelib.frontdoor import SESSION_COOKIE
 from chalicelib.services import accounts, items, recovery
 from chalicelib.services import sign_in as sign_in_service
 from chalicelib.web.framework import (

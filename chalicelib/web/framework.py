@@ -2,7 +2,8 @@
 token on form posts), sends a temporary-password session to `/password`, checks the role, parses
 the urlencoded form, and turns domain errors into pages instead of JSON.
 
-Pages call the same service functions (and validate with the same body models) as the JSON API.
+Pages call the same service functions (and validate with the same body models) as the JSON API;
+the session lookup, CSRF check, roles and body limits are the API's own, from `chalicelib/frontdoor.py`.
 """
 
 from __future__ import annotations
@@ -18,16 +19,33 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import MAX_BODY_BYTES, SESSION_COOKIE, body_model, client_ip, resolve_principal, session_cookie
 from chalicelib.clock import parse_iso
 from chalicelib.errors import (
     BadRequest,
     Forbidden,
+    MfaRequired,
     NotFound,
     PasswordChangeRequired,
     PayloadTooLarge,
     PortalError,
     Unauthenticated,
+)
+from chalicelib.frontdoor import (
+    ADMIN,
+    MAX_BODY_BYTES,
+    PATIENT,
+    PUBLIC,
+    SESSION_COOKIE,
+    SIGNED_IN,
+    STAFF,
+    allowed,
+    body_model,
+    check_ids,
+    check_session_state,
+    client_ip,
+    read_cookie,
+    resolve_principal,
+    session_cookie,
 )
 from chalicelib.services import accounts
 from chalicelib.services.identity import Caller
@@ -40,8 +58,8 @@ if TYPE_CHECKING:
 WEB_DIR = Path(__file__).resolve().parent
 FORM_COOKIE = "portal_form"  # pre-session double-submit token for the public forms
 FORM_TYPE = "application/x-www-form-urlencoded"
-PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
-_ROLES = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"}, ADMIN: {"admin"}}
+__all__ = ["ADMIN", "PAGES", "PATIENT", "PUBLIC", "SIGNED_IN", "STAFF", "FormErrors", "PageCtx", "PageSpec", "page",
+           "redirect"]
 
 # Flash messages after a redirect come from this fixed list, so no query string can put text on a page.
 NOTICES = {
@@ -60,6 +78,7 @@ NOTICES = {
     "staff-created": "The staff account is created and a temporary password has been emailed.",
     "uploaded": "The file has been uploaded. It appears in the list once it is published.",
     "comment-added": "The comment has been added and the patient will be notified.",
+    "mfa-removed": "The authenticator app has been turned off. Signing in now needs only your password.",
 }
 
 
@@ -149,14 +168,6 @@ def safe_next(value: str | None, default: str) -> str:
 
 def home_for(role: str) -> str:
     return "/" if role == "patient" else "/staff"
-
-
-def _read_cookie(headers, name: str) -> str | None:
-    for part in headers.get("cookie", "").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name and value:
-            return value
-    return None
 
 
 def parse_form(request) -> dict[str, str]:
@@ -290,7 +301,7 @@ class PageCtx:
 def _public_form_token(ctx: PageCtx) -> None:
     """Double-submit token for forms shown before there is a session (sign-in, forgot password,
     forgot username): a random value in a SameSite=Strict cookie, echoed by the form."""
-    existing = _read_cookie(ctx.request.headers, FORM_COOKIE)
+    existing = read_cookie(ctx.request.headers, FORM_COOKIE)
     if existing and len(existing) < 100:
         ctx.form_token = existing
     else:
@@ -300,7 +311,7 @@ def _public_form_token(ctx: PageCtx) -> None:
 
 def check_public_form(ctx: PageCtx) -> None:
     supplied = ctx.form.get("csrf_token", "")
-    expected = _read_cookie(ctx.request.headers, FORM_COOKIE) or ""
+    expected = read_cookie(ctx.request.headers, FORM_COOKIE) or ""
     if not (supplied and expected and hmac.compare_digest(supplied, expected)):
         raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
 
@@ -313,16 +324,32 @@ def _error_page(ctx: PageCtx, exc: PortalError) -> Response:
     return response
 
 
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    methods: tuple[str, ...]
+    access: str
+
+
+# Every page, as declared (the bad-input tests are generated from it, as from the API's ROUTES).
+PAGES: list[PageSpec] = []
+
+
 def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, access: str = SIGNED_IN,
-         allow_password_change: bool = False) -> Callable:
+         allow_password_change: bool = False, allow_factor_owed: bool = False) -> Callable:
     """Declare a page. The handler is called as `fn(ctx, **path_params)` and returns a Response
-    (usually `ctx.render(...)` or `redirect(...)`)."""
+    (usually `ctx.render(...)` or `redirect(...)`). A session that must change its password is sent
+    to /password, one that owes its second factor to /mfa/enroll or /mfa/verify, unless the page
+    allows it (`allow_password_change`, `allow_factor_owed`)."""
 
     def decorate(fn: Callable) -> Callable:
+        PAGES.append(PageSpec(path, tuple(methods), access))
+
         def view(**path_params):
             request = bp.current_request
             ctx = PageCtx(request, None, {}, dict(request.query_params or {}), client_ip(request))
             try:
+                check_ids(path_params)
                 if request.method == "POST":
                     ctx.form = parse_form(request)
                 if access == PUBLIC:
@@ -330,15 +357,16 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
                     if request.method == "POST":
                         check_public_form(ctx)
                 else:
-                    _sign_in_required(ctx, allow_password_change)
-                    allowed = _ROLES[access]
-                    if allowed is not None and ctx.principal.role not in allowed:
+                    _sign_in_required(ctx, allow_password_change, allow_factor_owed)
+                    if not allowed(ctx.principal, access):
                         raise NotFound("There is no such page for your account.")
                 return fn(ctx, **path_params)
             except Unauthenticated:
                 return _to_sign_in(request)
             except PasswordChangeRequired:
                 return redirect("/password")
+            except MfaRequired as owed:
+                return _to_second_factor(request, owed.owed)
             except PortalError as exc:
                 return _error_page(ctx, exc)
 
@@ -351,12 +379,21 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
     return decorate
 
 
-def _sign_in_required(ctx: PageCtx, allow_password_change: bool) -> None:
+def _sign_in_required(ctx: PageCtx, allow_password_change: bool, allow_factor_owed: bool = False) -> None:
     ctx.principal = resolve_principal(ctx.request, csrf_form_value=ctx.form.get("csrf_token"))
-    if ctx.principal.must_change_password and not allow_password_change:
-        raise PasswordChangeRequired()
+    check_session_state(ctx.principal, allow_password_change=allow_password_change,
+                        allow_factor_owed=allow_factor_owed)
     if not ctx.principal.must_change_password:
         ctx.account = accounts.me(ctx.principal)
+
+
+def _to_second_factor(request, owed: str) -> Response:
+    """A session that owes its second factor: to setting up the app, or to entering a code (and
+    from there back to the page asked for)."""
+    if owed == "enroll":
+        return redirect("/mfa/enroll")
+    here = current_path(request) if request.method == "GET" else ""
+    return redirect("/mfa/verify" + (f"?next={quote(here, safe='/')}" if here and here != "/" else ""))
 
 
 def _to_sign_in(request) -> Response:

@@ -1,8 +1,10 @@
 """Bad input on every route that takes a body: a 4xx `{"error", "message"}` naming the problem,
-never a 5xx, and nothing changed.
+never a 5xx, and nothing changed. A body nested too deep is a 400 `invalid_request`; an id longer
+than any the portal issues is a 404, on every API route and page that takes one, before any table
+is read; and every error answer carries the security headers successful ones carry.
 
-The cases are generated from `chalicelib.api.http.ROUTES` and each route's own body model, so a
-route added later is covered without touching this file.
+The cases are generated from `chalicelib.api.http.ROUTES` (and the pages' `PAGES`) and each route's
+own body model, so a route added later is covered without touching this file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from pydantic import ValidationError
 from app import app as _app  # noqa: F401 - registers every blueprint, so ROUTES is complete
 from chalicelib import aws
 from chalicelib.api.http import ADMIN, PATIENT, PUBLIC, ROUTES, STAFF, RouteSpec
+from chalicelib.frontdoor import MAX_ID_LENGTH, MAX_JSON_DEPTH, SECURITY_HEADERS
+from chalicelib.localstack import pump
+from chalicelib.localstack.calls import recording
+from chalicelib.services import digest
 from chalicelib.settings import get_settings
+from chalicelib.web.framework import PAGES, PageSpec
 from tests.support import Api, strong_password, unique_email, unique_mrn
 
 BODY_ROUTES = [spec for spec in ROUTES if spec.body is not None]
@@ -247,3 +254,126 @@ def test_odd_but_legitimate_unicode_is_never_a_server_error(portal, callers, clo
             assert answer.status_code < 500, f"{label} in {name}: {answer.status_code} {answer.text[:300]}"
             if answer.status_code >= 400:
                 assert set(answer.json()) >= {"error", "message"}, f"{label} in {name}: {answer.text}"
+
+
+# ---------------------------------------------------------------- nesting, long ids, error headers
+
+def _nested(depth: int) -> bytes:
+    """A JSON object whose first field holds arrays nested `depth` levels deep."""
+    return b'{"x": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("spec", BODY_ROUTES, ids=route_id)
+def test_bodies_nested_too_deep_are_invalid_requests(portal, callers, spec):
+    # Given the right kind of caller for the route, and the state of every table
+    caller = callers.get(spec.access, callers["public"])
+    path = concrete_path(spec, callers["patient_record"].id)
+    before = state_digest(portal)
+
+    # When a body nests just past the limit, and 3000 levels deep (past the JSON parser's own limit)
+    for depth in (MAX_JSON_DEPTH, 3000):
+        answer = send(caller, spec, path, {"data": _nested(depth), "headers": {"Content-Type": "application/json"}})
+
+        # Then it is a 400 invalid_request saying the body is nested too deep, never a 5xx
+        assert answer.status_code == 400, f"{depth} levels: {answer.status_code} {answer.text[:300]}"
+        assert answer.json()["error"] == "invalid_request", answer.text
+        assert "nested" in answer.json()["message"], answer.text
+
+    # And nothing changed
+    assert state_digest(portal) == before
+
+
+ID_ROUTES = [spec for spec in ROUTES if "{" in spec.path]
+ID_PAGES = [(spec, method) for spec in PAGES if "{" in spec.path for method in spec.methods]
+# Past DynamoDB's 2048-byte key limit, as a probe would send.
+LONG_ID = "d_" + "7" * 3000
+
+
+def _long_id_path(path: str) -> str:
+    return "/".join(LONG_ID if part.startswith("{") else part for part in path.split("/"))
+
+
+def test_every_route_and_page_with_an_id_is_covered():
+    # Given the route and page tables
+    # Then the records reached by id (documents, threads, patients, queue entries, forms) are among them
+    api = {spec.path for spec in ID_ROUTES}
+    pages = {spec.path for spec, _ in ID_PAGES}
+    assert {"/api/documents/{document_id}", "/api/messages/{thread_id}", "/api/staff/patients/{patient_id}",
+            "/api/staff/queue/{entry_id}/resolve", "/api/staff/forms/{form_id}/resolve"} <= api
+    assert {"/documents/{document_id}", "/messages/{thread_id}", "/staff/patients/{patient_id}",
+            "/staff/quarantine/{entry_id}"} <= pages
+    assert len(LONG_ID) > MAX_ID_LENGTH
+
+
+@pytest.mark.parametrize("spec", ID_ROUTES, ids=route_id)
+def test_an_id_longer_than_any_issued_is_not_found_without_a_table_read(callers, spec):
+    # Given the right kind of caller for the route
+    caller = callers.get(spec.access, callers["public"])
+
+    # When the route is called with an id far longer than any the portal issues
+    with recording() as calls:
+        answer = send(caller, spec, _long_id_path(spec.path), {"json": {}} if spec.body_name else {})
+
+    # Then it is the contract's 404, and no DynamoDB call was made for it (not even the session's)
+    assert answer.status_code == 404, answer.text[:300]
+    assert answer.json()["error"] == "not_found"
+    assert calls.count("dynamodb") == 0, calls.by_operation()
+
+
+@pytest.mark.parametrize(("spec", "method"), ID_PAGES, ids=lambda value: getattr(value, "path", value))
+def test_a_page_with_an_id_longer_than_any_issued_is_not_found_without_a_table_read(callers, spec: PageSpec, method):
+    # Given the right kind of caller for the page (pages accept the same session as a bearer token)
+    caller = callers.get(spec.access, callers["public"])
+
+    # When the page is asked for, or its form posted, with an id far longer than any the portal issues
+    with recording() as calls:
+        answer = caller.request(method, _long_id_path(spec.path), allow_redirects=False,
+                                data=b"" if method == "POST" else None,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"} if method == "POST" else None)
+
+    # Then it is the 404 page, and no DynamoDB call was made for it
+    assert answer.status_code == 404, answer.text[:300]
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert calls.count("dynamodb") == 0, calls.by_operation()
+
+
+def _assert_security_headers(answer, case: str) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get(name) == value, f"{case}: {name} is {answer.headers.get(name)!r}"
+
+
+def test_error_answers_carry_the_same_security_headers_as_successful_ones(portal, callers, clock, monkeypatch):
+    # Given the headers a successful answer carries
+    public, staff = callers["public"], callers[STAFF]
+    _assert_security_headers(public.get("/api/health"), "200")
+    answers = {}
+
+    def fails(*_args, **_kwargs):
+        raise RuntimeError("a fault inside the portal")
+
+    # When the API answers with each kind of error
+    answers["400"] = public.post("/api/auth/login", data=b"", headers={"Content-Type": "application/json"})
+    answers["401"] = public.get("/api/me")
+    answers["403"] = callers[PATIENT].get("/api/staff/queue")
+    answers["404 no such route"] = public.get("/api/no-such-route")
+    answers["404 long id"] = staff.get(_long_id_path("/api/staff/patients/{patient_id}"))
+    answers["405"] = public.request("DELETE", "/api/health")
+    with monkeypatch.context() as patched:
+        patched.setattr(digest, "counts", fails)
+        answers["500"] = staff.get("/api/staff/follow-up")
+    # And the pages answer with theirs
+    answers["page 404"] = staff.get("/staff/patients/p_" + "0" * 20)
+    answers["page 403"] = public.post("/sign-in", data=b"username=a&password=b",
+                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    # And a client asks too often, in an hour of this test's own (the limit counts per client and hour)
+    clock.travel_to(datetime(2033, 2, 3, 4, 0, 5, tzinfo=UTC))
+    for n in range(get_settings().forgot_password_per_client_per_hour + 1):
+        answers["429"] = public.post("/api/auth/forgot-password", json={"username": f"nobody-{n}@example.com"})
+    pump.drain()
+
+    # Then each is the error it should be, with every security header a successful answer has
+    statuses = {case: answer.status_code for case, answer in answers.items()}
+    assert statuses == {"400": 400, "401": 401, "403": 403, "404 no such route": 404, "404 long id": 404, "405": 405,
+                        "500": 500, "page 404": 404, "page 403": 403, "429": 429}
+    for case, answer in answers.items():
+        _assert_security_headers(answer, case)

@@ -1,5 +1,5 @@
-"""A cold start imports only what the first read needs: pydantic (the request bodies and the OpenAPI
-document), boto3 and the page templates load on first use, and the garbage collector does not walk
+"""A cold start imports only what the first read needs: pydantic (the request bodies, the answer
+models and the OpenAPI document), boto3 and the page templates load on first use, and the garbage collector does not walk
 what the import made. Each check runs `import app` in a fresh interpreter, as Lambda does."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded on first use only: none of them is needed to serve GET /api/items.
-LAZY_MODULES = ("pydantic", "pydantic_core", "chalicelib.api.models", "chalicelib.api.openapi",
+LAZY_MODULES = ("pydantic", "pydantic_core", "chalicelib.api.models", "chalicelib.api.answers", "chalicelib.api.openapi",
                 "boto3", "s3transfer", "jinja2", "zxcvbn", "chalicelib.mail.outbox_reader")
 
 
@@ -62,6 +62,24 @@ def test_every_body_a_route_names_is_a_request_body_model():
     # Then every name is a Body model of chalicelib.api.models (a typo fails here, not on a first request)
     assert seen["named"] >= 15
     assert seen["bodies"] == seen["named"]
+
+
+def test_every_route_that_answers_with_a_body_names_its_answer_model():
+    # Given the routes of a freshly imported app
+    # When each named answer is resolved (without the OpenAPI document or any request)
+    seen = fresh_interpreter(
+        "from chalicelib.api import answers\n"
+        "from chalicelib.api.http import ROUTES\n"
+        "unnamed = [f'{s.method} {s.path}' for s in ROUTES if s.status != 204 and not s.response_name]\n"
+        "named = [s for s in ROUTES if s.response_name]\n"
+        "print(json.dumps({'unnamed': unnamed, 'named': len(named),\n"
+        "                  'answers': sum(issubclass(s.response, answers.Answer) for s in named)}))"
+    )
+
+    # Then every answer has a model of chalicelib.api.answers (a typo fails here, not in the document)
+    assert seen["unnamed"] == []
+    assert seen["named"] >= 30
+    assert seen["answers"] == seen["named"]
 
 
 def test_the_import_is_frozen_out_of_garbage_collection_and_collection_resumes():

@@ -1,0 +1,252 @@
+"""The answers of the JSON API, one model each: a route names its answer's model
+(`@route(..., response="Session")`) and the OpenAPI document is generated from them, so each
+answer's shape is declared once, beside its route. The fields named are always present; others may
+be added (the contract allows extensions: docs/contract.md). The fuzz tests check every answer against these models.
+
+Only the OpenAPI document (and the tests) load this module: no request pays for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Time = str  # ISO 8601 UTC, e.g. 2026-11-25T19:08:06Z
+
+
+class Answer(BaseModel):
+    """A JSON answer: the fields named here are always present; others may be added."""
+
+    # Only the OpenAPI document uses these: build their schemas then, not on every cold start.
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+
+
+class Message(Answer):
+    message: str
+
+
+class Health(Answer):
+    status: Literal["ok"]
+
+
+class Created(Answer):
+    id: str
+
+
+class Session(Answer):
+    token: str
+    expires_at: Time
+    must_change_password: bool
+    role: Literal["patient", "staff", "admin"]
+    mfa: Literal["none", "verify", "enroll"]
+
+
+class MfaEnrollment(Answer):
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodes(Answer):
+    recovery_codes: list[str]
+
+
+class Account(Answer):
+    id: str
+    username: str
+    email: str
+    name: str
+    role: Literal["patient", "staff", "admin"]
+    email_status: str | None
+
+
+class Patient(Account):
+    mrn: str | None
+    date_of_birth: str | None
+    has_signed_in: bool
+    locked: bool
+    created_at: Time | None
+
+
+class Username(Answer):
+    username: str
+
+
+class Registered(Username):
+    id: str
+
+
+class Email(Answer):
+    email: str
+
+
+class ItemSummary(Answer):
+    id: str
+    kind: Literal["document", "message"]
+    title: str
+    created_at: Time
+    read_at: Time | None
+
+
+class Items(Answer):
+    items: list[ItemSummary]
+
+
+class StaffItem(ItemSummary):
+    notices_sent: int
+    last_notice_at: Time | None
+    escalated: bool
+    first_read_at: Time | None
+    open_count: int
+
+
+class PatientDetail(Patient):
+    items: list[StaffItem]
+
+
+class Patients(Answer):
+    patients: list[Patient]
+
+
+class Comment(Answer):
+    author: str
+    text: str
+    created_at: Time
+
+
+class Document(Answer):
+    id: str
+    title: str
+    category: str | None
+    provider: str | None
+    published_at: Time
+    read_at: Time | None
+    comments: list[Comment]
+
+
+class Commented(Answer):
+    id: str
+    comments: list[Comment]
+
+
+class FileLink(Answer):
+    url: str
+    expires_at: Time
+
+
+class UploadForm(Answer):
+    url: str
+    fields: dict[str, str]
+    key: str
+
+
+class ThreadSummary(Answer):
+    id: str
+    subject: str
+    category: str | None
+    created_at: Time
+    updated_at: Time
+    unread: int
+
+
+class Threads(Answer):
+    threads: list[ThreadSummary]
+    next_cursor: str | None
+
+
+class ThreadMessage(Answer):
+    id: str
+    author_role: str
+    body: str
+    sent_at: Time
+
+
+class Thread(ThreadSummary):
+    messages: list[ThreadMessage]
+    next_cursor: str | None
+
+
+class WorkEntry(Answer):
+    id: str
+    kind: str
+    created_at: Time
+    patient_id: str | None
+    item_id: str | None
+    reason: str | None
+    data: dict[str, Any] | None
+
+
+class BadEmail(Answer):
+    patient_id: str
+    name: str | None
+    reason: str | None
+    since: Time | None
+
+
+class Queue(Answer):
+    follow_ups: list[WorkEntry]
+    forms: list[WorkEntry]
+    quarantine: list[WorkEntry]
+    bad_emails: list[BadEmail]
+
+
+class Resolved(Answer):
+    id: str
+    status: Literal["resolved"]
+
+
+class PublishedAgain(Answer):
+    id: str
+    status: Literal["resolved"]
+    resolution: Literal["published_again"]
+    key: str
+    patient_id: str
+
+
+class FollowUpReport(Answer):
+    since: Time
+    as_of: Time
+    read_since_last: int
+    unread_in_follow_up: int
+    escalated_open: int
+    escalated_since_last: int
+    bad_emails: int
+
+
+class AuditEvent(Answer):
+    id: str
+    at: Time
+    action: str
+    outcome: str
+    actor_id: str | None
+    patient_id: str | None
+    target_id: str | None
+
+
+class AuditTrail(Answer):
+    events: list[AuditEvent]
+
+
+class OpenApiDocument(Answer):
+    openapi: str
+    paths: dict[str, Any]
+
+
+class Mail(Answer):
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class Outbox(Answer):
+    messages: list[Mail]
+
+
+class SweepSummary(Answer):
+    now: Time
+    due: int
+    notified: int
+    escalated: int
+    complete: bool

@@ -1,0 +1,197 @@
+"""The front door the JSON API (`chalicelib/api/http.py`) and the pages (`chalicelib/web/framework.py`)
+share: who may call what (roles), finding the session (bearer token or cookie, with its CSRF token
+on changes), reading cookies, the client's address, parsing and checking a JSON body, refusing ids
+no record can have, and the headers every answer carries.
+
+It sits above the services (sessions, the caller) and below both front ends; it imports neither.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.errors import (
+    BadRequest,
+    Forbidden,
+    MfaRequired,
+    NotFound,
+    PasswordChangeRequired,
+    PayloadTooLarge,
+    validation_message,
+)
+from chalicelib.services import sessions
+from chalicelib.services.sessions import Principal
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+MAX_BODY_BYTES = 64 * 1024
+# Deeper than any body the portal reads (its models nest two levels at most): refused before the
+# parser's own recursion could fail.
+MAX_JSON_DEPTH = 32
+# The longest id the portal issues is a work-queue entry such as `notice_failed#<notice id>` (well
+# under 100 characters, `#` escaped as %23 in a path); anything longer names no record, and is
+# answered 404 before any table is read.
+MAX_ID_LENGTH = 200
+SESSION_COOKIE = "portal_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+# Headers every answer carries, error answers too; pages add their CSP on top.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+# ---------------------------------------------------------------- roles
+
+# Who may call a route or see a page.
+PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
+ROLES: dict[str, set[str] | None] = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"},
+                                     ADMIN: {"admin"}}
+
+
+def allowed(principal: Principal, access: str) -> bool:
+    """Whether a signed-in `principal` may use what is open to `access` (not PUBLIC)."""
+    roles = ROLES[access]
+    return roles is None or principal.role in roles
+
+
+# ---------------------------------------------------------------- the request
+
+def read_cookie(headers: Mapping[str, str], name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+def session_cookie(headers: Mapping[str, str]) -> str | None:
+    return read_cookie(headers, SESSION_COOKIE)
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("authorization", "")
+    if value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return None
+
+
+def client_ip(request) -> str | None:
+    return (request.context or {}).get("identity", {}).get("sourceIp")
+
+
+def check_ids(path_params: Mapping[str, str]) -> None:
+    """An id longer than any the portal issues names no record: 404 at once, no table read."""
+    for value in path_params.values():
+        if len(value) > MAX_ID_LENGTH:
+            raise NotFound()
+
+
+# ---------------------------------------------------------------- the session
+
+def resolve_session(request, *, csrf_form_value: str | None = None,
+                    with_session: Callable | None = None) -> tuple[Principal, Any]:
+    """Bearer token for API clients; the cookie session (with its CSRF token on changes, from the
+    header or the form) for pages and the browser. `with_session(account_id)` names a row to read
+    in the same round trip as the session; (principal, that row or None)."""
+
+    def authenticate(token: str | None) -> tuple[Principal, Any]:
+        if with_session is None:
+            return sessions.authenticate(token), None
+        return sessions.authenticate_with(token, with_session)
+
+    token = bearer_token(request.headers)
+    if token:
+        return authenticate(token)
+    principal, read = authenticate(session_cookie(request.headers))
+    if request.method not in SAFE_METHODS:
+        supplied = request.headers.get(CSRF_HEADER) or csrf_form_value
+        if not sessions.csrf_matches(principal, supplied):
+            raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
+    return principal, read
+
+
+def resolve_principal(request, *, csrf_form_value: str | None = None) -> Principal:
+    return resolve_session(request, csrf_form_value=csrf_form_value)[0]
+
+
+def check_session_state(principal: Principal, *, allow_password_change: bool = False,
+                        allow_factor_owed: bool = False) -> None:
+    """What a session that is not whole may do. A forced password change comes first: such a
+    session reaches only what allows it (changing the password, signing out). A session that still
+    owes its second factor reaches only what allows that (`/api/auth/mfa/*`, signing out), and the
+    password change while that is owed too."""
+    if principal.must_change_password and not allow_password_change:
+        raise PasswordChangeRequired()
+    if principal.owes_factor and not allow_factor_owed and not (allow_password_change and principal.must_change_password):
+        raise MfaRequired(principal.mfa)
+
+
+# ---------------------------------------------------------------- bodies
+
+def body_model(name: str) -> type[BaseModel]:
+    """The request body model called `name` in chalicelib.api.models. That module, and pydantic with
+    it, loads with the first request that has a body: a cold start serving only reads never pays for it."""
+    from chalicelib.api import models
+
+    return getattr(models, name)
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether `data` nests deeper than MAX_JSON_DEPTH (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse_json(request, model: str | type[BaseModel]) -> Any:
+    """The body checked by `model` (or the model of that name in chalicelib.api.models)."""
+    from pydantic import ValidationError  # loaded by the body model already
+
+    if isinstance(model, str):
+        model = body_model(model)
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body: at most {MAX_BODY_BYTES // 1024} KB.")
+    if not raw.strip():
+        raise BadRequest("body: a JSON object is required.", code="invalid_request")
+    too_deep = BadRequest(f"body: nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_request")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise too_deep from None
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("body: not valid JSON (UTF-8).", code="invalid_request") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body: must be a JSON object.", code="invalid_request")
+    if _too_deep(data):
+        raise too_deep
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(validation_message(exc), code="invalid_request") from None
+
+
+# ---------------------------------------------------------------- every answer
+
+def security_headers_middleware(event, get_response):
+    """Headers every answer carries (registered outside the error mapping, so errors carry them too);
+    pages add their CSP on top."""
+    response = get_response(event)
+    present = {name.lower() for name in response.headers}
+    for name, value in SECURITY_HEADERS.items():
+        if name.lower() not in present:
+            response.headers[name] = value
+    return response
