@@ -66,6 +66,25 @@ class PasswordChangeRequired(Forbidden):
         super().__init__("Choose a new password before doing anything else.")
 
 
+class MfaRequired(Forbidden):
+    """The session still owes its second factor (enrolment or a code)."""
+
+    code = "mfa_required"
+
+    def __init__(self, owed: str = "verify") -> None:
+        super().__init__("Set up your authenticator app first." if owed == "enroll"
+                         else "Enter the code from your authenticator app first.")
+        self.owed = owed
+
+
+class InvalidCode(PortalError):
+    status = 401
+    code = "invalid_code"
+
+    def __init__(self, message: str = "code: the code is not correct (or was already used).") -> None:
+        super().__init__(message)
+
+
 class NotFound(PortalError):
     status = 404
     code = "not_found"
