@@ -174,3 +174,21 @@ def test_no_file_names_a_specification_the_repository_does_not_hold():
 
     # Then none is named: they point at docs/contract.md or GET /api/openapi.json instead
     assert named == []
+
+
+# `path/in/the/repo` in the prose of the documents; `<placeholders>` are not paths.
+NAMED_PATH = re.compile(r"`((?:app\.py|chalicelib|tests|bench|infra|portal_cli|bin|docs|\.chalice|\.ci)(?:/[\w.-]+)*/?)`")
+WRITTEN_BY_COMMANDS = {"bench/results.json"}  # written by `make bench`, kept out of git
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_repository_path_a_document_names_exists(document):
+    # Given a Markdown document of the repository
+    text = document.read_text(encoding="utf-8")
+
+    # When the repository paths it names in code spans are looked up
+    missing = [name for name in NAMED_PATH.findall(text)
+               if name not in WRITTEN_BY_COMMANDS and not (ROOT / name).exists()]
+
+    # Then each is there (a moved module is renamed in the documents too)
+    assert missing == []
