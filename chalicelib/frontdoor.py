@@ -1,6 +1,6 @@
 """The front door the JSON API (`chalicelib/api/http.py`) and the pages (`chalicelib/web/framework.py`)
 share: who may call what (roles), finding the session (bearer token or cookie, with its CSRF token
-on changes), reading cookies, the client's address, parsing and checking a JSON body, refusing ids
+on changes), reading cookies, the client's address, parsing a JSON body or a page's form, refusing ids
 no record can have, and the headers every answer carries.
 
 It sits above the services (sessions, the caller) and below both front ends; it imports neither.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from chalicelib.errors import (
     BadRequest,
@@ -19,6 +20,7 @@ from chalicelib.errors import (
     NotFound,
     PasswordChangeRequired,
     PayloadTooLarge,
+    PortalError,
     validation_message,
 )
 from chalicelib.services import sessions
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 MAX_BODY_BYTES = 64 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
 # Deeper than any body the portal reads (its models nest two levels at most): refused before the
 # parser's own recursion could fail.
 MAX_JSON_DEPTH = 32
@@ -182,6 +185,27 @@ def parse_json(request, model: str | type[BaseModel]) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise BadRequest(validation_message(exc), code="invalid_request") from None
+
+
+def parse_form(request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise UnsupportedForm(f"Pages accept forms sent as {FORM_TYPE}.", code="unsupported_media_type")
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The form is too large (at most {MAX_BODY_BYTES // 1024} KB).")
+    try:
+        parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form could not be read; reload the page and try again.") from None
+    return {name: values[0] for name, values in parsed.items()}
+
+
+class UnsupportedForm(PortalError):
+    """A page's form not sent as a urlencoded form."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 # ---------------------------------------------------------------- every answer

@@ -15,24 +15,21 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from chalice import Blueprint, Response
 
 from chalicelib.clock import parse_iso
 from chalicelib.errors import (
-    BadRequest,
     Forbidden,
     MfaRequired,
     NotFound,
     PasswordChangeRequired,
-    PayloadTooLarge,
     PortalError,
     Unauthenticated,
 )
 from chalicelib.frontdoor import (
     ADMIN,
-    MAX_BODY_BYTES,
     PATIENT,
     PUBLIC,
     SESSION_COOKIE,
@@ -43,6 +40,7 @@ from chalicelib.frontdoor import (
     check_ids,
     check_session_state,
     client_ip,
+    parse_form,
     read_cookie,
     resolve_principal,
     session_cookie,
@@ -57,7 +55,6 @@ if TYPE_CHECKING:
 
 WEB_DIR = Path(__file__).resolve().parent
 FORM_COOKIE = "portal_form"  # pre-session double-submit token for the public forms
-FORM_TYPE = "application/x-www-form-urlencoded"
 __all__ = ["ADMIN", "PAGES", "PATIENT", "PUBLIC", "SIGNED_IN", "STAFF", "FormErrors", "PageCtx", "PageSpec", "page",
            "redirect"]
 
@@ -168,25 +165,6 @@ def safe_next(value: str | None, default: str) -> str:
 
 def home_for(role: str) -> str:
     return "/" if role == "patient" else "/staff"
-
-
-def parse_form(request) -> dict[str, str]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != FORM_TYPE:
-        raise UnsupportedForm(f"Pages accept forms sent as {FORM_TYPE}.", code="unsupported_media_type")
-    raw = request.raw_body or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The form is too large (at most {MAX_BODY_BYTES // 1024} KB).")
-    try:
-        parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest("The form could not be read; reload the page and try again.") from None
-    return {name: values[0] for name, values in parsed.items()}
-
-
-class UnsupportedForm(PortalError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 class FormErrors(Exception):
