@@ -28,12 +28,18 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def failure(exc: BaseException) -> dict[str, Any]:
-    """An exception as log fields: `error_type`, `error_code` (an AWS error's code) and `error_at`
-    (file:line function, innermost last). The message and the traceback's values stay out."""
+    """An exception as log fields: `error_type` (and `error_cause`, the type it was raised from),
+    `error_code` (an AWS error's code) and `error_at` (file:line function, innermost last). The
+    message and the traceback's values stay out."""
     fields: dict[str, Any] = {"error_type": type(exc).__name__}
-    code = getattr(exc, "response", None)
-    if isinstance(code, dict):
-        fields["error_code"] = code.get("Error", {}).get("Code")
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        fields["error_cause"] = type(cause).__name__
+    for error in (exc, cause):  # PynamoDB raises its own error from botocore's
+        response = getattr(error, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code"):
+            fields["error_code"] = response["Error"]["Code"]
+            break
     frames = traceback.extract_tb(exc.__traceback__)[-FRAMES:]
     fields["error_at"] = [f"{_short(frame.filename)}:{frame.lineno} {frame.name}" for frame in frames]
     return fields
