@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import InvalidCredentials, RateLimited
+from chalicelib.observability import logger
 from chalicelib.services import account_mail, audit, passwords, ratelimit, sessions
 from chalicelib.services.identity import Caller
 from chalicelib.services.mfa_policy import owed_at_sign_in
@@ -42,6 +43,7 @@ def record_failure(account: Account, caller: Caller) -> None:
         return  # another request locked it a moment ago
     mail = account_mail.send(account, "account_locked", locked_until=iso(locked_until))
     audit.record_about(caller, "account.locked", account, detail={"until": iso(locked_until), "mail": mail})
+    logger.warning("account locked", extra={"account_id": account.id, "until": iso(locked_until), "mail": mail})
 
 
 def _refuse(caller: Caller, account: Account | None, outcome: str) -> InvalidCredentials:
