@@ -53,6 +53,15 @@ class Authenticators:
         with self._lock:
             return set(self._used.get(username.casefold(), ()))
 
+    def wrong_code(self, username: str) -> str:
+        """Six digits that are none of the codes the portal accepts now (or a step later)."""
+        from chalicelib.clock import clock
+        from chalicelib.services import mfa
+
+        current = mfa.step_at(clock.now())
+        valid = {mfa.code_at(self.secret(username), step) for step in range(current - 2, current + 3)}
+        return next(code for code in (f"{n:06d}" for n in range(1_000_000)) if code not in valid)
+
     def code_for_step(self, username: str, step: int) -> str:
         """The code of one given step, counted as sent."""
         from chalicelib.services import mfa

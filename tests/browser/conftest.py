@@ -101,3 +101,22 @@ def open_browser(chromium, portal):
     yield make
     for context in contexts:
         context.close()
+
+
+def complete_second_factor(browser: Browser, username: str) -> None:
+    """Where a sign-in landed on the second factor's pages, finish it as a person would: read the
+    key off the enrolment page into the app and confirm with its code (then keep the recovery
+    codes), or enter a fresh code."""
+    from tests.support import AUTHENTICATORS
+
+    if browser.path.startswith("/mfa/enroll"):
+        AUTHENTICATORS.add(username, browser.page.get_by_test_id("mfa-secret").inner_text().replace(" ", ""))
+        browser.fill({"Code from the app": AUTHENTICATORS.code(username)})
+        browser.submit("Turn on the authenticator app")
+        assert "Your recovery codes" in browser.text()
+        with browser.page.expect_navigation():
+            browser.page.get_by_role("link", name="I have saved my recovery codes").click()
+        browser.visited()
+    elif browser.path.startswith("/mfa/verify"):
+        browser.fill({"Code from the app": AUTHENTICATORS.code(username)})
+        browser.submit("Continue")

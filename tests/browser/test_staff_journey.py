@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import Browser, complete_second_factor
 from tests.conftest import ADMIN_PASSWORD, STAFF_PASSWORD
 from tests.support import Patient, unique_email, unique_mrn
 
@@ -19,6 +19,7 @@ def staff_signs_in(open_browser, username: str = "desk", password: str = STAFF_P
     browser.go("/sign-in")
     browser.fill({"Username": username, "Password": password})
     browser.submit("Sign in")
+    complete_second_factor(browser, username)
     assert browser.path == "/staff"
     return browser
 
