@@ -42,6 +42,14 @@ def seed(admin_password: str) -> list[str]:
         if account_store.find_by_mrn(mrn) is None:
             accounts.register_patient(caller, name=name, date_of_birth=dob, email=email, mrn=mrn)
         lines.append(f"  patient     username {email}  (temporary password in /dev/outbox)")
+    lines += ["  " + line for line in [
+        "Staff and admins sign in with a second factor, here as everywhere: at the first sign-in the",
+        "portal shows a QR code and the key as text. Scan it (or type the key) into any authenticator",
+        "app (TOTP, 6 digits, 30 s), enter its code, and keep the ten recovery codes. Over the API:",
+        "POST /api/auth/login answers mfa \"enroll\" -> POST /api/auth/mfa/enroll -> POST /api/auth/mfa/confirm",
+        "{code}; later sign-ins answer mfa \"verify\" -> POST /api/auth/mfa/verify {code} or {recovery_code}.",
+        "With no phone at hand: .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('<key>').now())\" prints the code.",
+    ]]
     return lines
 
 
