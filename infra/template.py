@@ -134,6 +134,14 @@ def _bucket_resources(bucket: str) -> dict[str, Any]:
                         "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}],
                     },
                     {
+                        # An upload's own versions go a day after it leaves incoming/ (published:
+                        # the filed copy holds it; quarantined: quarantine/ keeps it).
+                        "Id": "published-uploads",
+                        "Status": "Enabled",
+                        "Prefix": INCOMING_PREFIX,
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                    },
+                    {
                         "Id": "old-versions-and-unfinished-uploads",
                         "Status": "Enabled",
                         "NoncurrentVersionExpiration": {"NoncurrentDays": 90},

@@ -75,6 +75,9 @@ def _s3(operation: str, params: dict) -> list[Requirement]:
         source = f"{source['Bucket']}/{source['Key']}" if isinstance(source, dict) else source.lstrip("/")
         return [_one("s3:GetObject", f"arn:aws:s3:::{source.split('?', 1)[0]}"),
                 _one("s3:PutObject", f"arn:aws:s3:::{bucket}/{params['Key']}")]
+    if operation == "GetObjectAttributes":  # S3 asks for both
+        return [_one(f"s3:{action}", f"arn:aws:s3:::{bucket}/{params['Key']}")
+                for action in ("GetObject", "GetObjectAttributes")]
     if operation == "DeleteObjects":
         return [_one("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{o['Key']}") for o in params["Delete"]["Objects"]]
     if operation in _S3_OBJECT_ACTIONS:

@@ -1,13 +1,19 @@
 """The publisher: an upload in the results bucket becomes a document the patient is told about.
 
 S3 tells the publish queue about each object created under `incoming/`; Lambda hands the
-publisher a batch of those messages. For each upload the publisher checks the key
-(`incoming/<MRN>/<file name>`), the size, the type by its content (magic bytes, never the name),
-the metadata (`title`, `category`, `provider`, optional `comment`) and that the MRN is a
-patient's. Then it files the object under the patient, writes the item (unread) and its first
-notice in ONE transaction, and sends the notice.
+publisher a batch of those messages. An upload is one of two kinds, told apart by its key:
 
-- What can never publish is moved to `quarantine/` with its reason and put on the staff queue.
+- made through the portal: `incoming/<upload id>`, an opaque id whose pending-upload row (written
+  by the upload form) names the patient and holds title, category, provider and comment;
+- dropped by a lab system: `incoming/<MRN>/<file name>` with the details in its S3 metadata
+  (`title`, `category`, `provider`, optional `comment`), as docs/publication.md describes.
+
+For each the publisher checks the size, the type by its content (magic bytes, never the name), the
+details and the patient. Then it files the object under the patient (an opaque key, no user
+metadata), writes the item (unread) and its first notice in ONE transaction, and sends the notice.
+
+- What can never publish is moved to `quarantine/` with its reason and put on the staff queue:
+  a failure that is the upload's own (not a refused, throttled or unreachable service) too.
 - What fails for a passing reason raises, so SQS delivers it again and, after the queue's
   maxReceiveCount, keeps it in the dead-letter queue: nothing is dropped.
 - The same bucket/key/ETag publishes once: the item's id is derived from bucket/key/ETag, and
@@ -37,7 +43,9 @@ from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import bucket as bucket_store
 from chalicelib.store import items as item_store
+from chalicelib.store import uploads as uploads_store
 from chalicelib.store import work as work_store
+from chalicelib.store.base import StillContended
 
 INCOMING = "incoming/"
 SNIFF_BYTES = 1024
@@ -45,6 +53,8 @@ ALLOWED_TYPES = ("application/pdf", "image/png", "image/jpeg", "text/plain")
 MRN_PATTERN = r"[A-Za-z0-9-]{1,40}"
 _FILE_NAME = r"[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,199}"
 _KEY_RE = re.compile(rf"^incoming/({MRN_PATTERN})/({_FILE_NAME})$")
+UPLOAD_ID_PATTERN = r"u_[0-9a-f]{32}"
+_PORTAL_KEY_RE = re.compile(rf"^incoming/({UPLOAD_ID_PATTERN})(?:\.[0-9a-f]{{8}})?$")
 _FIELD_LIMITS = {"title": 200, "category": 100, "provider": 200, "comment": 4000}
 REQUIRED_FIELDS = ("title", "category", "provider")
 
@@ -61,15 +71,53 @@ class UploadVanished(Exception):
     """The object is gone and was neither published nor quarantined: retried, then dead-lettered."""
 
 
+# AWS refusals that are about the request the upload made (its metadata, its values), not about
+# the service: the same upload meets them on every delivery.
+_UPLOAD_REFUSALS = {"InvalidArgument", "InvalidRequest", "MetadataTooLarge", "KeyTooLongError", "ValidationException",
+                    "InvalidParameterValue", "ItemCollectionSizeLimitExceededException"}
+CANNOT_PUBLISH = "cannot_publish"
+
+
+def passing(err: Exception) -> bool:
+    """Whether a failure may pass (a refused, throttled or unreachable AWS service, a contended
+    write, a vanished object: SQS delivers the upload again) or is the upload's own (any other
+    error: every delivery would meet it again, so the upload goes to quarantine instead of the
+    dead-letter queue, where nobody would see it)."""
+    from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+    from pynamodb.exceptions import PynamoDBException
+
+    if isinstance(err, ParamValidationError):
+        return False
+    if isinstance(err, ClientError):
+        return err.response.get("Error", {}).get("Code") not in _UPLOAD_REFUSALS
+    if isinstance(err, PynamoDBException):
+        return err.cause_response_code not in _UPLOAD_REFUSALS
+    return isinstance(err, (BotoCoreError, ConnectionError, TimeoutError, UploadVanished, StillContended))
+
+
 # ---------------------------------------------------------------- checks
 
-def parse_key(key: str) -> tuple[str, str]:
-    """(MRN, file name) of `incoming/<MRN>/<file name>`; anything else is quarantined."""
+@dataclass(frozen=True)
+class Source:
+    """Who an upload is for, as its key says: an upload id (made through the portal) or an MRN
+    and file name (a lab system's drop)."""
+
+    upload_id: str | None = None
+    mrn: str | None = None
+    file_name: str | None = None
+
+
+def parse_key(key: str) -> Source:
+    """The source of `incoming/<upload id>[.<tag>]` or `incoming/<MRN>/<file name>`; any other key
+    is quarantined."""
+    portal = _PORTAL_KEY_RE.match(key)
+    if portal:
+        return Source(upload_id=portal.group(1))
     found = _KEY_RE.match(key)
     if not found or ".." in found.group(2):
         raise Unpublishable("bad_key", "The key must be incoming/<MRN>/<file name>, with letters, digits, "
                             "spaces and . _ ( ) + - in the file name.")
-    return found.group(1), found.group(2)
+    return Source(mrn=found.group(1), file_name=found.group(2))
 
 
 def sniff(first_bytes: bytes) -> str | None:
@@ -120,8 +168,8 @@ def read_metadata(raw: dict[str, str]) -> dict[str, str | None]:
     return fields
 
 
-def check_upload(head: bucket_store.UploadHead) -> tuple[str, dict[str, str | None]]:
-    """(content type, metadata) of an upload that may publish; Unpublishable otherwise."""
+def check_file(head: bucket_store.UploadHead) -> str:
+    """The content type of a file that may publish; Unpublishable otherwise."""
     limit = get_settings().max_upload_bytes
     if head.size == 0:
         raise Unpublishable("empty_file", "The file is empty.")
@@ -131,14 +179,37 @@ def check_upload(head: bucket_store.UploadHead) -> tuple[str, dict[str, str | No
     if content_type is None:
         raise Unpublishable("type_not_allowed", "The file is not a PDF, PNG, JPEG or plain text (checked by its "
                             "content, not its name).")
-    return content_type, read_metadata(head.metadata)
+    return content_type
 
 
-def _patient(mrn: str, patients: dict[str, account_store.Account]) -> account_store.Account:
-    account = patients.get(mrn)
+@dataclass
+class _Found:
+    """What the batch's two reads found: accounts by MRN, pending uploads, accounts by id."""
+
+    by_mrn: dict[str, account_store.Account]
+    pending: dict[str, uploads_store.PendingUpload]
+    by_id: dict[str, account_store.Account]
+
+
+def _details(source: Source, head: bucket_store.UploadHead, found: _Found
+             ) -> tuple[account_store.Account, dict[str, str | None], str, str]:
+    """(patient, title/category/provider/comment, file name, uploaded by) of a checked upload."""
+    if source.upload_id is None:
+        account = found.by_mrn.get(source.mrn or "")
+        if account is None or account.role != "patient":
+            raise Unpublishable("unknown_patient", f"No patient has the MRN {source.mrn}.")
+        return account, read_metadata(head.metadata), source.file_name or "", "direct"
+    pending = found.pending.get(source.upload_id)
+    if pending is None:
+        raise Unpublishable("unknown_upload", "No upload form of the portal made this upload (or its form is "
+                            "too old): upload the file again from the patient's page.")
+    account = found.by_id.get(pending.patient_id)
     if account is None or account.role != "patient":
-        raise Unpublishable("unknown_patient", f"No patient has the MRN {mrn}.")
-    return account
+        raise Unpublishable("unknown_patient", "The patient this upload was made for has no account any more.",
+                            patient_id=pending.patient_id)
+    fields = read_metadata({"title": pending.title, "category": pending.category, "provider": pending.provider,
+                            "comment": pending.comment or ""})
+    return account, fields, pending.file_name, pending.uploaded_by or "portal"
 
 
 # ---------------------------------------------------------------- publishing
@@ -158,11 +229,9 @@ class _Checked:
 
     upload: dict[str, str]
     item_id: str
-    mrn: str
-    file_name: str
+    source: Source
     head: bucket_store.UploadHead
     content_type: str
-    fields: dict[str, str | None]
 
 
 def uploads_in(message_body: str) -> list[dict[str, str]]:
@@ -213,10 +282,12 @@ def publish(uploads: list[dict[str, str]]) -> list[dict[str, Any] | Exception]:
             checked[number] = outcome
         else:
             outcomes[number] = outcome
-    patients: dict[str, account_store.Account] = {}
+    found = _Found({}, {}, {})
     if checked:
         try:
-            patients = account_store.find_many_by_mrn(c.mrn for c in checked.values())
+            found = _Found(*uploads_store.for_publication(
+                (c.source.mrn for c in checked.values() if c.source.mrn),
+                (c.source.upload_id for c in checked.values() if c.source.upload_id)))
         except Exception as err:  # noqa: BLE001 - every upload waiting on the look-up is tried again
             for number in checked:
                 outcomes[number] = _passing(uploads[number], err)
@@ -224,7 +295,7 @@ def publish(uploads: list[dict[str, str]]) -> list[dict[str, Any] | Exception]:
     leaving: dict[tuple[str, str], list[int]] = {}
     for number, upload in checked.items():
         try:
-            outcomes[number] = _file(upload, patients)
+            outcomes[number] = _file(upload, found)
             if outcomes[number]["outcome"] in ("published", "duplicate"):
                 leaving.setdefault((upload.upload["bucket"], upload.upload["key"]), []).append(number)
         except Exception as err:  # noqa: BLE001
@@ -233,8 +304,19 @@ def publish(uploads: list[dict[str, str]]) -> list[dict[str, Any] | Exception]:
     return outcomes  # type: ignore[return-value]
 
 
-def _passing(upload: dict[str, str], err: Exception) -> Exception:
+def _passing(upload: dict[str, str], err: Exception) -> dict[str, Any] | Exception:
+    """A failure before the upload's item was written: tried again when it may pass; otherwise
+    quarantined with a reason the office can read (tried again only if that fails too)."""
     item_id = document_id(upload["bucket"], upload["key"], upload["etag"])
+    if not passing(err):
+        logger.warning("upload cannot be published", extra={"item_id": item_id, **failure(err)})
+        bad = Unpublishable(CANNOT_PUBLISH, "The portal could not read this upload's file or details as they are "
+                            f"({type(err).__name__}), and would fail the same way every time. Ask the sender "
+                            "to send it again, with plain one-line title, provider and comment.")
+        try:
+            return _quarantine(upload, item_id, bad)
+        except Exception as again:  # noqa: BLE001 - then it is tried again, as a passing failure is
+            err = again
     logger.warning("upload not published", extra={"item_id": item_id, "outcome": "retry", **failure(err)})
     return err
 
@@ -243,22 +325,28 @@ def _check(upload: dict[str, str]) -> _Checked | dict[str, Any]:
     bucket, key, etag = upload["bucket"], upload["key"], upload["etag"]
     item_id = document_id(bucket, key, etag)
     try:
-        mrn, file_name = parse_key(key)
+        source = parse_key(key)
         try:
             head = bucket_store.read_upload(bucket, key, SNIFF_BYTES)
         except bucket_store.UploadMissing:
             return _already_done(item_id)
-        content_type, fields = check_upload(head)
+        except bucket_store.UploadUnreadable:
+            raise Unpublishable("unreadable_upload", "The bucket holds this upload but cannot hand it out: its "
+                                "metadata holds a line break or another character S3 cannot send. Ask the sender "
+                                "to upload it again with one-line title, provider and comment.") from None
+        content_type = check_file(head)
+        if source.upload_id is None:
+            read_metadata(head.metadata)  # a lab system's details are checked before anything is looked up
     except Unpublishable as bad:
         return _quarantine(upload, item_id, bad)
-    return _Checked(upload, item_id, mrn, file_name, head, content_type, fields)
+    return _Checked(upload, item_id, source, head, content_type)
 
 
-def _file(checked: _Checked, patients: dict[str, account_store.Account]) -> dict[str, Any]:
+def _file(checked: _Checked, found: _Found) -> dict[str, Any]:
     """File one checked upload under its patient, write its item and first notice, send it."""
-    upload, item_id, fields, head = checked.upload, checked.item_id, checked.fields, checked.head
+    upload, item_id, head = checked.upload, checked.item_id, checked.head
     try:
-        account = _patient(checked.mrn, patients)
+        account, fields, file_name, uploaded_by = _details(checked.source, head, found)
     except Unpublishable as bad:
         return _quarantine(upload, item_id, bad)
     now = clock.now()
@@ -269,7 +357,7 @@ def _file(checked: _Checked, patients: dict[str, account_store.Account]) -> dict
         if fields["comment"] else [],
         s3_key=documents.filed_key(account.id, item_id), content_type=checked.content_type, size_bytes=head.size,
         source={"bucket": upload["bucket"], "key": upload["key"], "etag": upload["etag"],
-                "file_name": checked.file_name, "uploaded_by": head.metadata.get("uploaded-by", "direct")},
+                "file_name": file_name, "uploaded_by": uploaded_by},
         open_count=0, round=0, notices_sent=1, last_notice_at=now, escalated=False,
         due_shard=item_store.DUE_SHARD, due_at=now + timedelta(days=get_settings().follow_up_days),
     )
@@ -279,7 +367,12 @@ def _file(checked: _Checked, patients: dict[str, account_store.Account]) -> dict
     if not item_store.create_with_notice(item, notice):
         logger.info("upload already published", extra={"item_id": item_id})
         return {"outcome": "duplicate", "item_id": item_id}
-    sent = notices.deliver(notice, account, leased=True)
+    try:
+        sent = notices.deliver(notice, account, leased=True)
+    except Exception as err:  # noqa: BLE001 - published; the notice's lease runs out and the outbox sends it
+        logger.warning("notice not sent at publication", extra={"item_id": item_id, "outcome": "retry",
+                                                                **failure(err)})
+        sent = "retry"
     metrics.add_metric(name="DocumentPublished", unit="Count", value=1)
     logger.info("document published", extra={"item_id": item_id, "notice": sent})
     return {"outcome": "published", "item_id": item_id, "notice": sent}
@@ -300,8 +393,10 @@ def _leave_incoming(leaving: dict[tuple[str, str], list[int]], outcomes: list, u
         else:
             error = UploadVanished("not removed from incoming/")
         for key in stuck:
-            for number in leaving[(bucket, key)]:
-                outcomes[number] = _passing(uploads[number], error)
+            for number in leaving[(bucket, key)]:  # published already: only tried again, never quarantined
+                logger.warning("upload not removed from incoming", extra={
+                    "item_id": document_id(bucket, key, uploads[number]["etag"]), "outcome": "retry", **failure(error)})
+                outcomes[number] = error
 
 
 def _already_done(item_id: str) -> dict[str, Any]:

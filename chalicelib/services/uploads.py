@@ -1,10 +1,13 @@
 """The office's side of publication: the upload form, provider comments added later, and
 quarantined uploads looked at, closed or published again (the publisher itself is
-`services/publisher.py`)."""
+`services/publisher.py`).
+
+An upload made through the portal keeps PHI out of S3: its key (`incoming/<upload id>`) and its
+only metadata name an opaque upload id; who it is for, title, category, provider and comment wait
+in a pending-upload row (DynamoDB) until the publisher files the document."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
@@ -24,7 +27,11 @@ from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import bucket as bucket_store
 from chalicelib.store import items as item_store
+from chalicelib.store import uploads as upload_store
 from chalicelib.store import work as work_store
+
+# A pending upload waits this long for its file, its retries and any replay of its dead letters.
+PENDING_UPLOAD_DAYS = 30
 
 # ---------------------------------------------------------------- staff: uploads and comments
 
@@ -40,11 +47,8 @@ def safe_file_name(filename: str) -> str:
     return f"{secrets.token_hex(4)}-{_key_safe(filename)}"
 
 
-def _header_value(value: str) -> str:
-    """S3 metadata travels in HTTP headers: non-ASCII text goes RFC 2047-encoded, as S3 does."""
-    if value.isascii():
-        return value
-    return "=?UTF-8?B?" + base64.b64encode(value.encode()).decode() + "?="
+def new_upload_id() -> str:
+    return f"u_{secrets.token_hex(16)}"
 
 
 def carried_by_s3(value: str) -> bool:
@@ -55,8 +59,9 @@ def carried_by_s3(value: str) -> bool:
 
 def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, provider: str, comment: str | None,
                 filename: str, content_type: str, received_path: str | None = None) -> dict[str, Any]:
-    """A presigned S3 POST locked to this patient's key, the content type, the metadata and
-    the size limit. The publisher still checks everything when the file arrives. With
+    """A presigned S3 POST locked to a new opaque key (`incoming/<upload id>`), the content type,
+    the upload id as its only metadata, and the size limit; the details wait in a pending-upload
+    row until publication. The publisher still checks everything when the file arrives. With
     `received_path` (a portal page), S3 sends the browser there after the file is stored
     (`success_action_redirect`, signed like every other field) instead of answering an empty 204."""
     for name, value in (("title", title), ("category", category), ("provider", provider), ("comment", comment),
@@ -68,11 +73,14 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
     if content_type not in ALLOWED_TYPES:
         raise BadRequest(f"content_type: one of {', '.join(ALLOWED_TYPES)}.", code="invalid_request")
     settings = get_settings()
-    key = f"{INCOMING}{account.mrn}/{safe_file_name(filename)}"
-    metadata = {"title": title, "category": category, "provider": provider, "uploaded-by": caller.actor_id or ""}
-    if comment:
-        metadata["comment"] = comment
-    fields = {"Content-Type": content_type, **{f"x-amz-meta-{k}": _header_value(v) for k, v in metadata.items()}}
+    now = clock.now()
+    upload_id = new_upload_id()
+    key = f"{INCOMING}{upload_id}"
+    upload_store.add(upload_store.PendingUpload(
+        upload_id, patient_id=account.id, title=title.strip(), category=category.strip(), provider=provider.strip(),
+        comment=(comment or "").strip() or None, file_name=_key_safe(filename), content_type=content_type,
+        uploaded_by=caller.actor_id, created_at=now, expires_at=now + timedelta(days=PENDING_UPLOAD_DAYS)))
+    fields = {"Content-Type": content_type, "x-amz-meta-upload-id": upload_id}
     if received_path:
         fields["success_action_redirect"] = f"{settings.portal_url}{received_path}"
     post = bucket_store.upload_form(settings.results_bucket, key, fields, settings.max_upload_bytes, 900)
@@ -145,14 +153,24 @@ def _open_quarantine_entry(entry_id: str) -> work_store.WorkEntry:
     return entry
 
 
-def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str, str, bool]:
+def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str | None, str, bool]:
     """(MRN, `incoming/<MRN>/<tag>-<file name>`, whether staff changed the MRN) for sending a
-    quarantined upload back. The tag, derived from the entry, makes the key new: the publisher's
-    document id (from bucket/key/ETag) is the quarantined one's under the old key, and a copy keeps the ETag. The
-    same entry always gets the same key, so an attempt repeated after a failed copy publishes once."""
+    quarantined upload back; for an upload made through the portal (MRN None: its pending row
+    names the patient), `incoming/<upload id>.<tag>`. The tag, derived from the entry, makes the
+    key new: the publisher's document id (from bucket/key/ETag) is the quarantined one's under the
+    old key, and a copy keeps the ETag. The same entry always gets the same key, so an attempt
+    repeated after a failed copy publishes once."""
     original = str(_data(entry).get("key") or "")
+    tag = hashlib.sha256(entry.id.encode()).hexdigest()[:8]
     try:
-        original_mrn, file_name = parse_key(original)
+        source = parse_key(original)
+        if source.upload_id:
+            if mrn:
+                raise BadRequest("mrn: this upload was made through the portal for one patient; it cannot be sent "
+                                 "to another. Upload the file again from the right patient's page.",
+                                 code="invalid_request")
+            return None, f"{INCOMING}{source.upload_id}.{tag}", False
+        original_mrn, file_name = source.mrn, source.file_name or ""
     except Unpublishable:
         parts = original.split("/")
         original_mrn = parts[1] if len(parts) == 3 and re.fullmatch(MRN_PATTERN, parts[1]) else None
@@ -161,7 +179,6 @@ def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str, s
     mrn = mrn or original_mrn
     if not mrn:
         raise BadRequest("mrn: the upload's key names no MRN; give the patient's MRN.", code="invalid_request")
-    tag = hashlib.sha256(entry.id.encode()).hexdigest()[:8]
     return mrn, f"{INCOMING}{mrn}/{tag}-{file_name}"[: len(INCOMING) + len(mrn) + 1 + 200], corrected
 
 
@@ -171,7 +188,14 @@ def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | No
     publishes and notifies, or quarantines it anew with the new reason."""
     entry = _open_quarantine_entry(entry_id)
     mrn, key, corrected = _republish_key(entry, mrn)
-    account = account_store.find_by_mrn(mrn)
+    if mrn is None:
+        pending = upload_store.get(key[len(INCOMING):].split(".", 1)[0])
+        account = account_store.get(pending.patient_id) if pending else None
+        if account is None or account.role != "patient":
+            raise BadRequest("mrn: the patient this upload was made for has no account any more; upload the file "
+                             "again from the right patient's page.", code="unknown_patient")
+    else:
+        account = account_store.find_by_mrn(mrn)
     if account is None or account.role != "patient":
         raise BadRequest(f"mrn: no patient has the MRN {mrn}; register the patient first or give the right MRN.",
                          code="unknown_patient")

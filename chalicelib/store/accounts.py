@@ -231,15 +231,6 @@ def find_by_mrn(mrn: str) -> Account | None:
     return get(owner) if owner else None
 
 
-def find_many_by_mrn(mrns: Iterable[str]) -> dict[str, Account]:
-    """The accounts holding these MRNs (an MRN nobody holds is left out), for up to 100 MRNs in
-    two consistent BatchGetItems whatever their number: the MRN claims, then their accounts."""
-    wanted = sorted(set(mrns))
-    owners = dict(zip(wanted, read_together(*(owner_read(mrn_key(m)) for m in wanted)), strict=True)) if wanted else {}
-    ids = sorted({owner for owner in owners.values() if owner})
-    accounts = {a.id: a for a in read_together(*(RowRead(Account, i, _account) for i in ids)) if a} if ids else {}
-    return {mrn: accounts[owner] for mrn, owner in owners.items() if owner in accounts}
-
 
 def rename(account: Account, new_username: str, now: datetime) -> None:
     """Move the username claim to a new name: claim the new one, release the old, in one go."""
@@ -423,7 +414,6 @@ __all__ = [
     "get",
     "find_by_username",
     "find_by_mrn",
-    "find_many_by_mrn",
     "rename",
     "change_username",
     "set_temporary_password",

@@ -23,6 +23,11 @@ class UploadMissing(Exception):
     """The object is not (or no longer) in the bucket."""
 
 
+class UploadUnreadable(Exception):
+    """S3 holds the object and answers for it, but cannot hand it out (its metadata holds what an
+    HTTP header cannot carry, such as a line break): every read of it would fail the same way."""
+
+
 @dataclass(frozen=True)
 class UploadHead:
     """What one ranged GET tells about an upload: its metadata, first bytes, size and ETag."""
@@ -50,12 +55,24 @@ def read_upload(bucket: str, key: str, first_bytes: int) -> UploadHead:
             raise UploadMissing(key) from err
         if err.response.get("Error", {}).get("Code") == "InvalidRange":  # an empty object has no byte 0
             return UploadHead({}, b"", 0, "")
+        if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 and _answers_for(bucket, key):
+            raise UploadUnreadable(key) from err
         raise
     with answer["Body"] as body:
         head = body.read()
     content_range = answer.get("ContentRange") or ""
     size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else int(answer.get("ContentLength", len(head)))
     return UploadHead(dict(answer.get("Metadata") or {}), head, size, (answer.get("ETag") or "").strip('"'))
+
+
+def _answers_for(bucket: str, key: str) -> bool:
+    """Whether S3 answers for the object when asked for its attributes only (no user metadata):
+    after a failed GET, tells an object S3 cannot send from S3 failing in passing."""
+    try:
+        _s3().get_object_attributes(Bucket=bucket, Key=key, ObjectAttributes=["ObjectSize"])
+    except ClientError:
+        return False
+    return True
 
 
 def _copy(bucket: str, key: str, etag: str, destination: str, **extra: Any) -> None:

@@ -1,6 +1,6 @@
 """Every table of the portal, for the local stack and the infrastructure checks."""
 
-from chalicelib.store import accounts, audit, counters, idempotency, item_lists, items, messages, outbox, sessions, work  # noqa: F401
+from chalicelib.store import accounts, audit, counters, idempotency, item_lists, items, messages, outbox, sessions, uploads, work  # noqa: F401
 from chalicelib.store.base import ALL_MODELS
 
 

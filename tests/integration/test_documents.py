@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -155,23 +156,26 @@ def test_upload_form_refuses_what_the_publisher_would_not_accept(portal, staff):
     assert as_patient.status_code == 403
 
 
-def test_presigned_post_policy_locks_key_type_metadata_and_size(portal, staff):
+def test_presigned_post_policy_locks_an_opaque_key_type_upload_id_and_size(portal, staff):
     # Given a patient
     patient = portal.new_patient(staff)
 
     # When staff ask for an upload form
     form = upload_form(staff, patient, filename="../../Lab Results/A1c (final).pdf")
 
-    # Then the signed policy pins the patient's key, the content type, every metadata field and the size limit
+    # Then the signed policy pins an opaque key, the content type, the upload id (the only metadata)
+    # and the size limit; nothing about the patient or the document is in the key or the fields
     fields = form["fields"]
     policy = json.loads(base64.b64decode(fields["policy"]))
     conditions = policy["conditions"]
-    assert fields["key"].startswith(f"incoming/{patient.mrn}/") and "/.." not in fields["key"]
-    assert fields["key"].endswith("-A1c_final_.pdf")
+    upload_id = fields["x-amz-meta-upload-id"]
+    assert re.fullmatch(r"u_[0-9a-f]{32}", upload_id) and fields["key"] == f"incoming/{upload_id}"
     assert {"key": fields["key"]} in conditions
     assert {"Content-Type": "application/pdf"} in conditions
-    for name in ("title", "category", "provider", "comment"):
-        assert {f"x-amz-meta-{name}": META[name]} in conditions
+    assert {"x-amz-meta-upload-id": upload_id} in conditions
+    assert [name for name in fields if name.startswith("x-amz-meta-")] == ["x-amz-meta-upload-id"]
+    for value in (patient.mrn, *META.values(), "A1c"):
+        assert value not in json.dumps(fields) and value not in json.dumps(conditions)
     assert ["content-length-range", 1, 25 * 1024 * 1024] in conditions
     assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
 
