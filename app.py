@@ -6,7 +6,7 @@ from chalicelib.startup import imports_without_gc
 with imports_without_gc():
     from chalice import Chalice, ConvertToMiddleware
 
-    from chalicelib.api import admin, auth, forms, items, messages, meta, profile, staff, staff_messages
+    from chalicelib.api import admin, auth, forms, items, lifecycle, messages, meta, profile, staff, staff_messages
     from chalicelib.api import documents as documents_api
     from chalicelib.api import followup as followup_api
     from chalicelib.api import uploads as uploads_api
@@ -32,6 +32,9 @@ app.register_middleware(http_error_middleware, "http")
 
 for blueprint in (auth.bp, profile.bp, forms.bp, items.bp, staff.bp, admin.bp, meta.bp, messages.bp, staff_messages.bp):
     app.register_blueprint(blueprint)
+
+# Accounts over the years: signed-in devices, staff accounts, a patient's access, invitation, lock.
+app.register_blueprint(lifecycle.bp)
 
 # Follow-up: the staff report and queue routes, the scheduled sweep, SES feedback over SNS.
 for blueprint in (followup_api.bp, sweep_events.bp, mail_feedback_events.bp):

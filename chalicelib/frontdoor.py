@@ -89,6 +89,15 @@ def client_ip(request) -> str | None:
     return (request.context or {}).get("identity", {}).get("sourceIp")
 
 
+MAX_USER_AGENT = 200
+
+
+def user_agent(request) -> str | None:
+    """The client as it names itself (User-Agent), cut to MAX_USER_AGENT characters."""
+    value = (request.headers.get("user-agent") or "").strip()
+    return value[:MAX_USER_AGENT] or None
+
+
 def check_ids(path_params: Mapping[str, str]) -> None:
     """An id longer than any the portal issues names no record: 404 at once, no table read."""
     for value in path_params.values():

@@ -15,6 +15,13 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _key(hex_key: str) -> bytes:
+    """A signing key from its hex form, or a fresh random one when none is set."""
+    import secrets
+
+    return bytes.fromhex(hex_key) if hex_key.strip() else secrets.token_bytes(32)
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -57,6 +64,13 @@ class Settings:
     # "A patient wrote" alerts to the office: at most one per window of this many minutes, sent
     # by the schedule at the window's end (many messages in a window make one email).
     office_alert_minutes: int
+    # Username changes per account per hour, attempts included: a "taken" answer tells whether a
+    # name is someone's, so a signed-in account may not ask it without limit.
+    username_changes_per_hour: int
+    # The key that signs the signed-out forms' CSRF tokens (hex). Deployed stages set FORM_TOKEN_KEY
+    # (the same for every instance); without it each process makes one of its own, which is right
+    # for the local stack and the tests, whose portal is one process.
+    form_token_key: bytes
 
     @property
     def dev_routes(self) -> bool:
@@ -114,4 +128,6 @@ def get_settings() -> Settings:
         recovery_queue_name=os.environ.get("RECOVERY_QUEUE_NAME", f"{prefix}-recovery"),
         ses_endpoint=os.environ.get("AWS_ENDPOINT_URL_SESV2", os.environ.get("AWS_ENDPOINT_URL", "")),
         office_alert_minutes=max(_int("OFFICE_ALERT_MINUTES", 15), 1),
+        username_changes_per_hour=_int("USERNAME_CHANGES_PER_HOUR", 5),
+        form_token_key=_key(os.environ.get("FORM_TOKEN_KEY", "")),
     )

@@ -1,6 +1,7 @@
 """The portal's command line for administrators: accounts, patient import, follow-up, dead letters, audit.
 
-`create-admin`, `create-staff`, `import-patients`, `sweep`, `replay-dlq`, `export-audit`.
+`create-admin`, `create-staff`, `list-staff`, `disable-staff`, `enable-staff`, `set-role`, `mfa-reset`,
+`import-patients`, `sweep`, `replay-dlq`, `export-audit`.
 It runs the portal's own services with the operator's AWS credentials. `--stage` picks the
 stage's settings from `.chalice/config.json`; variables already in the environment win, so the
 local stack is reached with `AWS_ENDPOINT_URL_<SERVICE>` (see docs/command-line.md).
@@ -95,6 +96,74 @@ def create_staff(
     except PortalError as err:
         _fail(err.message)
     typer.echo(f"{account.role} {account.username} created (id {account.id}); the welcome mail went to {account.email}")
+
+
+def _staff_id(username_or_id: str) -> str:
+    """A staff member's id, from their username or their id."""
+    from chalicelib.store import accounts as account_store
+
+    account = account_store.find_by_username(username_or_id) or account_store.get(username_or_id)
+    if account is None or account.role not in ("staff", "admin"):
+        _fail(f"no staff member {username_or_id!r}")
+    return account.id
+
+
+@app.command("list-staff")
+def list_staff(output: Annotated[Format, typer.Option("--format", help="csv or json")] = Format.csv) -> None:
+    """Every staff member and admin: id, username, name, email, role, active, mfa_enrolled."""
+    from chalicelib.services import lifecycle
+
+    staff = lifecycle.list_staff(_operator())
+    if output is Format.json:
+        typer.echo(json.dumps({"staff": staff}, indent=2))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=["id", "username", "name", "email", "role", "active", "mfa_enrolled"])
+    writer.writeheader()
+    writer.writerows(staff)
+
+
+def _update_staff(who: str, **change) -> None:
+    from chalicelib.errors import PortalError
+    from chalicelib.services import lifecycle
+
+    try:
+        member = lifecycle.update_staff(_operator(), _staff_id(who), **change)
+    except PortalError as err:
+        _fail(err.message)
+    state = "active" if member["active"] else "disabled"
+    typer.echo(f"{member['role']} {member['username']} is {state} (id {member['id']}); their sessions ended")
+
+
+@app.command("disable-staff")
+def disable_staff(who: Annotated[str, typer.Argument(help="username or id")]) -> None:
+    """Disable a staff member: every session of theirs ends now, and they can no longer sign in."""
+    _update_staff(who, active=False)
+
+
+@app.command("enable-staff")
+def enable_staff(who: Annotated[str, typer.Argument(help="username or id")]) -> None:
+    """Enable a disabled staff member again."""
+    _update_staff(who, active=True)
+
+
+@app.command("set-role")
+def set_role(who: Annotated[str, typer.Argument(help="username or id")],
+             role: Annotated[str, typer.Argument(help="staff or admin")]) -> None:
+    """Make a staff member an admin, or an admin staff (their sessions end)."""
+    _update_staff(who, role=role)
+
+
+@app.command("mfa-reset")
+def mfa_reset(who: Annotated[str, typer.Argument(help="username or id")]) -> None:
+    """Reset a staff member's authenticator app: their next sign-in sets up a new one."""
+    from chalicelib.errors import PortalError
+    from chalicelib.services import mfa
+
+    try:
+        mfa.admin_reset(_operator(), _staff_id(who))
+    except PortalError as err:
+        _fail(err.message)
+    typer.echo(f"the authenticator app of {who} is reset; they set up a new one at their next sign-in")
 
 
 def _read_rows(path: Path):

@@ -69,6 +69,33 @@ class Patient(Account):
     created_at: Time | None
 
 
+class StaffMember(Answer):
+    id: str
+    username: str
+    name: str
+    email: str
+    role: Literal["staff", "admin"]
+    active: bool
+    mfa_enrolled: bool
+
+
+class StaffList(Answer):
+    staff: list[StaffMember]
+
+
+class Device(Answer):
+    id: str
+    created_at: Time
+    last_seen_at: Time
+    client_ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class Devices(Answer):
+    sessions: list[Device]
+
+
 class Username(Answer):
     username: str
 

@@ -28,6 +28,7 @@ from chalicelib.frontdoor import (
     client_ip,
     parse_json,
     resolve_session,
+    user_agent,
 )
 from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
@@ -87,10 +88,11 @@ class Ctx:
     client_ip: str | None
     # What the route asked to read together with the session (`route(with_session=...)`).
     with_session: Any = None
+    user_agent: str | None = None
 
     @property
     def caller(self) -> Caller:
-        return Caller(self.principal, self.client_ip)
+        return Caller(self.principal, self.client_ip, self.user_agent)
 
 
 def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
@@ -124,7 +126,8 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
                 if not allowed(principal, access):
                     raise Forbidden("Your account is not allowed to do this.")
             parsed = parse_json(request, body) if body is not None else None
-            ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request), read)
+            ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request), read,
+                      user_agent(request))
             answer = fn(ctx, **path_params)
             if isinstance(answer, Response):
                 return answer

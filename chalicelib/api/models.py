@@ -167,6 +167,18 @@ class StaffBody(Body):
     role: Annotated[Literal["staff", "admin"], Field(description="staff or admin")]
 
 
+# Disabling or enabling a staff member, or changing their role (admins).
+class StaffUpdateBody(Body):
+    active: bool | None = None
+    role: Annotated[Literal["staff", "admin"], Field(description="staff or admin")] | None = None
+
+
+# Closing or reopening a patient's portal access, and why.
+class PatientAccessBody(Body):
+    active: bool
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
+
+
 # ---------------------------------------------------------------- local stage only
 
 

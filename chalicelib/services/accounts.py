@@ -13,23 +13,30 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import clock, iso
-from chalicelib.errors import BadRequest, Conflict, NotFound
-from chalicelib.services import account_mail, audit, passwords, sessions, sign_in, temporary_passwords
+from chalicelib.errors import BadRequest, Conflict, NotFound, RateLimited
+from chalicelib.services import (
+    account_mail,
+    audit,
+    email_address,
+    passwords,
+    ratelimit,
+    sessions,
+    sign_in,
+    temporary_passwords,
+)
 from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store.accounts import Account, UniqueTaken
 
+_HOUR = 3600
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@+\-]{3,128}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 
 
-def valid_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > 254 or not EMAIL_RE.match(email):
-        raise BadRequest("email: not a valid email address.", code="invalid_email")
-    return email
+def valid_email(email: str, field: str = "email") -> str:
+    """An email address by its syntax (chalicelib/services/email_address.py); 400 naming `field`."""
+    return email_address.valid(email, field)
 
 
 def _not_blank(field: str, value: str) -> str:
@@ -46,6 +53,8 @@ def valid_username(username: str) -> str:
             "username: use 3 to 128 letters, digits or . _ @ + - (an email address works too).",
             code="invalid_username",
         )
+    if "@" in username and email_address.problem(username):  # email-shaped: then an email address
+        raise BadRequest("username: a username with an @ must be a valid email address.", code="invalid_username")
     return username
 
 
@@ -68,6 +77,8 @@ def patient_json(account: Account) -> dict[str, Any]:
         "has_signed_in": bool(account.has_signed_in),
         "locked": bool(account.locked_until and account.locked_until > clock.now()),
         "created_at": iso(account.created_at),
+        "active": account.disabled_at is None,
+        "access_reason": account.disabled_reason,
     }
 
 
@@ -88,8 +99,8 @@ def _new_account(*, role: str, username: str, name: str, email: str, date_of_bir
         email_status="ok",
         date_of_birth=date_of_birth,
         mrn=mrn,
-        search_shard=account_store.PATIENT_SHARD if role == "patient" else None,
-        name_lower=name.casefold() if role == "patient" else None,
+        search_shard=account_store.PATIENT_SHARD if role == "patient" else account_store.STAFF_SHARD,
+        name_lower=name.casefold(),
         has_signed_in=False,
         failed_logins=0,
         lock_count=0,
@@ -98,7 +109,7 @@ def _new_account(*, role: str, username: str, name: str, email: str, date_of_bir
     )
     temporary = None
     if temporary_hours is not None:
-        temporary, account.temp_password_hash, account.temp_password_expires_at = temporary_passwords.new(temporary_hours)
+        temporary = temporary_passwords.first(account, temporary_hours)
     return account, temporary
 
 
@@ -199,7 +210,15 @@ def change_username(caller: Caller, username: str, current_password: str) -> str
     """Any unused valid name, email-shaped or not. The look-up first only spares a mail about a
     name that is plainly taken; the rename transaction is what guarantees one owner per name."""
     account = _load(caller.principal)
-    username = valid_username(username)
+    allowed, retry_after = ratelimit.hit(f"username-change#{account.id}", get_settings().username_changes_per_hour, _HOUR)
+    if not allowed:
+        audit.record_about(caller, "account.username_change", account, outcome="rate_limited")
+        raise RateLimited(retry_after, "username: too many username changes; try again later.")
+    try:
+        username = valid_username(username)
+    except BadRequest:
+        audit.record_about(caller, "account.username_change", account, outcome="invalid_username")
+        raise
     sign_in.check_current_password(caller, account, current_password, "account.username_change")
     old = account.username
     if account_store.owner_of(account_store.username_key(username)) not in (None, account.id):

@@ -51,6 +51,7 @@ class SweepSummary:
     failed: int = 0  # SES refused for good (shown in the staff queue)
     suppressed: int = 0  # not sent: the address on file is bad
     errors: int = 0  # an AWS call failed in passing: still due, tried again next run
+    stopped: int = 0  # taken out of follow-up: the patient's portal access is closed
     complete: bool = True  # False when it stopped for the deadline; the next run carries on
     retries: dict[str, int] = field(default_factory=dict)
     digest: str | None = None
@@ -119,6 +120,10 @@ def follow_up_item(item: item_store.Item, now: datetime, summary: SweepSummary,
     if item.patient_id not in accounts:
         accounts[item.patient_id] = account_store.get(item.patient_id)
     account = accounts[item.patient_id]
+    if account is not None and account.disabled_at is not None:
+        # Portal access closed: follow-up stops (no notice, no call for the office); the item stays.
+        summary.stopped += int(item_store.stop_follow_up(item))
+        return
     bad_address = account is None or account.email_status == "bad"
     if bad_address or int(item.notices_sent or 0) >= get_settings().max_notices:
         if _escalate(item, now, "bad_email" if bad_address else "not_read"):

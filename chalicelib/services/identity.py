@@ -14,6 +14,8 @@ class Caller:
 
     principal: Principal | None
     client_ip: str | None
+    # The browser or client as it names itself (User-Agent, cut short): what a new session records.
+    user_agent: str | None = None
 
     @property
     def actor_id(self) -> str | None:

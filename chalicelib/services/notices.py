@@ -106,6 +106,10 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
         # No mail to an address that bounced: the follow-up sweep escalates the item instead.
         outbox.mark_failed(notice, "bad_email" if account else "no_account")
         return "suppressed"
+    if account.disabled_at is not None and notice.kind == ITEM_NOTICE:
+        # The patient's portal access is closed: the item is kept (and published), no notice goes out.
+        outbox.mark_failed(notice, "access_closed")
+        return "suppressed"
     if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
         return "taken"
     context: dict = {}

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalicelib.clock import clock
 from chalicelib.errors import RateLimited
-from chalicelib.services import audit, notices, ratelimit
+from chalicelib.services import audit, email_address, notices, ratelimit
 from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -48,6 +48,8 @@ def forgot_password(caller: Caller, username: str) -> str:
 
 def forgot_username(caller: Caller, form: dict[str, Any]) -> str:
     """The form goes to the staff forms queue whether or not anything matches."""
+    if form.get("email"):
+        form = {**form, "email": email_address.valid(form["email"])}
     allowed, retry_after = ratelimit.hit(f"forgot-username-ip#{caller.client_ip}",
                                          get_settings().forgot_password_per_client_per_hour, _HOUR)
     if not allowed:
@@ -85,6 +87,8 @@ def _refusal(account: account_store.Account | None) -> str | None:
         return "rate_limited_account"
     if account.email_status == "bad":
         return "bad_email"
+    if account.disabled_at:
+        return "access_closed"
     return None
 
 

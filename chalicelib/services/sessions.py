@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.clock import clock
+from chalicelib.clock import clock, iso
 from chalicelib.errors import Unauthenticated
 from chalicelib.settings import get_settings
 from chalicelib.store import sessions as session_store
@@ -63,8 +63,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def public_id(digest: str) -> str:
+    """The id a session is shown and ended by (on My Profile, in `/api/me/sessions`): a hash of the
+    token's hash, so it can be neither the token nor the row's key, and leads back to neither."""
+    return hashlib.sha256(b"session-id:" + digest.encode()).hexdigest()[:32]
+
+
 def create(account_id: str, role: str, *, must_change_password: bool, client_ip: str | None,
-           temp_password_hash: str | None = None, mfa: str = "none") -> NewSession:
+           temp_password_hash: str | None = None, mfa: str = "none", user_agent: str | None = None) -> NewSession:
     settings = get_settings()
     now = clock.now()
     token = f"{account_id}.{secrets.token_urlsafe(32)}"
@@ -80,6 +86,7 @@ def create(account_id: str, role: str, *, must_change_password: bool, client_ip:
             mfa=mfa,
             csrf_token=csrf,
             client_ip=client_ip,
+            user_agent=(user_agent or None) and user_agent[:200],
             created_at=now,
             last_seen_at=now,
             expires_at=expires_at,
@@ -147,6 +154,37 @@ def end(principal: Principal) -> None:
 
 def end_others(account_id: str, keep: str | None) -> int:
     return session_store.delete_for_account(account_id, keep=keep)
+
+
+def end_all(account_id: str) -> int:
+    """End every session of an account at once (it is disabled, its access closed, its role changed)."""
+    return session_store.delete_for_account(account_id)
+
+
+def _live(session: session_store.Session, now: datetime) -> bool:
+    idle_limit = timedelta(minutes=get_settings().session_idle_minutes)
+    return now < session.expires_at and now - session.last_seen_at < idle_limit
+
+
+def listed(principal: Principal) -> list[dict[str, Any]]:
+    """The account's live sessions (its signed-in devices), newest first; `current` marks the
+    one asking."""
+    now = clock.now()
+    rows = [row for row in session_store.for_account(principal.account_id) if _live(row, now)]
+    rows.sort(key=lambda row: row.created_at, reverse=True)
+    return [{"id": public_id(row.token_hash), "created_at": iso(row.created_at), "last_seen_at": iso(row.last_seen_at),
+             "client_ip": row.client_ip, "user_agent": row.user_agent, "current": row.token_hash == principal.token_hash}
+            for row in rows]
+
+
+def end_listed(principal: Principal, session_id: str) -> bool:
+    """End the account's own session shown as `session_id`; False when it has none by that id (or
+    it had ended already): another account's session is never found here."""
+    for row in session_store.for_account(principal.account_id):
+        if hmac.compare_digest(public_id(row.token_hash), session_id):
+            session_store.delete(row.token_hash)
+            return True
+    return False
 
 
 def upgrade(principal: Principal) -> None:

@@ -7,12 +7,13 @@ session that must choose a password.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import InvalidCredentials, RateLimited
 from chalicelib.observability import logger
-from chalicelib.services import account_mail, audit, passwords, ratelimit, sessions
+from chalicelib.services import account_mail, audit, passwords, ratelimit, sessions, temporary_passwords
 from chalicelib.services.identity import Caller
 from chalicelib.services.mfa_policy import owed_at_sign_in
 from chalicelib.services.sessions import NewSession
@@ -60,6 +61,17 @@ def _failures_key(caller: Caller) -> str:
     return f"login-failures-ip#{caller.client_ip}"
 
 
+def _username_digest(username: str) -> str:
+    return hashlib.sha256(username.casefold().encode()).hexdigest()[:32]
+
+
+def _count_refused(username: str) -> None:
+    """A refusal that counts no failure on an account (unknown username, locked or disabled
+    account) still makes one counter write, keyed by a hash of the username, as a wrong password
+    makes its failure write: every refused sign-in does the same storage work and takes as long."""
+    ratelimit.hit(f"login-refused#{_username_digest(username)}", 1 << 30, _HOUR)
+
+
 def _find_for_sign_in(caller: Caller, username: str) -> Account | None:
     """The account behind `username`, once the client address is known not to be over its limit of
     failed sign-ins (across all usernames: the lockout guards each account, this stops one address
@@ -75,25 +87,32 @@ def _find_for_sign_in(caller: Caller, username: str) -> Account | None:
     if failed >= limit:
         audit.record_for(caller, "auth.login", outcome="rate_limited_client")
         raise RateLimited(ratelimit.seconds_left(_HOUR))
-    return account_store.get(owner_id) if owner_id else None
+    # An unknown username reads an account that cannot exist, as a known one reads its account.
+    return account_store.get(owner_id or f"none_{_username_digest(username)}")
 
 
 def login(caller: Caller, username: str, password: str) -> NewSession:
     """Unknown username, wrong password and locked account all answer InvalidCredentials, and
     every attempt pays for exactly one Argon2 verification: the password's shape says whether it
     is checked against the temporary password or the chosen one (no chosen password has that shape)."""
-    account = _find_for_sign_in(caller, username.strip())
+    username = username.strip()
+    account = _find_for_sign_in(caller, username)
     now = clock.now()
     if account is None:
         passwords.verify(None, password)
+        _count_refused(username)
         raise _refuse(caller, None, "unknown_user")
     if account.locked_until and account.locked_until > now:
         passwords.verify(None, password)
+        _count_refused(username)
         raise _refuse(caller, account, "locked")
+    if account.disabled_at:  # a disabled account (closed portal access) looks like any failed sign-in
+        passwords.verify(None, password)
+        _count_refused(username)
+        raise _refuse(caller, account, "disabled")
     if passwords.looks_temporary(password):
-        temp_hash = account.temp_password_hash
-        current = temp_hash if account.temp_password_expires_at and account.temp_password_expires_at > now else None
-        if passwords.verify(current, password):
+        temp_hash = temporary_passwords.matching(account, password, now)
+        if passwords.verify(temp_hash, password):
             return _temporary_sign_in(caller, account, temp_hash)
     elif passwords.verify(account.password_hash, password):
         owed = owed_at_sign_in(account)
@@ -102,7 +121,7 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
         if owed == "none" and (account.failed_logins or account.lock_count or account.locked_until):
             account_store.clear_failures(account)
         session = sessions.create(account.id, account.role, must_change_password=False, client_ip=caller.client_ip,
-                                  mfa=owed)
+                                  mfa=owed, user_agent=caller.user_agent)
         audit.record_about(caller, "auth.login", account, as_actor=True)
         return session
     record_failure(account, caller)
@@ -110,14 +129,14 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
 
 
 def _temporary_sign_in(caller: Caller, account: Account, temp_hash: str) -> NewSession:
-    """Single use: the temporary password leaves the account (only if it is still the same one;
-    a concurrent second use loses), and so does the old password, which works only until the
-    temporary one is used. The temporary password lives on in this session alone, for the
-    forced change."""
-    if not account_store.consume_temporary_password(account, temp_hash, clock.now()):
+    """Single use: the temporary passwords leave the account, every one of them (only if they are
+    still as read; a concurrent second use loses), and so does the old password, which works only
+    until a temporary one is used. The one used lives on in this session alone, for the forced change."""
+    if not account_store.consume_temporary_password(account, account.temp_password_hash, clock.now()):
         raise _refuse(caller, account, "temporary_password_used")
     session = sessions.create(account.id, account.role, must_change_password=True,
-                              client_ip=caller.client_ip, temp_password_hash=temp_hash, mfa=owed_at_sign_in(account))
+                              client_ip=caller.client_ip, temp_password_hash=temp_hash, mfa=owed_at_sign_in(account),
+                              user_agent=caller.user_agent)
     audit.record_about(caller, "auth.login", account, detail={"temporary_password": True}, as_actor=True)
     return session
 

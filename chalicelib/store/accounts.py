@@ -19,6 +19,7 @@ from datetime import datetime
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -31,6 +32,10 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, connection, meta, read_together, table
 
 PATIENT_SHARD = "patient"
+# Staff and admins share the name index under a shard of their own: the admin's staff list is one Query.
+STAFF_SHARD = "staff"
+# How many temporary passwords of an account work at once (the newest ones, while unexpired).
+MAX_TEMPORARY_PASSWORDS = 3
 BAD_EMAIL_SHARD = "bad"
 # A name's first words are indexed, at most this many: the bulk import's transactions count on it.
 MAX_NAME_WORDS = 6
@@ -80,6 +85,15 @@ class BirthDateIndex(GlobalSecondaryIndex):
     date_of_birth = UnicodeAttribute(hash_key=True)
 
 
+class TemporaryPassword(MapAttribute):
+    """One temporary password that still works: its tag (its first group, which picks the one hash
+    a sign-in checks), its Argon2id hash and when it expires."""
+
+    tag = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    expires_at = UTCDateTimeAttribute()
+
+
 @table
 class Account(PortalModel):
     Meta = meta("accounts")
@@ -101,6 +115,8 @@ class Account(PortalModel):
     password_hash = NullableText()
     temp_password_hash = NullableText()
     temp_password_expires_at = UTCDateTimeAttribute(null=True)
+    # Every temporary password that still works, newest first (the newest is also the one above).
+    temp_passwords = ListAttribute(of=TemporaryPassword, null=True)
     has_signed_in = BooleanAttribute(default=False)
     failed_logins = NumberAttribute(default=0)
     lock_count = NumberAttribute(default=0)
@@ -111,6 +127,9 @@ class Account(PortalModel):
     mfa_used_steps = NullableText()
     mfa_recovery_codes = MapAttribute(null=True)
     mfa_enrolled_at = UTCDateTimeAttribute(null=True)
+    # Set while the account is disabled (staff) or its portal access closed (patients), with why.
+    disabled_at = UTCDateTimeAttribute(null=True)
+    disabled_reason = NullableText()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
@@ -258,10 +277,35 @@ def change_username(account: Account, new_username: str, now: datetime) -> None:
 # ---------------------------------------------------------------- credentials and lockout
 # Each write below refreshes `account` with what the table holds afterwards.
 
-def set_temporary_password(account: Account, password_hash: str, expires_at: datetime) -> None:
-    """Store a fresh temporary password; it replaces (voids) any older one."""
-    account.update(actions=[Account.temp_password_hash.set(password_hash),
-                            Account.temp_password_expires_at.set(expires_at)])
+def working_temporary_passwords(account: Account, now: datetime) -> list[TemporaryPassword]:
+    """The account's temporary passwords that still work, newest first."""
+    return [entry for entry in (account.temp_passwords or []) if entry.expires_at > now]
+
+
+def first_temporary_password(account: Account, tag: str, password_hash: str, expires_at: datetime) -> None:
+    """The temporary password of an account not yet saved (written with it by `create`)."""
+    account.temp_password_hash, account.temp_password_expires_at = password_hash, expires_at
+    account.temp_passwords = [TemporaryPassword(tag=tag, password_hash=password_hash, expires_at=expires_at)]
+
+
+def add_temporary_password(account: Account, tag: str, password_hash: str, expires_at: datetime,
+                           now: datetime) -> None:
+    """Store a fresh temporary password beside the ones that still work, keeping the newest
+    MAX_TEMPORARY_PASSWORDS (an older one with the same tag gives way). Conditional on the newest
+    being what was read, re-read and tried again when another write came first."""
+    for _ in range(5):
+        kept = [entry for entry in working_temporary_passwords(account, now) if entry.tag != tag]
+        entries = [TemporaryPassword(tag=tag, password_hash=password_hash, expires_at=expires_at),
+                   *kept][:MAX_TEMPORARY_PASSWORDS]
+        newest = account.temp_password_hash
+        condition = (Account.temp_password_hash == newest) if newest else Account.temp_password_hash.does_not_exist()
+        if conditional(lambda entries=entries, condition=condition: account.update(
+                actions=[Account.temp_password_hash.set(password_hash), Account.temp_password_expires_at.set(expires_at),
+                         Account.temp_passwords.set(entries)],
+                condition=condition)):
+            return
+        account.refresh(consistent_read=True)
+    raise UpdateError("the temporary passwords kept changing")
 
 
 def record_failed_sign_in(account: Account) -> int:
@@ -287,10 +331,12 @@ def clear_failures(account: Account) -> None:
 
 
 def consume_temporary_password(account: Account, temp_hash: str, now: datetime) -> bool:
-    """Single use: the temporary password leaves the account, and so does the old password, only
-    if the temporary password is still `temp_hash`. False when a concurrent use got there first."""
+    """Single use: the temporary passwords (every one of them) leave the account, and so does the
+    old password, only if the newest temporary password is still `temp_hash` (as read). False when
+    a concurrent use (or a fresh one) got there first."""
     return conditional(lambda: account.update(
         actions=[Account.temp_password_hash.remove(), Account.temp_password_expires_at.remove(),
+                 Account.temp_passwords.remove(),
                  Account.password_hash.remove(), Account.failed_logins.set(0), Account.updated_at.set(now)],
         condition=Account.temp_password_hash == temp_hash,
     ))
@@ -303,10 +349,31 @@ def set_password(account: Account, password_hash: str, now: datetime) -> None:
         Account.password_hash.set(password_hash),
         Account.temp_password_hash.remove(),
         Account.temp_password_expires_at.remove(),
+        Account.temp_passwords.remove(),
         Account.has_signed_in.set(True),
         Account.failed_logins.set(0),
         Account.updated_at.set(now),
     ])
+
+
+def set_disabled(account: Account, disabled: bool, reason: str | None, now: datetime) -> None:
+    """Disable the account (close a patient's portal access) with a reason, or enable it again."""
+    if disabled:
+        actions = [Account.disabled_at.set(now), Account.disabled_reason.set(reason), Account.updated_at.set(now)]
+    else:
+        actions = [Account.disabled_at.remove(), Account.disabled_reason.set(reason), Account.updated_at.set(now)]
+    account.update(actions=actions)
+
+
+def set_role(account: Account, role: str, now: datetime) -> None:
+    """Staff become admins or admins staff (never a patient, never the other way)."""
+    account.update(actions=[Account.role.set(role), Account.updated_at.set(now)],
+                   condition=Account.role.is_in("staff", "admin"))
+
+
+def list_staff() -> list[Account]:
+    """Every staff member and admin, by name: one Query on the name index's staff shard."""
+    return list(Account.by_name.query(STAFF_SHARD))
 
 
 def change_email(account: Account, email: str, now: datetime) -> None:
@@ -416,7 +483,12 @@ __all__ = [
     "find_by_mrn",
     "rename",
     "change_username",
-    "set_temporary_password",
+    "working_temporary_passwords",
+    "first_temporary_password",
+    "add_temporary_password",
+    "set_disabled",
+    "set_role",
+    "list_staff",
     "record_failed_sign_in",
     "lock",
     "clear_failures",

@@ -33,6 +33,8 @@ class Session(PortalModel):
     # The second factor this session still owes: "enroll" or "verify"; none (or "none") when whole.
     mfa = NullableText()
     client_ip = NullableText()
+    # The browser as it named itself at sign-in (cut short), for the account's list of devices.
+    user_agent = NullableText()
     created_at = UTCDateTimeAttribute()
     last_seen_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
@@ -72,6 +74,20 @@ def delete(token_hash: str) -> None:
         Session(token_hash).delete()
     except DeleteError:
         pass
+
+
+# One BatchGetItem reads at most this many rows: an account's list of devices shows this many.
+MAX_LISTED = 100
+
+
+def for_account(account_id: str) -> list[Session]:
+    """The account's sessions (rows DynamoDB has not yet removed after their TTL included): the
+    keys from the account index, then the rows in one consistent round trip."""
+    hashes = [row.token_hash for row in Session.by_account.query(account_id, limit=MAX_LISTED)]
+    if not hashes:
+        return []
+    rows = read_together(*(RowRead(Session, digest, _session_or_none) for digest in hashes))
+    return [row for row in rows if row is not None and row.account_id == account_id]
 
 
 def delete_for_account(account_id: str, keep: str | None = None) -> int:

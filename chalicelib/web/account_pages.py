@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint, Response
 
 from chalicelib.frontdoor import SESSION_COOKIE
-from chalicelib.services import accounts, items, recovery
+from chalicelib.services import accounts, items, recovery, sessions
 from chalicelib.services import sign_in as sign_in_service
 from chalicelib.web.framework import (
     PUBLIC,
@@ -123,6 +123,7 @@ def forgot_username(ctx: PageCtx):
 
 def _profile(ctx: PageCtx, status: int = 200, **context):
     defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": ""}
+    context.setdefault("devices", sessions.listed(ctx.principal))
     return ctx.render("profile.html", status=status, **{**defaults, **context})
 
 

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from chalice import Blueprint, Response
 
-from chalicelib.clock import parse_iso
+from chalicelib.clock import clock, parse_iso
 from chalicelib.errors import (
     Forbidden,
     MfaRequired,
@@ -44,6 +44,7 @@ from chalicelib.frontdoor import (
     read_cookie,
     resolve_principal,
     session_cookie,
+    user_agent,
 )
 from chalicelib.services import accounts
 from chalicelib.services.identity import Caller
@@ -75,6 +76,13 @@ NOTICES = {
     "staff-created": "The staff account is created and a temporary password has been emailed.",
     "uploaded": "The file has been uploaded. It appears in the list once it is published.",
     "comment-added": "The comment has been added and the patient will be notified.",
+    "device-signed-out": "That device has been signed out.",
+    "staff-updated": "The staff account has been updated; their sessions have ended.",
+    "staff-mfa-reset": "The authenticator app has been reset; they set up a new one at their next sign-in.",
+    "access-closed": "The patient's portal access is closed and their sessions have ended. Their records are kept.",
+    "access-reopened": "The patient's portal access is open again.",
+    "invitation-sent": "A new invitation with a temporary password has been emailed.",
+    "unlocked": "The account is unlocked.",
     "mfa-removed": "The authenticator app has been turned off. Signing in now needs only your password.",
 }
 
@@ -216,7 +224,7 @@ class PageCtx:
 
     @property
     def caller(self) -> Caller:
-        return Caller(self.principal, self.client_ip)
+        return Caller(self.principal, self.client_ip, user_agent(self.request))
 
     def validate(self, model: str | type[BaseModel], *, fields: tuple[str, ...] | None = None) -> Any:
         """The API's own body model (by its name in chalicelib.api.models) checks the form: blank
@@ -276,22 +284,72 @@ class PageCtx:
         return Response(body=html, status_code=status, headers=headers)
 
 
+# A signed-out form's token works this long after the page was shown.
+FORM_TOKEN_SECONDS = 12 * 3600
+
+
+def form_cookie_name() -> str:
+    """Over HTTPS the cookie carries the `__Host-` prefix: the browser then takes it only from this
+    very host, over HTTPS, so no sibling subdomain or plain-HTTP answer can plant one."""
+    return f"__Host-{FORM_COOKIE}" if get_settings().secure_cookies else FORM_COOKIE
+
+
+def _form_mac(issued: str, nonce: str) -> str:
+    import hashlib
+
+    return hmac.new(get_settings().form_token_key, f"form:{issued}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_form_token() -> str:
+    """`<issued>.<nonce>.<HMAC>`: only the portal (which holds the key) makes tokens, so a visitor
+    can no longer pick one of their own to plant in a browser."""
+    issued, nonce = str(int(clock.now().timestamp())), secrets.token_urlsafe(18)
+    return f"{issued}.{nonce}.{_form_mac(issued, nonce)}"
+
+
+def form_token_valid(token: str) -> bool:
+    """Made by this portal (its HMAC checks out) and recent."""
+    issued, nonce, mac = (token.split(".") + ["", "", ""])[:3] if len(token) < 200 else ("", "", "")
+    if not (issued.isdigit() and nonce and mac):
+        return False
+    if abs(clock.now().timestamp() - int(issued)) > FORM_TOKEN_SECONDS:
+        return False
+    return hmac.compare_digest(_form_mac(issued, nonce), mac)
+
+
 def _public_form_token(ctx: PageCtx) -> None:
-    """Double-submit token for forms shown before there is a session (sign-in, forgot password,
-    forgot username): a random value in a SameSite=Strict cookie, echoed by the form."""
-    existing = read_cookie(ctx.request.headers, FORM_COOKIE)
-    if existing and len(existing) < 100:
+    """Token for forms shown before there is a session (sign-in, forgot password, forgot username):
+    signed by the portal (`new_form_token`), kept in a SameSite=Strict cookie and echoed by the form."""
+    existing = read_cookie(ctx.request.headers, form_cookie_name())
+    if existing and form_token_valid(existing):
         ctx.form_token = existing
     else:
-        ctx.form_token = secrets.token_urlsafe(24)
-        ctx.set_cookies.append(cookie(FORM_COOKIE, ctx.form_token, same_site="Strict"))
+        ctx.form_token = new_form_token()
+        ctx.set_cookies.append(cookie(form_cookie_name(), ctx.form_token, same_site="Strict"))
 
 
 def check_public_form(ctx: PageCtx) -> None:
+    """The form echoes the cookie's token, and the portal made that token."""
     supplied = ctx.form.get("csrf_token", "")
-    expected = read_cookie(ctx.request.headers, FORM_COOKIE) or ""
-    if not (supplied and expected and hmac.compare_digest(supplied, expected)):
+    expected = read_cookie(ctx.request.headers, form_cookie_name()) or ""
+    if not (supplied and expected and hmac.compare_digest(supplied, expected) and form_token_valid(supplied)):
         raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
+
+
+def check_same_origin(request) -> None:
+    """A second line behind the CSRF tokens, on every state-changing page request: a browser that
+    says the request comes from another site (`Sec-Fetch-Site`), or from another origin (`Origin`),
+    is refused. A client that sends neither (not a browser, or an old one) relies on the tokens."""
+    refused = Forbidden("This form was sent from another site; open the portal and try again.", code="cross_site")
+    if (request.headers.get("sec-fetch-site") or "").strip().lower() in ("cross-site", "same-site"):
+        raise refused
+    origin = (request.headers.get("origin") or "").strip()
+    if not origin:
+        return
+    ours = {(request.headers.get("host") or "").lower(), urlsplit(get_settings().portal_url).netloc.lower()}
+    parts = urlsplit(origin)
+    if origin == "null" or not parts.netloc or parts.netloc.lower() not in ours:
+        raise refused
 
 
 def _error_page(ctx: PageCtx, exc: PortalError) -> Response:
@@ -328,6 +386,8 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
             ctx = PageCtx(request, None, {}, dict(request.query_params or {}), client_ip(request))
             try:
                 check_ids(path_params)
+                if request.method not in ("GET", "HEAD", "OPTIONS"):
+                    check_same_origin(request)
                 if request.method == "POST":
                     ctx.form = parse_form(request)
                 if access == PUBLIC:

@@ -5,7 +5,7 @@ from urllib.parse import quote, urlsplit
 from chalice import Blueprint
 
 from chalicelib.errors import PortalError
-from chalicelib.services import accounts, audit, digest, followup, items, messaging, queue, uploads
+from chalicelib.services import accounts, audit, digest, followup, items, lifecycle, messaging, queue, uploads
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import ADMIN, STAFF, FormErrors, PageCtx, page, redirect
 from chalicelib.web.patient_pages import categories
@@ -122,11 +122,12 @@ def close_quarantined(ctx: PageCtx, entry_id: str):
 @page(bp, "/admin/staff", ("GET", "POST"), access=ADMIN)
 def staff_accounts(ctx: PageCtx):
     if ctx.request.method == "GET":
-        return ctx.render("admin_staff.html", errors={}, values={})
+        return ctx.render("admin_staff.html", errors={}, values={}, staff=lifecycle.list_staff(ctx.caller))
     _, problem = ctx.submit(
         "StaffBody", lambda body: accounts.create_staff(ctx.caller, username=body.username, email=body.email,
                                                       name=body.name, role=body.role),
-        lambda status, errors: ctx.render("admin_staff.html", status=status, errors=errors, values=ctx.form))
+        lambda status, errors: ctx.render("admin_staff.html", status=status, errors=errors, values=ctx.form,
+                                          staff=lifecycle.list_staff(ctx.caller)))
     if problem:
         return problem
     return redirect("/admin/staff?notice=staff-created")

@@ -41,7 +41,8 @@ def fake_stores(monkeypatch):
         calls["escalated"].append((item.id, work_entry.reason))
         return True
 
-    accounts = {"p1": SimpleNamespace(id="p1", email_status="ok"), "p_bad": SimpleNamespace(id="p_bad", email_status="bad")}
+    accounts = {"p1": SimpleNamespace(id="p1", email_status="ok", disabled_at=None),
+                "p_bad": SimpleNamespace(id="p_bad", email_status="bad", disabled_at=None)}
     monkeypatch.setattr(followup.item_store, "due", due)
     monkeypatch.setattr(followup.item_store, "claim_notice", claim_notice)
     monkeypatch.setattr(followup.item_store, "escalate", escalate)

@@ -48,7 +48,7 @@ def world(monkeypatch):
 
 
 def _account(world, username, **fields):
-    account = SimpleNamespace(id=f"p_{username}", role="patient", email_status="ok")
+    account = SimpleNamespace(id=f"p_{username}", role="patient", email_status="ok", disabled_at=None)
     vars(account).update(fields)
     world.accounts[username] = account
     return account

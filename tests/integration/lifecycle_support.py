@@ -1,0 +1,46 @@
+"""Helpers for the account lifecycle tests: an office member of a test's own, with their password."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from tests.support import Api, complete_second_factor, strong_password, unique_email
+
+
+@dataclass
+class Member:
+    id: str
+    username: str
+    email: str
+    password: str
+    api: Api
+
+
+def new_member(portal, admin: Api, role: str = "staff") -> Member:
+    """A staff member (or admin) created by the admin, past the forced password change and the
+    enrolment of their authenticator app, signed in."""
+    username, email = "life_" + secrets.token_hex(5), unique_email("life")
+    created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": "Robin Office",
+                                                    "role": role})
+    assert created.status_code == 201, created.text
+    temporary = portal.last_temporary_password(email)
+    first = portal.login(username, temporary)
+    assert first.status_code == 200, first.text
+    api = Api(portal.base_url, first.json()["token"])
+    password = strong_password()
+    changed = api.post("/api/auth/password", json={"current_password": temporary, "new_password": password})
+    assert changed.status_code == 204, changed.text
+    complete_second_factor(api, username, first.json()["mfa"])
+    return Member(created.json()["id"], username, email, password, api)
+
+
+def events(admin: Api, **query) -> list[dict]:
+    """The audit trail (newest first) for a patient or an actor."""
+    answer = admin.get("/api/staff/audit", params=query)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["events"]
+
+
+def delete(api: Api, path: str):
+    return api.request("DELETE", path)
