@@ -28,10 +28,10 @@ def confirm(ctx: Ctx):
 
 
 @route(bp, "/api/auth/mfa/verify", "POST", access=SIGNED_IN, body="MfaVerifyBody", status=204,
-       allow_factor_owed=True, responses={401: "invalid_code"})
+       allow_factor_owed=True, responses={401: "invalid_code"}, with_session=mfa.ACCOUNT_READ)
 def verify(ctx: Ctx):
     """A code from the app, or a recovery code (each works once): the session is whole."""
-    mfa.verify(ctx.caller, code=ctx.body.code, recovery_code=ctx.body.recovery_code)
+    mfa.verify(ctx.caller, code=ctx.body.code, recovery_code=ctx.body.recovery_code, account=ctx.with_session)
 
 
 @route(bp, "/api/me/mfa", "DELETE", access=SIGNED_IN, body="MfaRemoveBody", status=204,

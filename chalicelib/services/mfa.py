@@ -92,9 +92,10 @@ def _matching_steps(secret: str, code: str, now: datetime) -> list[int]:
             if hmac.compare_digest(code_at(secret, step), code)]
 
 
-def _use_code(account: Account, code: str) -> bool:
-    """Accept `code` once: True when it matches a step not used before, which is now used.
-    A concurrent change of the used steps is read again and decided anew."""
+def _use_code(account: Account, code: str, *, whole_session: str | None = None, event=None) -> bool:
+    """Accept `code` once: True when it matches a step not used before, which is now used (with
+    the session `whole_session` made whole and `event` audited in the same write). A concurrent
+    change of the used steps is read again and decided anew."""
     for attempt in range(_WRITE_TRIES):
         if attempt:
             account = account_store.get(account.id)
@@ -106,7 +107,7 @@ def _use_code(account: Account, code: str) -> bool:
         if not fresh:
             return False
         keep = sorted({step for step in used if step >= step_at(now) - DRIFT_STEPS} | {fresh[0]})
-        if mfa_store.use_step(account, keep[-_MAX_REMEMBERED_STEPS:]):
+        if mfa_store.use_step(account, keep[-_MAX_REMEMBERED_STEPS:], whole_session=whole_session, event=event):
             return True
     return False
 
@@ -211,21 +212,34 @@ def confirm(caller: Caller, code: str) -> list[str]:
     return shown
 
 
-def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None = None) -> None:
+ACCOUNT_READ = mfa_store.account_read
+
+
+def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None = None,
+           account: Account | None = None) -> None:
     """A code (or a recovery code) for a session that owes one; the session is whole. Wrong codes
-    count toward the lock like wrong passwords; a locked account's codes are refused unchecked."""
-    account = _load(caller)
+    count toward the lock like wrong passwords; a locked account's codes are refused unchecked.
+    `account` is the caller's, when it was read with the session (ACCOUNT_READ)."""
+    account = account or _load(caller)
     if not enrolled(account):
         audit.record_about(caller, "mfa.verify", account, outcome="not_enrolled")
         raise InvalidCode("code: the account has no authenticator app set up.")
     if _locked(account):
         audit.record_about(caller, "mfa.verify", account, outcome="locked")
         raise InvalidCode("code: the account is locked for a while after too many wrong attempts.")
-    if recovery_code is not None:
+    if recovery_code is None:
+        # The usual sign-in: the used step, the session made whole and the audit event in one write.
+        whole = caller.principal.token_hash if caller.principal.owes_factor else None
+        event = audit.new_event("mfa.verify", patient_id=audit.patient_of(account), target_id=account.id,
+                                **audit.for_caller(caller))
+        if _use_code(account, code or "", whole_session=whole, event=event):
+            if account.failed_logins or account.lock_count or account.locked_until:
+                account_store.clear_failures(account)
+            return
+        ok, detail = False, {}
+    else:
         ok, left = _use_recovery_code(account, recovery_code)
         detail = {"recovery_code": True, "recovery_codes_left": left}
-    else:
-        ok, detail = _use_code(account, code or ""), {}
     if not ok:
         sign_in.record_failure(account, caller)
         audit.record_about(caller, "mfa.verify", account, outcome="bad_code", detail=detail or None)

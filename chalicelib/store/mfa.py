@@ -13,7 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.store.accounts import Account
-from chalicelib.store.base import conditional
+from chalicelib.store.audit import AuditEvent
+from chalicelib.store.base import RowRead, conditional, transact
+from chalicelib.store.sessions import Session
 
 
 def recovery_hashes(account: Account) -> dict[str, str]:
@@ -54,16 +56,31 @@ def activate(account: Account, secret: str, recovery: dict[str, str], step: int,
     ))
 
 
-def use_step(account: Account, steps: list[int]) -> bool:
+def account_read(account_id: str) -> RowRead:
+    """The account, as a read to make together with the session (the code's check needs its secret)."""
+    return RowRead(Account, account_id, lambda raw: Account.from_raw_data(raw) if raw else None)
+
+
+def use_step(account: Account, steps: list[int], *, whole_session: str | None = None,
+             event: AuditEvent | None = None) -> bool:
     """Record the used steps as `steps` (the newly used one and the recent ones still worth
     remembering), only if nobody changed them since `account` was read: a code raced by another
-    request with the same code is used once. False when they changed."""
+    request with the same code is used once. False when they changed.
+
+    In the same transaction, the session whose token hash is `whole_session` no longer owes its
+    factor and `event` is appended to the audit trail: a sign-in's code costs one write."""
     before = account.mfa_used_steps
     unchanged = Account.mfa_used_steps.does_not_exist() if before is None else Account.mfa_used_steps == before
-    return conditional(lambda: account.update(
-        actions=[Account.mfa_used_steps.set(" ".join(str(step) for step in steps))],
-        condition=unchanged & (Account.mfa_secret == account.mfa_secret),
-    ))
+
+    def write(tx) -> None:
+        tx.update(account, actions=[Account.mfa_used_steps.set(" ".join(str(step) for step in steps))],
+                  condition=unchanged & (Account.mfa_secret == account.mfa_secret))
+        if whole_session is not None:
+            tx.update(Session(whole_session), actions=[Session.mfa.set("none")], condition=Session.token_hash.exists())
+        if event is not None:
+            tx.save(event, condition=AuditEvent.id.does_not_exist())
+
+    return transact(write)
 
 
 def use_recovery_code(account: Account, tag: str, code_hash: str) -> bool:
