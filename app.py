@@ -6,7 +6,7 @@ from chalicelib.startup import imports_without_gc
 with imports_without_gc():
     from chalice import Chalice, ConvertToMiddleware
 
-    from chalicelib.api import admin, auth, forms, items, lifecycle, messages, meta, profile, staff, staff_messages
+    from chalicelib.api import admin, auth, forms, items, lifecycle, messages, meta, mfa, profile, staff, staff_messages
     from chalicelib.api import documents as documents_api
     from chalicelib.api import followup as followup_api
     from chalicelib.api import uploads as uploads_api
@@ -16,12 +16,13 @@ with imports_without_gc():
     from chalicelib.events import recovery as recovery_events
     from chalicelib.events import sweep as sweep_events
     from chalicelib.frontdoor import security_headers_middleware
-    from chalicelib.observability import logger, metrics
+    from chalicelib.observability import ChaliceLog, logger, metrics
     from chalicelib.settings import get_settings
     from chalicelib.web import routes as web_routes
 
-app = Chalice(app_name="patient-portal")
-app.log.disabled = True  # the one logger is Powertools'; Chalice's own would duplicate errors
+app = Chalice(app_name="patient-portal", configure_logs=False)
+# Chalice's one line (a view raised: 500) goes out once, as the one logger's JSON; see ChaliceLog.
+app.log = ChaliceLog()
 
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 # Metrics go out at the end of each invocation (HTTP and events alike), never carried into the next.
@@ -32,6 +33,9 @@ app.register_middleware(http_error_middleware, "http")
 
 for blueprint in (auth.bp, profile.bp, forms.bp, items.bp, staff.bp, admin.bp, meta.bp, messages.bp, staff_messages.bp):
     app.register_blueprint(blueprint)
+
+# The second factor: enrol, confirm, verify, remove; an admin's reset.
+app.register_blueprint(mfa.bp)
 
 # Accounts over the years: signed-in devices, staff accounts, a patient's access, invitation, lock.
 app.register_blueprint(lifecycle.bp)

@@ -18,10 +18,12 @@ def login(ctx: Ctx):
         "expires_at": iso(session.expires_at),
         "must_change_password": session.must_change_password,
         "role": session.role,
+        "mfa": session.mfa,
     }
 
 
-@route(bp, "/api/auth/logout", "POST", access=SIGNED_IN, status=204, allow_password_change=True)
+@route(bp, "/api/auth/logout", "POST", access=SIGNED_IN, status=204, allow_password_change=True,
+       allow_factor_owed=True)
 def logout(ctx: Ctx):
     """End this session at once."""
     sign_in.logout(ctx.caller)

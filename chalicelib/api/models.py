@@ -12,7 +12,7 @@ import unicodedata
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.clock import clock
 from chalicelib.services import messaging
@@ -100,6 +100,41 @@ class UsernameBody(Body):
 class EmailBody(Body):
     email: EmailText
     current_password: PasswordText
+
+
+# ---------------------------------------------------------------- the second factor
+
+# A code as an authenticator app shows it: six digits, perhaps typed with a space in the middle.
+MfaCode = Annotated[str, Field(min_length=6, max_length=12, pattern=r"^[0-9 ]+$")]
+# A recovery code as it was shown (xxxx-xxxx-xxxx); case, spaces and dashes do not matter.
+RecoveryCode = Annotated[str, Field(min_length=12, max_length=40, pattern=r"^[A-Za-z0-9 -]+$")]
+
+
+class MfaCodeBody(Body):
+    code: MfaCode
+
+
+class MfaVerifyBody(Body):
+    """A code from the app or a recovery code: exactly one of them."""
+
+    code: MfaCode | None = None
+    recovery_code: RecoveryCode | None = None
+
+    @model_validator(mode="after")
+    def _one_of_them(self) -> MfaVerifyBody:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("give either code or recovery_code")
+        return self
+
+
+# The sign-in page's second form: a recovery code alone.
+class MfaRecoveryBody(Body):
+    recovery_code: RecoveryCode
+
+
+class MfaRemoveBody(Body):
+    current_password: PasswordText
+    code: MfaCode
 
 
 # ---------------------------------------------------------------- messages

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint, Response
 
 from chalicelib.frontdoor import SESSION_COOKIE
-from chalicelib.services import accounts, items, recovery, sessions
+from chalicelib.services import accounts, items, mfa, recovery, sessions
 from chalicelib.services import sign_in as sign_in_service
 from chalicelib.web.framework import (
     PUBLIC,
@@ -66,7 +66,7 @@ def sign_in(ctx: PageCtx):
     return redirect(target, cookies=[session_cookie_header(session.token)])
 
 
-@page(bp, "/sign-out", ("POST",), allow_password_change=True)
+@page(bp, "/sign-out", ("POST",), allow_password_change=True, allow_factor_owed=True)
 def sign_out(ctx: PageCtx):
     sign_in_service.logout(ctx.caller)
     return redirect("/sign-in?notice=signed-out", cookies=[expired_cookie(SESSION_COOKIE)])
@@ -122,7 +122,8 @@ def forgot_username(ctx: PageCtx):
 
 
 def _profile(ctx: PageCtx, status: int = 200, **context):
-    defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": ""}
+    defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": "", "mfa_errors": {}}
+    context.setdefault("mfa", mfa.status(ctx.caller))
     context.setdefault("devices", sessions.listed(ctx.principal))
     return ctx.render("profile.html", status=status, **{**defaults, **context})
 
