@@ -200,6 +200,19 @@ def escalate(item: Item, now: datetime, work_entry: Model | None = None) -> bool
     return conditional(lambda: item.update(actions=actions, condition=condition))
 
 
+def stop_follow_up(item: Item) -> bool:
+    """Take an item out of follow-up without a read receipt or a call for the office (a retracted
+    result, a patient whose portal access is closed): it leaves the `follow_up_due` index, so no
+    sweep mails or escalates it. False when it was not in follow-up (read, escalated, or stopped)."""
+    return conditional(lambda: item.update(actions=[Item.due_shard.remove(), Item.due_at.remove()],
+                                           condition=Item.due_shard.exists()))
+
+
+def in_follow_up(limit: int | None = None) -> Iterable[Item]:
+    """Every item still in follow-up, whatever its next follow-up time, oldest due first."""
+    return Item.follow_up_due.query(DUE_SHARD, limit=limit)
+
+
 def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> list:
     """The update actions that start a new round, for a caller that writes the item in a
     transaction with other rows. `notices_sent=1` when the round's first notice is queued in

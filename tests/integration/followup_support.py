@@ -1,8 +1,9 @@
 """Helpers for the follow-up and mail-feedback tests: explicit days, items, sweeps, notices.
 
-Each test runs in its own stretch of time, far from every other test's: the sweep then sees the
-test's own items at the days the test names (items of other tests are long due by then and are
-handled in the first sweep; assertions count per patient and per item, never globally).
+Each test runs in its own stretch of time, far from every other test's, and its sweeps see only
+its own items: an item a test leaves in follow-up leaves the due index when that test ends
+(`tests/conftest.py`), so a sweep's time tracks what the test itself made. Assertions still count
+per patient and per item, never globally.
 """
 
 from __future__ import annotations
