@@ -5,6 +5,7 @@ dead-letter queue); a published file carries nothing a person could read in its 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -96,3 +97,30 @@ def test_no_published_object_has_user_metadata_or_an_mrn_in_its_key(portal, staf
     for key in filed:
         assert patient.mrn not in key
         assert s3.head_object(Bucket=bucket(), Key=key)["Metadata"] == {}
+
+
+def test_a_quarantined_portal_upload_goes_back_for_its_own_patient_only(portal, staff):
+    # Given an upload made through the portal whose file turns out not to be an allowed type
+    patient = portal.new_patient(staff)
+    form = upload_form(staff, patient)
+    assert post_file(form, b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 100).status_code in (200, 201, 204)
+    pump.drain()
+    [entry] = [e for e in quarantined(staff) if e["data"]["key"] == form["fields"]["key"]]
+    assert entry["reason"] == "type_not_allowed" and patient.mrn not in json.dumps(entry)
+    path = f"/api/staff/queue/{quote(entry['id'], safe='')}/publish"
+
+    # When staff try to send it to a patient by MRN
+    to_other = staff.post(path, json={"mrn": patient.mrn})
+
+    # Then it is refused: a portal upload belongs to the patient its form was made for
+    assert to_other.status_code == 400 and "mrn" in to_other.json()["message"]
+
+    # When they publish it again as it is
+    again = staff.post(path, json={"note": "checked"})
+    pump.drain()
+
+    # Then it goes back under a new opaque key, is checked again, and comes back with its reason
+    assert again.status_code == 200, again.text
+    assert again.json()["key"].startswith(form["fields"]["key"] + ".") and again.json()["patient_id"] == patient.id
+    [back] = [e for e in quarantined(staff) if e["data"]["key"] == again.json()["key"]]
+    assert back["reason"] == "type_not_allowed"
