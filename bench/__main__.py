@@ -17,6 +17,12 @@ def main() -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     from chalicelib.localstack.stack import LocalStack, free_port
+    from chalicelib.observability import logger
+
+    # The portal's own log lines go to a file: the terminal keeps the table.
+    log_file = HERE.parent / "build" / "bench-portal.log"
+    log_file.parent.mkdir(exist_ok=True)
+    logger.registered_handler.setStream(log_file.open("w"))  # noqa: SIM115 - open for the whole run
 
     only = set(sys.argv[1:])
     stack = LocalStack(portal_port=free_port()).start()
