@@ -62,12 +62,23 @@ run: deps
 lint: deps
 	$(VENV)/bin/ruff check .
 
+# Everything: lint, unit, integration (slow runs included) and browser tests; prints its time at the end.
 test: deps browser-deps $(AXE)
-	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q --durations=15 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	@start=$$(date +%s); $(VENV)/bin/ruff check . || exit $$?; \
+	$(PY) -m pytest -q --durations=15 tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5): counted as a failure" >&2; rc=1; fi; \
+	took=$$(($$(date +%s) - start)); echo "make test: $$((took / 60)) min $$((took % 60)) s (exit code $$rc)"; exit $$rc
 
+# A quick check while working (under 2 minutes on a quiet machine): the unit tests, then one local
+# stack for a thin integration slice: a patient's first sign-in, an upload published and read, the
+# patient's item list, and the follow-up sweep's notices and escalation. Runs marked slow and the
+# browser tests are left to `make test`.
+FAST_INTEGRATION := tests/integration/test_first_sign_in.py tests/integration/test_publication.py \
+	tests/integration/test_item_list.py tests/integration/test_followup.py
 test-fast: deps
-	$(PY) -m pytest -q tests/unit tests/integration
+	@start=$$(date +%s); $(PY) -m pytest -q -m "not slow and not browser" tests/unit $(FAST_INTEGRATION); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests (exit code 5): counted as a failure" >&2; rc=1; fi; \
+	took=$$(($$(date +%s) - start)); echo "make test-fast: $$((took / 60)) min $$((took % 60)) s (exit code $$rc)"; exit $$rc
 
 # The page screenshots of docs/pages.md (desktop and phone) into docs/screenshots/.
 screenshots: deps browser-deps
