@@ -150,14 +150,15 @@ def test_every_module_the_readme_map_names_is_in_the_folder_its_row_names():
 # OpenAPI document the portal serves.
 OUTSIDE_NAMES = re.compile(r"[\w./-]*\b(?:API|PRODUCT|ARCHITECTURE)\.md\b|\bshared/[\w./-]+")
 SOURCE_SUFFIXES = {".py", ".md", ".txt", ".html", ".json", ".toml", ".ini", ".cfg", ".yml", ".yaml"}
-SKIPPED_FOLDERS = {".git", ".venv", ".local", "build", "node_modules", "__pycache__", ".chalice"}
+SKIPPED_FOLDERS = {"build", "node_modules", "__pycache__"}  # and hidden folders (.git, .venv*, .local, …)
 
 
 def repository_text_files() -> list[Path]:
-    """Makefile and every source or text file, outside the virtualenv, local tools and build output."""
+    """Makefile and every source or text file, outside virtualenvs, local tools and build output."""
     files = [ROOT / "Makefile"]
     for folder, subfolders, names in os.walk(ROOT):
-        subfolders[:] = [name for name in subfolders if name not in SKIPPED_FOLDERS]
+        subfolders[:] = [name for name in subfolders if not name.startswith(".") and name not in SKIPPED_FOLDERS
+                         and not (Path(folder) / name / "pyvenv.cfg").exists()]
         files += [Path(folder) / name for name in names if Path(name).suffix in SOURCE_SUFFIXES]
     return files
 
