@@ -80,6 +80,15 @@ test-fast: deps
 	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests (exit code 5): counted as a failure" >&2; rc=1; fi; \
 	took=$$(($$(date +%s) - start)); echo "make test-fast: $$((took / 60)) min $$((took % 60)) s (exit code $$rc)"; exit $$rc
 
+# checkov, the IaC scanner the packaged template's test runs (tests/unit/test_infra_package.py),
+# in a virtualenv of its own: its dependency tree clashes with the portal's pins.
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV): infra/checkov-requirements.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet -r infra/checkov-requirements.txt
+	touch $@
+test: $(CHECKOV)
+
 # The page screenshots of docs/pages.md (desktop and phone) into docs/screenshots/.
 screenshots: deps browser-deps
 	$(PY) -m tests.browser.screenshots

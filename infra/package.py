@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from chalicelib.stages import ROOT, stage_environment  # stdlib only: safe before the stage's env is set
+from chalicelib.stages import ROOT, deployment_settings, stage_environment  # stdlib only: safe before the stage's env is set
 
 BIN = Path(sys.executable).parent
 CFN_LINT_ERROR = 2  # cfn-lint's exit status is a bit mask: 2 errors, 4 warnings, 8 informational
@@ -42,7 +42,8 @@ def merge_template(stage: str) -> dict:
     from chalicelib.store.tables import all_models
     from infra import template
 
-    return template.build(environment, all_models(), environment["TABLE_PREFIX"], list(app.event_sources))
+    return template.build(environment, all_models(), environment["TABLE_PREFIX"], list(app.event_sources),
+                          deployment_settings(stage))
 
 
 def add_bytecode(package: Path) -> int:

@@ -1,11 +1,15 @@
-"""The Lambda functions' IAM policy for each deployed stage (`.chalice/policy-<stage>.json`).
+"""Each Lambda function's IAM policy for each deployed stage (`.chalice/policy-<stage>-<function>.json`).
 
-Generated from the models and the stage's names so a new table cannot be forgotten, and
-committed so a reviewer reads exactly what is granted. Every action is named (no `*` actions)
-and every resource is named (the account and region parts are wildcards; X-Ray's two actions
-accept no resource but `*`). The audit table is append-only: put, get and query, nothing else.
+Every function has its own role, holding only what that function does (`FUNCTIONS`): which
+tables it reads or writes, which S3 actions under which prefixes, which queue it polls or sends
+to, whether it sends mail. Generated from that table, the models and the stage's names so a new
+table cannot be forgotten, and committed so a reviewer reads exactly what is granted; the policy
+coverage test proves each function's recorded calls are allowed by its own role. Every action is
+named (no `*` actions) and every resource is named (the account and region parts are wildcards;
+X-Ray's two actions accept no resource but `*`). The audit table is append-only for every
+function: put (conditional, never overwriting), get and query, nothing else.
 
-    python -m infra.policy            # rewrite .chalice/policy-dev.json and policy-prod.json
+    python -m infra.policy            # rewrite the policies of the dev and prod stages
 """
 
 from __future__ import annotations
@@ -13,115 +17,194 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.stages import ROOT, stage_environment
-from infra.template import APP_NAME, table_suffix
+from chalicelib.stages import ROOT, deployment_settings, stage_environment
+from infra.template import API_FUNCTION, APP_NAME, dead_letter_queue_name, table_suffix
 
 DEPLOYED_STAGES = ("dev", "prod")
 APPEND_ONLY_TABLES = {"audit"}
 
-TABLE_ACTIONS = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-]
+READ_ACTIONS = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:Query"]
+TABLE_ACTIONS = sorted(READ_ACTIONS + ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"])
 APPEND_ONLY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
 INDEX_ACTIONS = ["dynamodb:Query"]
-# What Lambda's SQS event source mapping does with the function's role, plus the publisher's own calls.
-PUBLISH_QUEUE_ACTIONS = [
+# What Lambda's SQS event source mapping does with the function's role, plus a handler's own calls.
+POLL_QUEUE_ACTIONS = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
 ]
-# The forgot-password request queues recovery jobs (finding the queue's URL once per process).
-RECOVERY_QUEUE_ACTIONS = sorted(PUBLISH_QUEUE_ACTIONS + ["sqs:GetQueueUrl", "sqs:SendMessage"])
-OBJECT_ACTIONS = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+# Queueing a job (finding the queue's URL once per process).
+SEND_QUEUE_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail"]
-LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+# The template declares every function's log group: the functions only write to it.
+LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 # X-Ray has no resource-level permissions: these two take "*" only.
 TRACE_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+# With a customer-managed key: reading and writing the objects and messages it encrypts.
+KMS_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
+
+READ, WRITE, APPEND = "read", "write", "append"
+
+
+@dataclass(frozen=True)
+class Function:
+    """What one Lambda function does with AWS."""
+
+    tables: dict[str, str]  # table suffix -> READ or WRITE (the audit table: APPEND)
+    objects: dict[str, tuple[str, ...]] = field(default_factory=dict)  # S3 action -> key prefixes ("" = any)
+    polls: str | None = None  # the queue (an environment variable's name) whose messages invoke it
+    sends_to: tuple[str, ...] = ()  # queues it sends jobs to
+    dead_letters: str | None = None  # a queue its failed invocations go to (asynchronous invocations)
+    mails: bool = False
+
+
+# What each function does (checked against the calls the suite records, per function).
+FUNCTIONS: dict[str, Function] = {
+    API_FUNCTION: Function(
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "idempotency": WRITE, "item_lists": WRITE,
+                "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE, "pending_uploads": WRITE,
+                "sessions": WRITE, "threads": WRITE, "uniques": WRITE, "work": WRITE},
+        # Presigned uploads and downloads are signed with the role's credentials; staff put a
+        # quarantined upload back through incoming/ and clear it from quarantine/.
+        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/",), "s3:DeleteObject": ("quarantine/",)},
+        sends_to=("RECOVERY_QUEUE_NAME",),
+        mails=True,
+    ),
+    "publish-uploads": Function(
+        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "idempotency": WRITE, "item_lists": WRITE,
+                "items": WRITE, "outbox": WRITE, "pending_uploads": READ, "uniques": WRITE, "work": WRITE},
+        objects={"s3:GetObject": ("incoming/",), "s3:GetObjectAttributes": ("incoming/",),
+                 "s3:PutObject": ("documents/", "quarantine/"), "s3:DeleteObject": ("incoming/",)},
+        polls="PUBLISH_QUEUE_NAME",
+        mails=True,
+    ),
+    "password-recovery": Function(
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "outbox": WRITE, "uniques": READ},
+        polls="RECOVERY_QUEUE_NAME",
+        mails=True,
+    ),
+    "follow-up-sweep": Function(
+        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "item_lists": WRITE, "items": WRITE,
+                "messages": READ, "outbox": WRITE, "threads": READ, "work": WRITE},
+        mails=True,
+    ),
+    "outbox-sender": Function(
+        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "items": WRITE, "messages": READ,
+                "outbox": WRITE, "threads": READ, "work": WRITE},
+        mails=True,
+    ),
+    "mail-feedback": Function(
+        tables={"accounts": WRITE, "audit": APPEND, "outbox": WRITE, "work": WRITE},
+        dead_letters="MAIL_FEEDBACK_TOPIC",
+    ),
+}
 
 
 def table_arn(table_name: str) -> str:
     return f"arn:aws:dynamodb:*:*:table/{table_name}"
 
 
-def _table_statements(models: list, current_prefix: str, stage_prefix: str) -> list[dict[str, Any]]:
+def _sid(suffix: str) -> str:
+    return "".join(part.capitalize() for part in suffix.replace("_", "-").split("-"))
+
+
+def _table_statements(models: list, current_prefix: str, stage_prefix: str, access: dict[str, str]) -> list[dict[str, Any]]:
     statements = []
+    known = set()
     for model in sorted(models, key=lambda m: m.Meta.table_name):
         suffix = table_suffix(model, current_prefix)
+        known.add(suffix)
+        if suffix not in access:
+            continue
         name = f"{stage_prefix}-{suffix}"
-        sid = "".join(part.capitalize() for part in suffix.replace("_", "-").split("-"))
         append_only = suffix in APPEND_ONLY_TABLES
+        if append_only != (access[suffix] == APPEND):
+            raise ValueError(f"table {suffix}: append-only tables are granted APPEND, and only they")
+        actions = APPEND_ONLY_ACTIONS if append_only else TABLE_ACTIONS if access[suffix] == WRITE else READ_ACTIONS
         statements.append({
-            "Sid": f"Table{sid}" + ("AppendOnly" if append_only else ""),
+            "Sid": f"Table{_sid(suffix)}" + ("AppendOnly" if append_only else "" if access[suffix] == WRITE else "Read"),
             "Effect": "Allow",
-            "Action": APPEND_ONLY_ACTIONS if append_only else TABLE_ACTIONS,
+            "Action": actions,
             "Resource": [table_arn(name)],
         })
         indexes = sorted(index.Meta.index_name for index in model._indexes.values())
         if indexes:
             statements.append({
-                "Sid": f"Indexes{sid}",
+                "Sid": f"Indexes{_sid(suffix)}",
                 "Effect": "Allow",
                 "Action": INDEX_ACTIONS,
                 "Resource": [f"{table_arn(name)}/index/{index}" for index in indexes],
             })
+    unknown = set(access) - known
+    if unknown:
+        raise ValueError(f"no such tables: {sorted(unknown)}")
     return statements
 
 
-def build(environment: dict[str, str], stage: str, models: list, current_prefix: str) -> dict[str, Any]:
+def build(environment: dict[str, str], stage: str, function: str, models: list, current_prefix: str,
+          kms_key: str | None = None) -> dict[str, Any]:
+    """The policy of one function of the stage whose environment variables are `environment`."""
+    does = FUNCTIONS[function]
     bucket = environment["RESULTS_BUCKET"]
-    queue = environment["PUBLISH_QUEUE_NAME"]
     sender = environment["MAIL_FROM"]
-    functions = f"{APP_NAME}-{stage}"
-    statements = _table_statements(models, current_prefix, environment["TABLE_PREFIX"])
+    log_group = f"{APP_NAME}-{stage}" + ("" if function == API_FUNCTION else f"-{function}")
+    statements = _table_statements(models, current_prefix, environment["TABLE_PREFIX"], does.tables)
+    for action, prefixes in sorted(does.objects.items()):
+        statements.append({"Sid": "ResultsObjects" + action.split(":")[1], "Effect": "Allow", "Action": [action],
+                           "Resource": [f"arn:aws:s3:::{bucket}/{prefix}*" for prefix in prefixes]})
+    if does.polls:
+        statements.append({"Sid": "PolledQueue", "Effect": "Allow", "Action": POLL_QUEUE_ACTIONS,
+                           "Resource": [f"arn:aws:sqs:*:*:{environment[does.polls]}"]})
+    if does.sends_to:
+        statements.append({"Sid": "JobQueues", "Effect": "Allow", "Action": SEND_QUEUE_ACTIONS,
+                           "Resource": [f"arn:aws:sqs:*:*:{environment[queue]}" for queue in does.sends_to]})
+    if does.dead_letters:
+        statements.append({"Sid": "DeadLetters", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+                           "Resource": [f"arn:aws:sqs:*:*:{dead_letter_queue_name(environment[does.dead_letters])}"]})
+    if does.mails:
+        statements.append({"Sid": "SendMail", "Effect": "Allow", "Action": MAIL_ACTIONS, "Resource": [
+            f"arn:aws:ses:*:*:identity/{sender.rsplit('@', 1)[-1]}",
+            f"arn:aws:ses:*:*:identity/{sender}",
+            f"arn:aws:ses:*:*:configuration-set/{environment['SES_CONFIGURATION_SET']}",
+        ]})
+    if kms_key and (does.objects or does.polls or does.sends_to or does.dead_letters):
+        statements.append({"Sid": "CustomerKey", "Effect": "Allow", "Action": KMS_ACTIONS, "Resource": [kms_key]})
     statements += [
-        {"Sid": "ResultsObjects", "Effect": "Allow", "Action": OBJECT_ACTIONS,
-         "Resource": [f"arn:aws:s3:::{bucket}/*"]},
-        {"Sid": "PublishQueue", "Effect": "Allow", "Action": PUBLISH_QUEUE_ACTIONS,
-         "Resource": [f"arn:aws:sqs:*:*:{queue}"]},
-        {"Sid": "RecoveryQueue", "Effect": "Allow", "Action": RECOVERY_QUEUE_ACTIONS,
-         "Resource": [f"arn:aws:sqs:*:*:{environment['RECOVERY_QUEUE_NAME']}"]},
-        {"Sid": "SendMail", "Effect": "Allow", "Action": MAIL_ACTIONS,
-         "Resource": [
-             f"arn:aws:ses:*:*:identity/{sender.rsplit('@', 1)[-1]}",
-             f"arn:aws:ses:*:*:identity/{sender}",
-             f"arn:aws:ses:*:*:configuration-set/{environment['SES_CONFIGURATION_SET']}",
-         ]},
         {"Sid": "Logs", "Effect": "Allow", "Action": LOG_ACTIONS,
-         "Resource": [
-             f"arn:aws:logs:*:*:log-group:/aws/lambda/{functions}:*",
-             f"arn:aws:logs:*:*:log-group:/aws/lambda/{functions}-*:*",
-         ]},
+         "Resource": [f"arn:aws:logs:*:*:log-group:/aws/lambda/{log_group}:*"]},
         {"Sid": "Traces", "Effect": "Allow", "Action": TRACE_ACTIONS, "Resource": "*"},
     ]
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def policy_path(stage: str):
-    return ROOT / ".chalice" / f"policy-{stage}.json"
+def policy_file(stage: str, function: str) -> str:
+    """The file name `.chalice/config.json` gives the function's `iam_policy_file` in the stage."""
+    return f"policy-{stage}-{function.removesuffix('_handler')}.json"
 
 
-def render(stage: str) -> str:
+def policy_path(stage: str, function: str):
+    return ROOT / ".chalice" / policy_file(stage, function)
+
+
+def render(stage: str, function: str) -> str:
     from chalicelib.settings import get_settings
     from chalicelib.store.tables import all_models
 
-    document = build(stage_environment(stage), stage, all_models(), get_settings().table_prefix)
+    document = build(stage_environment(stage), stage, function, all_models(), get_settings().table_prefix,
+                     deployment_settings(stage)["kms_key_arn"])
     return json.dumps(document, indent=2) + "\n"
 
 
 def main() -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     for stage in DEPLOYED_STAGES:
-        policy_path(stage).write_text(render(stage))
-        print(f"wrote {policy_path(stage).relative_to(ROOT)}")
+        for function in FUNCTIONS:
+            policy_path(stage, function).write_text(render(stage, function))
+            print(f"wrote {policy_path(stage, function).relative_to(ROOT)}")
     return 0
 
 

@@ -6,6 +6,15 @@ schemas, indexes and TTL attributes are the ones the code and the local stack us
 set, SNS topic) is declared here with the names the stage's environment gives them. Chalice adds
 the functions, the API and the schedules; `depends_on_event_sources` makes its SQS and SNS
 subscriptions wait for the queues and topic declared here.
+
+Operations: every function's log group (retention from the stage's `log_group_retention_days`,
+365 by default), the API stage's access log (no query strings, no bodies), the results bucket's
+server access log in a log bucket of its own, reserved concurrency for the event functions
+(`.chalice/config.json`), a dead-letter queue for the mail feedback that SNS could not deliver or
+the function could not handle. With the stage's `kms_key_arn`, that customer-managed key encrypts
+the tables, the results bucket, the queues, the topic and the log groups (its key policy must let
+CloudWatch Logs, S3's event notifications, SES and SNS use it); without it, AWS-owned keys do, and the topic gets a key of
+its own (SES can publish only to a topic whose key policy names it).
 """
 
 from __future__ import annotations
@@ -24,6 +33,12 @@ DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 QUARANTINE_PREFIX = "quarantine/"
 INCOMING_PREFIX = "incoming/"
 MAIL_FEEDBACK_EVENTS = ["bounce", "complaint", "reject"]
+ACCESS_LOG_PREFIX = "results/"
+DEFAULT_LOG_RETENTION_DAYS = 365
+# Lambda's SQS pollers run at most this many copies of a queue's function (2 is SQS's least).
+SQS_MAXIMUM_CONCURRENCY = 2
+API_FUNCTION = "api_handler"
+API_LOGICAL_ID = "APIHandler"
 
 
 def dead_letter_queue_name(publish_queue_name: str) -> str:
@@ -66,7 +81,7 @@ def _projection(projection: dict) -> dict:
     return out
 
 
-def table_resource(model: type[Model], table_name: str) -> dict[str, Any]:
+def table_resource(model: type[Model], table_name: str, kms_key: str | None = None) -> dict[str, Any]:
     schema = model._get_schema()
     definitions = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
     properties: dict[str, Any] = {
@@ -75,7 +90,8 @@ def table_resource(model: type[Model], table_name: str) -> dict[str, Any]:
         "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind} for name, kind in sorted(definitions.items())],
         "KeySchema": _key_schema(schema["key_schema"]),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        "SSESpecification": {"SSEEnabled": True},
+        "SSESpecification": ({"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": kms_key} if kms_key
+                             else {"SSEEnabled": True}),
     }
     indexes = sorted(schema.get("global_secondary_indexes") or [], key=lambda index: index["index_name"])
     if indexes:
@@ -99,15 +115,75 @@ def table_resource(model: type[Model], table_name: str) -> dict[str, Any]:
             "Properties": properties}
 
 
-def table_resources(models: list[type[Model]], current_prefix: str, stage_prefix: str) -> dict[str, Any]:
+def table_resources(models: list[type[Model]], current_prefix: str, stage_prefix: str,
+                    kms_key: str | None = None) -> dict[str, Any]:
     resources = {}
     for model in models:
         suffix = table_suffix(model, current_prefix)
-        resources[table_logical_id(suffix)] = table_resource(model, f"{stage_prefix}-{suffix}")
+        resources[table_logical_id(suffix)] = table_resource(model, f"{stage_prefix}-{suffix}", kms_key)
     return resources
 
 
-def _bucket_resources(bucket: str) -> dict[str, Any]:
+def _bucket_encryption(kms_key: str | None) -> dict[str, Any]:
+    default = ({"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key} if kms_key else {"SSEAlgorithm": "AES256"})
+    return {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": default, "BucketKeyEnabled": True}]}
+
+
+def _tls_only(bucket_arn: str) -> dict[str, Any]:
+    return {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def access_log_bucket_name(bucket: str) -> str:
+    return f"{bucket}-access-logs"
+
+
+def _log_bucket_resources(bucket: str, retention_days: int) -> dict[str, Any]:
+    """Where S3 writes the results bucket's server access log (SSE-S3: S3's log delivery cannot
+    write with a KMS key), kept as long as the functions' logs."""
+    log_bucket = access_log_bucket_name(bucket)
+    log_bucket_arn = f"arn:aws:s3:::{log_bucket}"
+    return {
+        "AccessLogBucket": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": log_bucket,
+                "BucketEncryption": _bucket_encryption(None),
+                "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                                   "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "LifecycleConfiguration": {"Rules": [{
+                    "Id": "retention", "Status": "Enabled", "ExpirationInDays": retention_days,
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                }]},
+            },
+        },
+        "AccessLogBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "AccessLogBucket"},
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+                    _tls_only(log_bucket_arn),
+                    {
+                        "Sid": "ServerAccessLogDelivery",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "logging.s3.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": f"{log_bucket_arn}/{ACCESS_LOG_PREFIX}*",
+                        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+                                      "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                    },
+                ]},
+            },
+        },
+    }
+
+
+def _bucket_resources(bucket: str, kms_key: str | None = None) -> dict[str, Any]:
     bucket_arn = f"arn:aws:s3:::{bucket}"
     return {
         "ResultsBucket": {
@@ -115,11 +191,12 @@ def _bucket_resources(bucket: str) -> dict[str, Any]:
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
             # S3 checks that it may send to the queue when the notification is created.
-            "DependsOn": ["PublishQueuePolicy"],
+            "DependsOn": ["PublishQueuePolicy", "AccessLogBucketPolicy"],
             "Properties": {
                 "BucketName": bucket,
-                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]},
+                "BucketEncryption": _bucket_encryption(kms_key),
+                "LoggingConfiguration": {"DestinationBucketName": {"Ref": "AccessLogBucket"},
+                                         "LogFilePrefix": ACCESS_LOG_PREFIX},
                 "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
                                                    "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
@@ -159,34 +236,31 @@ def _bucket_resources(bucket: str) -> dict[str, Any]:
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
                 "Bucket": {"Ref": "ResultsBucket"},
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Sid": "TlsOnly",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }]},
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [_tls_only(bucket_arn)]},
             },
         },
     }
 
 
-def _queue_with_dead_letters(logical_id: str, queue: str) -> dict[str, Any]:
+def _queue_encryption(kms_key: str | None) -> dict[str, Any]:
+    return {"KmsMasterKeyId": kms_key} if kms_key else {"SqsManagedSseEnabled": True}
+
+
+def _queue_with_dead_letters(logical_id: str, queue: str, kms_key: str | None = None) -> dict[str, Any]:
     """`<Name>Queue` and `<Name>DeadLetterQueue`: an encrypted queue a Lambda function polls, whose
     messages that keep failing wait in the dead-letter queue for an operator."""
     dead_letters = logical_id.removesuffix("Queue") + "DeadLetterQueue"
     return {
         dead_letters: {
             "Type": "AWS::SQS::Queue",
-            "Properties": {"QueueName": dead_letter_queue_name(queue), "SqsManagedSseEnabled": True,
+            "Properties": {"QueueName": dead_letter_queue_name(queue), **_queue_encryption(kms_key),
                            "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS},
         },
         logical_id: {
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": queue,
-                "SqsManagedSseEnabled": True,
+                **_queue_encryption(kms_key),
                 "VisibilityTimeout": PUBLISH_VISIBILITY_SECONDS,
                 "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dead_letters, "Arn"]},
                                   "maxReceiveCount": PUBLISH_MAX_RECEIVES},
@@ -195,9 +269,9 @@ def _queue_with_dead_letters(logical_id: str, queue: str) -> dict[str, Any]:
     }
 
 
-def _queue_resources(queue: str, bucket: str) -> dict[str, Any]:
+def _queue_resources(queue: str, bucket: str, kms_key: str | None = None) -> dict[str, Any]:
     return {
-        **_queue_with_dead_letters("PublishQueue", queue),
+        **_queue_with_dead_letters("PublishQueue", queue, kms_key),
         "PublishQueuePolicy": {
             "Type": "AWS::SQS::QueuePolicy",
             "Properties": {
@@ -217,9 +291,56 @@ def _queue_resources(queue: str, bucket: str) -> dict[str, Any]:
     }
 
 
-def _mail_resources(configuration_set: str, topic: str) -> dict[str, Any]:
+def _topic_key() -> dict[str, Any]:
+    """The mail-feedback topic's own key, when the stage names no customer-managed key: SES
+    publishes only to an encrypted topic whose key policy lets it (AWS's `aws/sns` key does not)."""
     return {
-        "MailFeedbackTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": topic}},
+        "MailFeedbackTopicKey": {
+            "Type": "AWS::KMS::Key",
+            "Properties": {
+                "Description": "Encrypts the SES bounce and complaint topic",
+                "EnableKeyRotation": True,
+                "KeyPolicy": {"Version": "2012-10-17", "Statement": [
+                    {"Sid": "AccountAdministers", "Effect": "Allow",
+                     "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+                     "Action": "kms:*", "Resource": "*"},
+                    {"Sid": "SesPublishes", "Effect": "Allow", "Principal": {"Service": "ses.amazonaws.com"},
+                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}},
+                ]},
+            },
+        },
+    }
+
+
+def _mail_resources(configuration_set: str, topic: str, kms_key: str | None = None) -> dict[str, Any]:
+    dead_letters = dead_letter_queue_name(topic)
+    topic_key = kms_key or {"Ref": "MailFeedbackTopicKey"}
+    return {
+        **({} if kms_key else _topic_key()),
+        "MailFeedbackTopic": {"Type": "AWS::SNS::Topic",
+                              "Properties": {"TopicName": topic, "KmsMasterKeyId": topic_key}},
+        # Feedback SNS could not hand to the function, or the function failed on after Lambda's
+        # retries, waits here (SNS's redrive and the function's own dead-letter queue).
+        "MailFeedbackDeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": dead_letters, **_queue_encryption(kms_key),
+                           "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS},
+        },
+        "MailFeedbackDeadLetterQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "MailFeedbackDeadLetterQueue"}],
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Sid": "UndeliveredMailFeedback",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": {"Fn::GetAtt": ["MailFeedbackDeadLetterQueue", "Arn"]},
+                    "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "MailFeedbackTopic"}}},
+                }]},
+            },
+        },
         "MailFeedbackTopicPolicy": {
             "Type": "AWS::SNS::TopicPolicy",
             "Properties": {
@@ -259,6 +380,82 @@ def _mail_resources(configuration_set: str, topic: str) -> dict[str, Any]:
     }
 
 
+def function_logical_ids(event_sources: list) -> dict[str, str]:
+    """Each Lambda function's name in `.chalice/config.json` -> its resource in the packaged template."""
+    from chalice.utils import to_cfn_resource_name
+
+    return {API_FUNCTION: API_LOGICAL_ID, **{source.name: to_cfn_resource_name(source.name) for source in event_sources}}
+
+
+def log_group_resources(functions: dict[str, str], retention_days: int, kms_key: str | None = None) -> dict[str, Any]:
+    """A log group per function (Lambda would otherwise create one that never expires), and the
+    API stage's access log; each function waits for its group, so Lambda never creates it first."""
+    resources: dict[str, Any] = {}
+    for logical_id in sorted(functions.values()):
+        resources[f"{logical_id}LogGroup"] = {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {"LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"},
+                           "RetentionInDays": retention_days, **({"KmsKeyId": kms_key} if kms_key else {})},
+        }
+        resources[logical_id] = {"DependsOn": [f"{logical_id}LogGroup"]}
+    resources["ApiAccessLogGroup"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {"RetentionInDays": retention_days, **({"KmsKeyId": kms_key} if kms_key else {})},
+    }
+    return resources
+
+
+# One JSON line per request: who, when, which route and what answer. `resourcePath` is the route's
+# template (`/api/items/{item_id}`), so neither ids nor query strings are logged; nor is any body.
+API_ACCESS_LOG_FORMAT = (
+    '{"requestId":"$context.requestId","requestTime":"$context.requestTime","sourceIp":"$context.identity.sourceIp",'
+    '"httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status",'
+    '"protocol":"$context.protocol","responseLength":"$context.responseLength",'
+    '"integrationLatency":"$context.integrationLatency","userAgent":"$context.identity.userAgent"}'
+)
+
+
+def api_access_log_resources() -> dict[str, Any]:
+    """API Gateway writes access logs through the account's CloudWatch role (an account-wide
+    setting: this stack sets it to a role that may only write logs)."""
+    return {
+        "ApiGatewayCloudWatchRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]},
+                "ManagedPolicyArns": [
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}],
+            },
+        },
+        "ApiGatewayAccount": {
+            "Type": "AWS::ApiGateway::Account",
+            "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}},
+        },
+        "RestAPI": {
+            "DependsOn": ["ApiGatewayAccount"],
+            "Properties": {"AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+                                                "Format": API_ACCESS_LOG_FORMAT}},
+        },
+    }
+
+
+def _merge(into: dict[str, Any], fragments: dict[str, Any]) -> None:
+    """Merge resource fragments (dicts merged key by key, lists added to) into `into`."""
+    for key, value in fragments.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] = into[key] + [v for v in value if v not in into[key]]
+        else:
+            into[key] = value
+
+
 def depends_on_event_sources(event_sources: list, queues: dict[str, str], topic: str) -> dict[str, Any]:
     """Chalice subscribes functions to the queues (name -> logical id) and topic by name; make those
     functions wait until the queue and topic exist (merged into Chalice's own function resources)."""
@@ -274,28 +471,49 @@ def depends_on_event_sources(event_sources: list, queues: dict[str, str], topic:
             needs = ["MailFeedbackTopic"]
         if needs:
             fragments[to_cfn_resource_name(source.name)] = {"DependsOn": needs}
+        name = to_cfn_resource_name(source.name)
         if isinstance(source, SQSEventConfig):
             # Without this, Lambda ignores the handler's batchItemFailures and deletes a failed
-            # record along with the batch's successes: a lost upload.
-            name = to_cfn_resource_name(source.name)
+            # record along with the batch's successes: a lost upload. The mapping never runs more
+            # copies than the function's reserved concurrency (throttled messages would count as
+            # failed receives and reach the dead-letter queue).
             fragments.setdefault(name, {})["Properties"] = {"Events": {f"{name}SqsEventSource": {
-                "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}}
+                "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"],
+                               "ScalingConfig": {"MaximumConcurrency": SQS_MAXIMUM_CONCURRENCY}}}}}
+        elif isinstance(source, SNSEventConfig) and source.topic == topic:
+            # SNS invokes the function asynchronously: what SNS could not deliver, and what the
+            # function still failed on after Lambda's two retries, waits in the dead-letter queue.
+            dead_letters = {"Fn::GetAtt": ["MailFeedbackDeadLetterQueue", "Arn"]}
+            fragments[name]["DependsOn"].append("MailFeedbackDeadLetterQueuePolicy")
+            fragments[name]["Properties"] = {
+                "DeadLetterQueue": {"Type": "SQS", "TargetArn": dead_letters},
+                "Events": {f"{name}SnsSubscription": {"Properties": {
+                    "RedrivePolicy": {"deadLetterTargetArn": dead_letters}}}},
+            }
     return fragments
 
 
 def build(environment: dict[str, str], models: list[type[Model]], current_prefix: str,
-          event_sources: list | None = None) -> dict[str, Any]:
-    """The merge template for the stage whose environment variables are `environment`."""
+          event_sources: list | None = None, deployment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The merge template for the stage whose environment variables are `environment` and whose
+    deployment settings (`chalicelib.stages.deployment_settings`) are `deployment`."""
+    deployment = deployment or {}
+    kms_key = deployment.get("kms_key_arn") or None
+    retention = int(deployment.get("log_group_retention_days") or DEFAULT_LOG_RETENTION_DAYS)
     queue, topic = environment["PUBLISH_QUEUE_NAME"], environment["MAIL_FEEDBACK_TOPIC"]
-    recovery_queue = environment["RECOVERY_QUEUE_NAME"]
+    recovery_queue, bucket = environment["RECOVERY_QUEUE_NAME"], environment["RESULTS_BUCKET"]
+    event_sources = event_sources or []
     resources: dict[str, Any] = {}
-    resources.update(table_resources(models, current_prefix, environment["TABLE_PREFIX"]))
-    resources.update(_bucket_resources(environment["RESULTS_BUCKET"]))
-    resources.update(_queue_resources(queue, environment["RESULTS_BUCKET"]))
-    resources.update(_queue_with_dead_letters("RecoveryQueue", recovery_queue))
-    resources.update(_mail_resources(environment["SES_CONFIGURATION_SET"], topic))
-    resources.update(depends_on_event_sources(event_sources or [], {queue: "PublishQueue", recovery_queue: "RecoveryQueue"},
-                                              topic))
+    resources.update(table_resources(models, current_prefix, environment["TABLE_PREFIX"], kms_key))
+    resources.update(_bucket_resources(bucket, kms_key))
+    resources.update(_log_bucket_resources(bucket, retention))
+    resources.update(_queue_resources(queue, bucket, kms_key))
+    resources.update(_queue_with_dead_letters("RecoveryQueue", recovery_queue, kms_key))
+    resources.update(_mail_resources(environment["SES_CONFIGURATION_SET"], topic, kms_key))
+    _merge(resources, depends_on_event_sources(event_sources, {queue: "PublishQueue", recovery_queue: "RecoveryQueue"},
+                                               topic))
+    _merge(resources, log_group_resources(function_logical_ids(event_sources), retention, kms_key))
+    _merge(resources, api_access_log_resources())
     return {
         "Resources": resources,
         "Outputs": {
@@ -305,5 +523,7 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
             "RecoveryQueueUrl": {"Value": {"Ref": "RecoveryQueue"}},
             "RecoveryDeadLetterQueueUrl": {"Value": {"Ref": "RecoveryDeadLetterQueue"}},
             "MailFeedbackTopicArn": {"Value": {"Ref": "MailFeedbackTopic"}},
+            "MailFeedbackDeadLetterQueueUrl": {"Value": {"Ref": "MailFeedbackDeadLetterQueue"}},
+            "AccessLogBucketName": {"Value": {"Ref": "AccessLogBucket"}},
         },
     }

@@ -6,10 +6,17 @@ local pump invokes) is on the calling thread's stack. Everything else is the tes
 doing, made with other credentials in AWS: creating tables, buckets, queues and the SES identity
 (`chalicelib/localstack`), the pump's polling of queues, reading moto's mailbox, the fixtures'
 direct service calls, and the `portal` command line (run with an operator's credentials).
+
+Each call is kept with the Lambda function that made it, as `chalice package` splits the app:
+the innermost event handler on the stack (the pump, the test client and a `/dev` route all call
+the same handler objects) names its function; any other call inside Chalice's dispatch is the
+API function's. Each function has its own role, so each is checked against its own policy.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import sys
 import threading
@@ -27,13 +34,36 @@ _ENTRY_POINT = os.path.join("chalice", "app.py")
 Requirement = tuple[tuple[str, str], ...]
 
 
-def _inside_lambda_entry_point() -> bool:
-    frame = sys._getframe(2)
+API_FUNCTION = "api_handler"  # the name `.chalice/config.json`'s `lambda_functions` gives the API's function
+
+
+@functools.lru_cache(maxsize=1)
+def _event_functions() -> dict[object, str]:
+    """Each event handler's function (the user's function object) -> its Lambda function's name."""
+    from app import app
+
+    return {_handler_function(source.handler_string): source.name for source in app.event_sources}
+
+
+def _handler_function(handler_string: str):
+    module, _, name = handler_string.rpartition(".")
+    return getattr(importlib.import_module(module), name).func
+
+
+def calling_function() -> str | None:
+    """The Lambda function whose entry point is running on this thread, or None outside them."""
+    frame, inside = sys._getframe(2), False
     while frame is not None:
         if frame.f_code.co_filename.endswith(_ENTRY_POINT):
-            return True
+            inside = True
+            handler = frame.f_locals.get("self")
+            function = getattr(handler, "func", None)
+            if function is not None and frame.f_code.co_name == "__call__":
+                name = _event_functions().get(function)
+                if name:
+                    return name
         frame = frame.f_back
-    return False
+    return API_FUNCTION if inside else None
 
 
 def _table(name: str, index: str | None = None) -> str:
@@ -143,15 +173,21 @@ def not_allowed(policy: dict, requirements: Iterable[Requirement]) -> list[Requi
 
 @dataclass
 class AppCallRecorder(Recorder):
-    """Keeps only the app's calls (see the module docstring), as IAM requirements with an example."""
+    """Keeps only the app's calls (see the module docstring), as IAM requirements with an example,
+    per Lambda function (`by_function`) and for all of them together (`requirements`)."""
 
     requirements: dict[Requirement, str] = field(default_factory=dict)
+    by_function: dict[str, dict[Requirement, str]] = field(default_factory=dict)
     _needs_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, call: Call, params: dict | None = None) -> None:
-        if not _inside_lambda_entry_point():
+        function = calling_function()
+        if function is None:
             return
         needs = required_permissions(call.service, call.operation, params or {})
+        example = f"{call.service}:{call.operation} on {call.resource}"
         with self._needs_lock:
+            own = self.by_function.setdefault(function, {})
             for need in needs:
-                self.requirements.setdefault(need, f"{call.service}:{call.operation} on {call.resource}")
+                self.requirements.setdefault(need, example)
+                own.setdefault(need, example)

@@ -1,9 +1,9 @@
-"""The prod IAM policy allows every AWS call the portal's functions made in this test session.
+"""Each function's prod IAM role allows every AWS call that function made in this test session.
 
 `conftest.py` records, for the whole session, the calls made while a Lambda entry point runs
-(routes and event handlers; see `tests/app_calls.py` for what is left out and why) and runs
-this file last, so with `pytest tests` it checks the calls of the whole suite. Run alone, it
-still checks the requests it makes itself.
+(routes and event handlers; see `tests/app_calls.py` for what is left out and why), each with
+the Lambda function that made it, and runs this file last, so with `pytest tests` it checks the
+calls of the whole suite. Run alone, it still checks the requests it makes itself.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ import json
 
 from chalicelib.localstack import pump
 from chalicelib.stages import ROOT, stage_environment
-from tests.app_calls import not_allowed
+from infra.policy import FUNCTIONS, policy_file
+from tests.app_calls import API_FUNCTION, not_allowed
 
-PROD_POLICY = json.loads((ROOT / ".chalice/policy-prod.json").read_text())
+
+def _prod_policy(function: str) -> dict:
+    return json.loads((ROOT / ".chalice" / policy_file("prod", function)).read_text())
 
 
 def _tour(portal, staff) -> None:
-    """A patient's and the office's everyday requests, so this check never runs on nothing."""
+    """A patient's and the office's everyday requests and the schedules, so this check never runs on nothing."""
     patient = portal.new_patient(staff)
     assert patient.api.get("/api/items").status_code == 200
     assert staff.get(f"/api/staff/patients/{patient.id}").status_code == 200
@@ -39,19 +42,24 @@ def _prod_names(resource: str) -> str:
     return resource
 
 
-def test_prod_policy_allows_every_call_the_app_made(portal, staff, app_calls):
-    # Given the calls the app made during the session, and a tour of everyday requests
+def test_each_functions_prod_role_allows_every_call_that_function_made(portal, staff, app_calls):
+    # Given the calls each function made during the session, and a tour of everyday requests and schedules
     _tour(portal, staff)
-    requirements = {
-        tuple((action, _prod_names(arn)) for action, arn in need): example
-        for need, example in dict(app_calls.requirements).items()
+    by_function = {
+        function: {tuple((action, _prod_names(arn)) for action, arn in need): example
+                   for need, example in dict(needs).items()}
+        for function, needs in dict(app_calls.by_function).items()
     }
-    actions = {action for need in requirements for action, _ in need}
-    assert {"dynamodb:GetItem", "dynamodb:PutItem", "ses:SendEmail"} <= actions
+    assert {API_FUNCTION, "follow-up-sweep", "outbox-sender"} <= set(by_function)
+    assert set(by_function) <= set(FUNCTIONS), "a call was made by a function that has no role"
+    api_actions = {action for need in by_function[API_FUNCTION] for action, _ in need}
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "ses:SendEmail"} <= api_actions
 
-    # When each is checked against the prod policy
-    missing = not_allowed(PROD_POLICY, requirements)
+    # When each function's calls are checked against that function's own prod role
+    refused = {function: not_allowed(_prod_policy(function), requirements)
+               for function, requirements in by_function.items()}
 
     # Then none is refused
-    assert not missing, "the prod policy refuses:\n" + "\n".join(
-        f"  {' or '.join(f'{a} on {r}' for a, r in need)}   (from {requirements[need]})" for need in missing)
+    assert not any(refused.values()), "a function's own prod role refuses:\n" + "\n".join(
+        f"  {function}: {' or '.join(f'{a} on {r}' for a, r in need)}   (from {by_function[function][need]})"
+        for function, needs in refused.items() for need in needs)

@@ -16,8 +16,11 @@ from chalice.utils import to_cfn_resource_name
 
 from chalicelib.stages import ROOT, stage_environment
 from chalicelib.store.tables import all_models
+from infra.policy import FUNCTIONS, policy_file
+from infra.template import function_logical_ids
 
 PROD = stage_environment("prod")
+CONFIG = json.loads((ROOT / ".chalice/config.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +67,26 @@ def test_packaged_prod_template_holds_every_table_and_the_stage_resources(packag
                        "MailFeedbackTopic", "MailConfigurationSet", "MailFeedbackDestination"):
         assert logical_id in resources
 
-    # And the functions use the stage's hand-written policy, not a generated one
-    role = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-    assert role == json.loads((ROOT / ".chalice/policy-prod.json").read_text())
+    # And each function has a role of its own, holding that function's committed policy, not a generated one
+    roles = set()
+    for function, logical_id in function_logical_ids(_event_sources()).items():
+        properties = resources[logical_id]["Properties"]
+        role = properties["Role"]["Fn::GetAtt"][0]
+        roles.add(role)
+        document = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]
+        assert document == json.loads((ROOT / ".chalice" / policy_file("prod", function)).read_text())
+        # with the memory and reserved concurrency `.chalice/config.json` gives it, and a reason
+        settings = CONFIG["lambda_functions"][function]
+        assert properties["MemorySize"] == settings["lambda_memory_size"]
+        assert settings["memory_reason"]
+        assert properties.get("ReservedConcurrentExecutions") == settings.get("reserved_concurrency")
+    assert len(roles) == len(FUNCTIONS)
+
+
+def _event_sources() -> list:
+    from app import app
+
+    return list(app.event_sources)
 
 
 def test_every_event_handler_is_wired_to_the_stage_resources(packaged):
@@ -93,3 +113,23 @@ def test_every_event_handler_is_wired_to_the_stage_resources(packaged):
             assert events[0]["Type"] == "SNS"
             assert events[0]["Properties"]["Topic"]["Fn::Sub"].endswith(":" + PROD["MAIL_FEEDBACK_TOPIC"])
             assert "MailFeedbackTopic" in function["DependsOn"]
+
+
+@pytest.mark.slow  # about a minute of checkov; `make test` runs it, `make test-fast` leaves it out
+def test_checkov_fails_no_check_on_the_packaged_template_beyond_the_reasoned_skips(package_dir):
+    # Given checkov (its own virtualenv, made by `make test`) and the reasoned skip file
+    from infra import scan
+
+    skips = scan.load_skips()
+
+    # When it scans the packaged prod template
+    failures = scan.run_checkov(package_dir / "sam.json")
+
+    # Then every failed check is one the skip file lists, with its reason
+    left = scan.unexpected(failures, skips)
+    assert not left, "checkov failures not in infra/checkov-skips.yaml:\n" + "\n".join(f"  {f}" for f in left)
+    # And the checks the portal meets are not among them: access logs, log groups, DLQ, topic encryption
+    failed = {(f.check_id, f.logical_id) for f in failures}
+    for met in (("CKV_AWS_18", "ResultsBucket"), ("CKV_AWS_76", "RestAPI"), ("CKV_AWS_26", "MailFeedbackTopic"),
+                ("CKV_AWS_116", "MailFeedback"), ("CKV_AWS_115", "PublishUploads"), ("CKV_AWS_66", "APIHandlerLogGroup")):
+        assert met not in failed

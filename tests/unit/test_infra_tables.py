@@ -20,7 +20,7 @@ def prod_resources() -> dict:
 
 
 def _tables(resources: dict) -> dict[str, dict]:
-    return {r["Properties"]["TableName"]: r["Properties"] for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table"}
+    return {r["Properties"]["TableName"]: r["Properties"] for r in resources.values() if r.get("Type") == "AWS::DynamoDB::Table"}
 
 
 def _suffix(model) -> str:
@@ -82,7 +82,7 @@ def test_table_keys_indexes_and_ttl_match_the_model(prod_resources, model):
 
 def test_every_table_is_on_demand_encrypted_recoverable_and_retained(prod_resources):
     # When the tables are declared
-    resources = [r for r in prod_resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    resources = [r for r in prod_resources.values() if r.get("Type") == "AWS::DynamoDB::Table"]
 
     # Then each has point-in-time recovery, encryption at rest, on-demand billing, and survives stack deletion
     assert resources
