@@ -9,8 +9,8 @@
   uploads) and the hourly sweep (with notices due), over their own functions' memory.
 
 Each runs in its own interpreter, as a cold sandbox would (`bench.peak_memory`); the peak is the
-process's `ru_maxrss`, which, like Lambda's "Max Memory Used", counts the interpreter and its
-imports too. The floor is 1: the whole configured memory; the goal asks for half of it.
+process's high-water resident memory (VmHWM), which, like Lambda's "Max Memory Used", counts the
+interpreter and its imports too. The floor is 1: the whole configured memory; the goal asks for half of it.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import sys
+from pathlib import Path
 
 
 def api_event(method: str, path: str, body: dict | None = None, *, route: str | None = None,
@@ -30,7 +31,12 @@ def api_event(method: str, path: str, body: dict | None = None, *, route: str | 
 
 
 def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux carries the
+    latter across exec, so a child started from a big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: KiB, as Linux reports
 
 
 def main(kind: str) -> None:
