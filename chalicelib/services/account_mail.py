@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.mail import sender
-from chalicelib.observability import logger
+from chalicelib.observability import failure, logger
 
 
 def send(account: Any, template: str, to: str | None = None, **context) -> str:
@@ -16,6 +16,6 @@ def send(account: Any, template: str, to: str | None = None, **context) -> str:
         return "sent"
     except sender.MailError as err:
         logger.warning("account mail failed", extra={"account_id": account.id, "template": template, "error_code": err.code})
-    except Exception:  # noqa: BLE001 - see the docstring
-        logger.exception("account mail failed", extra={"account_id": account.id, "template": template})
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        logger.error("account mail failed", extra={"account_id": account.id, "template": template, **failure(exc)})
     return "failed"

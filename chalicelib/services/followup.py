@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from chalicelib.clock import iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import failure, logger, metrics
 from chalicelib.services import digest, notices, queue
 from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
@@ -149,9 +149,9 @@ def sweep(now: datetime, remaining_ms: RemainingMs | None = None, page_size: int
             summary.due += 1
             try:
                 follow_up_item(item, now, summary, accounts)
-            except Exception:  # noqa: BLE001 - one item's passing failure must not stop the sweep
+            except Exception as exc:  # noqa: BLE001 - one item's passing failure must not stop the sweep
                 # The item is still due (its claim was all or nothing): the next run tries it again.
-                logger.exception("follow-up of an item failed", extra={"item_id": item.id})
+                logger.error("follow-up of an item failed", extra={"item_id": item.id, **failure(exc)})
                 summary.errors += 1
         last_key = page.last_evaluated_key
         if not last_key:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.clock import clock, iso
 from chalicelib.mail import sender
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import failure, logger, metrics
 from chalicelib.services import temporary_passwords
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -172,8 +172,8 @@ def _claimed(notice: outbox.Notice, lease_until: datetime) -> bool:
     """A claim that failed in passing leaves the row for the next run, not the others unsent."""
     try:
         return outbox.claim_attempt(notice, lease_until)
-    except Exception:  # noqa: BLE001 - PynamoDB wraps DynamoDB's passing refusals
-        logger.exception("notice claim failed", extra={"notice_id": notice.id})
+    except Exception as exc:  # noqa: BLE001 - PynamoDB wraps DynamoDB's passing refusals
+        logger.error("notice claim failed", extra={"notice_id": notice.id, **failure(exc)})
         return False
 
 
@@ -212,16 +212,16 @@ def retry_due(out_of_time: Callable[[], bool] = lambda: False) -> dict[str, int]
             continue
         try:
             outcome = deliver(notice)
-        except Exception:  # noqa: BLE001 - one notice's passing failure must not hold up the others
+        except Exception as exc:  # noqa: BLE001 - one notice's passing failure must not hold up the others
             # Its lease (or retry time) keeps it in the retry index: the next run tries it again.
-            logger.exception("notice retry failed", extra={"notice_id": notice.id})
+            logger.error("notice retry failed", extra={"notice_id": notice.id, **failure(exc)})
             outcome = "error"
         counts[outcome] = counts.get(outcome, 0) + 1
     if office_alerts_due:
         try:
             for outcome, count in _deliver_office_alerts(office_alerts_due).items():
                 counts[outcome] = counts.get(outcome, 0) + count
-        except Exception:  # noqa: BLE001 - as above: the leases bring the alerts back next run
-            logger.exception("office alert failed")
+        except Exception as exc:  # noqa: BLE001 - as above: the leases bring the alerts back next run
+            logger.error("office alert failed", extra=failure(exc))
             counts["error"] = counts.get("error", 0) + 1
     return counts

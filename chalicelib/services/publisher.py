@@ -259,8 +259,8 @@ def publish_messages(message_bodies: list[str]) -> list[int]:
     for position, body in enumerate(message_bodies):
         try:
             uploads.extend((position, upload) for upload in uploads_in(body))
-        except (ValueError, AttributeError, TypeError):
-            logger.exception("unreadable publish message", extra={"position": position})
+        except (ValueError, AttributeError, TypeError) as exc:
+            logger.error("unreadable publish message", extra={"position": position, **failure(exc)})
             failed.add(position)
     for position, outcome in zip((p for p, _ in uploads), publish([u for _, u in uploads]), strict=True):
         if isinstance(outcome, Exception):
