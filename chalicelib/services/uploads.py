@@ -22,7 +22,14 @@ from chalicelib.observability import metrics
 from chalicelib.services import audit, documents, notices, queue
 from chalicelib.services.accounts import get_patient
 from chalicelib.services.identity import Caller
-from chalicelib.services.publisher import ALLOWED_TYPES, INCOMING, MRN_PATTERN, Unpublishable, parse_key
+from chalicelib.services.publisher import (
+    ALLOWED_TYPES,
+    INCOMING,
+    MRN_PATTERN,
+    UPLOAD_ID_PATTERN,
+    Unpublishable,
+    parse_key,
+)
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import bucket as bucket_store
@@ -86,6 +93,14 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
     post = bucket_store.upload_form(settings.results_bucket, key, fields, settings.max_upload_bytes, 900)
     audit.record_for(caller, "document.upload_link", patient_id=account.id, target_id=key)
     return {"url": post["url"], "fields": post["fields"], "key": key}
+
+
+def received_file_name(patient_id: str, key: str) -> str | None:
+    """The file name staff gave an upload that S3 says it stored (`key` comes from the address S3
+    sent the browser to): the pending upload's, when it was made for this patient."""
+    found = re.fullmatch(rf"{INCOMING}({UPLOAD_ID_PATTERN})", key) if len(key) <= 100 else None
+    pending = upload_store.get(found.group(1)) if found else None
+    return pending.file_name if pending and pending.patient_id == patient_id else None
 
 
 def _staff_name(caller: Caller) -> str:

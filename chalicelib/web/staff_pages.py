@@ -185,7 +185,7 @@ def upload(ctx: PageCtx, patient_id: str):
 def upload_received(ctx: PageCtx, patient_id: str):
     """Where S3 sends the browser back after storing the file (its `success_action_redirect`)."""
     patient = accounts.patient_json(accounts.get_patient(patient_id))
-    file_name = ctx.query.get("key", "").rsplit("/", 1)[-1]  # S3 adds bucket, key and ETag to the address
+    file_name = uploads.received_file_name(patient_id, ctx.query.get("key", ""))  # S3 adds bucket, key and ETag
     return ctx.render("staff_uploaded.html", patient=patient, file_name=file_name)
 
 

@@ -179,6 +179,8 @@ def test_after_the_upload_page_posts_the_file_s3_sends_the_browser_back_to_a_por
     assert posted.status_code == 303 and posted.headers["Location"].startswith(received + "?")
     page = pages.get(posted.headers["Location"], timeout=30)
     assert page.status_code == 200 and "has been received for" in page.text and "work queue" in page.text
+    # And it names the file as staff described it (the S3 key itself is an opaque upload id)
+    assert "Lipid_panel.pdf has been received for" in page.text and fields["key"].split("/")[-1] not in page.text
 
     # And the file publishes as any upload does
     pump.drain()
