@@ -78,7 +78,10 @@ class ChaliceLog:
         fields = failure(exc) if exc is not None else {}
         logger.error("unhandled error", extra={"outcome": "internal_error", "status": 500, "route": route, **fields})
 
-    exception = critical = error
+    critical = error
+
+    def exception(self, msg: str, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        self.error(msg, *args, exc_info=exc_info, **kwargs)
 
     def debug(self, *_: Any, **__: Any) -> None:
         return None
