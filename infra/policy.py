@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.stages import ROOT, deployment_settings, stage_environment
-from infra.template import API_FUNCTION, APP_NAME, dead_letter_queue_name, table_suffix
+from infra.template import API_FUNCTION, dead_letter_queue_name, function_name, table_suffix
 
 DEPLOYED_STAGES = ("dev", "prod")
 APPEND_ONLY_TABLES = {"audit"}
@@ -87,13 +87,15 @@ FUNCTIONS: dict[str, Function] = {
         polls="RECOVERY_QUEUE_NAME",
         mails=True,
     ),
+    # The sweep and the outbox sender share the sending path: an invitation sent again carries a
+    # fresh temporary password, written to the account.
     "follow-up-sweep": Function(
-        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "item_lists": WRITE, "items": WRITE,
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "item_lists": WRITE, "items": WRITE,
                 "messages": READ, "outbox": WRITE, "threads": READ, "work": WRITE},
         mails=True,
     ),
     "outbox-sender": Function(
-        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "items": WRITE, "messages": READ,
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "items": WRITE, "messages": READ,
                 "outbox": WRITE, "threads": READ, "work": WRITE},
         mails=True,
     ),
@@ -151,7 +153,7 @@ def build(environment: dict[str, str], stage: str, function: str, models: list, 
     does = FUNCTIONS[function]
     bucket = environment["RESULTS_BUCKET"]
     sender = environment["MAIL_FROM"]
-    log_group = f"{APP_NAME}-{stage}" + ("" if function == API_FUNCTION else f"-{function}")
+    log_group = function_name(stage, function)
     statements = _table_statements(models, current_prefix, environment["TABLE_PREFIX"], does.tables)
     for action, prefixes in sorted(does.objects.items()):
         statements.append({"Sid": "ResultsObjects" + action.split(":")[1], "Effect": "Allow", "Action": [action],

@@ -387,10 +387,18 @@ def function_logical_ids(event_sources: list) -> dict[str, str]:
     return {API_FUNCTION: API_LOGICAL_ID, **{source.name: to_cfn_resource_name(source.name) for source in event_sources}}
 
 
-def log_group_resources(functions: dict[str, str], retention_days: int, kms_key: str | None = None) -> dict[str, Any]:
+def function_name(stage: str, function: str) -> str:
+    """The deployed function's name, as `chalice deploy` names it; each role's log permissions name it."""
+    return f"{APP_NAME}-{stage}" + ("" if function == API_FUNCTION else f"-{function}")
+
+
+def log_group_resources(functions: dict[str, str], retention_days: int, kms_key: str | None = None,
+                        stage: str | None = None) -> dict[str, Any]:
     """A log group per function (Lambda would otherwise create one that never expires), and the
-    API stage's access log; each function waits for its group, so Lambda never creates it first."""
+    API stage's access log; each function, named for the stage, waits for its group, so Lambda
+    never creates it first."""
     resources: dict[str, Any] = {}
+    names = {logical_id: function for function, logical_id in functions.items()}
     for logical_id in sorted(functions.values()):
         resources[f"{logical_id}LogGroup"] = {
             "Type": "AWS::Logs::LogGroup",
@@ -400,6 +408,8 @@ def log_group_resources(functions: dict[str, str], retention_days: int, kms_key:
                            "RetentionInDays": retention_days, **({"KmsKeyId": kms_key} if kms_key else {})},
         }
         resources[logical_id] = {"DependsOn": [f"{logical_id}LogGroup"]}
+        if stage:
+            resources[logical_id]["Properties"] = {"FunctionName": function_name(stage, names[logical_id])}
     resources["ApiAccessLogGroup"] = {
         "Type": "AWS::Logs::LogGroup",
         "DeletionPolicy": "Retain",
@@ -512,7 +522,8 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
     resources.update(_mail_resources(environment["SES_CONFIGURATION_SET"], topic, kms_key))
     _merge(resources, depends_on_event_sources(event_sources, {queue: "PublishQueue", recovery_queue: "RecoveryQueue"},
                                                topic))
-    _merge(resources, log_group_resources(function_logical_ids(event_sources), retention, kms_key))
+    _merge(resources, log_group_resources(function_logical_ids(event_sources), retention, kms_key,
+                                          environment.get("PORTAL_STAGE")))
     _merge(resources, api_access_log_resources())
     return {
         "Resources": resources,

@@ -50,6 +50,11 @@ def test_every_function_has_a_log_group_with_the_stages_retention_that_it_waits_
         assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
         assert group["RetentionInDays"] == 30
         assert f"{logical_id}LogGroup" in resources[logical_id]["DependsOn"]
+    # And each function is named for the stage, the name its role's log permissions use
+    for function, logical_id in functions.items():
+        assert resources[logical_id]["Properties"]["FunctionName"] == template.function_name("local", function)
+    assert template.function_name("prod", template.API_FUNCTION) == "patient-portal-prod"
+    assert template.function_name("prod", "follow-up-sweep") == "patient-portal-prod-follow-up-sweep"
     assert groups["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == 30
 
 
