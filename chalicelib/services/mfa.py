@@ -43,7 +43,6 @@ _MAX_REMEMBERED_STEPS = 20
 _WRITE_TRIES = 3
 
 
-
 @dataclass(frozen=True)
 class Enrolment:
     """A new secret waiting for its first code: as text and as the URI authenticator apps scan."""
