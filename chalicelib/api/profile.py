@@ -15,7 +15,8 @@ def me(ctx: Ctx):
 
 
 @route(bp, "/api/me/username", "PUT", access=SIGNED_IN, response="Username", body="UsernameBody",
-       responses={400: "invalid_username", 401: "invalid_credentials", 409: "username_taken"})
+       responses={400: "invalid_username", 401: "invalid_credentials", 409: "username_taken",
+                  429: "rate_limited: a few attempts an hour"})
 def change_username(ctx: Ctx):
     """Change the username (any unused valid name, email-shaped or not)."""
     return {"username": accounts.change_username(ctx.caller, ctx.body.username, ctx.body.current_password)}

@@ -339,16 +339,17 @@ def check_public_form(ctx: PageCtx) -> None:
 def check_same_origin(request) -> None:
     """A second line behind the CSRF tokens, on every state-changing page request: a browser that
     says the request comes from another site (`Sec-Fetch-Site`), or from another origin (`Origin`),
-    is refused. A client that sends neither (not a browser, or an old one) relies on the tokens."""
+    is refused. `Origin: null` says nothing either way (the pages' `Referrer-Policy: no-referrer`
+    makes browsers send it on their own forms), and a client that sends neither header (not a
+    browser, or an old one) relies on the tokens."""
     refused = Forbidden("This form was sent from another site; open the portal and try again.", code="cross_site")
     if (request.headers.get("sec-fetch-site") or "").strip().lower() in ("cross-site", "same-site"):
         raise refused
     origin = (request.headers.get("origin") or "").strip()
-    if not origin:
+    if not origin or origin == "null":
         return
     ours = {(request.headers.get("host") or "").lower(), urlsplit(get_settings().portal_url).netloc.lower()}
-    parts = urlsplit(origin)
-    if origin == "null" or not parts.netloc or parts.netloc.lower() not in ours:
+    if urlsplit(origin).netloc.lower() not in ours:
         raise refused
 
 

@@ -49,6 +49,9 @@ EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "40"))
 MIN_REQUESTS = 2000
 # Ending the fuzzing session would turn every later answer into a 401 and test nothing.
 SESSION_ENDING = ("/api/auth/logout", "/api/auth/password")
+# Fuzzed with ids that exist nowhere only: with the fuzz patient's own id, closing their portal
+# access would end the patient's fuzzing session.
+NOT_WITH_OWN_IDS = ("/api/staff/patients/{patient_id}/access",)
 # Given the fuzz's own ids these would end its patient's sessions too (closing a patient's portal
 # access does, as it should): they are fuzzed with ids of no one only.
 ENDS_SESSIONS_WITH_OWN_IDS = {("PUT", "/api/staff/patients/{patient_id}/access")}
@@ -124,7 +127,7 @@ class Fuzz:
             names = set(re.findall(r"{(\w+)}", operation.path))
             if (operation.method.upper(), operation.path) in ENDS_SESSIONS_WITH_OWN_IDS:
                 continue
-            if names and names <= set(own_ids):
+            if names and names <= set(own_ids) and operation.path not in NOT_WITH_OWN_IDS:
                 self.run(operation, GenerationMode.POSITIVE, {name: own_ids[name] for name in names})
 
 
