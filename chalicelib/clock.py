@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 
 def utc(dt: datetime) -> datetime:
@@ -18,6 +19,23 @@ def iso(dt: datetime | None) -> str | None:
 
 def parse_iso(text: str) -> datetime:
     return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+@lru_cache(maxsize=4)
+def zone(name: str) -> tzinfo:
+    """An IANA time zone by name (zoneinfo: the system's database, or the `tzdata` package)."""
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def local_text(moment: datetime, zone_name: str, *, with_time: bool = True) -> str:
+    """How a person reads a moment in the clinic's zone: "30 Nov 2026, 6:32 PM EST" (daylight
+    saving time by the zone's own rules), or the local date alone."""
+    local = utc(moment).astimezone(zone(zone_name))
+    if not with_time:
+        return local.strftime("%-d %b %Y")
+    return local.strftime("%-d %b %Y, %-I:%M %p %Z")
 
 
 class Clock:

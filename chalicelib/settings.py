@@ -71,6 +71,11 @@ class Settings:
     # (the same for every instance); without it each process makes one of its own, which is right
     # for the local stack and the tests, whose portal is one process.
     form_token_key: bytes
+    # The clinic's own time zone (an IANA name): every time a page or a mail shows is in it, with
+    # the zone's abbreviation; the JSON API stays UTC.
+    clinic_time_zone: str = "America/New_York"
+    # Whether patients see the name of the staff member who answered, rather than "the office".
+    office_names_to_patients: bool = False
 
     @property
     def dev_routes(self) -> bool:
@@ -130,4 +135,6 @@ def get_settings() -> Settings:
         office_alert_minutes=max(_int("OFFICE_ALERT_MINUTES", 15), 1),
         username_changes_per_hour=_int("USERNAME_CHANGES_PER_HOUR", 5),
         form_token_key=_key(os.environ.get("FORM_TOKEN_KEY", "")),
+        clinic_time_zone=os.environ.get("CLINIC_TIME_ZONE", "").strip() or "America/New_York",
+        office_names_to_patients=os.environ.get("OFFICE_NAMES_TO_PATIENTS", "").strip().lower() in ("1", "true", "yes"),
     )

@@ -28,13 +28,22 @@ def _env():
     """The mail templates, loaded on the first mail rather than on every cold start."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(_TEMPLATES)),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["when"] = _when
+    return env
+
+
+def _when(value: str | None) -> str:
+    """An ISO 8601 UTC time as the clinic reads it: in its own time zone, with the abbreviation."""
+    from chalicelib.clock import local_text, parse_iso
+
+    return local_text(parse_iso(value), get_settings().clinic_time_zone) if value else ""
 
 SUBJECTS = {
     "invitation": "Your patient portal account is ready",
