@@ -98,6 +98,13 @@ class Conflict(PortalError):
     code = "conflict"
 
 
+class Gone(PortalError):
+    """What was here was taken back on purpose (a retracted document's file)."""
+
+    status = 410
+    code = "gone"
+
+
 class PayloadTooLarge(PortalError):
     status = 413
     code = "body_too_large"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, RootModel
 
 Time = str  # ISO 8601 UTC, e.g. 2026-11-25T19:08:06Z
 
@@ -114,6 +114,7 @@ class ItemSummary(Answer):
     title: str
     created_at: Time
     read_at: Time | None
+    status: Literal["published", "updated", "retracted"]
 
 
 class Items(Answer):
@@ -144,12 +145,64 @@ class Comment(Answer):
 
 class Document(Answer):
     id: str
+    status: Literal["published", "updated"]
+    version: int
     title: str
     category: str | None
     provider: str | None
     published_at: Time
     read_at: Time | None
     comments: list[Comment]
+
+
+class RetractedDocument(Answer):
+    """All a patient sees of a document the office retracted (never its own title)."""
+
+    id: str
+    status: Literal["retracted"]
+    title: Literal["Removed by your clinic"]
+    retracted_at: Time
+
+
+class PatientDocument(RootModel[Document | RetractedDocument]):
+    """A document as its patient opens it: whole, or only the retracted stub."""
+
+
+class Retracted(Answer):
+    id: str
+    status: Literal["retracted"]
+
+
+class Reader(Answer):
+    role: Literal["patient", "proxy"]
+    name: str | None
+
+
+class SentNotice(Answer):
+    sent_at: Time
+
+
+class DocumentVersion(Answer):
+    version: int
+    published_at: Time
+
+
+class StaffDocument(Answer):
+    id: str
+    patient_id: str
+    patient_name: str | None
+    title: str
+    category: str | None
+    provider: str | None
+    status: Literal["published", "updated", "retracted"]
+    version: int
+    published_at: Time
+    read_at: Time | None
+    read_by: Reader | None
+    open_count: int
+    notices: list[SentNotice]
+    comments: list[Comment]
+    versions: list[DocumentVersion]
 
 
 class Commented(Answer):

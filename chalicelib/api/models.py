@@ -195,6 +195,16 @@ class CommentBody(Body):
     text: Annotated[Text, Field(min_length=1, max_length=4000)]
 
 
+class RetractBody(Body):
+    reason: Annotated[Text, Field(min_length=1, max_length=1000)]
+
+
+class ReplaceBody(Body):
+    filename: Annotated[Text, Field(min_length=1, max_length=255)]
+    content_type: Literal["application/pdf", "image/png", "image/jpeg", "text/plain"]
+    comment: Annotated[Text, Field(max_length=4000)] | None = None
+
+
 class StaffBody(Body):
     username: UsernameText
     email: EmailText

@@ -69,13 +69,13 @@ def entry_id(item_id: str, round_: int) -> str:
     return f"{FOLLOW_UP}-{item_id}-r{int(round_ or 0)}"
 
 
-def record_read(item: item_store.Item, now: datetime) -> bool:
+def record_read(item: item_store.Item, now: datetime, reader: tuple[str, str] | None = None) -> bool:
     """The patient opened the item: count it, write the read receipt on the first open of unread
     content, and, since reading stops all follow-up, close any call the office still had to make
     for it (this round's, and earlier rounds' left open when new content came). True for the
-    receipt-writing open."""
+    receipt-writing open. `reader` (role, account id) is kept with the item's very first receipt."""
     try:
-        first = item_store.record_open(item, now)
+        first = item_store.record_open(item, now, reader)
     except item_store.StillContended:
         raise Conflict("The item changed at the same moment; please open it again.") from None
     if first and (item.escalated or item.round):

@@ -20,6 +20,7 @@ def summary_json(item: item_store.Item | item_lists.Entry) -> dict[str, Any]:
         "title": item.title,
         "created_at": iso(item.created_at),
         "read_at": iso(item.read_at),
+        "status": item.status or item_lists.PUBLISHED,
     }
 
 

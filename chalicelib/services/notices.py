@@ -28,6 +28,7 @@ from chalicelib.observability import failure, logger, metrics
 from chalicelib.services import temporary_passwords
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
+from chalicelib.store import items as item_store
 from chalicelib.store import outbox
 from chalicelib.store import work as work_store
 from chalicelib.store.items import Item
@@ -42,6 +43,13 @@ _SEND_LEASE = timedelta(minutes=5)
 
 def notice_id(item: Item, number: int) -> str:
     return f"{item.id}#{int(item.round or 0)}#{number}"
+
+
+def item_notice_ids(item: Item) -> list[str]:
+    """The ids every notice of the item's rounds so far may have had (each round sends at most
+    MAX_NOTICES, or as many as its count says)."""
+    per_round = max(get_settings().max_notices, int(item.notices_sent or 0))
+    return [f"{item.id}#{r}#{n}" for r in range(int(item.round or 0) + 1) for n in range(1, per_round + 1)]
 
 
 def new_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
@@ -110,6 +118,11 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
         # The patient's portal access is closed: the item is kept (and published), no notice goes out.
         outbox.mark_failed(notice, "access_closed")
         return "suppressed"
+    if notice.kind == ITEM_NOTICE and not leased and _retracted(notice.item_id):
+        # The office took the document back after this notice was queued: it is never sent. (A
+        # caller holding a lease wrote the notice in the same transaction as a live item.)
+        outbox.mark_failed(notice, "retracted")
+        return "suppressed"
     if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
         return "taken"
     context: dict = {}
@@ -125,6 +138,11 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
         }
     context.setdefault("temporary_password", None)
     return _send(notice, account.email, context)
+
+
+def _retracted(item_id: str | None) -> bool:
+    item = item_store.get(item_id) if item_id else None
+    return item is not None and item.status == item_store.RETRACTED
 
 
 def _office_inbox_url() -> str:

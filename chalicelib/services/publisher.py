@@ -11,6 +11,9 @@ publisher a batch of those messages. An upload is one of two kinds, told apart b
 For each the publisher checks the size, the type by its content (magic bytes, never the name), the
 details and the patient. Then it files the object under the patient (an opaque key, no user
 metadata), writes the item (unread) and its first notice in ONE transaction, and sends the notice.
+A portal upload whose pending row `replaces` a document is a corrected file: checked the same way,
+it is filed under a key of its own and becomes that document's next version (`updated`, unread
+again, a new follow-up round and its notice, in one transaction); earlier versions stay filed.
 
 - What can never publish is moved to `quarantine/` with its reason and put on the staff queue:
   a failure that is the upload's own (not a refused, throttled or unreachable service) too.
@@ -329,7 +332,7 @@ def _check(upload: dict[str, str]) -> _Checked | dict[str, Any]:
         try:
             head = bucket_store.read_upload(bucket, key, SNIFF_BYTES)
         except bucket_store.UploadMissing:
-            return _already_done(item_id)
+            return _already_done(item_id, source, key)
         except bucket_store.UploadUnreadable:
             raise Unpublishable("unreadable_upload", "The bucket holds this upload but cannot hand it out: its "
                                 "metadata holds a line break or another character S3 cannot send. Ask the sender "
@@ -349,6 +352,9 @@ def _file(checked: _Checked, found: _Found) -> dict[str, Any]:
         account, fields, file_name, uploaded_by = _details(checked.source, head, found)
     except Unpublishable as bad:
         return _quarantine(upload, item_id, bad)
+    pending = found.pending.get(checked.source.upload_id or "")
+    if pending is not None and pending.replaces:
+        return _file_replacement(checked, account, pending, fields)
     now = clock.now()
     item = item_store.Item(
         item_id, patient_id=account.id, kind=documents.DOCUMENT, title=fields["title"], category=fields["category"],
@@ -378,6 +384,59 @@ def _file(checked: _Checked, found: _Found) -> dict[str, Any]:
     return {"outcome": "published", "item_id": item_id, "notice": sent}
 
 
+def _replaced_by(item: item_store.Item | None, key: str) -> bool:
+    """Whether this upload is already one of the document's versions (a repeated delivery)."""
+    return item is not None and any(version.source_key == key for version in item.versions or [])
+
+
+def _file_replacement(checked: _Checked, account: account_store.Account, pending: uploads_store.PendingUpload,
+                      fields: dict[str, str | None]) -> dict[str, Any]:
+    """A corrected file that passed every check becomes the document's next version: filed under
+    a key of its own (earlier versions stay), the item updated (unread again, `updated`, a new
+    follow-up round) with its notice in one transaction, and the notice sent. A document retracted
+    or gone meanwhile sends the file to quarantine, with a reason the office reads."""
+    upload, head = checked.upload, checked.head
+    for _ in range(3):
+        item = item_store.get(pending.replaces or "")
+        if item is None or item.kind != documents.DOCUMENT or item.patient_id != account.id:
+            return _quarantine(upload, checked.item_id, Unpublishable(
+                "unknown_document", "The document this corrected file was to replace is not in the portal.",
+                patient_id=account.id))
+        if _replaced_by(item, upload["key"]):
+            return {"outcome": "duplicate", "item_id": item.id}
+        if item.status == item_store.RETRACTED:
+            return _quarantine(upload, checked.item_id, Unpublishable(
+                "document_retracted", "The document this corrected file was to replace was retracted meanwhile: "
+                "if the patient should have the file, upload it as a new document.", patient_id=account.id))
+        now = clock.now()
+        number = int(item.version or 1) + 1
+        version = item_store.Version(
+            version=number, published_at=now, s3_key=documents.filed_key(account.id, item.id, number),
+            content_type=checked.content_type, size_bytes=head.size, source_key=upload["key"],
+            uploaded_by=pending.uploaded_by, comment=fields["comment"])
+        bucket_store.file_upload(upload["bucket"], upload["key"], head.etag or upload["etag"], version.s3_key,
+                                 checked.content_type)
+        expected_round = int(item.round or 0)
+        item.round = expected_round + 1  # the notice belongs to the round this write starts
+        notice = notices.new_leased_item_notice(item, 1, now)
+        comment = (item_store.Comment(author=fields["provider"], text=fields["comment"], created_at=now)
+                   if fields["comment"] else None)
+        if item_store.replace_with_notice(item, version, now, now + timedelta(days=get_settings().follow_up_days),
+                                          notice, expected_round, comment):
+            break
+    else:
+        raise StillContended()  # tried again by SQS; the next delivery finds the document as it is then
+    try:
+        sent = notices.deliver(notice, account, leased=True)
+    except Exception as err:  # noqa: BLE001 - filed; the notice's lease runs out and the outbox sends it
+        logger.warning("notice not sent at replacement", extra={"item_id": item.id, "outcome": "retry",
+                                                                **failure(err)})
+        sent = "retry"
+    metrics.add_metric(name="DocumentReplaced", unit="Count", value=1)
+    logger.info("document replaced", extra={"item_id": item.id, "version": number, "notice": sent})
+    return {"outcome": "published", "item_id": item.id, "version": number, "notice": sent}
+
+
 def _leave_incoming(leaving: dict[tuple[str, str], list[int]], outcomes: list, uploads: list) -> None:
     """Only once their items are written may uploads leave `incoming/` (a retry before that
     point still finds them there): all of the batch's in one call. One that could not be removed
@@ -399,11 +458,17 @@ def _leave_incoming(leaving: dict[tuple[str, str], list[int]], outcomes: list, u
                 outcomes[number] = error
 
 
-def _already_done(item_id: str) -> dict[str, Any]:
-    """The object left `incoming/`: fine if this upload was published or quarantined already
-    (a repeated event); otherwise it vanished before publishing and must not be acked."""
+def _already_done(item_id: str, source: Source | None = None, key: str = "") -> dict[str, Any]:
+    """The object left `incoming/`: fine if this upload was published (as a document or as a
+    corrected version of one) or quarantined already (a repeated event); otherwise it vanished
+    before publishing and must not be acked."""
     if item_store.get(item_id) is not None:
         return {"outcome": "duplicate", "item_id": item_id}
+    pending = uploads_store.get(source.upload_id) if source is not None and source.upload_id else None
+    if pending is not None and pending.replaces:
+        replaced = item_store.get(pending.replaces)
+        if _replaced_by(replaced, key):
+            return {"outcome": "duplicate", "item_id": replaced.id}
     if work_store.get(quarantine_entry_id(item_id)) is not None:
         return {"outcome": "quarantined", "item_id": item_id}
     raise UploadVanished(item_id)

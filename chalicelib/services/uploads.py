@@ -95,6 +95,42 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
     return {"url": post["url"], "fields": post["fields"], "key": key}
 
 
+def replace_form(caller: Caller, document_id: str, *, filename: str, content_type: str, comment: str | None,
+                 received_path: str | None = None) -> dict[str, Any]:
+    """A presigned S3 POST for a corrected file of a published document, as `upload_form` (an
+    opaque key, the details in a pending-upload row that names the document it replaces). The
+    publisher checks the file as any upload's; when it publishes, it becomes the document's next
+    version. A retracted document is never replaced (409)."""
+    for name, value in (("comment", comment), ("filename", filename)):
+        if value and not carried_by_s3(value):
+            raise BadRequest(f"{name}: contains a line break or another control character, which an upload "
+                             "cannot carry; write it on one line.", code="invalid_request")
+    item = item_store.get(document_id) if document_id else None
+    if item is None or item.kind != documents.DOCUMENT:
+        raise NotFound("No document with that id.")
+    if item.status == item_store.RETRACTED:
+        raise Conflict("This document was retracted; upload the corrected file as a new document.",
+                       code="already_retracted")
+    if content_type not in ALLOWED_TYPES:
+        raise BadRequest(f"content_type: one of {', '.join(ALLOWED_TYPES)}.", code="invalid_request")
+    settings = get_settings()
+    now = clock.now()
+    upload_id = new_upload_id()
+    key = f"{INCOMING}{upload_id}"
+    upload_store.add(upload_store.PendingUpload(
+        upload_id, patient_id=item.patient_id, title=item.title, category=item.category or "", provider=item.provider
+        or "", comment=(comment or "").strip() or None, file_name=_key_safe(filename), content_type=content_type,
+        uploaded_by=caller.actor_id, replaces=item.id, created_at=now,
+        expires_at=now + timedelta(days=PENDING_UPLOAD_DAYS)))
+    fields = {"Content-Type": content_type, "x-amz-meta-upload-id": upload_id}
+    if received_path:
+        fields["success_action_redirect"] = f"{settings.portal_url}{received_path}"
+    post = bucket_store.upload_form(settings.results_bucket, key, fields, settings.max_upload_bytes, 900)
+    audit.record_for(caller, "document.replace_link", patient_id=item.patient_id, target_id=item.id,
+                     detail={"upload": key})
+    return {"url": post["url"], "fields": post["fields"], "key": key}
+
+
 def received_file_name(patient_id: str, key: str) -> str | None:
     """The file name staff gave an upload that S3 says it stored (`key` comes from the address S3
     sent the browser to): the pending upload's, when it was made for this patient."""
@@ -116,6 +152,8 @@ def add_comment(caller: Caller, document_id: str, text: str) -> dict[str, Any]:
         item = item_store.get(document_id)
         if item is None or item.kind != documents.DOCUMENT:
             raise NotFound("No document with that id.")
+        if item.status == item_store.RETRACTED:
+            raise Conflict("This document was retracted: its patient no longer sees it.", code="already_retracted")
         now = clock.now()
         expected_round = int(item.round or 0)
         comment = item_store.Comment(author=author, text=text, created_at=now)

@@ -130,11 +130,10 @@ def upload_form(bucket: str, key: str, fields: dict[str, str], max_bytes: int, s
     return _s3().generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=seconds)
 
 
-def file_link(bucket: str, key: str, content_type: str, seconds: int) -> str:
-    """A presigned GET that serves the file with this type and is never cached."""
-    return _s3().generate_presigned_url(
-        "get_object",
-        Params={"Bucket": bucket, "Key": key, "ResponseContentType": content_type,
-                "ResponseCacheControl": "no-store"},
-        ExpiresIn=seconds,
-    )
+def file_link(bucket: str, key: str, content_type: str, seconds: int, content_disposition: str | None = None) -> str:
+    """A presigned GET that serves the file with this type (and, when given, this
+    Content-Disposition: the name a saved copy gets) and is never cached."""
+    params = {"Bucket": bucket, "Key": key, "ResponseContentType": content_type, "ResponseCacheControl": "no-store"}
+    if content_disposition:
+        params["ResponseContentDisposition"] = content_disposition
+    return _s3().generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)

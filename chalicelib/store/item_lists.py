@@ -1,6 +1,7 @@
 """The patient's item list as one row: what `GET /api/items` shows, kept beside the items.
 
-One row per patient, with one attribute per item (`item:<id>`: kind, title, created, read). Every
+One row per patient, with one attribute per item (`item:<id>`: kind, title, created, read, and
+status when not simply published: a retracted document's entry carries a neutral title). Every
 write that creates an item or changes what the list shows (a first read, new content making the
 item unread again) rewrites that item's entry in the SAME transaction as the item, so the list
 can never disagree with the items. The session check and the list are then one BatchGetItem
@@ -23,6 +24,15 @@ from chalicelib.clock import utc
 from chalicelib.store.base import PortalModel, RowRead, meta, read_together, table
 
 ENTRY_PREFIX = "item:"
+# A document's status as its patient sees it: published, updated (a corrected file replaced it),
+# or retracted (taken back by the office: its own title is never shown to the patient again).
+PUBLISHED, UPDATED, RETRACTED = "published", "updated", "retracted"
+RETRACTED_TITLE = "Removed by your clinic"
+
+
+def shown_title(item: Any) -> str:
+    """The title a patient may see of an item: a retracted document's own title never again."""
+    return RETRACTED_TITLE if getattr(item, "status", None) == RETRACTED else item.title
 
 
 @table
@@ -42,6 +52,7 @@ class Entry:
     title: str
     created_at: datetime
     read_at: datetime | None
+    status: str = PUBLISHED
 
 
 def _stamp(moment: datetime) -> str:
@@ -53,9 +64,12 @@ def entry_action(item: Any, read_at: datetime | None):
     """The update action that writes `item`'s entry as it will be once the caller's transaction
     commits (read at `read_at`, or unread). A whole entry, never a part, so a write also repairs
     an entry that is missing."""
-    entry = {"kind": {"S": item.kind}, "title": {"S": item.title}, "created": {"S": _stamp(item.created_at)}}
+    entry = {"kind": {"S": item.kind}, "title": {"S": shown_title(item)}, "created": {"S": _stamp(item.created_at)}}
     if read_at is not None:
         entry["read"] = {"S": _stamp(read_at)}
+    status = getattr(item, "status", None)
+    if status and status != PUBLISHED:
+        entry["status"] = {"S": status}
     return Path([ENTRY_PREFIX + item.id]).set({"M": entry})
 
 
@@ -73,12 +87,14 @@ def _entries(raw: dict[str, Any] | None) -> list[Entry]:
             continue
         fields = value["M"]
         read = fields.get("read")
+        status = fields.get("status")
         entries.append(Entry(
             id=name[len(ENTRY_PREFIX):],
             kind=fields["kind"]["S"],
             title=fields["title"]["S"],
             created_at=datetime.fromisoformat(fields["created"]["S"]),
             read_at=datetime.fromisoformat(read["S"]) if read else None,
+            status=status["S"] if status else PUBLISHED,
         ))
     entries.sort(key=lambda entry: (entry.created_at, entry.id), reverse=True)
     return entries

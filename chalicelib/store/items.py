@@ -24,6 +24,9 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.store import item_lists
 from chalicelib.store.base import NullableText, PortalModel, StillContended, conditional, meta, table, transact
+from chalicelib.store.item_lists import PUBLISHED, RETRACTED, RETRACTED_TITLE, UPDATED, shown_title
+
+__all__ = ["PUBLISHED", "RETRACTED", "RETRACTED_TITLE", "UPDATED", "shown_title"]  # the statuses, from item_lists
 
 DUE_SHARD = "due"
 READ_SHARD_PREFIX = "read#"
@@ -33,6 +36,19 @@ class Comment(MapAttribute):
     author = UnicodeAttribute()
     text = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+
+
+class Version(MapAttribute):
+    """One file a document has had: the current one and every earlier one (staff only)."""
+
+    version = NumberAttribute()
+    published_at = UTCDateTimeAttribute()
+    s3_key = UnicodeAttribute()
+    content_type = NullableText()
+    size_bytes = NumberAttribute(null=True)
+    source_key = NullableText()  # the upload that brought it (a repeated delivery files it once)
+    uploaded_by = NullableText()
+    comment = NullableText()
 
 
 class PatientIndex(GlobalSecondaryIndex):
@@ -96,6 +112,16 @@ class Item(PortalModel):
     due_shard = NullableText()
     due_at = UTCDateTimeAttribute(null=True)
     read_shard = NullableText()  # read#<YYYY-MM-DD> of read_at: the sparse `read_by_day` index
+    # Who wrote the first receipt: their role (patient, proxy) and account id (the name is theirs).
+    first_read_role = NullableText()
+    first_read_by = NullableText()
+    # Corrections: a document's status and its files, newest last (absent: published, version 1).
+    status = NullableText()
+    version = NumberAttribute(null=True)
+    versions = ListAttribute(of=Version, null=True)
+    retracted_at = UTCDateTimeAttribute(null=True)
+    retracted_by = NullableText()
+    retraction_reason = NullableText()
 
     by_patient = PatientIndex()
     follow_up_due = DueIndex()
@@ -114,9 +140,14 @@ def for_patient(patient_id: str, limit: int = 200) -> Iterable[Item]:
     return Item.by_patient.query(patient_id, scan_index_forward=False, limit=limit)
 
 
-def record_open(item: Item, now: datetime) -> bool:
+def status_of(item: Item) -> str:
+    return item.status or PUBLISHED
+
+
+def record_open(item: Item, now: datetime, reader: tuple[str, str] | None = None) -> bool:
     """Count an open; the first open of unread content writes the receipt (and the patient's list
-    entry, in the same transaction). True if it did."""
+    entry, in the same transaction). True if it did. `reader` (role, account id) is kept with the
+    very first receipt only."""
     if item.read_at is None:
         actions = [
             Item.read_at.set(now),
@@ -126,6 +157,9 @@ def record_open(item: Item, now: datetime) -> bool:
             Item.due_at.remove(),
             Item.read_shard.set(read_shard(now)),
         ]
+        if reader is not None:
+            actions += [Item.first_read_role.set(Item.first_read_role | reader[0]),
+                        Item.first_read_by.set(Item.first_read_by | reader[1])]
         if _transact_item(item, actions, Item.read_at.does_not_exist(), list_read_at=now):
             return True
     item.update(actions=[Item.open_count.add(1)])
@@ -173,7 +207,8 @@ def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Model | 
         Item.last_notice_at.set(now),
         Item.due_at.set(next_due),
     ]
-    condition = (Item.notices_sent == expected) & Item.read_at.does_not_exist() & (Item.round == item.round)
+    condition = ((Item.notices_sent == expected) & Item.read_at.does_not_exist() & (Item.round == item.round)
+                 & (Item.status.does_not_exist() | (Item.status != RETRACTED)))
     if notice is not None:
         won = _transact_once(item, actions, condition, ((notice, type(notice).id.does_not_exist()),))
         if won:
@@ -264,7 +299,8 @@ def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at:
     notice is queued in the same transaction. False when another writer started a round meanwhile
     (the caller reads again and retries)."""
     actions = [*round_actions(now, due_at, notices_sent=1), Item.comments.set((Item.comments | []).append([comment]))]
-    condition = Item.id.exists() & (Item.round == expected_round)
+    condition = (Item.id.exists() & (Item.round == expected_round)
+                 & (Item.status.does_not_exist() | (Item.status != RETRACTED)))
     return _transact_item(item, actions, condition, ((notice, type(notice).id.does_not_exist()),), list_read_at=None)
 
 
@@ -276,3 +312,55 @@ def due(now: datetime, limit: int = 100, last_evaluated_key: dict | None = None)
         limit=limit,
         last_evaluated_key=last_evaluated_key,
     )
+
+
+def retract(item: Item, now: datetime, by: str, reason: str) -> bool:
+    """Take a document back: it leaves follow-up and its list entry turns neutral (no title), in
+    ONE transaction. The file and the item stay, for the record. False when it was retracted
+    already."""
+    actions = [
+        Item.status.set(RETRACTED),
+        Item.retracted_at.set(now),
+        Item.retracted_by.set(by),
+        Item.retraction_reason.set(reason),
+        Item.due_shard.remove(),
+        Item.due_at.remove(),
+        Item.updated_at.set(now),
+    ]
+    condition = Item.id.exists() & (Item.status.does_not_exist() | (Item.status != RETRACTED))
+    item.status = RETRACTED  # what the list entry shows once the transaction commits
+    return _transact_item(item, actions, condition, list_read_at=item.read_at)
+
+
+def first_version(item: Item) -> Version:
+    """The version a document published before any replacement had (or its first one)."""
+    source = item.source.as_dict() if item.source is not None else {}
+    return Version(version=1, published_at=item.created_at, s3_key=item.s3_key or "", content_type=item.content_type,
+                   size_bytes=item.size_bytes, source_key=source.get("key"), uploaded_by=source.get("uploaded_by"))
+
+
+def replace_with_notice(item: Item, version: Version, now: datetime, due_at: datetime, notice: Model,
+                        expected_round: int, comment: Comment | None = None) -> bool:
+    """A corrected file becomes the document's current version: the file fields, the version list,
+    status `updated`, a new follow-up round (unread again, on the patient's list too) and its first
+    notice, in ONE transaction. False when the document changed meanwhile (another version, a
+    retraction): the caller reads it again."""
+    expected = int(item.version or 1)
+    history = list(item.versions or []) or [first_version(item)]
+    actions = [
+        *round_actions(now, due_at, notices_sent=1),
+        Item.version.set(int(version.version)),
+        Item.versions.set([*history, version]),
+        Item.status.set(UPDATED),
+        Item.s3_key.set(version.s3_key),
+        Item.content_type.set(version.content_type),
+        Item.size_bytes.set(version.size_bytes),
+    ]
+    if comment is not None:
+        actions.append(Item.comments.set((Item.comments | []).append([comment])))
+    condition = (Item.id.exists() & (Item.round == expected_round)
+                 & (Item.status.does_not_exist() | (Item.status != RETRACTED))
+                 & (Item.version.does_not_exist() if expected == 1 and item.version is None
+                    else Item.version == expected))
+    item.status = UPDATED
+    return _transact_item(item, actions, condition, ((notice, type(notice).id.does_not_exist()),), list_read_at=None)

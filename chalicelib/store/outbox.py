@@ -59,6 +59,12 @@ def get(notice_id: str) -> Notice | None:
         return None
 
 
+def sent_among(notice_ids: list[str]) -> list[Notice]:
+    """Those of these notices that were sent, oldest first (batch reads of 100 keys)."""
+    sent = [notice for notice in Notice.batch_get(notice_ids) if notice.sent_at is not None] if notice_ids else []
+    return sorted(sent, key=lambda notice: notice.sent_at)
+
+
 # DynamoDB's passing refusals, for the one write that must not give up after botocore's retries.
 _PASSING_ERRORS = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
                    "InternalServerError"}

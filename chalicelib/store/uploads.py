@@ -30,6 +30,7 @@ class PendingUpload(PortalModel):
     file_name = UnicodeAttribute()
     content_type = UnicodeAttribute()
     uploaded_by = NullableText()
+    replaces = NullableText()  # a corrected file for this document (its next version)
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
 
