@@ -93,6 +93,27 @@ def test_item_read_on_day_4_gets_nothing_more(portal, clock):
     assert not any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
 
 
+def test_an_item_taken_out_of_follow_up_is_neither_mailed_again_nor_escalated(portal, clock):
+    # Given an unread item published on day 0 (first notice sent)
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.new_patient(staff_now(portal))
+    item = publish_item(patient.id, day0)
+
+    # When it is taken out of follow-up (as a retracted result is), and then again
+    stopped, again = item_store.stop_follow_up(item), item_store.stop_follow_up(item)
+
+    # Then only the first took it out, and no sweep mails or escalates it afterwards
+    assert (stopped, again) == (True, False)
+    assert item_store.get(item.id).due_at is None
+    for n in (3, 6, 9):
+        sweep(portal, clock, day(day0, n))
+    assert len(notices_to(portal, patient.email)) == 1
+    shown = staff_item(staff_now(portal), patient.id, item.id)
+    assert shown["escalated"] is False and shown["notices_sent"] == 1 and shown["read_at"] is None
+    assert not any(e["item_id"] == item.id for e in follow_up_entries(staff_now(portal)))
+
+
 def test_sweeps_running_at_once_send_each_notice_once(portal, clock):
     # Given two patients with three unread items each, all due on day 3
     day0 = fresh_day0()
