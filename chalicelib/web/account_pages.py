@@ -48,7 +48,8 @@ def home(ctx: PageCtx):
     if ctx.principal.role != "patient":
         return redirect("/staff")
     listed = [{**item, "href": item_href(item)} for item in items.list_for_patient(ctx.principal)]
-    return ctx.render("home.html", items=listed, unread=sum(1 for item in listed if not item["read_at"]))
+    return ctx.render("home.html", items=listed, unread=sum(1 for item in listed
+                                                              if not item["read_at"] and item["status"] != "retracted"))
 
 
 @page(bp, "/sign-in", ("GET", "POST"), access=PUBLIC)
