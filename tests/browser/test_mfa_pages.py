@@ -21,7 +21,10 @@ def sign_in(browser: Browser, username: str, password: str) -> None:
 
 
 def sign_out(browser: Browser) -> None:
-    browser.submit("Sign out")
+    """The header's button (My Profile also lists devices to sign out)."""
+    with browser.page.expect_navigation():
+        browser.page.get_by_role("button", name="Sign out", exact=True).click()
+    browser.visited()
     assert browser.path.startswith("/sign-in")
 
 
