@@ -116,7 +116,7 @@ def test_a_patient_signs_another_device_out_from_my_profile(portal, staff, open_
     table = browser.page.get_by_test_id("devices")
     assert "This device" in table.inner_text()
     other = Api(portal.base_url, patient.api.token)
-    other_row = "tr:not(:has-text('This device'))"
+    other_row = "tbody tr:not(:has-text('This device'))"
 
     # When they sign the other device out
     with browser.page.expect_navigation():
