@@ -68,9 +68,9 @@ FUNCTIONS: dict[str, Function] = {
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "idempotency": WRITE, "item_lists": WRITE,
                 "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE, "pending_uploads": WRITE,
                 "sessions": WRITE, "threads": WRITE, "uniques": WRITE, "work": WRITE},
-        # Presigned uploads and downloads are signed with the role's credentials; staff put a
-        # quarantined upload back through incoming/ and clear it from quarantine/.
-        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/",), "s3:DeleteObject": ("quarantine/",)},
+        # Presigned uploads (incoming/) and downloads are signed with the role's credentials, and
+        # staff send a quarantined upload back through incoming/. The API deletes no object.
+        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/",)},
         sends_to=("RECOVERY_QUEUE_NAME",),
         mails=True,
     ),
