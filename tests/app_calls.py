@@ -95,7 +95,9 @@ def _dynamodb(operation: str, params: dict) -> list[Requirement]:
 
 _S3_OBJECT_ACTIONS = {"HeadObject": "GetObject", "GetObject": "GetObject", "PutObject": "PutObject",
                       "DeleteObject": "DeleteObject", "GetObjectTagging": "GetObjectTagging",
-                      "PutObjectTagging": "PutObjectTagging"}
+                      "PutObjectTagging": "PutObjectTagging", "CreateMultipartUpload": "PutObject",
+                      "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject",
+                      "AbortMultipartUpload": "AbortMultipartUpload"}
 
 
 def _s3(operation: str, params: dict) -> list[Requirement]:
