@@ -19,6 +19,7 @@ with imports_without_gc():
     from chalicelib.observability import ChaliceLog, logger, metrics
     from chalicelib.settings import get_settings
     from chalicelib.web import routes as web_routes
+    from chalicelib.web.error_pages import html_error_middleware
 
 app = Chalice(app_name="patient-portal", configure_logs=False)
 # Chalice's one line (a view raised: 500) goes out once, as the one logger's JSON; see ChaliceLog.
@@ -29,6 +30,8 @@ app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_s
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
 # The security headers wrap the error mapping, so error answers carry them too.
 app.register_middleware(security_headers_middleware, "http")
+# Browser addresses get their errors as pages (the API's stay JSON): it wraps the error mapping.
+app.register_middleware(html_error_middleware, "http")
 app.register_middleware(http_error_middleware, "http")
 
 for blueprint in (auth.bp, profile.bp, forms.bp, items.bp, staff.bp, admin.bp, meta.bp, messages.bp, staff_messages.bp):

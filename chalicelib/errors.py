@@ -25,12 +25,16 @@ class PortalError(ChaliceUnhandledError):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, code: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, code: str | None = None, headers: dict[str, str] | None = None,
+                 fields: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.headers = headers or {}
+        # Field name -> what is wrong with it, when the problem is with more than one field
+        # (answered as `fields`; the pages mark each one).
+        self.fields = fields or {}
 
 
 class BadRequest(PortalError):
@@ -118,9 +122,13 @@ class RateLimited(PortalError):
         super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after_seconds)))})
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   fields: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if fields:
+        body["fields"] = fields
     return Response(
-        body={"error": code, "message": message},
+        body=body,
         status_code=status,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
@@ -178,7 +186,7 @@ def http_error_middleware(event: Any, get_response: Any) -> Response:
     try:
         response = get_response(event)
     except PortalError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.fields)
     except Exception as exc:  # noqa: BLE001 - the last line of defence must not leak internals
         if _is_validation_error(exc):
             return error_response(400, "invalid_request", validation_message(exc))

@@ -23,6 +23,7 @@ import typer
 app = typer.Typer(help=__doc__.splitlines()[0], no_args_is_help=True, add_completion=False)
 
 COLUMNS = ("name", "date_of_birth", "email", "mrn")
+OPTIONAL_COLUMNS = ("phone", "language")
 
 
 class Format(StrEnum):
@@ -185,18 +186,21 @@ def _read_rows(path: Path):
                 problems.append(Problem(line, f"expected {len(COLUMNS)} columns"))
                 continue
             try:
-                body = RegisterBody(**{column: record[column].strip() for column in COLUMNS})
+                optional = {column: (record.get(column) or "").strip() for column in OPTIONAL_COLUMNS}
+                body = RegisterBody(**{column: record[column].strip() for column in COLUMNS},
+                                    **{column: value for column, value in optional.items() if value})
             except ValidationError as err:
                 reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors())
                 problems.append(Problem(line, reasons))
                 continue
-            rows.append(Row(line, body.name, body.date_of_birth, body.email, body.mrn))
+            rows.append(Row(line, body.name, body.date_of_birth, body.email, body.mrn, body.phone, body.language))
     return rows, problems
 
 
 @app.command("import-patients")
 def import_patients(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV: name,date_of_birth,email,mrn")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="CSV: name,date_of_birth,email,mrn (optionally phone,language)")],
     invite: Annotated[bool, typer.Option("--invite/--no-invite",
                                          help="mail each patient an invitation now, or let their first notice carry "
                                               "the temporary password (fast: for large files)")] = True,

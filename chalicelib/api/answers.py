@@ -64,6 +64,8 @@ class Account(Answer):
 class Patient(Account):
     mrn: str | None
     date_of_birth: str | None
+    phone: str | None
+    language: Literal["en", "es"]
     has_signed_in: bool
     locked: bool
     created_at: Time | None
@@ -221,6 +223,13 @@ class UploadForm(Answer):
     key: str
 
 
+class LinkedItem(Answer):
+    """The patient's item a thread asks about."""
+
+    id: str
+    title: str
+
+
 class ThreadSummary(Answer):
     id: str
     subject: str
@@ -228,6 +237,7 @@ class ThreadSummary(Answer):
     created_at: Time
     updated_at: Time
     unread: int
+    item: LinkedItem | None
 
 
 class Threads(Answer):
@@ -238,6 +248,9 @@ class Threads(Answer):
 class ThreadMessage(Answer):
     id: str
     author_role: str
+    # To staff, who wrote it; to the patient, "the office" for office messages (or the staff
+    # member's name when the clinic chooses so) and null for their own.
+    author_name: str | None
     body: str
     sent_at: Time
 
@@ -257,6 +270,14 @@ class WorkEntry(Answer):
     data: dict[str, Any] | None
 
 
+class FollowUpEntry(WorkEntry):
+    """A call to make: who (name and phone on file) and about which item."""
+
+    patient_name: str | None
+    phone: str | None
+    item_title: str | None
+
+
 class BadEmail(Answer):
     patient_id: str
     name: str | None
@@ -265,7 +286,7 @@ class BadEmail(Answer):
 
 
 class Queue(Answer):
-    follow_ups: list[WorkEntry]
+    follow_ups: list[FollowUpEntry]
     forms: list[WorkEntry]
     quarantine: list[WorkEntry]
     bad_emails: list[BadEmail]

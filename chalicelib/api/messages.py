@@ -23,7 +23,7 @@ def list_threads(ctx: Ctx):
 def start_thread(ctx: Ctx):
     """Write to the office: a new thread; the office is told only that a message arrived."""
     b = ctx.body
-    return messaging.start_by_patient(ctx.caller, b.subject, b.body, b.category)
+    return messaging.start_by_patient(ctx.caller, b.subject, b.body, b.category, b.item_id)
 
 
 @route(bp, "/api/messages/{thread_id}", access=PATIENT, response="Thread", query="PagingQuery", responses={404: "not_found"})

@@ -57,6 +57,7 @@ Note = Annotated[Text, Field(max_length=2000)]
 MessageText = Annotated[Text, Field(max_length=10_000), AfterValidator(_not_blank)]
 SubjectText = Annotated[Text, Field(max_length=200), AfterValidator(_not_blank)]
 Category = Literal[messaging.CATEGORIES]
+PhoneText = Annotated[Text, Field(max_length=40)]
 
 
 class Body(BaseModel):
@@ -144,6 +145,8 @@ class NewThreadBody(Body):
     subject: SubjectText
     body: MessageText
     category: Category | None = None
+    # The patient's own item the question is about (a result): the thread is linked to it.
+    item_id: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
 
 
 class ReplyBody(Body):
@@ -164,6 +167,15 @@ class RegisterBody(Body):
     date_of_birth: DateOfBirth
     email: EmailText
     mrn: Mrn
+    # Checked by chalicelib/services/phone.py (7 to 20 digits with the usual separators).
+    phone: PhoneText | None = None
+    language: Literal["en", "es"] = "en"
+
+
+class PatientPhoneBody(Body):
+    """The patient's phone on file; null or blank removes it."""
+
+    phone: PhoneText | None = None
 
 
 class PatientEmailBody(Body):

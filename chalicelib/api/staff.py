@@ -13,7 +13,8 @@ bp = Blueprint(__name__)
 def register_patient(ctx: Ctx):
     """Register a patient; the invitation email carries a temporary password."""
     b = ctx.body
-    account = accounts.register_patient(ctx.caller, name=b.name, date_of_birth=b.date_of_birth, email=b.email, mrn=b.mrn)
+    account = accounts.register_patient(ctx.caller, name=b.name, date_of_birth=b.date_of_birth, email=b.email, mrn=b.mrn,
+                                        phone=b.phone, language=b.language)
     return {"id": account.id, "username": account.username}
 
 
@@ -33,6 +34,13 @@ def patient_detail(ctx: Ctx, patient_id: str):
 def change_patient_email(ctx: Ctx, patient_id: str):
     """Update the email on file for a patient who called in; the username stays."""
     account = accounts.staff_change_email(ctx.caller, patient_id, ctx.body.email)
+    return accounts.patient_json(account)
+
+
+@route(bp, "/api/staff/patients/{patient_id}/phone", "PUT", access=STAFF, response="Patient", body="PatientPhoneBody")
+def change_patient_phone(ctx: Ctx, patient_id: str):
+    """The phone the office calls for follow-up (null or blank removes it)."""
+    account = accounts.staff_change_phone(ctx.caller, patient_id, ctx.body.phone)
     return accounts.patient_json(account)
 
 

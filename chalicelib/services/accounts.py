@@ -24,6 +24,7 @@ from chalicelib.services import (
     sign_in,
     temporary_passwords,
 )
+from chalicelib.services import phone as phone_number
 from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
 from chalicelib.settings import get_settings
@@ -74,6 +75,8 @@ def patient_json(account: Account) -> dict[str, Any]:
         **account_json(account),
         "mrn": account.mrn,
         "date_of_birth": account.date_of_birth,
+        "phone": account.phone,
+        "language": account.language or "en",
         "has_signed_in": bool(account.has_signed_in),
         "locked": bool(account.locked_until and account.locked_until > clock.now()),
         "created_at": iso(account.created_at),
@@ -85,7 +88,8 @@ def patient_json(account: Account) -> dict[str, Any]:
 # ---------------------------------------------------------------- registration
 
 def _new_account(*, role: str, username: str, name: str, email: str, date_of_birth: str | None = None,
-                 mrn: str | None = None, temporary_hours: int | None = None) -> tuple[Account, str | None]:
+                 mrn: str | None = None, temporary_hours: int | None = None, phone: str | None = None,
+                 language: str | None = None) -> tuple[Account, str | None]:
     """A new account (not yet saved), with a temporary password when `temporary_hours` is given:
     it is stored in the same write that creates the account, so no account exists without one."""
     now = clock.now()
@@ -99,6 +103,8 @@ def _new_account(*, role: str, username: str, name: str, email: str, date_of_bir
         email_status="ok",
         date_of_birth=date_of_birth,
         mrn=mrn,
+        phone=phone,
+        language=language,
         search_shard=account_store.PATIENT_SHARD if role == "patient" else account_store.STAFF_SHARD,
         name_lower=name.casefold(),
         has_signed_in=False,
@@ -113,21 +119,43 @@ def _new_account(*, role: str, username: str, name: str, email: str, date_of_bir
     return account, temporary
 
 
-def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: str, mrn: str) -> Account:
+LANGUAGES = ("en", "es")
+# What each registration conflict says, next to the field the staff member typed it in (the
+# username of a new patient is the email they typed).
+_TAKEN = {
+    "mrn": ("mrn", "a patient with this MRN is already registered."),
+    "username": ("email", "this email is already the username of another account."),
+}
+
+
+def _registration_conflict(taken: list[str]) -> Conflict:
+    """409 naming every field in conflict: `mrn_taken` when the MRN is (the same patient, most
+    likely), else `username_taken`; `fields` marks each one."""
+    fields = dict(_TAKEN[name] for name in taken)
+    message = "; ".join(f"{field}: {text}" for field, text in fields.items())
+    return Conflict(message, code="mrn_taken" if "mrn" in taken else "username_taken", fields=fields)
+
+
+def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: str, mrn: str,
+                     phone: str | None = None, language: str | None = None) -> Account:
     """The username defaults to the email on file; the invitation carries a temporary password.
-    The account and the claims on its username and MRN are one transaction."""
+    The account and the claims on its username and MRN are one transaction. A conflict names
+    every field in conflict (the email, the MRN, or both)."""
     name, mrn = _not_blank("name", name), _not_blank("mrn", mrn)
     email = valid_email(email)
+    phone = phone_number.valid(phone)
+    if (language or "en") not in LANGUAGES:
+        raise BadRequest("language: must be en or es.", code="invalid_request")
     hours = get_settings().invitation_hours
     account, temporary = _new_account(role="patient", username=email, name=name, email=email,
-                                      date_of_birth=date_of_birth, mrn=mrn, temporary_hours=hours)
+                                      date_of_birth=date_of_birth, mrn=mrn, temporary_hours=hours,
+                                      phone=phone, language=language or "en")
     try:
         account_store.create(account)
     except UniqueTaken as taken:
-        audit.record_for(caller, "patient.register", outcome="conflict", detail={"field": taken.field})
-        if taken.field == "mrn":
-            raise Conflict("mrn: a patient with this MRN is already registered.", code="mrn_taken") from None
-        raise Conflict("username: an account with this email as username already exists.", code="username_taken") from None
+        fields = account_store.taken_claims(email, mrn) or [taken.field]
+        audit.record_for(caller, "patient.register", outcome="conflict", detail={"field": ",".join(fields)})
+        raise _registration_conflict(fields) from None
     mail = account_mail.send(account, "invitation", username=account.username, temporary_password=temporary, hours=hours)
     audit.record_about(caller, "patient.register", account, detail={"invitation": mail})
     return account
@@ -251,6 +279,17 @@ def change_email(caller: Caller, email: str, current_password: str) -> str:
     account_store.change_email(account, email, clock.now())
     audit.record_about(caller, "account.email_change", account, detail=mails)
     return email
+
+
+def staff_change_phone(caller: Caller, patient_id: str, phone: str | None) -> Account:
+    """The phone the office calls (blank removes it); audited, nothing mailed (the patient's
+    sign-in and mail do not depend on it)."""
+    account = get_patient(patient_id)
+    phone = phone_number.valid(phone)
+    account_store.change_phone(account, phone, clock.now())
+    account.phone = phone
+    audit.record_about(caller, "patient.phone_change", account, detail={"removed": phone is None})
+    return account
 
 
 def staff_change_email(caller: Caller, patient_id: str, email: str) -> Account:

@@ -31,6 +31,7 @@ from chalicelib.services import audit, followup, notices
 from chalicelib.services.accounts import get_patient
 from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
+from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
 from chalicelib.store import messages as store
 from chalicelib.store.messages import OFFICE, PATIENT, Thread, ThreadMessage
@@ -118,15 +119,65 @@ def _history(thread: Thread, request: Page) -> tuple[list[ThreadMessage], str | 
 
 # ---------------------------------------------------------------- answers
 
-def _message_json(message: ThreadMessage, *, for_office: bool) -> dict[str, Any]:
+def _author_name(message: ThreadMessage, names: Names, *, for_office: bool) -> str | None:
+    """Who wrote a message, as the reader is told: to staff, the staff member's (or patient's)
+    name; to the patient, "the office" for office messages (or the staff member's name, when the
+    clinic's OFFICE_NAMES_TO_PATIENTS setting says so) and nothing for their own."""
+    if message.author_role != OFFICE:
+        return names.name(message.author_id) if for_office else None
+    if for_office or get_settings().office_names_to_patients:
+        return names.name(message.author_id) or OFFICE_NAME
+    return OFFICE_NAME
+
+
+def _message_json(message: ThreadMessage, names: Names, *, for_office: bool) -> dict[str, Any]:
     answer = {"id": message.id, "author_role": message.author_role, "body": message.body,
-              "sent_at": iso(message.sent_at)}
+              "sent_at": iso(message.sent_at), "author_name": _author_name(message, names, for_office=for_office)}
     if for_office:
         answer["author_id"] = message.author_id
     return answer
 
 
-def _patient_thread_json(thread: Thread) -> dict[str, Any]:
+RETRACTED_TITLE = "Removed by your clinic"
+OFFICE_NAME = "the office"
+
+
+@dataclass
+class Names:
+    """What a thread's answer names besides the thread: its patient, the office authors of its
+    messages and its linked item, read once for a page of threads or one thread's history."""
+
+    accounts: dict[str, Any]
+    items: dict[str, item_store.Item | None]
+
+    @classmethod
+    def read(cls, threads: list[Thread], history: list[ThreadMessage] | None = None) -> Names:
+        ids = {t.patient_id for t in threads} | {m.author_id for m in history or [] if m.author_role == OFFICE}
+        items = {t.item_id: item_store.get(t.item_id) for t in threads if t.item_id}
+        ids.discard("")
+        return cls(import_store.accounts_by_id(ids) if ids else {}, items)
+
+    def name(self, account_id: str | None) -> str | None:
+        account = self.accounts.get(account_id or "")
+        return account.name if account is not None else None
+
+    def item(self, item_id: str | None, *, for_office: bool) -> dict[str, str] | None:
+        """The linked item as `{id, title}`; to its patient, a retracted item is only the clinic's
+        neutral title (its own may have been another patient's)."""
+        if not item_id:
+            return None
+        item = self.items.get(item_id)
+        if item is None:
+            return {"id": item_id, "title": RETRACTED_TITLE}
+        retracted = item_store.status_of(item) == "retracted"
+        title = RETRACTED_TITLE if retracted and not for_office else item.title
+        if for_office:
+            return {"id": item.id, "title": title, "kind": item.kind, "status": item_store.status_of(item)}
+        return {"id": item.id, "title": title}
+
+
+def _patient_thread_json(thread: Thread, names: Names | None = None) -> dict[str, Any]:
+    names = names or Names.read([thread])
     return {
         "id": thread.id,
         "subject": thread.subject,
@@ -136,13 +187,17 @@ def _patient_thread_json(thread: Thread) -> dict[str, Any]:
         "unread": int(thread.patient_unread or 0),
         "last_author_role": thread.last_author_role,
         "message_count": int(thread.message_count or 0),
+        "item": names.item(thread.item_id, for_office=False),
     }
 
 
-def _office_thread_json(thread: Thread) -> dict[str, Any]:
+def _office_thread_json(thread: Thread, names: Names | None = None) -> dict[str, Any]:
+    names = names or Names.read([thread])
     return {
-        **_patient_thread_json(thread),
+        **_patient_thread_json(thread, names),
+        "item": names.item(thread.item_id, for_office=True),
         "patient_id": thread.patient_id,
+        "patient_name": names.name(thread.patient_id),
         "started_by": thread.started_by,
         "unread": int(thread.office_unread or 0),
         "patient_unread": int(thread.patient_unread or 0),
@@ -152,8 +207,9 @@ def _office_thread_json(thread: Thread) -> dict[str, Any]:
 
 def _opened_json(thread: Thread, history: list[ThreadMessage], next_cursor: str | None, *,
                  for_office: bool) -> dict[str, Any]:
-    summary = _office_thread_json(thread) if for_office else _patient_thread_json(thread)
-    return {**summary, "messages": [_message_json(m, for_office=for_office) for m in history],
+    names = Names.read([thread], history)
+    summary = _office_thread_json(thread, names) if for_office else _patient_thread_json(thread, names)
+    return {**summary, "messages": [_message_json(m, names, for_office=for_office) for m in history],
             "next_cursor": next_cursor}
 
 
@@ -168,7 +224,8 @@ def _message(thread_id: str, role: str, author_id: str, body: str, now: datetime
     return ThreadMessage(thread_id, _new_message_id(now), author_role=role, author_id=author_id, body=body, sent_at=now)
 
 
-def _new_thread(patient_id: str, subject: str, category: str | None, started_by: str, now: datetime) -> Thread:
+def _new_thread(patient_id: str, subject: str, category: str | None, started_by: str, now: datetime,
+                item_id: str | None = None) -> Thread:
     waiting = started_by == PATIENT
     return Thread(
         "thr_" + secrets.token_hex(10),
@@ -185,6 +242,7 @@ def _new_thread(patient_id: str, subject: str, category: str | None, started_by:
         has_item=not waiting,
         waiting_shard=store.WAITING_SHARD if waiting else None,
         unread_by_patient=None if waiting else patient_id,
+        item_id=item_id,
     )
 
 
@@ -236,13 +294,34 @@ def threads_for_patient(caller: Caller, request: Page) -> dict[str, Any]:
     patient_id = caller.actor_id
     shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(patient_id, limit, after), "p", request)
     unread_total = sum(int(t.patient_unread or 0) for t in store.unread_by_patient(patient_id))
-    return {"threads": [_patient_thread_json(t) for t in shown], "unread_total": unread_total,
+    names = Names.read(shown)
+    return {"threads": [_patient_thread_json(t, names) for t in shown], "unread_total": unread_total,
             "next_cursor": next_cursor}
 
 
-def start_by_patient(caller: Caller, subject: str, body: str, category: str | None) -> dict[str, str]:
+def _own_item(caller: Caller, item_id: str) -> str:
+    """The id of an item of the caller's own to ask about; any other id (unknown, or another
+    patient's) is the same 400, which tells nothing about it."""
+    item = item_store.get(item_id) if len(item_id) <= 200 else None
+    if item is None or item.patient_id != caller.actor_id:
+        _audit(caller, "message.send", item_id, item.patient_id if item else None, outcome="item_not_found")
+        raise BadRequest("item_id: there is no item of yours with that id.", code="invalid_request")
+    return item.id
+
+
+def item_to_ask_about(caller: Caller, item_id: str) -> dict[str, str]:
+    """`{id, title}` of an item of the caller's own, for the "ask about this" form."""
+    item = item_store.get(_own_item(caller, item_id))
+    return Names({}, {item_id: item}).item(item_id, for_office=False)
+
+
+def start_by_patient(caller: Caller, subject: str, body: str, category: str | None,
+                     item_id: str | None = None) -> dict[str, str]:
+    """A new thread to the office; with `item_id`, a question about that item of the patient's."""
+    linked = _own_item(caller, item_id) if item_id else None
     now = clock.now()
-    thread = _new_thread(caller.actor_id, subject, category or "other", PATIENT, now)
+    thread = _new_thread(caller.actor_id, subject, category or ("results_question" if linked else "other"), PATIENT,
+                         now, item_id=linked)
     message = _message(thread.id, PATIENT, caller.actor_id, body, now)
     store.start(thread, message, office_alerts=notices.office_alerts(now, message.id))
     _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
@@ -318,8 +397,9 @@ def office_inbox(caller: Caller, request: Page) -> dict[str, Any]:
 
 def _inbox_answer(shown: list[Thread], next_cursor: str | None) -> dict[str, Any]:
     waiting = list(store.waiting_for_office(MAX_LIMIT * 5))
+    names = Names.read(shown)
     return {
-        "threads": [_office_thread_json(t) for t in shown],
+        "threads": [_office_thread_json(t, names) for t in shown],
         "waiting_total": len(waiting),
         "unread_total": sum(int(t.office_unread or 0) for t in waiting),
         "next_cursor": next_cursor,
@@ -331,7 +411,8 @@ def threads_of_patient(caller: Caller, patient_id: str, request: Page) -> dict[s
     account = get_patient(patient_id)
     shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(account.id, limit, after), "s", request)
     audit.record_for(caller, "message.list", patient_id=account.id, target_id=account.id)
-    return {"threads": [_office_thread_json(t) for t in shown], "next_cursor": next_cursor}
+    names = Names.read(shown)
+    return {"threads": [_office_thread_json(t, names) for t in shown], "next_cursor": next_cursor}
 
 
 def open_for_office(caller: Caller, thread_id: str, request: Page) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Every row is checked before anything is written: a file with a bad row imports nothing, and the
 report names each bad row's line and reason. A row whose MRN is already registered with the same
 name, date of birth and email is skipped (a re-run imports nothing twice); the same MRN with other
-details is a bad row. Each row is written whole or not at all.
+details is a bad row. Each row is written whole or not at all. The columns `phone` and `language`
+(en, es) are optional.
 
 Two ways to write:
 - invite (the default): `accounts.register_patient` per row, which mails the invitation with a
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.errors import BadRequest, Conflict
 from chalicelib.services import accounts, audit
+from chalicelib.services import phone as phone_number
 from chalicelib.services.identity import Caller
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
@@ -36,6 +38,8 @@ class Row:
     date_of_birth: str
     email: str
     mrn: str
+    phone: str | None = None
+    language: str | None = None
 
     def same_patient(self, account: account_store.Account) -> bool:
         return (account.role == "patient" and account.name == self.name and account.date_of_birth == self.date_of_birth
@@ -69,6 +73,7 @@ def plan(rows: list[Row], problems: list[Problem] | None = None) -> Plan:
     for row in rows:
         try:
             accounts.valid_email(row.email)
+            phone_number.valid(row.phone)
         except BadRequest as bad:
             result.problems.append(Problem(row.line, bad.message))
             continue
@@ -100,12 +105,14 @@ def plan(rows: list[Row], problems: list[Problem] | None = None) -> Plan:
 
 
 def _register_one(caller: Caller, row: Row) -> None:
-    accounts.register_patient(caller, name=row.name, date_of_birth=row.date_of_birth, email=row.email, mrn=row.mrn)
+    accounts.register_patient(caller, name=row.name, date_of_birth=row.date_of_birth, email=row.email, mrn=row.mrn,
+                              phone=row.phone, language=row.language)
 
 
 def _new_patient(caller: Caller, row: Row):
     account, _ = accounts._new_account(role="patient", username=row.email, name=row.name, email=row.email,
-                                       date_of_birth=row.date_of_birth, mrn=row.mrn)
+                                       date_of_birth=row.date_of_birth, mrn=row.mrn,
+                                       phone=phone_number.valid(row.phone), language=row.language or "en")
     event = audit.new_event("patient.register", patient_id=account.id, target_id=account.id,
                             detail={"via": "import", "invitation": "with first notice"}, **audit.for_caller(caller))
     return account, event

@@ -10,6 +10,8 @@ from chalicelib.errors import NotFound
 from chalicelib.services import audit
 from chalicelib.services.identity import Caller
 from chalicelib.store import accounts as account_store
+from chalicelib.store import imports as import_store
+from chalicelib.store import items as item_store
 from chalicelib.store import work as work_store
 
 
@@ -25,12 +27,30 @@ def entry_json(entry: work_store.WorkEntry) -> dict[str, Any]:
     }
 
 
+def _named(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries with the patient's name and phone on file and the item's title, as a staff member
+    making the call needs them (one batch read of the accounts, one read per item)."""
+    patients = import_store.accounts_by_id({e["patient_id"] for e in entries if e["patient_id"]})
+    titles: dict[str, str | None] = {}
+    for entry in entries:
+        item_id = entry["item_id"]
+        if item_id and item_id not in titles:
+            item = item_store.get(item_id)
+            titles[item_id] = item.title if item is not None else None
+    for entry in entries:
+        patient = patients.get(entry["patient_id"] or "")
+        entry["patient_name"] = patient.name if patient is not None else None
+        entry["phone"] = patient.phone if patient is not None else None
+        entry["item_title"] = titles.get(entry["item_id"] or "")
+    return entries
+
+
 def snapshot() -> dict[str, list[dict[str, Any]]]:
     return {
-        "follow_ups": [entry_json(e) for e in work_store.open_entries("follow_up")],
+        "follow_ups": _named([entry_json(e) for e in work_store.open_entries("follow_up")]),
         "forms": [entry_json(e) for e in work_store.open_entries("form")],
         "quarantine": [entry_json(e) for e in work_store.open_entries("quarantine")],
-        "failed_notices": [entry_json(e) for e in work_store.open_entries("notice_failed")],
+        "failed_notices": _named([entry_json(e) for e in work_store.open_entries("notice_failed")]),
         "bad_emails": [
             {"patient_id": a.id, "name": a.name, "reason": a.email_bad_reason, "since": iso(a.email_bad_at)}
             for a in account_store.with_bad_email()

@@ -110,6 +110,8 @@ class Account(PortalModel):
     email_lower = NullableText()  # kept equal to email.casefold() by create() and email changes
     date_of_birth = NullableText()
     mrn = NullableText()
+    phone = NullableText()  # patients: the number the office calls for follow-up
+    language = NullableText()  # en | es: the language of the account's pages and mails (en when unset)
     search_shard = NullableText()
     name_lower = NullableText()
     password_hash = NullableText()
@@ -387,6 +389,21 @@ def change_email(account: Account, email: str, now: datetime) -> None:
         Account.bad_email_shard.remove(),
         Account.updated_at.set(now),
     ])
+
+
+def change_phone(account: Account, phone: str | None, now: datetime) -> None:
+    """The phone on file (None removes it)."""
+    account.update(actions=[Account.phone.set(phone) if phone else Account.phone.remove(),
+                            Account.updated_at.set(now)])
+
+
+def taken_claims(username: str, mrn: str | None) -> list[str]:
+    """Which of a username and an MRN already belong to someone ("username", "mrn"), in one read."""
+    keys = {username_key(username): "username"}
+    if mrn:
+        keys[mrn_key(mrn)] = "mrn"
+    found = Unique.batch_get(list(keys), consistent_read=True)
+    return sorted({keys[row.key] for row in found}, key=["username", "mrn"].index)
 
 
 def _matches(query_words: list[str], name_words: list[str]) -> bool:

@@ -94,6 +94,8 @@ class Thread(PortalModel):
     office_shard = UnicodeAttribute(default=OFFICE_SHARD)
     waiting_shard = NullableText()
     unread_by_patient = NullableText()
+    # The patient's own item (a result) a question is about, when they asked from it.
+    item_id = NullableText()
 
     by_patient = PatientThreadsIndex()
     office_recent = OfficeRecentIndex()

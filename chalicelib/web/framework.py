@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from chalice import Blueprint, Response
 
-from chalicelib.clock import clock, parse_iso
+from chalicelib.clock import clock, local_text, parse_iso
 from chalicelib.errors import (
     Forbidden,
     MfaRequired,
@@ -71,6 +71,7 @@ NOTICES = {
     "reply-sent": "Your reply has been sent.",
     "registered": "The patient is registered and an invitation with a temporary password has been emailed.",
     "patient-email-changed": "The email address on file has been changed; the username stays as it was.",
+    "patient-phone-changed": "The phone number on file has been updated.",
     "form-resolved": "The form is marked as done.",
     "follow-up-resolved": "The follow-up is closed.",
     "staff-created": "The staff account is created and a temporary password has been emailed.",
@@ -90,8 +91,7 @@ NOTICES = {
 def _when(value: str | None, with_time: bool = True) -> str:
     if not value:
         return ""
-    moment = parse_iso(value)
-    return moment.strftime("%-d %b %Y, %H:%M UTC" if with_time else "%-d %b %Y")
+    return local_text(parse_iso(value), get_settings().clinic_time_zone, with_time=with_time)
 
 
 @lru_cache(maxsize=1)
@@ -103,6 +103,7 @@ def environment():
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
+    env.globals["date_hint"] = DATE_HINT
     env.globals["css_url"] = static_url("portal.css")
     return env
 
@@ -185,10 +186,29 @@ class FormErrors(Exception):
 
 def field_errors(exc: PortalError) -> dict[str, str]:
     """Domain messages read "field: sentence"; put the sentence next to its field."""
+    if exc.fields:  # several fields at once (a registration whose email and MRN are both taken)
+        return {name: text[:1].upper() + text[1:] for name, text in exc.fields.items()}
     name, sep, text = exc.message.partition(": ")
     if sep and name.replace("_", "").isalnum() and name.islower():
         return {name: text[:1].upper() + text[1:]}
     return {"": exc.message}
+
+
+# Dates typed on pages: as the hint says, month/day/year (04/30/1980), or as the API takes them
+# (1980-04-30). A text box, not the browser's date control, whose own format follows the browser's
+# language and could never agree with a hint.
+DATE_FIELDS = ("date_of_birth",)
+DATE_HINT = "Month/day/year, for example 04/30/1980."
+DATE_FORMAT_ERROR = "Enter the date as month/day/year, for example 04/30/1980."
+
+
+def typed_date(value: str) -> str:
+    """A date typed as MM/DD/YYYY (or M/D/YYYY) in the API's form, YYYY-MM-DD; anything else as typed."""
+    month, sep1, rest = value.partition("/")
+    day, sep2, year = rest.partition("/")
+    if sep1 and sep2 and month.isdigit() and day.isdigit() and year.isdigit() and len(year) == 4:
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return value
 
 
 def _friendly(error: dict) -> str:
@@ -239,6 +259,8 @@ class PageCtx:
             value = self.form.get(name, "")
             if value.strip() or model.model_fields[name].is_required():
                 data[name] = value if "password" in name else value.strip()
+            if name in DATE_FIELDS and name in data:
+                data[name] = typed_date(data[name])
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -248,6 +270,8 @@ class PageCtx:
                 if loc not in errors:
                     blank = isinstance(data.get(loc), str) and not data[loc].strip()
                     errors[loc] = "This field is required." if blank else _friendly(error)
+                    if loc in DATE_FIELDS and not blank and error["type"] == "string_pattern_mismatch":
+                        errors[loc] = DATE_FORMAT_ERROR
             raise FormErrors(errors) from None
 
     def submit(self, model: str | type[BaseModel], action: Callable[[Any], Any],

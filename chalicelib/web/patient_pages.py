@@ -38,9 +38,12 @@ def threads(ctx: PageCtx):
 
 
 def _compose(ctx: PageCtx, status: int = 200, errors: dict | None = None):
-    values = ctx.form or {"category": ctx.query.get("category", "")}
+    values = ctx.form or {"category": ctx.query.get("category", ""), "item_id": ctx.query.get("item_id", "")}
+    if values.get("item_id") and not values.get("category"):
+        values["category"] = "results_question"
+    about = messaging.item_to_ask_about(ctx.caller, values["item_id"]) if values.get("item_id") else None
     return ctx.render("message_new.html", status=status, errors=errors or {}, values=values, action="/messages/new",
-                      categories=categories())
+                      categories=categories(), about=about)
 
 
 @page(bp, "/messages/new", ("GET", "POST"), access=PATIENT)
@@ -48,7 +51,8 @@ def new_thread(ctx: PageCtx):
     if ctx.request.method == "GET":
         return _compose(ctx)
     started, problem = ctx.submit(
-        "NewThreadBody", lambda body: messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category),
+        "NewThreadBody", lambda body: messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category,
+                                                                 body.item_id),
         lambda status, errors: _compose(ctx, status, errors))
     if problem:
         return problem

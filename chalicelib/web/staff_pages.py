@@ -33,7 +33,8 @@ def register_patient(ctx: PageCtx):
         return ctx.render("staff_patient_new.html", errors={}, values={})
     account, problem = ctx.submit(
         "RegisterBody", lambda body: accounts.register_patient(ctx.caller, name=body.name, date_of_birth=body.date_of_birth,
-                                                             email=body.email, mrn=body.mrn),
+                                                             email=body.email, mrn=body.mrn, phone=body.phone,
+                                                             language=body.language),
         lambda status, errors: ctx.render("staff_patient_new.html", status=status, errors=errors, values=ctx.form))
     if problem:
         return problem
@@ -42,7 +43,8 @@ def register_patient(ctx: PageCtx):
 
 def _patient_page(ctx: PageCtx, patient_id: str, status: int = 200, **context):
     patient = items.staff_patient_view(ctx.caller, patient_id)
-    defaults = {"errors": {}, "comment_errors": {}, "new_email": "", "can_upload": True, "can_message": True}
+    defaults = {"errors": {}, "comment_errors": {}, "new_email": "", "can_upload": True, "can_message": True,
+                "phone_errors": {}, "new_phone": None}
     return ctx.render("staff_patient.html", status=status, patient=patient, **{**defaults, **context})
 
 
@@ -59,6 +61,17 @@ def change_patient_email(ctx: PageCtx, patient_id: str):
     if problem:
         return problem
     return redirect(f"/staff/patients/{patient_id}?notice=patient-email-changed")
+
+
+@page(bp, "/staff/patients/{patient_id}/phone", ("POST",), access=STAFF)
+def change_patient_phone(ctx: PageCtx, patient_id: str):
+    _, problem = ctx.submit(
+        "PatientPhoneBody", lambda body: accounts.staff_change_phone(ctx.caller, patient_id, body.phone),
+        lambda status, errors: _patient_page(ctx, patient_id, status, phone_errors=errors,
+                                             new_phone=ctx.form.get("phone", "")))
+    if problem:
+        return problem
+    return redirect(f"/staff/patients/{patient_id}?notice=patient-phone-changed")
 
 
 @page(bp, "/staff/queue", access=STAFF)
