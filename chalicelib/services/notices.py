@@ -3,7 +3,8 @@
 Every notice is an outbox row with a deterministic id (`<item>#<round>#<number>`) written before
 it is sent, so a notice is queued once however often publication or the sweep runs, and a
 claimed attempt is sent by one sender only. A patient who has never signed in gets a fresh
-temporary password in each notice (the older one is voided).
+temporary password in each notice (the earlier ones keep working until they expire, the newest
+three at most; using any one voids the rest).
 
 A password reset is an outbox row too (`password_reset#<job>`, one per recovery job), sent and
 retried the same way; each attempt carries a fresh temporary password.

@@ -72,7 +72,7 @@ def test_an_invitation_temporary_password_expires_after_168_hours(portal, staff,
         assert answer.status_code == 401 and answer.json()["error"] == "invalid_credentials"
 
 
-def test_a_newer_temporary_password_voids_the_older_one(portal, staff):
+def test_using_the_newer_temporary_password_voids_the_older_one(portal, staff):
     # Given an invited patient who then asks for a reset before ever signing in
     patient = portal.register_patient(staff)
     older = portal.last_temporary_password(patient.email)
@@ -81,13 +81,14 @@ def test_a_newer_temporary_password_voids_the_older_one(portal, staff):
     newer = portal.last_temporary_password(patient.email)
     assert newer != older
 
-    # When each is tried
-    with_older = portal.login(patient.username, older)
+    # When the newer is used, then the older is tried
     with_newer = portal.login(patient.username, newer)
+    with_older = portal.login(patient.username, older)
 
-    # Then only the newer one works
-    assert with_older.status_code == 401
+    # Then the newer one works and, once used, the older one no longer does (up to the three newest
+    # work until one is used: tests/integration/test_temporary_passwords.py)
     assert with_newer.status_code == 200 and with_newer.json()["must_change_password"] is True
+    assert with_older.status_code == 401
 
 
 def test_the_forced_change_must_repeat_the_temporary_password_and_follow_the_policy(portal, staff):
