@@ -74,8 +74,9 @@ FUNCTIONS: dict[str, Function] = {
         sends_to=("RECOVERY_QUEUE_NAME",),
         mails=True,
     ),
+    # A new-item notice to a patient who never signed in carries a fresh temporary password.
     "publish-uploads": Function(
-        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "idempotency": WRITE, "item_lists": WRITE,
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "idempotency": WRITE, "item_lists": WRITE,
                 "items": WRITE, "outbox": WRITE, "pending_uploads": READ, "uniques": WRITE, "work": WRITE},
         objects={"s3:GetObject": ("incoming/",), "s3:GetObjectAttributes": ("incoming/",),
                  "s3:PutObject": ("documents/", "quarantine/"), "s3:DeleteObject": ("incoming/",)},
