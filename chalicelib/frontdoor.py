@@ -54,14 +54,33 @@ SECURITY_HEADERS = {
 
 # Who may call a route or see a page.
 PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
+# A patient's own records, which a caregiver (role `proxy`) reaches too, for the patient a live grant
+# names (`?patient_id=`): see `acting_for`.
+PATIENT_RECORD, PROXY = "patient_record", "proxy"
 ROLES: dict[str, set[str] | None] = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"},
-                                     ADMIN: {"admin"}}
+                                     ADMIN: {"admin"}, PATIENT_RECORD: {"patient", PROXY}}
 
 
 def allowed(principal: Principal, access: str) -> bool:
     """Whether a signed-in `principal` may use what is open to `access` (not PUBLIC)."""
     roles = ROLES[access]
     return roles is None or principal.role in roles
+
+
+def acting_for(principal: Principal, patient_id: str | None, *, needs: str | None = None,
+               with_session: Callable | None = None) -> tuple[str | None, str | None, Any]:
+    """Whose records the caller reaches on a PATIENT_RECORD route: a patient, their own (nothing to
+    read); a caregiver, the patient `patient_id` names, if a live grant says so (read now, with
+    `with_session(patient id)` in the same round trip), else the 404 of an unknown id; `needs`
+    "message": a read-only grant answers 403. (patient id acted for, scope, that row) for a
+    caregiver; (None, None, None) for anyone else."""
+    if principal.role != PROXY:
+        return None, None, None
+    from chalicelib.services import caregivers
+
+    also = with_session(patient_id) if with_session is not None and patient_id else None
+    grant, row = caregivers.resolve(principal, patient_id, needs, also)
+    return grant.patient_id, grant.scope, row
 
 
 # ---------------------------------------------------------------- the request

@@ -3,20 +3,21 @@ sees one document whole and retracts it."""
 
 from chalice import Blueprint
 
-from chalicelib.api.http import PATIENT, STAFF, Ctx, route
+from chalicelib.api.http import PATIENT_RECORD, STAFF, Ctx, route
 from chalicelib.services import corrections, documents
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/documents/{document_id}", access=PATIENT, response="PatientDocument", responses={404: "not_found"})
+@route(bp, "/api/documents/{document_id}", access=PATIENT_RECORD, response="PatientDocument", query="PatientRecordQuery",
+       responses={404: "not_found"})
 def open_document(ctx: Ctx, document_id: str):
     """Title, category, provider, comments; the first open records the read receipt. A retracted
     document answers only its id, status, neutral title and when it was retracted."""
     return documents.open_document(ctx.caller, document_id)
 
 
-@route(bp, "/api/documents/{document_id}/file", access=PATIENT, response="FileLink",
+@route(bp, "/api/documents/{document_id}/file", access=PATIENT_RECORD, response="FileLink", query="PatientRecordQuery",
        responses={404: "not_found", 410: "retracted"})
 def document_file(ctx: Ctx, document_id: str):
     """A link to the file (named after the document's title), valid for at most five minutes."""

@@ -18,9 +18,11 @@ from chalicelib.errors import Forbidden
 from chalicelib.frontdoor import (
     ADMIN,
     PATIENT,
+    PATIENT_RECORD,
     PUBLIC,
     SIGNED_IN,
     STAFF,
+    acting_for,
     allowed,
     body_model,
     check_ids,
@@ -36,7 +38,7 @@ from chalicelib.services.sessions import Principal
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["ADMIN", "PATIENT", "PUBLIC", "ROUTES", "SIGNED_IN", "STAFF", "Ctx", "RouteSpec", "answer_model",
+__all__ = ["ADMIN", "PATIENT", "PATIENT_RECORD", "PUBLIC", "ROUTES", "SIGNED_IN", "STAFF", "Ctx", "RouteSpec", "answer_model",
            "body_model", "route"]
 
 
@@ -89,16 +91,20 @@ class Ctx:
     # What the route asked to read together with the session (`route(with_session=...)`).
     with_session: Any = None
     user_agent: str | None = None
+    # A caregiver's request: the patient a live grant lets them act for, and its scope.
+    acting_for: str | None = None
+    scope: str | None = None
 
     @property
     def caller(self) -> Caller:
-        return Caller(self.principal, self.client_ip, self.user_agent)
+        return Caller(self.principal, self.client_ip, self.user_agent, self.acting_for, self.scope)
 
 
 def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
           body: str | None = None, response: str | None = None, query: str | None = None,
           status: int = 200, summary: str = "", allow_password_change: bool = False, allow_factor_owed: bool = False,
-          responses: dict[int, str] | None = None, with_session: Callable | None = None) -> Callable:
+          responses: dict[int, str] | None = None, with_session: Callable | None = None,
+          needs: str | None = None) -> Callable:
     """Declare an API route. The handler is called as `fn(ctx, **path_params)` and returns a
     dict (sent with `status`), None (204), or a chalice Response.
 
@@ -109,7 +115,9 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
     statuses beyond the common ones, with their codes. `with_session(account_id)` names a row of the
     caller's account to read in the same round trip as the session (`ctx.with_session`).
     `allow_password_change` / `allow_factor_owed` open the route to a session that must still change
-    its password / still owes its second factor (see `frontdoor.check_session_state`)."""
+    its password / still owes its second factor (see `frontdoor.check_session_state`). On a
+    PATIENT_RECORD route a caregiver's request is checked against their grant for `?patient_id=`
+    (`frontdoor.acting_for`; `needs="message"` asks for a grant that lets them write)."""
 
     def decorate(fn: Callable) -> Callable:
         ROUTES.append(RouteSpec(path, method, access, body, status, summary or (fn.__doc__ or "").strip(),
@@ -118,16 +126,20 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
         def view(**path_params):
             request = bp.current_request
             check_ids(path_params)
-            principal, read = None, None
+            principal, read, acting, scope = None, None, None, None
             if access != PUBLIC:
                 principal, read = resolve_session(request, with_session=with_session)
                 check_session_state(principal, allow_password_change=allow_password_change,
                                     allow_factor_owed=allow_factor_owed)
                 if not allowed(principal, access):
                     raise Forbidden("Your account is not allowed to do this.")
+                if access == PATIENT_RECORD:
+                    acting, scope, row = acting_for(principal, (request.query_params or {}).get("patient_id"),
+                                                    needs=needs, with_session=with_session)
+                    read = row if acting else read
             parsed = parse_json(request, body) if body is not None else None
             ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request), read,
-                      user_agent(request))
+                      user_agent(request), acting, scope)
             answer = fn(ctx, **path_params)
             if isinstance(answer, Response):
                 return answer

@@ -2,13 +2,15 @@
 
 from chalice import Blueprint
 
-from chalicelib.api.http import PATIENT, Ctx, route
+from chalicelib.api.http import PATIENT_RECORD, Ctx, route
 from chalicelib.services import items
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/items", access=PATIENT, response="Items", with_session=items.LIST_READ)
+@route(bp, "/api/items", access=PATIENT_RECORD, response="Items", query="PatientRecordQuery",
+       with_session=items.LIST_READ, responses={404: "not_found"})
 def list_items(ctx: Ctx):
-    """Documents and office messages, newest first; unread ones have no read_at."""
+    """Documents and office messages, newest first; unread ones have no read_at. A caregiver names
+    the patient (`?patient_id=`)."""
     return {"items": items.list_for_patient(ctx.principal, ctx.with_session)}

@@ -263,6 +263,30 @@ class PatientSearchQuery(Query):
     q: Annotated[str, Field(description="MRN, username or the start of a name")] = ""
 
 
+class CursorQuery(Query):
+    cursor: Annotated[str, Field(description="next_cursor of the page before")] = ""
+
+
+class PatientRecordQuery(Query):
+    patient_id: Annotated[str, Field(description="a caregiver: the patient whose records (a live grant)")] = ""
+
+
+class PatientRecordPagingQuery(PagingQuery, PatientRecordQuery):
+    pass
+
+
 class AuditQuery(Query):
     patient_id: str = ""
     actor_id: str = ""
+
+
+# ---------------------------------------------------------------- caregivers
+
+
+class ProxyBody(Body):
+    name: Name
+    email: EmailText
+    relationship: Annotated[Text, Field(min_length=1, max_length=100)]
+    scope: Literal["read", "read_and_message"]
+    # The last day the grant works (YYYY-MM-DD); none: until revoked. A past date is refused.
+    expires_on: Annotated[Text, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None

@@ -17,6 +17,7 @@ from chalicelib.errors import BadRequest, Conflict, NotFound, RateLimited
 from chalicelib.services import (
     account_mail,
     audit,
+    caregivers,
     email_address,
     passwords,
     ratelimit,
@@ -231,7 +232,10 @@ def change_password(caller: Caller, current_password: str, new_password: str) ->
 # ---------------------------------------------------------------- My Profile
 
 def me(principal: Principal) -> dict[str, Any]:
-    return account_json(_load(principal))
+    answer = account_json(_load(principal))
+    if principal.role == caregivers.PROXY:  # a caregiver: the patients they care for now
+        answer["patients"] = caregivers.patients_of(principal.account_id)
+    return answer
 
 
 def change_username(caller: Caller, username: str, current_password: str) -> str:

@@ -104,7 +104,7 @@ def _reader(caller: Caller) -> tuple[str, str] | None:
 def _own_document(caller: Caller, document_id: str, action: str) -> item_store.Item:
     """The caller's own document, or the same 404 for another patient's id and an unknown one."""
     item = item_store.get(document_id) if document_id else None
-    if item is None or item.kind != DOCUMENT or item.patient_id != caller.actor_id:
+    if item is None or item.kind != DOCUMENT or item.patient_id != caller.patient_id:
         audit.record_for(caller, action, outcome="not_found", target_id=document_id[:100])
         raise NotFound("No document with that id.")
     return item

@@ -16,6 +16,18 @@ class Caller:
     client_ip: str | None
     # The browser or client as it names itself (User-Agent, cut short): what a new session records.
     user_agent: str | None = None
+    # A caregiver acting for one patient: that patient's id and the live grant's scope, resolved in
+    # the front door from the grant (`services/caregivers.resolve`); None for everyone else.
+    acting_for: str | None = None
+    scope: str | None = None
+
+    @property
+    def patient_id(self) -> str | None:
+        """Whose records the caller reads as a patient: their own (a patient), or those of the
+        patient a live grant lets a caregiver act for."""
+        if self.acting_for:
+            return self.acting_for
+        return self.actor_id if self.actor_role == "patient" else None
 
     @property
     def actor_id(self) -> str | None:

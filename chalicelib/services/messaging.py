@@ -20,14 +20,14 @@ import base64
 import binascii
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.observability import logger
-from chalicelib.services import audit, followup, notices
+from chalicelib.services import audit, caregivers, followup, notices
 from chalicelib.services.accounts import get_patient
 from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
@@ -124,6 +124,8 @@ def _author_name(message: ThreadMessage, names: Names, *, for_office: bool) -> s
     name; to the patient, "the office" for office messages (or the staff member's name, when the
     clinic's OFFICE_NAMES_TO_PATIENTS setting says so) and nothing for their own."""
     if message.author_role != OFFICE:
+        if message.author_id in names.caregivers:  # a caregiver wrote for the patient: say so
+            return names.caregivers[message.author_id]
         return names.name(message.author_id) if for_office else None
     if for_office or get_settings().office_names_to_patients:
         return names.name(message.author_id) or OFFICE_NAME
@@ -149,13 +151,19 @@ class Names:
 
     accounts: dict[str, Any]
     items: dict[str, item_store.Item | None]
+    # Messages a caregiver wrote for the patient: "Ana Ruiz, mother, for Leo Ruiz", by author id.
+    caregivers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, threads: list[Thread], history: list[ThreadMessage] | None = None) -> Names:
         ids = {t.patient_id for t in threads} | {m.author_id for m in history or [] if m.author_role == OFFICE}
         items = {t.item_id: item_store.get(t.item_id) for t in threads if t.item_id}
         ids.discard("")
-        return cls(import_store.accounts_by_id(ids) if ids else {}, items)
+        patients = {t.patient_id for t in threads}
+        helpers = {m.author_id for m in history or [] if m.author_role != OFFICE and m.author_id not in patients}
+        labels = {a: caregivers.author_label(a, threads[0].patient_id) for a in helpers} if helpers else {}
+        return cls(import_store.accounts_by_id(ids) if ids else {}, items,
+                   {a: label for a, label in labels.items() if label})
 
     def name(self, account_id: str | None) -> str | None:
         account = self.accounts.get(account_id or "")
@@ -284,14 +292,16 @@ def _notify_patient(notice, account=None) -> None:
 def _patient_thread(caller: Caller, thread_id: str, action: str) -> Thread:
     """The caller's own thread; another patient's answers exactly like an unknown id."""
     thread = store.get(thread_id)
-    if thread is None or thread.patient_id != caller.actor_id:
+    if thread is None or thread.patient_id != caller.patient_id:
         _audit(caller, action, thread_id, thread.patient_id if thread else None, outcome="not_found")
         raise NotFound("No message thread with that id.")
     return thread
 
 
 def threads_for_patient(caller: Caller, request: Page) -> dict[str, Any]:
-    patient_id = caller.actor_id
+    patient_id = caller.patient_id
+    if caller.acting_for:  # a caregiver's look at the patient's messages is a view the patient is shown
+        audit.record_for(caller, "message.list", patient_id=patient_id)
     shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(patient_id, limit, after), "p", request)
     unread_total = sum(int(t.patient_unread or 0) for t in store.unread_by_patient(patient_id))
     names = Names.read(shown)
@@ -303,7 +313,7 @@ def _own_item(caller: Caller, item_id: str) -> str:
     """The id of an item of the caller's own to ask about; any other id (unknown, or another
     patient's) is the same 400, which tells nothing about it."""
     item = item_store.get(item_id) if len(item_id) <= 200 else None
-    if item is None or item.patient_id != caller.actor_id:
+    if item is None or item.patient_id != caller.patient_id:
         _audit(caller, "message.send", item_id, item.patient_id if item else None, outcome="item_not_found")
         raise BadRequest("item_id: there is no item of yours with that id.", code="invalid_request")
     return item.id
@@ -320,7 +330,7 @@ def start_by_patient(caller: Caller, subject: str, body: str, category: str | No
     """A new thread to the office; with `item_id`, a question about that item of the patient's."""
     linked = _own_item(caller, item_id) if item_id else None
     now = clock.now()
-    thread = _new_thread(caller.actor_id, subject, category or ("results_question" if linked else "other"), PATIENT,
+    thread = _new_thread(caller.patient_id, subject, category or ("results_question" if linked else "other"), PATIENT,
                          now, item_id=linked)
     message = _message(thread.id, PATIENT, caller.actor_id, body, now)
     store.start(thread, message, office_alerts=notices.office_alerts(now, message.id))
@@ -334,13 +344,13 @@ def reply_by_patient(caller: Caller, thread_id: str, body: str) -> dict[str, str
     try:
         # One transaction with the office's alert; its condition on the thread's owner is also
         # the access check.
-        store.add_patient_message(thread_id, caller.actor_id, message, notices.office_alerts(now, message.id))
+        store.add_patient_message(thread_id, caller.patient_id, message, notices.office_alerts(now, message.id))
     except store.ThreadGone:
         _audit(caller, "message.send", thread_id, None, outcome="not_found")
         raise NotFound("No message thread with that id.") from None
     except store.ConcurrentChange:
         raise Conflict("The thread changed at the same moment; please send again.") from None
-    _audit(caller, "message.send", thread_id, caller.actor_id, message_id=message.id)
+    _audit(caller, "message.send", thread_id, caller.patient_id, message_id=message.id)
     return {"id": message.id}
 
 
@@ -352,7 +362,7 @@ def open_for_patient(caller: Caller, thread_id: str, request: Page) -> dict[str,
     if thread.has_item:
         item = item_store.get(thread.id)
         if item is not None:
-            followup.record_read(item, clock.now())
+            followup.record_read(item, clock.now(), reader=(caller.actor_role, caller.actor_id))
     _audit(caller, "message.open", thread.id, thread.patient_id)
     return _opened_json(thread, history, next_cursor, for_office=False)
 

@@ -59,3 +59,17 @@ def for_patient(patient_id: str, limit: int = 500) -> Iterable[AuditEvent]:
 
 def for_actor(actor_id: str, limit: int = 500) -> Iterable[AuditEvent]:
     return AuditEvent.by_actor.query(actor_id, scan_index_forward=False, limit=limit)
+
+
+def views_of_patient(patient_id: str, actions: tuple[str, ...], *, before: str | None = None,
+                     limit: int = 50) -> tuple[list[AuditEvent], str | None]:
+    """Successful events of `actions` about one patient by anyone but the patient, newest first,
+    older than the event id `before`: a Query of the patient index (a filter on it, never a scan).
+    (a page of at most `limit`, the id to pass as `before` for the next page or None)."""
+    condition = AuditEvent.id < before if before else None
+    rows = list(AuditEvent.by_patient.query(
+        patient_id, condition, scan_index_forward=False, limit=limit + 1,
+        filter_condition=AuditEvent.action.is_in(*actions) & (AuditEvent.outcome == "ok")
+        & (AuditEvent.actor_id != patient_id)))
+    page = rows[:limit]
+    return page, (page[-1].id if len(rows) > limit else None)
