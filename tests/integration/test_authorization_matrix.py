@@ -3,7 +3,10 @@ route cannot be missed: anonymous callers get 401, the wrong role 403, a tempora
 session 403 `password_change_required` (except changing the password and signing out), a session
 still owing its second factor 403 `mfa_required` (except `/api/auth/mfa/*` and signing out; the
 password change too while that is owed as well), and the right role gets past authorization
-(never 401/403, never 5xx)."""
+(never 401/403, never 5xx). Caregivers name a patient (`?patient_id=`) on every call: with a live
+grant they get past authorization on the patient-record routes; with a revoked or expired grant, or
+one for another patient, those answer 404 `not_found` as for an unknown id; every other route that
+is not open to any signed-in caller answers them 403."""
 
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ import secrets
 import pytest
 
 import app  # noqa: F401 - importing the app registers every route in ROUTES
-from chalicelib.api.http import ADMIN, PATIENT, PUBLIC, ROUTES, SIGNED_IN, STAFF
+from chalicelib.api.http import ADMIN, PATIENT, PATIENT_RECORD, PUBLIC, ROUTES, SIGNED_IN, STAFF
 from tests.support import Api, strong_password, unique_email
 
-CALLERS = ("anonymous", "patient", "staff", "admin", "must_change", "owes_factor", "must_change_owes_factor")
+CAREGIVERS = ("caregiver", "caregiver_revoked", "caregiver_expired", "caregiver_other_patient")
+CALLERS = ("anonymous", "patient", "staff", "admin", "must_change", "owes_factor", "must_change_owes_factor",
+           *CAREGIVERS)
 ALLOWED = {
-    SIGNED_IN: {"patient", "staff", "admin"},
+    SIGNED_IN: {"patient", "staff", "admin", *CAREGIVERS},
     PATIENT: {"patient"},
+    PATIENT_RECORD: {"patient", "caregiver"},
     STAFF: {"staff", "admin"},
     ADMIN: {"admin"},
 }
@@ -57,6 +63,29 @@ def _staff_owing_enrolment(portal, admin) -> Api:
     return Api(portal.base_url, answer["token"])
 
 
+def _caregivers(portal, patient, other) -> dict[str, Api]:
+    """Four caregivers of `patient` (a messaging grant; one revoked; one whose grant ended
+    yesterday) and one of `other` only, each signed in with a password of their own."""
+    from datetime import timedelta
+
+    from chalicelib.clock import clock
+    from chalicelib.store import grants as grant_store
+    from tests.integration.test_caregivers import activate_caregiver, grant_body
+
+    apis, ids = {}, {}
+    for name, owner in (("caregiver", patient), ("caregiver_revoked", patient), ("caregiver_expired", patient),
+                        ("caregiver_other_patient", other)):
+        body = grant_body(scope="read_and_message")
+        answer = owner.api.post("/api/me/proxies", json=body)
+        assert answer.status_code == 201, answer.text
+        ids[name], apis[name] = answer.json()["id"], activate_caregiver(portal, body["email"])
+    assert patient.api.request("DELETE", f"/api/me/proxies/{ids['caregiver_revoked']}").status_code == 204
+    ended = grant_store.get(ids["caregiver_expired"])  # a grant whose last day was yesterday
+    ended.expires_on = (clock.now() - timedelta(days=1)).date().isoformat()
+    grant_store.put(ended)
+    return apis
+
+
 @pytest.fixture(scope="module")
 def callers(portal, admin, staff) -> dict[str, Api]:
     patient = portal.new_patient(staff)
@@ -75,6 +104,8 @@ def callers(portal, admin, staff) -> dict[str, Api]:
         "must_change": Api(portal.base_url, limited.json()["token"]),
         "owes_factor": _staff_owing_enrolment(portal, admin),
         "must_change_owes_factor": Api(portal.base_url, both["token"]),
+        **_caregivers(portal, patient, portal.new_patient(staff)),
+        "_patient_id": patient.id,
     }
 
 
@@ -84,7 +115,9 @@ def test_route_answers_each_caller_as_the_contract_says(callers, spec):
     path = _concrete(spec.path)
     for caller in CALLERS:
         # When each kind of caller calls it with an empty JSON object
-        answer = callers[caller].request(spec.method, path, json={} if spec.body else None)
+        # (a caregiver names the patient whose records they mean)
+        named = f"{path}?patient_id={callers['_patient_id']}" if caller in CAREGIVERS else path
+        answer = callers[caller].request(spec.method, named, json={} if spec.body else None)
 
         # Then authorization decides first, exactly as the HTTP contract says (docs/contract.md)
         context = f"{caller} → {spec.method} {spec.path}: {answer.status_code} {answer.text[:200]}"
@@ -107,6 +140,9 @@ def test_route_answers_each_caller_as_the_contract_says(callers, spec):
                 assert answer.json()["error"] == "mfa_required", context
         elif caller in ALLOWED[spec.access]:
             assert answer.status_code not in (401, 403), context
+        elif caller in CAREGIVERS and spec.access == PATIENT_RECORD:
+            assert answer.status_code == 404, context
+            assert answer.json()["error"] == "not_found", context
         else:
             assert answer.status_code == 403, context
             assert answer.json()["error"] == "forbidden", context
