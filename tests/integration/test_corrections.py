@@ -62,10 +62,12 @@ def _everything_the_patient_is_answered(patient, doc_id: str) -> str:
 # ---------------------------------------------------------------- retract
 
 def test_a_retracted_document_stays_listed_without_its_title_and_its_file_answers_410(portal, staff, admin):
-    # Given a patient who has opened a document, and wrote to the office
+    # Given a patient who has opened a document, and asked the office about it
     patient, doc_id = _publish_titled(portal, staff)
     assert patient.api.get(f"/api/documents/{doc_id}").json()["title"] == OLD_TITLE
-    assert patient.api.post("/api/messages", json={"subject": "Question", "body": "Is this mine?"}).status_code == 201
+    asked = patient.api.post("/api/messages", json={"subject": "Question", "body": "Is this mine?", "item_id": doc_id})
+    assert asked.status_code == 201, asked.text
+    assert patient.api.get(f"/api/messages/{asked.json()['id']}").json()["item"]["title"] == OLD_TITLE
     filed = staff.get(f"/api/staff/documents/{doc_id}").json()
 
     # When the office retracts it
@@ -85,8 +87,9 @@ def test_a_retracted_document_stays_listed_without_its_title_and_its_file_answer
     assert file.status_code == 410 and file.json()["error"] == "retracted"
     assert objects(f"documents/{patient.id}/{doc_id}") == [f"documents/{patient.id}/{doc_id}"]
     assert filed["versions"] and filed["status"] == "published"
-    # And the old title is in no patient answer at all
+    # And the old title is in no patient answer at all (the question's thread links the neutral title)
     assert OLD_TITLE not in _everything_the_patient_is_answered(patient, doc_id)
+    assert patient.api.get(f"/api/messages/{asked.json()['id']}").json()["item"] == {"id": doc_id, "title": NEUTRAL}
     # And the office still sees it whole, with who retracted it and why
     seen = staff.get(f"/api/staff/documents/{doc_id}").json()
     assert seen["status"] == "retracted" and seen["title"] == OLD_TITLE
