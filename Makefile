@@ -10,7 +10,7 @@ AXE := $(LOCAL)/node_modules/axe-core/axe.min.js
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint bench package deps lock lock-current browser-deps screenshots clean
+.PHONY: run test test-fast lint bench package deps lock lock-current browser-deps screenshots clean translations
 
 deps: lock-current $(VENV)/.installed $(DDB_PKG)
 
@@ -95,6 +95,17 @@ screenshots: deps browser-deps
 
 bench: deps
 	$(PY) -m bench
+
+# The message catalogs (docs/language.md): extract every marked string of chalicelib into
+# chalicelib/locale/messages.pot, bring the Spanish catalog up to date with it (new entries arrive
+# untranslated, changed ones fuzzy: the catalog test fails until a translator fills them in), and
+# compile it to the messages.mo that the pages and mails load (committed, checked current by a test).
+LOCALE := chalicelib/locale
+translations: deps
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --no-wrap \
+	  --project "Patient Portal" --copyright-holder "Patient Portal contributors" -o $(LOCALE)/messages.pot chalicelib
+	$(VENV)/bin/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) -l es --no-wrap --ignore-obsolete
+	$(VENV)/bin/pybabel compile -d $(LOCALE) -l es --statistics
 
 package: deps
 	$(PY) -m infra.package

@@ -29,10 +29,17 @@ def zone(name: str) -> tzinfo:
     return ZoneInfo(name)
 
 
-def local_text(moment: datetime, zone_name: str, *, with_time: bool = True) -> str:
+def local_text(moment: datetime, zone_name: str, *, with_time: bool = True, language: str = "en") -> str:
     """How a person reads a moment in the clinic's zone: "30 Nov 2026, 6:32 PM EST" (daylight
-    saving time by the zone's own rules), or the local date alone."""
+    saving time by the zone's own rules), or the local date alone. In Spanish, Babel's names and
+    the 24-hour clock: "30 nov 2026, 18:32 EST"."""
     local = utc(moment).astimezone(zone(zone_name))
+    if language != "en":
+        from babel.dates import format_datetime
+
+        if not with_time:
+            return format_datetime(local, "d MMM y", locale=language)
+        return format_datetime(local, "d MMM y, H:mm", locale=language) + local.strftime(" %Z")
     if not with_time:
         return local.strftime("%-d %b %Y")
     return local.strftime("%-d %b %Y, %-I:%M %p %Z")

@@ -15,17 +15,19 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import aws
+from chalicelib import aws, i18n
 from chalicelib.clock import clock
+from chalicelib.i18n import N_
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
 
-@lru_cache(maxsize=1)
-def _env():
-    """The mail templates, loaded on the first mail rather than on every cold start."""
+@lru_cache(maxsize=len(i18n.LANGUAGES))
+def _env(language: str = i18n.DEFAULT):
+    """The mail templates in one language (Jinja2's i18n extension over that language's catalog),
+    loaded on the first mail rather than on every cold start."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     env = Environment(
@@ -34,31 +36,38 @@ def _env():
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters["when"] = _when
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)
+    env.filters["when"] = lambda value: _when(value, language)
+    env.globals["lang"] = language
     return env
 
 
-def _when(value: str | None) -> str:
+def _when(value: str | None, language: str = i18n.DEFAULT) -> str:
     """An ISO 8601 UTC time as the clinic reads it: in its own time zone, with the abbreviation."""
     from chalicelib.clock import local_text, parse_iso
 
-    return local_text(parse_iso(value), get_settings().clinic_time_zone) if value else ""
+    return local_text(parse_iso(value), get_settings().clinic_time_zone, language=language) if value else ""
 
 SUBJECTS = {
-    "invitation": "Your patient portal account is ready",
-    "item_notice": "You have a new item in your patient portal",
-    "password_reset": "Your patient portal temporary password",
-    "account_locked": "Your patient portal account was locked",
-    "username_changed": "Your patient portal username was changed",
-    "email_changed": "The email address on your patient portal account was changed",
-    "password_changed": "Your patient portal password was changed",
-    "staff_welcome": "Your patient portal staff account",
-    "mfa_enabled": "A sign-in code app was set up on your patient portal account",
-    "mfa_removed": "The sign-in code app was removed from your patient portal account",
-    "mfa_reset": "Your patient portal sign-in code app was reset",
-    "office_new_message": "A patient sent a secure message",
-    "office_digest": "Patient portal daily read report",
+    "invitation": N_("Your patient portal account is ready"),
+    "item_notice": N_("You have a new item in your patient portal"),
+    "password_reset": N_("Your patient portal temporary password"),
+    "account_locked": N_("Your patient portal account was locked"),
+    "username_changed": N_("Your patient portal username was changed"),
+    "email_changed": N_("The email address on your patient portal account was changed"),
+    "password_changed": N_("Your patient portal password was changed"),
+    "staff_welcome": N_("Your patient portal staff account"),
+    "mfa_enabled": N_("A sign-in code app was set up on your patient portal account"),
+    "mfa_removed": N_("The sign-in code app was removed from your patient portal account"),
+    "mfa_reset": N_("Your patient portal sign-in code app was reset"),
+    "office_new_message": N_("A patient sent a secure message"),
+    "office_digest": N_("Patient portal daily read report"),
+    "export_ready": N_("The copy of your patient portal records is ready"),
+    "caregiver_invitation": N_("You have been given caregiver access in the patient portal"),
+    "caregiver_access": N_("You have been given caregiver access in the patient portal"),
+    "caregiver_changed": N_("Caregiver access to your patient portal records changed"),
 }
 
 # SES answers these when it is busy or briefly failing: try again later.
@@ -119,16 +128,18 @@ def limiter() -> TokenBucket:
     return _limiter
 
 
-def render(template: str, **context) -> tuple[str, str, str]:
-    """(subject, text, html) for a template, with the portal link always available."""
+def render(template: str, language: str | None = None, **context) -> tuple[str, str, str]:
+    """(subject, text, html) for a template in a language (English when unset), with the portal
+    link always available."""
+    language = i18n.of(language)
     context.setdefault("portal_url", get_settings().portal_url)
-    text = _env().get_template(f"{template}.txt").render(**context)
-    html = _env().get_template(f"{template}.html").render(**context)
-    return SUBJECTS[template], text, html
+    text = _env(language).get_template(f"{template}.txt").render(**context)
+    html = _env(language).get_template(f"{template}.html").render(**context)
+    return i18n.gettext(SUBJECTS[template], language), text, html
 
 
-def build(to: str, template: str, **context) -> EmailMessage:
-    subject, text, html = render(template, **context)
+def build(to: str, template: str, language: str | None = None, **context) -> EmailMessage:
+    subject, text, html = render(template, language, **context)
     settings = get_settings()
     message = EmailMessage()
     message["From"] = settings.mail_from
@@ -138,12 +149,14 @@ def build(to: str, template: str, **context) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain=settings.mail_from.rsplit("@", 1)[-1])
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    message["Content-Language"] = i18n.of(language)  # after the parts: set_content clears Content-* headers
     return message
 
 
-def send(to: str, template: str, **context) -> str:
-    """Send one mail; returns SES's message id. Raises MailError (transient or permanent)."""
-    message = build(to, template, **context)
+def send(to: str, template: str, language: str | None = None, **context) -> str:
+    """Send one mail in the reader's language (English when unset); returns SES's message id.
+    Raises MailError (transient or permanent)."""
+    message = build(to, template, language, **context)
     settings = get_settings()
     limiter().take()
     try:

@@ -9,10 +9,10 @@ from chalicelib.observability import failure, logger
 
 
 def send(account: Any, template: str, to: str | None = None, **context) -> str:
-    """Send an account mail; "sent" or "failed". A failed mail is logged and audited by the caller
+    """Send an account mail, in the account's language; "sent" or "failed". A failed mail is logged and audited by the caller
     and never turns the answer into an error: a sign-in refusal must look the same either way."""
     try:
-        sender.send(to or account.email, template, **context)
+        sender.send(to or account.email, template, language=getattr(account, "language", None), **context)
         return "sent"
     except sender.MailError as err:
         logger.warning("account mail failed", extra={"account_id": account.id, "template": template, "error_code": err.code})

@@ -138,7 +138,7 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
             "hours": hours,
         }
     context.setdefault("temporary_password", None)
-    return _send(notice, account.email, context)
+    return _send(notice, account.email, context, account.language)
 
 
 def _retracted(item_id: str | None) -> bool:
@@ -150,11 +150,11 @@ def _office_inbox_url() -> str:
     return f"{get_settings().portal_url}/staff/inbox"
 
 
-def _send(notice: outbox.Notice, to: str, context: dict) -> str:
+def _send(notice: outbox.Notice, to: str, context: dict, language: str | None = None) -> str:
     """One claimed attempt: sent, or back in the retry index, or failed for good (then the staff
     queue shows it when it needs a person)."""
     try:
-        message_id = sender.send(to, notice.kind, **context)  # the kind names its template
+        message_id = sender.send(to, notice.kind, language=language, **context)  # the kind names its template
     except sender.MailError as err:
         attempts = int(notice.attempts or 0)
         if err.transient and attempts < MAX_SEND_ATTEMPTS:

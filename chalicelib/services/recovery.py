@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.clock import clock
 from chalicelib.errors import RateLimited
+from chalicelib.i18n import N_
 from chalicelib.services import audit, email_address, notices, ratelimit
 from chalicelib.services.identity import Caller
 from chalicelib.settings import get_settings
@@ -24,11 +25,12 @@ from chalicelib.store import accounts as account_store
 from chalicelib.store import outbox, queues
 from chalicelib.store import work as work_store
 
-FORGOT_PASSWORD_ANSWER = (
+# The same answer whatever was asked (pages show it in the reader's language, from the catalog).
+FORGOT_PASSWORD_ANSWER = N_(
     "If that username belongs to a portal account, a temporary password has been emailed to the "
     "address on file."
 )
-FORGOT_USERNAME_ANSWER = "Thank you. Someone from our office will contact you to help you sign in."
+FORGOT_USERNAME_ANSWER = N_("Thank you. Someone from our office will contact you to help you sign in.")
 _HOUR = 3600
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from chalice import Blueprint, Response
 
+from chalicelib import i18n
 from chalicelib.clock import clock, local_text, parse_iso
 from chalicelib.errors import (
     Forbidden,
@@ -46,6 +47,7 @@ from chalicelib.frontdoor import (
     session_cookie,
     user_agent,
 )
+from chalicelib.i18n import N_
 from chalicelib.services import accounts
 from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
@@ -61,49 +63,61 @@ __all__ = ["ADMIN", "PAGES", "PATIENT", "PUBLIC", "SIGNED_IN", "STAFF", "FormErr
 
 # Flash messages after a redirect come from this fixed list, so no query string can put text on a page.
 NOTICES = {
-    "signed-out": "You have signed out.",
-    "session-ended": "Your session ended after {idle} minutes without activity, to keep your information safe. "
-                     "Please sign in again.",
-    "password-changed": "Your password has been changed.",
-    "username-changed": "Your username has been changed. Use the new one the next time you sign in.",
-    "email-changed": "The email address on file has been changed. Your username stays as it was.",
-    "message-sent": "Your message has been sent to the office.",
-    "reply-sent": "Your reply has been sent.",
-    "registered": "The patient is registered and an invitation with a temporary password has been emailed.",
-    "patient-email-changed": "The email address on file has been changed; the username stays as it was.",
-    "patient-phone-changed": "The phone number on file has been updated.",
-    "form-resolved": "The form is marked as done.",
-    "follow-up-resolved": "The follow-up is closed.",
-    "staff-created": "The staff account is created and a temporary password has been emailed.",
-    "uploaded": "The file has been uploaded. It appears in the list once it is published.",
-    "comment-added": "The comment has been added and the patient will be notified.",
-    "device-signed-out": "That device has been signed out.",
-    "staff-updated": "The staff account has been updated; their sessions have ended.",
-    "staff-mfa-reset": "The authenticator app has been reset; they set up a new one at their next sign-in.",
-    "access-closed": "The patient's portal access is closed and their sessions have ended. Their records are kept.",
-    "access-reopened": "The patient's portal access is open again.",
-    "invitation-sent": "A new invitation with a temporary password has been emailed.",
-    "unlocked": "The account is unlocked.",
-    "mfa-removed": "The authenticator app has been turned off. Signing in now needs only your password.",
+    "signed-out": N_("You have signed out."),
+    "session-ended": N_("Your session ended after {idle} minutes without activity, to keep your information safe. "
+                     "Please sign in again."),
+    "password-changed": N_("Your password has been changed."),
+    "username-changed": N_("Your username has been changed. Use the new one the next time you sign in."),
+    "email-changed": N_("The email address on file has been changed. Your username stays as it was."),
+    "message-sent": N_("Your message has been sent to the office."),
+    "reply-sent": N_("Your reply has been sent."),
+    "registered": N_("The patient is registered and an invitation with a temporary password has been emailed."),
+    "patient-email-changed": N_("The email address on file has been changed; the username stays as it was."),
+    "patient-phone-changed": N_("The phone number on file has been updated."),
+    "form-resolved": N_("The form is marked as done."),
+    "follow-up-resolved": N_("The follow-up is closed."),
+    "staff-created": N_("The staff account is created and a temporary password has been emailed."),
+    "uploaded": N_("The file has been uploaded. It appears in the list once it is published."),
+    "comment-added": N_("The comment has been added and the patient will be notified."),
+    "device-signed-out": N_("That device has been signed out."),
+    "staff-updated": N_("The staff account has been updated; their sessions have ended."),
+    "staff-mfa-reset": N_("The authenticator app has been reset; they set up a new one at their next sign-in."),
+    "access-closed": N_("The patient's portal access is closed and their sessions have ended. Their records are kept."),
+    "access-reopened": N_("The patient's portal access is open again."),
+    "invitation-sent": N_("A new invitation with a temporary password has been emailed."),
+    "unlocked": N_("The account is unlocked."),
+    "language-changed": N_("Your language has been saved."),
+    "mfa-removed": N_("The authenticator app has been turned off. Signing in now needs only your password."),
 }
 
+# Fixed texts that page modules and services hand to templates, which show them through the
+# catalog (`_(back_label)`, a removed item's neutral title): listed here so the catalog holds them.
+SHOWN_THROUGH_THE_CATALOG = (
+    N_("Messages"),
+    N_("Office inbox"),
+    N_("Removed by your clinic"),
+)
 
-def _when(value: str | None, with_time: bool = True) -> str:
+
+def _when(value: str | None, with_time: bool = True, language: str = "en") -> str:
     if not value:
         return ""
-    return local_text(parse_iso(value), get_settings().clinic_time_zone, with_time=with_time)
+    return local_text(parse_iso(value), get_settings().clinic_time_zone, with_time=with_time, language=language)
 
 
-@lru_cache(maxsize=1)
-def environment():
-    """The page templates, loaded with the first page rather than on every cold start."""
+@lru_cache(maxsize=len(i18n.LANGUAGES))
+def environment(language: str = i18n.DEFAULT):
+    """The page templates in one language (Jinja2's i18n extension over that language's catalog),
+    loaded with the first page rather than on every cold start."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(WEB_DIR / "templates")),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters["when"] = _when
-    env.globals["date_hint"] = DATE_HINT
+                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)
+    env.filters["when"] = lambda value, with_time=True: _when(value, with_time, language)
+    env.globals["lang"] = language
+    env.globals["date_hint"] = i18n.gettext(DATE_HINT, language)
     env.globals["css_url"] = static_url("portal.css")
     return env
 
@@ -198,8 +212,8 @@ def field_errors(exc: PortalError) -> dict[str, str]:
 # (1980-04-30). A text box, not the browser's date control, whose own format follows the browser's
 # language and could never agree with a hint.
 DATE_FIELDS = ("date_of_birth",)
-DATE_HINT = "Month/day/year, for example 04/30/1980."
-DATE_FORMAT_ERROR = "Enter the date as month/day/year, for example 04/30/1980."
+DATE_HINT = N_("Month/day/year, for example 04/30/1980.")
+DATE_FORMAT_ERROR = N_("Enter the date as month/day/year, for example 04/30/1980.")
 
 
 def typed_date(value: str) -> str:
@@ -214,9 +228,9 @@ def typed_date(value: str) -> str:
 def _friendly(error: dict) -> str:
     kind, text = error["type"], str(error.get("msg", "is not valid"))
     if kind == "missing":
-        return "This field is required."
+        return N_("This field is required.")
     if kind == "string_pattern_mismatch":
-        return "This is not in the expected format."
+        return N_("This is not in the expected format.")
     text = text.removeprefix("Value error, ")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
@@ -269,7 +283,7 @@ class PageCtx:
                 loc = str(error["loc"][0]) if error.get("loc") else ""
                 if loc not in errors:
                     blank = isinstance(data.get(loc), str) and not data[loc].strip()
-                    errors[loc] = "This field is required." if blank else _friendly(error)
+                    errors[loc] = N_("This field is required.") if blank else _friendly(error)
                     if loc in DATE_FIELDS and not blank and error["type"] == "string_pattern_mismatch":
                         errors[loc] = DATE_FORMAT_ERROR
             raise FormErrors(errors) from None
@@ -282,19 +296,50 @@ class PageCtx:
         try:
             return action(self.validate(model)), None
         except FormErrors as exc:
-            return None, show(400, exc.errors)
+            return None, show(400, self.translated(exc.errors))
         except PortalError as exc:
             if isinstance(exc, NotFound | Unauthenticated | Forbidden):
                 raise
-            page = show(exc.status, field_errors(exc))
+            page = show(exc.status, self.translated(field_errors(exc)))
             page.headers.update(exc.headers)  # e.g. a 429's Retry-After
             return None, page
+
+    def translated(self, errors: dict[str, str]) -> dict[str, str]:
+        """Form errors in the page's language (those the catalog holds; the JSON API keeps English)."""
+        language = self.language()
+        return {name: i18n.gettext(text, language) for name, text in errors.items()}
+
+    def language(self) -> str:
+        """The page's language: a signed-in person's own (My Profile); before signing in, the
+        switch's `?lang=` (kept in a cookie), the cookie, or else the browser's Accept-Language."""
+        if self.account:
+            return i18n.of(self.account.get("language"))
+        asked = i18n.valid(self.query.get("lang"))
+        if asked:
+            cookie_text = cookie(i18n.LANGUAGE_COOKIE, asked, max_age=365 * 24 * 3600)
+            if cookie_text not in self.set_cookies:
+                self.set_cookies.append(cookie_text)
+            return asked
+        return (i18n.valid(read_cookie(self.request.headers, i18n.LANGUAGE_COOKIE))
+                or i18n.negotiate(self.request.headers.get("accept-language")) or i18n.DEFAULT)
+
+    def language_switch(self, language: str) -> list[dict[str, str]]:
+        """Links to this page in the other languages (signed-out pages show them)."""
+        query = {name: value for name, value in self.query.items() if name != "lang"}
+        links = []
+        for other in i18n.LANGUAGES:
+            if other != language:
+                target = current_path(self.request) + "?" + urlencode({**query, "lang": other})
+                links.append({"href": target, "lang": other, "name": i18n.NAMES[other]})
+        return links
 
     def render(self, template: str, *, status: int = 200, form_origins: tuple[str, ...] = (),
                **context: Any) -> Response:
         notice_key = self.query.get("notice", "")
-        notice = NOTICES.get(notice_key, "").format(idle=get_settings().session_idle_minutes)
-        html = environment().get_template(template).render(
+        language = self.language()
+        notice = i18n.gettext(NOTICES.get(notice_key, ""), language).format(idle=get_settings().session_idle_minutes)
+        html = environment(language).get_template(template).render(
+            language_switch=self.language_switch(language),
             principal=self.principal,
             account=self.account,
             csrf_token=self.principal.csrf_token if self.principal else self.form_token,
@@ -378,9 +423,11 @@ def check_same_origin(request) -> None:
 
 
 def _error_page(ctx: PageCtx, exc: PortalError) -> Response:
-    titles = {403: "Not allowed", 404: "Page not found", 429: "Please wait a moment"}
-    response = ctx.render("error.html", status=exc.status, title=titles.get(exc.status, "Something is not right"),
-                          message=exc.message)
+    titles = {403: N_("Not allowed"), 404: N_("Page not found"), 429: N_("Please wait a moment")}
+    language = ctx.language()
+    response = ctx.render("error.html", status=exc.status,
+                          title=i18n.gettext(titles.get(exc.status, N_("Something is not right")), language),
+                          message=i18n.gettext(exc.message, language))
     response.headers.update(exc.headers)
     return response
 
