@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint, Response
 
+from chalicelib import i18n
 from chalicelib.frontdoor import SESSION_COOKIE
 from chalicelib.services import accounts, items, mfa, recovery, sessions
 from chalicelib.services import sign_in as sign_in_service
@@ -123,7 +124,8 @@ def forgot_username(ctx: PageCtx):
 
 
 def _profile(ctx: PageCtx, status: int = 200, **context):
-    defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": "", "mfa_errors": {}}
+    defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": "", "mfa_errors": {},
+                "language_errors": {}, "languages": list(i18n.NAMES.items())}
     context.setdefault("mfa", mfa.status(ctx.caller))
     context.setdefault("devices", sessions.listed(ctx.principal))
     return ctx.render("profile.html", status=status, **{**defaults, **context})
@@ -142,6 +144,16 @@ def change_username(ctx: PageCtx):
     if problem:
         return problem
     return redirect("/profile?notice=username-changed")
+
+
+@page(bp, "/profile/language", ("POST",))
+def change_language(ctx: PageCtx):
+    """The language of the account's pages and mails; the next page is already in it."""
+    _, problem = ctx.submit("LanguageBody", lambda body: accounts.change_language(ctx.caller, body.language),
+                            lambda status, errors: _profile(ctx, status, language_errors=errors))
+    if problem:
+        return problem
+    return redirect("/profile?notice=language-changed#language")
 
 
 @page(bp, "/profile/email", ("POST",))
