@@ -59,6 +59,8 @@ class Account(Answer):
     name: str
     role: Literal["patient", "staff", "admin"]
     email_status: str | None
+    # The language of the account's pages and mails.
+    language: Literal["en", "es"] = "en"
 
 
 class Patient(Account):
@@ -108,6 +110,10 @@ class Registered(Username):
 
 class Email(Answer):
     email: str
+
+
+class Language(Answer):
+    language: Literal["en", "es"]
 
 
 class ItemSummary(Answer):

@@ -103,6 +103,10 @@ class EmailBody(Body):
     current_password: PasswordText
 
 
+class LanguageBody(Body):
+    language: Literal["en", "es"]
+
+
 # ---------------------------------------------------------------- the second factor
 
 # A code as an authenticator app shows it: six digits, perhaps typed with a space in the middle.

@@ -1,4 +1,4 @@
-"""My Profile: who am I, change username, change email."""
+"""My Profile: who am I, change username, change email, choose the language."""
 
 from chalice import Blueprint
 
@@ -27,3 +27,10 @@ def change_username(ctx: Ctx):
 def change_email(ctx: Ctx):
     """Change the email on file; the username stays as it is."""
     return {"email": accounts.change_email(ctx.caller, ctx.body.email, ctx.body.current_password)}
+
+
+@route(bp, "/api/me/language", "PUT", access=SIGNED_IN, response="Language", body="LanguageBody",
+       responses={400: "invalid_request: en or es"})
+def change_language(ctx: Ctx):
+    """Choose the language of the portal's pages and mails (en, es)."""
+    return {"language": accounts.change_language(ctx.caller, ctx.body.language)}

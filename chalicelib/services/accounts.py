@@ -68,6 +68,7 @@ def account_json(account: Account) -> dict[str, Any]:
         "name": account.name,
         "role": account.role,
         "email_status": account.email_status,
+        "language": account.language or "en",
     }
 
 
@@ -283,6 +284,16 @@ def change_email(caller: Caller, email: str, current_password: str) -> str:
     account_store.change_email(account, email, clock.now())
     audit.record_about(caller, "account.email_change", account, detail=mails)
     return email
+
+
+def change_language(caller: Caller, language: str) -> str:
+    """The language of the caller's own pages and mails (en | es); audited."""
+    account = _load(caller.principal)
+    if language not in LANGUAGES:
+        raise BadRequest("language: must be en or es.", code="invalid_request")
+    account_store.set_language(account, language, clock.now())
+    audit.record_about(caller, "account.language_change", account, detail={"language": language})
+    return language
 
 
 def staff_change_phone(caller: Caller, patient_id: str, phone: str | None) -> Account:

@@ -397,6 +397,11 @@ def change_phone(account: Account, phone: str | None, now: datetime) -> None:
                             Account.updated_at.set(now)])
 
 
+def set_language(account: Account, language: str, now: datetime) -> None:
+    """The language of the account's pages and mails (en | es)."""
+    account.update(actions=[Account.language.set(language), Account.updated_at.set(now)])
+
+
 def taken_claims(username: str, mrn: str | None) -> list[str]:
     """Which of a username and an MRN already belong to someone ("username", "mrn"), in one read."""
     keys = {username_key(username): "username"}
