@@ -78,6 +78,32 @@ def _round_trips(portal) -> list[Figure]:
     return figures
 
 
+def _round_trips_caregiver(portal) -> Figure:
+    """A caregiver's item list (`?patient_id=`) beside the patient's own: the session, then the
+    grant and the patient's list together in one BatchGetItem; goal: at most one more."""
+    from tests.support import Api, strong_password, unique_email
+
+    staff = portal.staff
+    patient = portal.new_patient(staff)
+    _publish_documents(portal, patient, 2)
+    email = unique_email("bench-caregiver")
+    granted = patient.api.post("/api/me/proxies", json={"name": "Bench Caregiver", "email": email,
+                                                        "relationship": "parent", "scope": "read"})
+    assert granted.status_code == 201, granted.text
+    temporary = portal.last_temporary_password(email)
+    first = Api(portal.base_url, portal.login(email, temporary).json()["token"])
+    password = strong_password()
+    assert first.post("/api/auth/password", json={"current_password": temporary, "new_password": password}).ok
+    caregiver = portal.signed_in(email, password)
+    path = f"/api/items?patient_id={patient.id}"
+    assert caregiver.get(path).status_code == 200  # the session's last-seen time is fresh
+    patient.api.get("/api/items")
+    own = _dynamodb_calls(lambda: patient.api.get("/api/items"))
+    value = _dynamodb_calls(lambda: caregiver.get(path))
+    return Figure("round_trips_caregiver_items_list", value, own, f"<= {round((own + 1) / own, 3)}", "round trips",
+                  "the patient's own item list (measured): the caregiver adds only the grant, read with the list")
+
+
 def _cold_start(portal, token: str) -> Figure:
     # Both apps start from compiled bytecode, as a deployed package does (`infra.package` adds the
     # portal's; pip compiled the libraries'): one untimed run of each writes it to a scratch cache.
@@ -139,6 +165,7 @@ def _warm(token: str) -> Figure:
 
 def run(portal) -> list[Figure]:
     figures = _round_trips(portal)
+    figures.append(_round_trips_caregiver(portal))
     patient = portal.new_patient(portal.staff)
     _publish_documents(portal, patient, ITEMS_PER_PATIENT)
     _seed_bare_items(ITEMS_PER_PATIENT)
