@@ -31,12 +31,25 @@ def _parts(raw: str) -> dict[str, Any]:
     }
 
 
-def messages() -> list[dict[str, Any]]:
-    """Every mail accepted so far, oldest first: {to, subject, text, html, sent_at}."""
+def _raw() -> list[str]:
     endpoint = get_settings().ses_endpoint.rstrip("/")
     with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as answer:  # noqa: S310 - local stack
         data = json.load(answer)
+    return [found.get("raw_data") or found.get("RawData") or ""
+            for found in data.get("ses", {}).get("RawMessage", []) or []]
+
+
+def messages() -> list[dict[str, Any]]:
+    """Every mail accepted so far, oldest first: {to, subject, text, html, sent_at}."""
+    return [_parts(raw) for raw in _raw()]
+
+
+def headers(to: str) -> list[dict[str, str]]:
+    """The headers of every mail accepted so far for one address, oldest first (what a mail
+    client reads before the parts: the language, the content type)."""
     found = []
-    for region_messages in data.get("ses", {}).get("RawMessage", []) or []:
-        found.append(_parts(region_messages.get("raw_data") or region_messages.get("RawData") or ""))
+    for raw in _raw():
+        message = message_from_bytes(raw.encode("utf-8", "surrogateescape"), policy=policy.default)
+        if str(message.get("To", "")).casefold() == to.casefold():
+            found.append({name: str(value) for name, value in message.items()})
     return found
