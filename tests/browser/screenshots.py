@@ -56,7 +56,7 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             for size_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
                 shoot_patient(browser, portal, patient, items[0]["id"], thread, size_name, viewport)
-                shoot_staff(browser, portal, patient.id, thread, size_name, viewport)
+                shoot_staff(browser, portal, patient.id, thread, size_name, viewport, document_id=items[1]["id"])
             browser.close()
     finally:
         http.shutdown()
@@ -95,7 +95,8 @@ def shoot_patient(browser, portal, patient, document_id: str, thread_id: str, si
     context.close()
 
 
-def shoot_staff(browser, portal, patient_id: str, thread_id: str, size_name: str, viewport: dict) -> None:
+def shoot_staff(browser, portal, patient_id: str, thread_id: str, size_name: str, viewport: dict,
+                document_id: str | None = None) -> None:
     context = browser.new_context(viewport=viewport, device_scale_factor=1)
     page = context.new_page()
     _sign_in(page, portal.base_url, "desk", STAFF_PASSWORD)
@@ -103,6 +104,8 @@ def shoot_staff(browser, portal, patient_id: str, thread_id: str, size_name: str
     _shoot(page, portal.base_url, f"/staff/patients/{patient_id}", "staff-patient", size_name)
     _shoot(page, portal.base_url, "/staff/queue", "staff-queue", size_name)
     _shoot(page, portal.base_url, f"/staff/patients/{patient_id}/upload", "staff-upload", size_name)
+    if document_id:
+        _shoot(page, portal.base_url, f"/staff/documents/{document_id}", "staff-document", size_name)
     context.close()
 
 
