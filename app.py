@@ -8,9 +8,11 @@ with imports_without_gc():
 
     from chalicelib.api import admin, auth, forms, items, lifecycle, messages, meta, mfa, profile, staff, staff_messages
     from chalicelib.api import documents as documents_api
+    from chalicelib.api import exports as exports_api
     from chalicelib.api import followup as followup_api
     from chalicelib.api import uploads as uploads_api
     from chalicelib.errors import http_error_middleware
+    from chalicelib.events import exports as export_events
     from chalicelib.events import mail_feedback as mail_feedback_events
     from chalicelib.events import publisher as publisher_events
     from chalicelib.events import recovery as recovery_events
@@ -53,6 +55,10 @@ for blueprint in (documents_api.bp, uploads_api.bp, publisher_events.bp):
 
 # Password recovery: the forgot-password request queues a job, the SQS handler mails the reset.
 app.register_blueprint(recovery_events.bp)
+
+# Take-away records: the patient's request queues a job, the SQS handler builds the zip.
+for blueprint in (exports_api.bp, export_events.bp):
+    app.register_blueprint(blueprint)
 
 if get_settings().dev_routes:
     from chalicelib.api import dev

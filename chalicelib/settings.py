@@ -76,6 +76,8 @@ class Settings:
     clinic_time_zone: str = "America/New_York"
     # Whether patients see the name of the staff member who answered, rather than "the office".
     office_names_to_patients: bool = False
+    # Take-away records: the jobs that build a patient's zip wait here.
+    export_queue_name: str = "portal-local-export"
 
     @property
     def dev_routes(self) -> bool:
@@ -93,6 +95,10 @@ class Settings:
     @property
     def recovery_dead_letter_queue_name(self) -> str:
         return f"{self.recovery_queue_name}-dlq"
+
+    @property
+    def export_dead_letter_queue_name(self) -> str:
+        return f"{self.export_queue_name}-dlq"
 
     def table_name(self, name: str) -> str:
         return f"{self.table_prefix}-{name}"
@@ -137,4 +143,5 @@ def get_settings() -> Settings:
         form_token_key=_key(os.environ.get("FORM_TOKEN_KEY", "")),
         clinic_time_zone=os.environ.get("CLINIC_TIME_ZONE", "").strip() or "America/New_York",
         office_names_to_patients=os.environ.get("OFFICE_NAMES_TO_PATIENTS", "").strip().lower() in ("1", "true", "yes"),
+        export_queue_name=os.environ.get("EXPORT_QUEUE_NAME", f"{prefix}-export"),
     )

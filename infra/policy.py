@@ -65,13 +65,13 @@ class Function:
 # What each function does (checked against the calls the suite records, per function).
 FUNCTIONS: dict[str, Function] = {
     API_FUNCTION: Function(
-        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "idempotency": WRITE, "item_lists": WRITE,
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "exports": WRITE, "idempotency": WRITE, "item_lists": WRITE,
                 "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE, "pending_uploads": WRITE,
                 "sessions": WRITE, "threads": WRITE, "uniques": WRITE, "work": WRITE},
         # Presigned uploads (incoming/) and downloads are signed with the role's credentials, and
         # staff send a quarantined upload back through incoming/. The API deletes no object.
         objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/",)},
-        sends_to=("RECOVERY_QUEUE_NAME",),
+        sends_to=("RECOVERY_QUEUE_NAME", "EXPORT_QUEUE_NAME"),
         mails=True,
     ),
     # A new-item notice to a patient who never signed in carries a fresh temporary password.
@@ -98,6 +98,15 @@ FUNCTIONS: dict[str, Function] = {
     "outbox-sender": Function(
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "items": WRITE, "messages": READ,
                 "outbox": WRITE, "threads": READ, "work": WRITE},
+        mails=True,
+    ),
+    # Take-away records: reads what the patient holds, streams each document's file into a zip,
+    # puts it under exports/, marks the export ready and mails the patient.
+    "build-exports": Function(
+        tables={"accounts": READ, "audit": APPEND, "exports": WRITE, "items": READ, "messages": READ,
+                "outbox": WRITE, "threads": READ},
+        objects={"s3:GetObject": ("documents/",), "s3:PutObject": ("exports/",), "s3:DeleteObject": ("exports/",)},
+        polls="EXPORT_QUEUE_NAME",
         mails=True,
     ),
     "mail-feedback": Function(

@@ -32,6 +32,10 @@ PUBLISH_MAX_RECEIVES = 5
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 QUARANTINE_PREFIX = "quarantine/"
 INCOMING_PREFIX = "incoming/"
+EXPORT_PREFIX = "exports/"
+EXPORT_KEEP_DAYS = 7  # a patient's take-away records zip; its link is handed out for minutes only
+EXPORT_FUNCTION = "build-exports"
+EXPORT_SPOOL_MB = 4096  # the export function's /tmp, where its zip is written before it goes to S3 (512 MB by default)
 MAIL_FEEDBACK_EVENTS = ["bounce", "complaint", "reject"]
 ACCESS_LOG_PREFIX = "results/"
 DEFAULT_LOG_RETENTION_DAYS = 365
@@ -216,6 +220,15 @@ def _bucket_resources(bucket: str, kms_key: str | None = None) -> dict[str, Any]
                         "Id": "published-uploads",
                         "Status": "Enabled",
                         "Prefix": INCOMING_PREFIX,
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                    },
+                    {
+                        # Take-away records: a patient's zip is kept 7 days (and its versions
+                        # one more), then gone; the patient can ask for a new one at any time.
+                        "Id": "exports",
+                        "Status": "Enabled",
+                        "Prefix": EXPORT_PREFIX,
+                        "ExpirationInDays": EXPORT_KEEP_DAYS,
                         "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
                     },
                     {
@@ -512,6 +525,7 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
     retention = int(deployment.get("log_group_retention_days") or DEFAULT_LOG_RETENTION_DAYS)
     queue, topic = environment["PUBLISH_QUEUE_NAME"], environment["MAIL_FEEDBACK_TOPIC"]
     recovery_queue, bucket = environment["RECOVERY_QUEUE_NAME"], environment["RESULTS_BUCKET"]
+    export_queue = environment["EXPORT_QUEUE_NAME"]
     event_sources = event_sources or []
     resources: dict[str, Any] = {}
     resources.update(table_resources(models, current_prefix, environment["TABLE_PREFIX"], kms_key))
@@ -519,12 +533,17 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
     resources.update(_log_bucket_resources(bucket, retention))
     resources.update(_queue_resources(queue, bucket, kms_key))
     resources.update(_queue_with_dead_letters("RecoveryQueue", recovery_queue, kms_key))
+    resources.update(_queue_with_dead_letters("ExportQueue", export_queue, kms_key))
     resources.update(_mail_resources(environment["SES_CONFIGURATION_SET"], topic, kms_key))
-    _merge(resources, depends_on_event_sources(event_sources, {queue: "PublishQueue", recovery_queue: "RecoveryQueue"},
+    _merge(resources, depends_on_event_sources(event_sources, {queue: "PublishQueue", recovery_queue: "RecoveryQueue",
+                                                                export_queue: "ExportQueue"},
                                                topic))
     _merge(resources, log_group_resources(function_logical_ids(event_sources), retention, kms_key,
                                           environment.get("PORTAL_STAGE")))
     _merge(resources, api_access_log_resources())
+    exporter = function_logical_ids(event_sources).get(EXPORT_FUNCTION)
+    if exporter:
+        _merge(resources, {exporter: {"Properties": {"EphemeralStorage": {"Size": EXPORT_SPOOL_MB}}}})
     return {
         "Resources": resources,
         "Outputs": {
@@ -533,6 +552,8 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
             "PublishDeadLetterQueueUrl": {"Value": {"Ref": "PublishDeadLetterQueue"}},
             "RecoveryQueueUrl": {"Value": {"Ref": "RecoveryQueue"}},
             "RecoveryDeadLetterQueueUrl": {"Value": {"Ref": "RecoveryDeadLetterQueue"}},
+            "ExportQueueUrl": {"Value": {"Ref": "ExportQueue"}},
+            "ExportDeadLetterQueueUrl": {"Value": {"Ref": "ExportDeadLetterQueue"}},
             "MailFeedbackTopicArn": {"Value": {"Ref": "MailFeedbackTopic"}},
             "MailFeedbackDeadLetterQueueUrl": {"Value": {"Ref": "MailFeedbackDeadLetterQueue"}},
             "AccessLogBucketName": {"Value": {"Ref": "AccessLogBucket"}},

@@ -223,6 +223,14 @@ class FileLink(Answer):
     expires_at: Time
 
 
+class ExportStatus(Answer):
+    """A take-away records export: `pending`, or `ready` with a short-lived link to the zip."""
+
+    status: Literal["pending", "ready"]
+    url: str | None = None
+    expires_at: Time | None = None
+
+
 class UploadForm(Answer):
     url: str
     fields: dict[str, str]

@@ -154,6 +154,7 @@ class LocalStack:
         tables.create_all()
         queue_arn = _queue_with_dead_letters(settings.publish_queue_name, settings.publish_dead_letter_queue_name)
         _queue_with_dead_letters(settings.recovery_queue_name, settings.recovery_dead_letter_queue_name)
+        _queue_with_dead_letters(settings.export_queue_name, settings.export_dead_letter_queue_name)
         s3 = aws.client("s3")
         s3.create_bucket(Bucket=settings.results_bucket)
         s3.put_bucket_encryption(

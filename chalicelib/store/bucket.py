@@ -137,3 +137,26 @@ def file_link(bucket: str, key: str, content_type: str, seconds: int, content_di
     if content_disposition:
         params["ResponseContentDisposition"] = content_disposition
     return _s3().generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+
+# ---------------------------------------------------------------- take-away records (exports)
+
+def stream_object(bucket: str, key: str, chunk_size: int = 1024 * 1024):
+    """An object's bytes, a chunk at a time (never the whole file in memory)."""
+    try:
+        answer = _s3().get_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if _missing(err):
+            raise UploadMissing(key) from err
+        raise
+    body = answer["Body"]
+    try:
+        yield from body.iter_chunks(chunk_size)
+    finally:
+        body.close()
+
+
+def put_file(bucket: str, key: str, file, content_type: str) -> None:
+    """A new object from an open file, sent from where the file stands (botocore reads it a chunk at
+    a time: the object is never whole in memory), encrypted at rest."""
+    _s3().put_object(Bucket=bucket, Key=key, Body=file, ContentType=content_type, ServerSideEncryption=SSE)

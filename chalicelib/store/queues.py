@@ -59,3 +59,8 @@ def replay_dead_letters(queue: str, limit: int | None = None) -> int:
             sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     return moved
+
+
+def enqueue_export_job(job: dict[str, Any]) -> None:
+    """One take-away records job onto the export queue."""
+    _sqs().send_message(QueueUrl=_queue_url(get_settings().export_queue_name), MessageBody=json.dumps(job))

@@ -104,7 +104,8 @@ def test_every_event_handler_is_wired_to_the_stage_resources(packaged):
         elif isinstance(source, SQSEventConfig):
             assert events[0]["Type"] == "SQS"
             queue = {"publish-uploads": ("PUBLISH_QUEUE_NAME", "PublishQueue"),
-                     "password-recovery": ("RECOVERY_QUEUE_NAME", "RecoveryQueue")}[source.name]
+                     "password-recovery": ("RECOVERY_QUEUE_NAME", "RecoveryQueue"),
+                     "build-exports": ("EXPORT_QUEUE_NAME", "ExportQueue")}[source.name]
             assert events[0]["Properties"]["Queue"]["Fn::Sub"].endswith(":" + PROD[queue[0]])
             assert queue[1] in function["DependsOn"]
             # a record the handler reports as failed is retried, not deleted with the batch

@@ -108,7 +108,11 @@ def test_results_bucket_is_private_encrypted_versioned_and_notifies_the_publish_
     # (documents, quarantined uploads): nothing uploaded is ever lost
     rules = bucket["LifecycleConfiguration"]["Rules"]
     assert any(rule.get("Prefix") == "quarantine/" and rule.get("Transitions") for rule in rules)
-    assert not any("ExpirationInDays" in rule or "ExpirationDate" in rule for rule in rules)
+    assert not any("ExpirationInDays" in rule or "ExpirationDate" in rule for rule in rules
+                   if rule.get("Prefix") != "exports/")
+    # (only a patient's take-away records zip, made by the portal under exports/, goes after 7 days)
+    [exports] = [rule for rule in rules if "ExpirationInDays" in rule or "ExpirationDate" in rule]
+    assert exports["Prefix"] == "exports/" and exports["ExpirationInDays"] == 7 and exports["Status"] == "Enabled"
 
     # And only new objects under incoming/ go to the publish queue, which lets this bucket send
     [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
@@ -119,7 +123,8 @@ def test_results_bucket_is_private_encrypted_versioned_and_notifies_the_publish_
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{PROD['RESULTS_BUCKET']}"
 
 
-@pytest.mark.parametrize(("name", "setting"), [("Publish", "PUBLISH_QUEUE_NAME"), ("Recovery", "RECOVERY_QUEUE_NAME")])
+@pytest.mark.parametrize(("name", "setting"), [("Publish", "PUBLISH_QUEUE_NAME"), ("Recovery", "RECOVERY_QUEUE_NAME"),
+                                               ("Export", "EXPORT_QUEUE_NAME")])
 def test_each_queue_redrives_to_its_dead_letter_queue(prod_resources, name, setting):
     # Given the publish queue or the password recovery queue
     queue = prod_resources[f"{name}Queue"]["Properties"]

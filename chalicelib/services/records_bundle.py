@@ -1,0 +1,245 @@
+"""What a take-away records zip says about a patient: a FHIR R4 Bundle and a page to read offline.
+
+`bundle.json` is a Bundle of type `collection` (plain dicts: the runtime carries no FHIR library;
+the tests validate it with `fhir.resources`' R4B models, which match R4 for these resources):
+- the Patient (MRN, name, birth date, email, phone, language);
+- a DocumentReference per document the patient holds (retracted ones are left out; a replaced one
+  is its current version, `docStatus` amended): type from the category, date, author display, and
+  an attachment whose `url` names its file in the zip, with content type, size and SHA-1 hash;
+- a Communication per message of every thread.
+Every resource has a `urn:uuid` full URL derived from the portal's own id, so a second export of
+the same records names them the same.
+
+`index.html` lists the same in the patient's language (English or Spanish), escaped, with no
+script, style sheet or image from anywhere: it opens from the unzipped folder, offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from chalicelib.clock import iso, utc, zone
+from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
+from chalicelib.store import exports as export_store
+from chalicelib.store import items as item_store
+from chalicelib.store import messages as message_store
+
+_IDS = uuid.UUID("6f1c1d7e-3f0b-4c55-9a43-0e8f4b7f2a10")  # the namespace of the portal's FHIR ids
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "My health records",
+        "intro": "Everything your patient portal held for you on {date}. The files are in the “documents” "
+                 "folder beside this page; bundle.json holds the same records in the FHIR R4 format "
+                 "that health apps can read.",
+        "about_you": "About you",
+        "name": "Name", "mrn": "Medical record number", "birth_date": "Date of birth", "email": "Email",
+        "phone": "Phone",
+        "documents": "Documents", "no_documents": "You have no documents in the portal.",
+        "document": "Document", "category": "Category", "provider": "From", "date": "Date", "file": "File",
+        "size": "Size", "corrected": "Corrected version", "open": "Open",
+        "messages": "Messages", "no_messages": "You have no messages in the portal.",
+        "subject": "Subject", "you": "You", "office": "Your clinic", "sent": "Sent",
+        "private": "These are your private health records. Keep this folder safe, and share it only with "
+                   "people you trust.",
+    },
+    "es": {
+        "title": "Mis registros de salud",
+        "intro": "Todo lo que su portal del paciente tenía para usted el {date}. Los archivos están en la "
+                 "carpeta “documents”, junto a esta página; bundle.json contiene los mismos registros en el "
+                 "formato FHIR R4, que pueden leer las aplicaciones de salud.",
+        "about_you": "Sus datos",
+        "name": "Nombre", "mrn": "Número de historia clínica", "birth_date": "Fecha de nacimiento",
+        "email": "Correo electrónico", "phone": "Teléfono",
+        "documents": "Documentos", "no_documents": "No tiene documentos en el portal.",
+        "document": "Documento", "category": "Categoría", "provider": "De", "date": "Fecha", "file": "Archivo",
+        "size": "Tamaño", "corrected": "Versión corregida", "open": "Abrir",
+        "messages": "Mensajes", "no_messages": "No tiene mensajes en el portal.",
+        "subject": "Asunto", "you": "Usted", "office": "Su clínica", "sent": "Enviado",
+        "private": "Estos son sus registros de salud privados. Guarde esta carpeta en un lugar seguro y "
+                   "compártala solo con personas de su confianza.",
+    },
+}
+
+
+def language_of(account: account_store.Account) -> str:
+    language = getattr(account, "language", None) or "en"
+    return language if language in LABELS else "en"
+
+
+@dataclass(frozen=True)
+class FiledDocument:
+    """A document as the zip holds it: its item, its file's path in the zip, size and SHA-1."""
+
+    item: item_store.Item
+    path: str
+    size: int
+    sha1: bytes
+
+
+@dataclass(frozen=True)
+class Conversation:
+    thread: message_store.Thread
+    messages: list[message_store.ThreadMessage]
+
+
+def current_documents(patient_id: str) -> Iterator[item_store.Item]:
+    """The documents the patient holds, oldest first: retracted ones are left out; each one's file
+    fields are its current version's."""
+    for item in export_store.documents_of(patient_id):
+        if item_store.status_of(item) != item_store.RETRACTED and item.s3_key:
+            yield item
+
+
+def conversations(patient_id: str) -> list[Conversation]:
+    """Every thread of the patient with its messages, oldest thread first."""
+    threads = sorted(export_store.threads_of(patient_id), key=lambda t: (t.created_at, t.id))
+    return [Conversation(thread, list(export_store.messages_in(thread.id))) for thread in threads]
+
+
+# ---------------------------------------------------------------- FHIR
+
+def _urn(kind: str, portal_id: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_IDS, f'{kind}/{portal_id}')}"
+
+
+def _identifier(kind: str, value: str) -> dict[str, str]:
+    return {"system": f"{get_settings().portal_url}/fhir/identifiers/{kind}", "value": value}
+
+
+def _entry(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
+    resource["id"] = full_url.removeprefix("urn:uuid:")
+    return {"fullUrl": full_url, "resource": resource}
+
+
+def patient_resource(account: account_store.Account) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Patient", "identifier": [_identifier("patient", account.id)]}
+    if getattr(account, "mrn", None):
+        resource["identifier"].append({**_identifier("mrn", account.mrn),
+                                       "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                                            "code": "MR"}], "text": "Medical record number"}})
+    resource["name"] = [{"text": account.name}]
+    telecom = [{"system": "email", "value": account.email}]
+    if getattr(account, "phone", None):
+        telecom.append({"system": "phone", "value": account.phone})
+    resource["telecom"] = telecom
+    if getattr(account, "date_of_birth", None):
+        resource["birthDate"] = account.date_of_birth
+    resource["communication"] = [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": language_of(account)}]},
+                                  "preferred": True}]
+    return resource
+
+
+def document_resource(filed: FiledDocument, patient_url: str, patient_name: str) -> dict[str, Any]:
+    item = filed.item
+    attachment = {
+        "contentType": item.content_type or "application/octet-stream",
+        "url": quote(filed.path),
+        "size": filed.size,
+        "hash": base64.b64encode(filed.sha1).decode("ascii"),
+        "title": filed.path.rsplit("/", 1)[-1],
+        "creation": iso(item.created_at),
+    }
+    resource: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "identifier": [_identifier("document", item.id)],
+        "status": "current",
+        "docStatus": "amended" if item_store.status_of(item) == item_store.UPDATED else "final",
+        "type": {"text": item.category or "Document"},
+        "subject": {"reference": patient_url, "display": patient_name},
+        "date": iso(item.updated_at or item.created_at),
+        "description": item.title,
+        "content": [{"attachment": attachment}],
+    }
+    if item.provider:
+        resource["author"] = [{"display": item.provider}]
+    return resource
+
+
+def communication_resource(conversation: Conversation, message: message_store.ThreadMessage, patient_url: str,
+                           patient_name: str, office: str) -> dict[str, Any]:
+    patient = {"reference": patient_url, "display": patient_name}
+    clinic = {"display": office}
+    from_patient = message.author_role == message_store.PATIENT
+    resource: dict[str, Any] = {
+        "resourceType": "Communication",
+        "identifier": [_identifier("message", f"{conversation.thread.id}/{message.id}")],
+        "status": "completed",
+        "subject": patient,
+        "topic": {"text": conversation.thread.subject},
+        "sent": iso(message.sent_at),
+        "sender": patient if from_patient else clinic,
+        "recipient": [clinic if from_patient else patient],
+        "payload": [{"contentString": message.body}],
+    }
+    if conversation.thread.category:
+        resource["category"] = [{"text": conversation.thread.category}]
+    return resource
+
+
+def bundle(account: account_store.Account, documents: list[FiledDocument], threads: list[Conversation],
+           now: datetime) -> dict[str, Any]:
+    """The FHIR R4 Bundle (type `collection`) of everything in the zip."""
+    patient_url = _urn("patient", account.id)
+    office = LABELS[language_of(account)]["office"]
+    entries = [_entry(patient_url, patient_resource(account))]
+    entries += [_entry(_urn("document", d.item.id), document_resource(d, patient_url, account.name)) for d in documents]
+    entries += [_entry(_urn("message", f"{c.thread.id}/{m.id}"),
+                       communication_resource(c, m, patient_url, account.name, office))
+                for c in threads for m in c.messages]
+    return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection", "timestamp": iso(now),
+            "entry": entries}
+
+
+# ---------------------------------------------------------------- index.html
+
+@lru_cache(maxsize=1)
+def _template():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parents[1] / "web" / "templates")),
+                      autoescape=select_autoescape(default=True), undefined=StrictUndefined)
+    return env.get_template("records_index.html")
+
+
+def _when(moment: datetime | None, with_time: bool = True) -> str:
+    """A moment in the clinic's zone, written the same way in every language (2026-11-30 18:32 EST)."""
+    if moment is None:
+        return ""
+    local = utc(moment).astimezone(zone(get_settings().clinic_time_zone))
+    return local.strftime("%Y-%m-%d %H:%M %Z" if with_time else "%Y-%m-%d")
+
+
+def _size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def index_html(account: account_store.Account, documents: list[FiledDocument], threads: list[Conversation],
+               now: datetime) -> str:
+    language = language_of(account)
+    labels = LABELS[language]
+    return _template().render(
+        lang=language, t=labels, intro=labels["intro"].format(date=_when(now, with_time=False)),
+        account=account, mrn=getattr(account, "mrn", None), phone=getattr(account, "phone", None),
+        birth_date=getattr(account, "date_of_birth", None),
+        documents=[{"title": d.item.title, "category": d.item.category or "", "provider": d.item.provider or "",
+                    "date": _when(d.item.updated_at or d.item.created_at), "href": quote(d.path),
+                    "file": d.path.rsplit("/", 1)[-1], "size": _size(d.size),
+                    "corrected": item_store.status_of(d.item) == item_store.UPDATED} for d in documents],
+        threads=[{"subject": c.thread.subject,
+                  "messages": [{"from": labels["you"] if m.author_role == message_store.PATIENT else labels["office"],
+                                "sent": _when(m.sent_at), "body": m.body} for m in c.messages]} for c in threads],
+    )

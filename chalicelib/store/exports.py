@@ -1,0 +1,105 @@
+"""Take-away records: one row per export a patient asked for.
+
+`exports`, keyed by an opaque id: whose it is, pending or ready, and once ready the zip's
+opaque key in the results bucket (`exports/<random>.zip`, expired by the bucket's lifecycle after
+7 days) with its size and how many files it holds. Rows expire by TTL with the zip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from chalicelib.store import messages as message_store
+from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
+from chalicelib.store.items import Item
+
+PENDING, READY = "pending", "ready"
+
+
+class PatientExportsIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_patient"
+        projection = AllProjection()
+
+    patient_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+@table
+class Export(PortalModel):
+    Meta = meta("exports")
+
+    id = UnicodeAttribute(hash_key=True)
+    patient_id = UnicodeAttribute()
+    status = UnicodeAttribute(default=PENDING)  # pending | ready
+    created_at = UTCDateTimeAttribute()
+    ready_at = UTCDateTimeAttribute(null=True)
+    s3_key = NullableText()
+    size_bytes = NumberAttribute(null=True)
+    document_count = NumberAttribute(null=True)
+    message_count = NumberAttribute(null=True)
+    expires_at = TTLAttribute()
+
+    by_patient = PatientExportsIndex()
+
+
+def create(export: Export) -> None:
+    """A new export row (its id is random: never written over)."""
+    export.save(condition=Export.id.does_not_exist())
+
+
+def get(export_id: str) -> Export | None:
+    try:
+        return Export.get(export_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def latest_of(patient_id: str) -> Export | None:
+    """The patient's most recent export, if any."""
+    return next(iter(Export.by_patient.query(patient_id, scan_index_forward=False, limit=1)), None)
+
+
+def mark_ready(export: Export, key: str, size_bytes: int, documents: int, messages: int, now: datetime) -> bool:
+    """The zip is in the bucket: the row says where. False when it was marked ready already (a job
+    delivered twice): the first zip stands."""
+    return conditional(lambda: export.update(
+        actions=[Export.status.set(READY), Export.ready_at.set(now), Export.s3_key.set(key),
+                 Export.size_bytes.set(size_bytes), Export.document_count.set(documents),
+                 Export.message_count.set(messages)],
+        condition=Export.status == PENDING))
+
+
+# ---------------------------------------------------------------- what an export reads
+
+def documents_of(patient_id: str, page_size: int = 100) -> Iterator[Item]:
+    """Every document of the patient (whatever its status), oldest first, a page at a time."""
+    return Item.by_patient.query(patient_id, filter_condition=Item.kind == "document", scan_index_forward=True,
+                                 page_size=page_size)
+
+
+def threads_of(patient_id: str, page_size: int = 100) -> Iterator[message_store.Thread]:
+    """Every message thread of the patient, newest first, a page at a time."""
+    after = None
+    while True:
+        page = message_store.for_patient(patient_id, page_size, after)
+        yield from page
+        if len(page) < page_size:
+            return
+        after = (page[-1].updated_at, page[-1].id)
+
+
+def messages_in(thread_id: str, page_size: int = 100) -> Iterator[message_store.ThreadMessage]:
+    """Every message of a thread, oldest first."""
+    after = None
+    while True:
+        page = message_store.messages(thread_id, page_size, after)
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page[-1].id
