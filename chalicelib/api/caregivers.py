@@ -28,7 +28,7 @@ def list_proxies(ctx: Ctx):
     return {"proxies": caregivers.list_for_patient(ctx.caller)}
 
 
-@route(bp, "/api/me/proxies/{grant_id}", "DELETE", access=PATIENT, responses={404: "not_found"})
+@route(bp, "/api/me/proxies/{grant_id}", "DELETE", access=PATIENT, status=204, responses={404: "not_found"})
 def revoke_proxy(ctx: Ctx, grant_id: str):
     """End a caregiver's access at once."""
     caregivers.revoke(ctx.caller, grant_id)

@@ -181,6 +181,14 @@ def patients_of(caregiver_id: str) -> list[dict[str, Any]]:
     return sorted(answer, key=lambda p: p["name"].casefold())
 
 
+def items_for(caller: Caller) -> list[dict[str, Any]]:
+    """The item list of the patient a caregiver acts for (the pages; the API reads it with the grant)."""
+    from chalicelib.services import items
+    from chalicelib.store import item_lists
+
+    return items.list_for_patient(caller.principal, item_lists.get(caller.patient_id))
+
+
 def author_label(caregiver_id: str, patient_id: str) -> str | None:
     """How the office is told who wrote a caregiver's message: "Ana Ruiz, mother, for Leo Ruiz"."""
     row = grant_store.get(grant_store.grant_id(patient_id, caregiver_id))

@@ -63,6 +63,8 @@ __all__ = ["ADMIN", "PAGES", "PATIENT", "PUBLIC", "SIGNED_IN", "STAFF", "FormErr
 
 # Flash messages after a redirect come from this fixed list, so no query string can put text on a page.
 NOTICES = {
+    "caregiver-granted": N_("The caregiver was given access and was sent an email."),
+    "caregiver-revoked": N_("The caregiver's access has ended."),
     "signed-out": N_("You have signed out."),
     "session-ended": N_("Your session ended after {idle} minutes without activity, to keep your information safe. "
                      "Please sign in again."),
@@ -187,7 +189,7 @@ def safe_next(value: str | None, default: str) -> str:
 
 
 def home_for(role: str) -> str:
-    return "/" if role == "patient" else "/staff"
+    return {"patient": "/", "proxy": "/caregiver"}.get(role, "/staff")
 
 
 class FormErrors(Exception):

@@ -1,0 +1,121 @@
+"""Caregivers on the pages, in Chromium, each page checked by axe-core as it is used: a patient
+grants a caregiver and ends their access on My Profile; a caregiver switches between the two
+patients they care for, each under a banner naming whose records they are; a patient reads who
+viewed their record."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.browser.conftest import Browser
+from tests.integration.test_caregivers import PASSWORDS, caregiver_for
+from tests.integration.test_documents import published
+from tests.support import unique_email
+
+pytestmark = pytest.mark.browser
+
+
+def signs_in(open_browser, username: str, password: str) -> Browser:
+    browser = open_browser()
+    browser.go("/sign-in")
+    browser.fill({"Username": username, "Password": password})
+    browser.submit("Sign in")
+    return browser
+
+
+def test_a_patient_grants_a_caregiver_and_ends_their_access(portal, staff, open_browser):
+    # Given a patient on their caregivers page (reached from My Profile)
+    patient = portal.new_patient(staff)
+    browser = signs_in(open_browser, patient.username, patient.password)
+    browser.go("/profile")
+    with browser.page.expect_navigation():
+        browser.page.get_by_role("link", name="My caregivers").click()
+    browser.visited()
+    email = unique_email("browser-caregiver")
+
+    # When they give a caregiver read access
+    browser.fill({"Caregiver's name": "Ana Ruiz", "Caregiver's email": email,
+                  "Relationship (for example: mother)": "mother"})
+    browser.submit("Give access")
+
+    # Then the page says so, lists the caregiver as active, and the caregiver was invited
+    assert "The caregiver was given access" in browser.text()
+    row = browser.page.locator(".caregiver-row", has_text="Ana Ruiz")
+    assert row.get_attribute("data-status") == "active"
+    assert portal.last_temporary_password(email)
+
+    # When they end that access
+    with browser.page.expect_navigation():
+        row.get_by_role("button", name="End access for Ana Ruiz").click()
+    browser.visited()
+
+    # Then it is listed as ended, and the API agrees
+    assert "The caregiver's access has ended" in browser.text()
+    assert browser.page.locator(".caregiver-row", has_text="Ana Ruiz").get_attribute("data-status") == "revoked"
+    assert [p["status"] for p in patient.api.get("/api/me/proxies").json()["proxies"]] == ["revoked"]
+
+
+def test_a_caregiver_switches_between_two_patients(portal, staff, open_browser):
+    # Given a caregiver of two patients, one with a document
+    leo, doc_id = published(portal, staff, portal.new_patient(staff, name="Leo Ruiz"))
+    mia = portal.new_patient(staff, name="Mia Ruiz")
+    caregiver, _, body = caregiver_for(portal, leo, name="Ana Ruiz", scope="read")
+    assert mia.api.post("/api/me/proxies", json={**body, "scope": "read_and_message"}).status_code == 201
+
+    # When the caregiver signs in
+    browser = signs_in(open_browser, body["email"], PASSWORDS[body["email"]])
+
+    # Then their home lists both patients
+    assert browser.path == "/caregiver"
+    assert "Leo Ruiz" in browser.text() and "Mia Ruiz" in browser.text()
+
+    # When they choose Leo, then open his document
+    with browser.page.expect_navigation():
+        browser.page.get_by_role("link", name="Leo Ruiz").click()
+    browser.visited()
+    assert "You are viewing Leo Ruiz's records as their caregiver" in browser.text()
+    assert browser.page.get_by_role("link", name="Write to the office").count() == 0  # read only
+    with browser.page.expect_navigation():
+        browser.page.locator(".item-list a").first.click()
+    browser.visited()
+    assert "You are viewing Leo Ruiz's records as their caregiver" in browser.text()
+
+    # When they switch to Mia
+    with browser.page.expect_navigation():
+        browser.page.get_by_role("link", name="Switch patient").click()
+    browser.visited()
+    with browser.page.expect_navigation():
+        browser.page.get_by_role("link", name="Mia Ruiz").click()
+    browser.visited()
+
+    # Then they see Mia's records, under her name, and may write to the office for her
+    assert "You are viewing Mia Ruiz's records as their caregiver" in browser.text()
+    assert "Nothing here yet" in browser.text()
+    assert browser.page.get_by_role("link", name="Write to the office").count() == 1
+    # and Leo's document is not reachable under Mia's name
+    browser.page.goto(f"{browser.base_url}/caregiver/patients/{mia.id}/documents/{doc_id}")
+    assert "Leo" not in browser.page.inner_text("main")
+
+
+def test_a_patient_sees_who_viewed_their_record(portal, staff, open_browser, clock):
+    # Given a patient whose record the office viewed and whose document a caregiver opened
+    patient, doc_id = published(portal, staff, portal.new_patient(staff, name="Leo Ruiz"))
+    caregiver, _, _ = caregiver_for(portal, patient, name="Ana Ruiz")
+    clock.advance(timedelta(seconds=2))
+    staff.get(f"/api/staff/patients/{patient.id}")
+    clock.advance(timedelta(seconds=2))
+    caregiver.get(f"/api/documents/{doc_id}?patient_id={patient.id}")
+
+    # When the patient opens "Who viewed my record" from My Profile
+    browser = signs_in(open_browser, patient.username, patient.password)
+    browser.go("/profile")
+    with browser.page.expect_navigation():
+        browser.page.get_by_role("link", name="Who viewed my record").click()
+    browser.visited()
+
+    # Then the caregiver's open comes first, then the office's view of the record
+    rows = browser.page.locator("table.access-log tbody tr").all_inner_texts()
+    assert "Ana Ruiz" in rows[0] and "Caregiver" in rows[0] and "Opened a document" in rows[0]
+    assert "Office staff" in rows[1] and "Viewed your record" in rows[1]
