@@ -7,6 +7,7 @@ with imports_without_gc():
     from chalice import Chalice, ConvertToMiddleware
 
     from chalicelib.api import admin, auth, forms, items, lifecycle, messages, meta, mfa, profile, staff, staff_messages
+    from chalicelib.api import caregivers as caregivers_api
     from chalicelib.api import documents as documents_api
     from chalicelib.api import exports as exports_api
     from chalicelib.api import followup as followup_api
@@ -59,6 +60,9 @@ app.register_blueprint(recovery_events.bp)
 # Take-away records: the patient's request queues a job, the SQS handler builds the zip.
 for blueprint in (exports_api.bp, export_events.bp):
     app.register_blueprint(blueprint)
+
+# Caregivers: grants, the office's grant for a child, and the patient's "who viewed my record".
+app.register_blueprint(caregivers_api.bp)
 
 if get_settings().dev_routes:
     from chalicelib.api import dev

@@ -65,9 +65,9 @@ class Function:
 # What each function does (checked against the calls the suite records, per function).
 FUNCTIONS: dict[str, Function] = {
     API_FUNCTION: Function(
-        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "exports": WRITE, "idempotency": WRITE, "item_lists": WRITE,
-                "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE, "pending_uploads": WRITE,
-                "sessions": WRITE, "threads": WRITE, "uniques": WRITE, "work": WRITE},
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "exports": WRITE, "grants": WRITE, "idempotency": WRITE,
+                "item_lists": WRITE, "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE,
+                "pending_uploads": WRITE, "sessions": WRITE, "threads": WRITE, "uniques": WRITE, "work": WRITE},
         # Presigned uploads (incoming/) and downloads are signed with the role's credentials, and
         # staff send a quarantined upload back through incoming/. The API deletes no object.
         objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/",)},

@@ -39,7 +39,7 @@ class Session(Answer):
     token: str
     expires_at: Time
     must_change_password: bool
-    role: Literal["patient", "staff", "admin"]
+    role: Literal["patient", "staff", "admin", "proxy"]
     mfa: Literal["none", "verify", "enroll"]
 
 
@@ -57,10 +57,12 @@ class Account(Answer):
     username: str
     email: str
     name: str
-    role: Literal["patient", "staff", "admin"]
+    role: Literal["patient", "staff", "admin", "proxy"]
     email_status: str | None
     # The language of the account's pages and mails.
     language: Literal["en", "es"] = "en"
+    # A caregiver's: the patients they care for now.
+    patients: list[CaredFor] | None = None
 
 
 class Patient(Account):
@@ -365,3 +367,39 @@ class SweepSummary(Answer):
     notified: int
     escalated: int
     complete: bool
+
+
+# ---------------------------------------------------------------- caregivers
+
+
+class CaredFor(Answer):
+    id: str
+    name: str
+    scope: Literal["read", "read_and_message"]
+
+
+class Proxy(Answer):
+    id: str
+    name: str
+    email: str
+    relationship: str
+    scope: Literal["read", "read_and_message"]
+    status: Literal["active", "expired", "revoked"]
+    expires_on: str | None
+
+
+class Proxies(Answer):
+    proxies: list[Proxy]
+
+
+class AccessEvent(Answer):
+    at: Time
+    actor_name: str | None
+    actor_role: str | None
+    action: str
+    item_title: str | None
+
+
+class AccessLog(Answer):
+    events: list[AccessEvent]
+    next_cursor: str | None

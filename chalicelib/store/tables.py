@@ -1,6 +1,7 @@
 """Every table of the portal, for the local stack and the infrastructure checks."""
 
 from chalicelib.store import accounts, audit, counters, idempotency, item_lists, items, messages, outbox, sessions, uploads, work  # noqa: F401
+from chalicelib.store import grants  # noqa: F401
 from chalicelib.store import exports  # noqa: F401 - take-away records
 from chalicelib.store.base import ALL_MODELS
 
