@@ -99,6 +99,35 @@ SHOWN_THROUGH_THE_CATALOG = (
     N_("Office inbox"),
     N_("Removed by your clinic"),
 )
+# The domain errors a patient meets on the pages, as a page shows them (the field's sentence,
+# capitalised, next to its field): the page translates them through the catalog; the JSON API
+# keeps the English `message` (its clients go by the `error` code).
+PAGE_ERRORS = (
+    N_("The username or password is not correct."),
+    N_("The current password is not correct."),
+    N_("Use at least 12 characters."),
+    N_("Use at most 128 characters."),
+    N_("That looks like a temporary password; choose one of your own."),
+    N_("Must not contain your name, email address or username."),
+    N_("Too easy to guess; try a longer phrase of unrelated words."),
+    N_("The two new passwords are not the same."),
+    N_("That username is taken."),
+    N_("A username with an @ must be a valid email address."),
+    N_("Too many username changes; try again later."),
+    N_("Too many requests; try again later."),
+    N_("The form has expired; reload the page and try again."),
+    N_("This form was sent from another site; open the portal and try again."),
+    N_("The form could not be read; reload the page and try again."),
+    N_("The code is not correct (or was already used)."),
+    N_("There is no such page for your account."),
+    N_("Not found."),
+    N_("Must not be blank."),
+    N_("Must not be empty."),
+    N_("Must be a date like 1980-04-30."),
+    N_("Must be a real date of birth."),
+    N_("Contains characters that are not allowed."),
+    N_("Input should be 'en' or 'es'."),
+)
 
 
 def _when(value: str | None, with_time: bool = True, language: str = "en") -> str:
