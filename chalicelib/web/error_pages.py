@@ -14,20 +14,23 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib import i18n
+from chalicelib.i18n import N_
+
 JSON_PREFIXES = ("/api/", "/dev/")
 TITLES = {
-    400: "This request could not be read",
-    403: "Not allowed",
-    404: "Page not found",
-    405: "This page cannot do that",
-    413: "Too large",
-    415: "This request could not be read",
-    429: "Please wait a moment",
+    400: N_("This request could not be read"),
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    405: N_("This page cannot do that"),
+    413: N_("Too large"),
+    415: N_("This request could not be read"),
+    429: N_("Please wait a moment"),
 }
 MESSAGES = {
-    404: "There is no page at this address. Check the address, or start again from the portal's start page.",
-    405: "This address does not take that kind of request. Start again from the portal's start page.",
-    500: "Something went wrong on our side; nothing was changed. Please try again in a moment.",
+    404: N_("There is no page at this address. Check the address, or start again from the portal's start page."),
+    405: N_("This address does not take that kind of request. Start again from the portal's start page."),
+    500: N_("Something went wrong on our side; nothing was changed. Please try again in a moment."),
 }
 
 
@@ -56,13 +59,24 @@ def _json_error(response: Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) and "error" in body else None
 
 
-def error_page(status: int, message: str | None = None) -> str:
-    """The page for an error status: its heading, what happened and the ways back."""
+def language_of(request: Any) -> str:
+    """A browser's language for an error page: its switch cookie, else its Accept-Language."""
+    from chalicelib.frontdoor import read_cookie
+
+    headers = getattr(request, "headers", None) or {}
+    return (i18n.valid(read_cookie(headers, i18n.LANGUAGE_COOKIE))
+            or i18n.negotiate(headers.get("accept-language")) or i18n.DEFAULT)
+
+
+def error_page(status: int, message: str | None = None, language: str = i18n.DEFAULT) -> str:
+    """The page for an error status, in the browser's language: its heading, what happened and
+    the ways back."""
     from chalicelib.web.framework import environment
 
-    title = TITLES.get(status, "Something went wrong" if status >= 500 else "Something is not right")
+    title = TITLES.get(status, N_("Something went wrong") if status >= 500 else N_("Something is not right"))
     text = MESSAGES.get(status) if status in MESSAGES or not message else message
-    return environment().get_template("error.html").render(
+    title, text = i18n.gettext(title, language), i18n.gettext(text or "", language)
+    return environment(language).get_template("error.html").render(
         principal=None, account=None, csrf_token=None, notice="", path="", title=title, message=text,
         status=status, signed_out=True)
 
@@ -79,5 +93,5 @@ def html_error_middleware(event: Any, get_response: Any) -> Response:
 
     headers = {name: value for name, value in response.headers.items() if name.lower() != "content-type"}
     headers.update(page_headers())
-    return Response(body=error_page(response.status_code, str(error.get("message") or "")),
+    return Response(body=error_page(response.status_code, str(error.get("message") or ""), language_of(event)),
                     status_code=response.status_code, headers=headers)

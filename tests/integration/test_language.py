@@ -197,3 +197,12 @@ def test_my_profile_changes_the_language_of_the_pages(portal, staff):
     refused = pages.post(portal.base_url + "/profile/language", timeout=30,
                          data={"language": "fr", "csrf_token": page_csrf(saved.text)})
     assert refused.status_code == 400 and '<html lang="es">' in refused.text
+
+
+def test_an_error_page_for_a_browser_address_is_in_the_browsers_language(portal):
+    # Given a Spanish browser / When it asks for an address the portal does not have
+    answer = requests.get(portal.base_url + "/no-such-page", headers={"Accept-Language": "es"}, timeout=30)
+    # Then the 404 page is Spanish and says so
+    assert answer.status_code == 404
+    assert '<html lang="es">' in answer.text and "Página no encontrada" in answer.text
+    assert "No hay ninguna página en esta dirección." in answer.text
