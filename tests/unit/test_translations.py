@@ -35,7 +35,7 @@ ENGLISH_ONLY = {
     "staff_welcome.html", "staff_welcome.txt", "mfa_reset.html", "mfa_reset.txt", "office_new_message.html",
     "office_new_message.txt", "office_digest.html", "office_digest.txt",
     # not yet through the catalog
-    "document.html", "mfa_enroll.html", "mfa_recovery_codes.html", "mfa_verify.html", "records.html",
+    "records.html",
     "records_index.html", "caregiver_access.html", "caregiver_access.txt", "caregiver_changed.html",
     "caregiver_changed.txt", "caregiver_invitation.html", "caregiver_invitation.txt", "export_ready.html",
     "export_ready.txt",
@@ -112,7 +112,7 @@ COMMENT = re.compile(r"{#.*?#}", re.S)
 EXPRESSION = re.compile(r"{{.*?}}|{%.*?%}", re.S)
 TAG = re.compile(r"<[^>]*>", re.S)
 READABLE_ATTRIBUTE = re.compile(r"\b(?:alt|title|aria-label|placeholder)=\"([^\"]*)\"")
-WORD = re.compile(r"[A-Za-z]{2,}")
+WORD = re.compile(r"\b(?=[A-Za-z]*[a-z])[A-Za-z]{2,}")  # a word, not an acronym (PDF reads the same in Spanish)
 # A capitalised string literal inside {{ }} or {% %} that no _() / gettext() / ngettext() wraps:
 # a label handed to a macro, or text chosen by a condition ("Document" if ... else ...).
 BARE_LITERAL = re.compile(r"(?<![(\w])(?<!\(\s)\"([A-Z][a-z][^\"]*)\"")
