@@ -3,15 +3,15 @@
 from chalice import Blueprint
 
 from chalicelib.api.http import SIGNED_IN, Ctx, route
-from chalicelib.services import accounts
+from chalicelib.services import accounts, caregivers
 
 bp = Blueprint(__name__)
 
 
 @route(bp, "/api/me", access=SIGNED_IN, response="Account")
 def me(ctx: Ctx):
-    """The signed-in account."""
-    return accounts.me(ctx.principal)
+    """The signed-in account (a caregiver's with the patients they care for)."""
+    return caregivers.me(ctx.principal)
 
 
 @route(bp, "/api/me/username", "PUT", access=SIGNED_IN, response="Username", body="UsernameBody",

@@ -17,7 +17,6 @@ from chalicelib.errors import BadRequest, Conflict, NotFound, RateLimited
 from chalicelib.services import (
     account_mail,
     audit,
-    caregivers,
     email_address,
     passwords,
     ratelimit,
@@ -233,10 +232,7 @@ def change_password(caller: Caller, current_password: str, new_password: str) ->
 # ---------------------------------------------------------------- My Profile
 
 def me(principal: Principal) -> dict[str, Any]:
-    answer = account_json(_load(principal))
-    if principal.role == caregivers.PROXY:  # a caregiver: the patients they care for now
-        answer["patients"] = caregivers.patients_of(principal.account_id)
-    return answer
+    return account_json(_load(principal))
 
 
 def change_username(caller: Caller, username: str, current_password: str) -> str:

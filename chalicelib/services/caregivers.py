@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.services import account_mail, audit
+from chalicelib.services import account_mail, accounts, audit
 from chalicelib.services.identity import Caller
 from chalicelib.services.sessions import Principal
 from chalicelib.settings import get_settings
@@ -70,8 +70,6 @@ def resolve(principal: Principal, patient_id: str | None, needs: str | None = No
 # ---------------------------------------------------------------- grants
 
 def _valid_grant(name: str, email: str, relationship: str, scope: str, expires_on: str | None) -> tuple[str, str, str]:
-    from chalicelib.services.accounts import valid_email
-
     name, relationship = name.strip(), relationship.strip()
     if not name:
         raise BadRequest("name: must not be blank.", code="invalid_request")
@@ -86,15 +84,13 @@ def _valid_grant(name: str, email: str, relationship: str, scope: str, expires_o
             raise BadRequest("expires_on: must be a date like 2027-06-30.", code="invalid_request") from None
         if last_day < today():
             raise BadRequest("expires_on: must not be in the past.", code="invalid_request")
-    return name, valid_email(email).strip(), relationship
+    return name, accounts.valid_email(email).strip(), relationship
 
 
 def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_store.Account, str]:
     """The caregiver's account (found by its username, the email), created with a temporary
     password when there is none; and the mail to send ("caregiver_invitation" with the password
     to a new account, "caregiver_access" to an existing one)."""
-    from chalicelib.services import accounts
-
     existing = account_store.find_by_username(email)
     if existing is not None:
         if existing.role != PROXY:
@@ -118,9 +114,7 @@ def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationshi
           expires_on: str | None = None) -> dict[str, str]:
     """Give a caregiver access to a patient's records (by the patient, or by the office for them).
     The caregiver is mailed (no patient name, nothing medical); so is the patient."""
-    from chalicelib.services.accounts import get_patient
-
-    patient = get_patient(patient_id)
+    patient = accounts.get_patient(patient_id)
     name, email, relationship = _valid_grant(name, email, relationship, scope, expires_on)
     caregiver, temporary = _caregiver_account(caller, name, email)
     now = clock.now()
@@ -165,11 +159,17 @@ def revoke(caller: Caller, grant_key: str) -> None:
         raise NotFound("No caregiver with that id.")
     if not grant_store.revoke(row, clock.now()):
         return
-    from chalicelib.services.accounts import get_patient
-
-    patient_mail = account_mail.send(get_patient(row.patient_id), "caregiver_changed", change="revoked")
+    patient_mail = account_mail.send(accounts.get_patient(row.patient_id), "caregiver_changed", change="revoked")
     audit.record_for(caller, "proxy.revoke", patient_id=row.patient_id, target_id=row.caregiver_id,
                      detail={"patient_mail": patient_mail})
+
+
+def me(principal: Principal) -> dict[str, Any]:
+    """The signed-in account (`GET /api/me`); a caregiver's carries the patients they care for now."""
+    answer = accounts.me(principal)
+    if principal.role == PROXY:
+        answer["patients"] = patients_of(principal.account_id)
+    return answer
 
 
 def patients_of(caregiver_id: str) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ def _acting(ctx: PageCtx, patient_id: str, needs: str | None = None) -> tuple[Ca
     grant), and that patient as the banner names them."""
     _only_caregivers(ctx)
     patient_id, scope, _ = acting_for(ctx.principal, patient_id, needs=needs)
-    cared = next((p for p in ctx.account.get("patients", []) if p["id"] == patient_id), None)
+    cared = next((p for p in caregivers.patients_of(ctx.principal.account_id) if p["id"] == patient_id), None)
     caller = replace(ctx.caller, acting_for=patient_id, scope=scope)
     return caller, cared or {"id": patient_id, "name": "", "scope": scope}
 
@@ -48,7 +48,8 @@ def _base(patient_id: str) -> str:
 @page(bp, "/caregiver", access=SIGNED_IN)
 def caregiver_home(ctx: PageCtx):
     _only_caregivers(ctx)
-    return ctx.render("caregiver_home.html", patients=ctx.account.get("patients", []), scope_labels=SCOPE_LABELS)
+    return ctx.render("caregiver_home.html", patients=caregivers.patients_of(ctx.principal.account_id),
+                      scope_labels=SCOPE_LABELS)
 
 
 @page(bp, "/caregiver/patients/{patient_id}", access=SIGNED_IN)
