@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import Browser, complete_second_factor
+from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_caregivers import PASSWORDS, caregiver_for
 from tests.integration.test_documents import published
 from tests.support import unique_email
@@ -119,3 +120,28 @@ def test_a_patient_sees_who_viewed_their_record(portal, staff, open_browser, clo
     rows = browser.page.locator("table.access-log tbody tr").all_inner_texts()
     assert "Ana Ruiz" in rows[0] and "Caregiver" in rows[0] and "Opened a document" in rows[0]
     assert "Office staff" in rows[1] and "Viewed your record" in rows[1]
+
+
+def test_the_office_grants_a_parent_access_from_the_patients_page(portal, staff, open_browser):
+    # Given a child's record open on the office's pages
+    child = portal.new_patient(staff, name="Leo Ruiz")
+    browser = signs_in(open_browser, "desk", STAFF_PASSWORD)
+    complete_second_factor(browser, "desk")
+    browser.go(f"/staff/patients/{child.id}")
+    with browser.page.expect_navigation():
+        browser.page.get_by_role("link", name="Caregivers").click()
+    browser.visited()
+    email = unique_email("browser-parent")
+
+    # When staff give the mother read and message access
+    browser.fill({"Caregiver's name": "Ana Ruiz", "Caregiver's email": email,
+                  "Relationship (for example: mother)": "mother"})
+    browser.page.get_by_label("Read and message").check()
+    browser.submit("Give access")
+
+    # Then the grant is listed, the mother is invited, and the child sees the grant
+    assert "The caregiver was given access" in browser.text()
+    assert browser.page.locator(".caregiver-row", has_text="Ana Ruiz").get_attribute("data-status") == "active"
+    assert portal.last_temporary_password(email)
+    assert [(p["email"], p["scope"]) for p in child.api.get("/api/me/proxies").json()["proxies"]] == [
+        (email, "read_and_message")]
