@@ -282,3 +282,33 @@ def test_the_access_log_pages_with_a_cursor(portal, staff):
     assert len(second["events"]) == 2 and second["next_cursor"] is None
     assert first["events"][-1]["at"] >= second["events"][0]["at"]
     assert bad.status_code == 400
+
+
+def test_every_grant_and_revocation_is_in_the_patients_audit_trail(portal, staff, admin):
+    # Given a patient who grants a caregiver and then ends the grant
+    patient = portal.new_patient(staff)
+    _, grant_id, _ = caregiver_for(portal, patient)
+    assert patient.api.request("DELETE", f"/api/me/proxies/{grant_id}").status_code == 204
+
+    # When an admin reads the patient's trail
+    events = admin.get(f"/api/staff/audit?patient_id={patient.id}").json()["events"]
+
+    # Then the grant and the revocation are there, done by the patient
+    actions = {e["action"]: e for e in events}
+    assert actions["proxy.grant"]["actor_id"] == patient.id
+    assert actions["proxy.revoke"]["actor_id"] == patient.id
+
+
+def test_a_caregiver_account_locks_after_wrong_passwords_like_anyone(portal, staff):
+    # Given a caregiver with a password of their own
+    from chalicelib.settings import get_settings
+
+    patient = portal.new_patient(staff)
+    _, _, body = caregiver_for(portal, patient)
+
+    # When someone tries wrong passwords as many times as the lockout allows
+    for _ in range(get_settings().lockout_threshold):
+        assert portal.login(body["email"], "wrong-password-123").status_code == 401
+
+    # Then even the right password is refused, as for any locked account
+    assert portal.login(body["email"], PASSWORDS[body["email"]]).status_code == 401
