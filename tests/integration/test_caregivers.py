@@ -312,3 +312,17 @@ def test_a_caregiver_account_locks_after_wrong_passwords_like_anyone(portal, sta
 
     # Then even the right password is refused, as for any locked account
     assert portal.login(body["email"], PASSWORDS[body["email"]]).status_code == 401
+
+
+def test_a_retracted_documents_title_never_shows_in_the_access_log(portal, staff):
+    # Given a document the office opened, then retracted
+    patient, doc_id = published(portal, staff)
+    assert staff.get(f"/api/staff/documents/{doc_id}").status_code == 200
+    assert staff.post(f"/api/staff/documents/{doc_id}/retract", json={"reason": "wrong patient"}).status_code == 200
+
+    # When the patient reads their access log
+    events = patient.api.get("/api/me/access-log").json()["events"]
+
+    # Then the office's open is listed under the clinic's neutral title only
+    [opened] = [e for e in events if e["action"] == "document.staff_view"]
+    assert opened["item_title"] == "Removed by your clinic"
