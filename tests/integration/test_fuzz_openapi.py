@@ -1,5 +1,5 @@
 """Schemathesis against the published OpenAPI document: thousands of generated requests, valid and
-invalid, sent over HTTP as a patient and as an office staff member. No answer may be a 5xx, and
+invalid, sent over HTTP as a patient, as a caregiver of that patient and as an office staff member. No answer may be a 5xx, and
 every answer must match the document: a documented status code, its content type, its body schema.
 
 Each role fuzzes the operations open to it (which role may call what is the authorization
@@ -37,8 +37,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import app as _app  # noqa: F401 - registers every blueprint, so ROUTES is complete
-from chalicelib.api.http import PATIENT, PUBLIC, ROUTES, SIGNED_IN, STAFF
+from chalicelib.api.http import PATIENT, PATIENT_RECORD, PUBLIC, ROUTES, SIGNED_IN, STAFF
 from chalicelib.localstack import pump
+from tests.integration.test_caregivers import activate_caregiver, grant_body
 from tests.load_support import own_staff, put_upload, upload_key
 from tests.support import Api
 
@@ -55,7 +56,8 @@ NOT_WITH_OWN_IDS = ("/api/staff/patients/{patient_id}/access",)
 # Given the fuzz's own ids these would end its patient's sessions too (closing a patient's portal
 # access does, as it should): they are fuzzed with ids of no one only.
 ENDS_SESSIONS_WITH_OWN_IDS = {("PUT", "/api/staff/patients/{patient_id}/access")}
-OPEN_TO = {"patient": {PUBLIC, SIGNED_IN, PATIENT}, "staff": {PUBLIC, SIGNED_IN, STAFF}}
+OPEN_TO = {"patient": {PUBLIC, SIGNED_IN, PATIENT, PATIENT_RECORD}, "staff": {PUBLIC, SIGNED_IN, STAFF},
+           "caregiver": {PUBLIC, SIGNED_IN, PATIENT_RECORD}}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 NEGATIVE_CHECKS = [*CHECKS, negative_data_rejection]
 # An invalid request may also be refused as too large (413), as the document says.
@@ -81,7 +83,17 @@ def _own_records(portal, staff: Api) -> tuple[Api, dict[str, str]]:
     own = patient.api.post("/api/messages", json={"subject": "Question", "body": "About my visit"})
     office = staff.post(f"/api/staff/patients/{patient.id}/messages", json={"subject": "Your visit", "body": "Hello"})
     assert items and own.status_code == 201 and office.status_code == 201, (items, own.text, office.text)
-    return patient.api, {"patient_id": patient.id, "document_id": items[0]["id"], "thread_id": own.json()["id"]}
+    granted = patient.api.post("/api/me/proxies", json=grant_body())
+    assert granted.status_code == 201, granted.text
+    caregiver = activate_caregiver(portal, _email_of(granted))
+    return patient.api, {"patient_id": patient.id, "document_id": items[0]["id"], "thread_id": own.json()["id"],
+                         "grant_id": granted.json()["id"], "_caregiver": caregiver}
+
+
+def _email_of(answer) -> str:
+    import json
+
+    return json.loads(answer.request.body)["email"]
 
 
 class Fuzz:
@@ -149,7 +161,10 @@ def test_generated_requests_never_fail_and_always_match_the_document(portal, fuz
     # Given a staff member and a patient of the fuzz's own, signed in, with records of their own
     staff = own_staff(portal)
     patient, own_ids = _own_records(portal, staff)
-    runs = {"patient": Fuzz(portal.base_url, patient.token), "staff": Fuzz(portal.base_url, staff.token)}
+    caregiver = own_ids.pop("_caregiver")
+    # (the caregiver first: the patient's run may revoke the grant)
+    runs = {"caregiver": Fuzz(portal.base_url, caregiver.token), "patient": Fuzz(portal.base_url, patient.token),
+            "staff": Fuzz(portal.base_url, staff.token)}
 
     # When schemathesis sends valid and invalid requests to every operation open to each of them
     for role, fuzz in runs.items():
