@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import zipfile
+from datetime import timedelta
 from urllib.parse import quote, unquote
 
 import requests
@@ -240,3 +241,18 @@ def test_an_empty_record_still_gives_a_valid_bundle_and_index(portal, staff):
     assert [e["resource"]["resourceType"] for e in data["entry"]] == ["Patient"]
     assert "You have no documents in the portal." in archive.read("index.html").decode()
     assert sorted(archive.namelist()) == ["bundle.json", "index.html"]
+
+
+def test_an_export_is_gone_after_seven_days(portal, staff, clock):
+    # Given a patient's export, ready
+    patient = portal.new_patient(staff)
+    export_id = patient.api.post("/api/me/exports").json()["id"]
+    _ready(patient, export_id)
+
+    # When 7 days have passed (and they sign in again)
+    clock.travel_to(clock.now() + timedelta(days=7, minutes=1))
+    api = portal.signed_in(patient.username, patient.password)
+
+    # Then it answers 404 like an unknown id
+    answer = api.get(f"/api/me/exports/{export_id}")
+    assert answer.status_code == 404 and answer.json()["error"] == "not_found"
