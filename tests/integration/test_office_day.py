@@ -352,3 +352,20 @@ def test_staff_pages_carry_the_staff_footer_and_patient_pages_the_patients(porta
     patient = portal.new_patient(staff)
     patient_pages = signed_in_pages(portal.base_url, patient.username, patient.password)
     assert "not read after hours" in patient_pages.get(f"{portal.base_url}/").text
+
+
+def test_a_clinic_may_show_patients_the_name_of_who_answered(portal, staff, monkeypatch):
+    # Given a clinic whose OFFICE_NAMES_TO_PATIENTS setting is on (the portal serves from this process)
+    from dataclasses import replace
+
+    from chalicelib.services import messaging
+    from chalicelib.settings import get_settings
+
+    named = replace(get_settings(), office_names_to_patients=True)
+    monkeypatch.setattr(messaging, "get_settings", lambda: named)
+    patient = portal.new_patient(staff)
+    thread_id = patient.api.post("/api/messages", json={"subject": "Forms", "body": "Which ones?"}).json()["id"]
+    staff.post(f"/api/staff/messages/{thread_id}", json={"body": "The blue one."})
+    # When the patient opens the thread / Then the reply carries the staff member's name
+    mine = patient.api.get(f"/api/messages/{thread_id}").json()["messages"]
+    assert [m["author_name"] for m in mine] == [None, STAFF_NAME]
