@@ -75,7 +75,7 @@ def error_page(status: int, message: str | None = None, language: str = i18n.DEF
 
     title = TITLES.get(status, N_("Something went wrong") if status >= 500 else N_("Something is not right"))
     text = MESSAGES.get(status) if status in MESSAGES or not message else message
-    title, text = i18n.gettext(title, language), i18n.gettext(text or "", language)
+    title, text = i18n.gettext(title, language), (i18n.gettext(text, language) if text else "")
     return environment(language).get_template("error.html").render(
         principal=None, account=None, csrf_token=None, notice="", path="", title=title, message=text,
         status=status, signed_out=True)

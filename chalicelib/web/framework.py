@@ -345,6 +345,13 @@ class PageCtx:
         switch's `?lang=` (kept in a cookie), the cookie, or else the browser's Accept-Language."""
         if self.account:
             return i18n.of(self.account.get("language"))
+        if self.principal is not None and not self.form_token:
+            # signed in, before the account is loaded (a temporary password's forced change)
+            try:
+                self.account = accounts.me(self.principal)
+                return i18n.of(self.account.get("language"))
+            except PortalError:
+                pass
         asked = i18n.valid(self.query.get("lang"))
         if asked:
             cookie_text = cookie(i18n.LANGUAGE_COOKIE, asked, max_age=365 * 24 * 3600)

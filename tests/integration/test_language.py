@@ -206,3 +206,19 @@ def test_an_error_page_for_a_browser_address_is_in_the_browsers_language(portal)
     assert answer.status_code == 404
     assert '<html lang="es">' in answer.text and "Página no encontrada" in answer.text
     assert "No hay ninguna página en esta dirección." in answer.text
+
+
+def test_a_spanish_patients_first_sign_in_asks_for_a_new_password_in_spanish(portal, staff):
+    # Given a patient registered in Spanish, with the invitation's temporary password
+    patient = portal.register_patient(staff, language="es")
+    temporary = portal.last_temporary_password(patient.email)
+    browser = requests.Session()
+    form = page(portal, "/sign-in", browser, **{"Accept-Language": "en"})
+
+    # When they sign in with it on the pages, from a browser set to English
+    landed = browser.post(portal.base_url + "/sign-in", timeout=30, headers={"Accept-Language": "en"},
+                          data={"username": patient.username, "password": temporary, "csrf_token": page_csrf(form.text)})
+
+    # Then the forced password change is already in their language
+    assert landed.url.endswith("/password")
+    assert '<html lang="es">' in landed.text and "Elija una contraseña nueva" in landed.text
