@@ -56,7 +56,7 @@ SECURITY_HEADERS = {
 PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
 # A patient's own records, which a caregiver (role `proxy`) reaches too, for the patient a live grant
 # names (`?patient_id=`): see `acting_for`.
-PATIENT_RECORD, PROXY = "patient_record", "proxy"
+PATIENT_RECORD, PROXY = "patient_records", "proxy"
 ROLES: dict[str, set[str] | None] = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"},
                                      ADMIN: {"admin"}, PATIENT_RECORD: {"patient", PROXY}}
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from app import app as _app  # noqa: F401 - registers every blueprint, so ROUTES is complete
 from chalicelib import aws
-from chalicelib.api.http import ADMIN, PATIENT, PUBLIC, ROUTES, STAFF, RouteSpec
+from chalicelib.api.http import ADMIN, PATIENT, PATIENT_RECORD, PUBLIC, ROUTES, STAFF, RouteSpec
 from chalicelib.frontdoor import MAX_ID_LENGTH, MAX_JSON_DEPTH, SECURITY_HEADERS
 from chalicelib.localstack import pump
 from chalicelib.localstack.calls import recording
@@ -150,8 +150,8 @@ def bad_bodies(spec: RouteSpec) -> list[tuple[str, dict[str, Any], tuple[str, ..
 @pytest.fixture(scope="module")
 def callers(portal, staff, admin) -> dict[str, Any]:
     patient = portal.new_patient(staff)
-    return {"patient_record": patient, "public": portal.public, PATIENT: patient.api, "signed_in": patient.api,
-            STAFF: staff, ADMIN: admin}
+    return {"patient_record": patient, "public": portal.public, PATIENT: patient.api, PATIENT_RECORD: patient.api,
+            "signed_in": patient.api, STAFF: staff, ADMIN: admin}
 
 
 def concrete_path(spec: RouteSpec, patient_id: str) -> str:
