@@ -23,17 +23,9 @@ MO = LOCALE / "es" / "LC_MESSAGES" / "messages.mo"
 PAGES = CHALICELIB / "web" / "templates"
 MAILS = CHALICELIB / "mail" / "templates"
 
-# Templates still in English only, each named: the office's own pages and mails (staff read
-# English), and the pages and mails of newer features not yet put through the catalog. The test
-# below fails for every other template with a readable English word outside {% trans %} / _().
+# Templates still in English only, each named. The test below fails for every other template
+# with a readable English word outside {% trans %} / _().
 ENGLISH_ONLY = {
-    # the office's pages
-    "admin_audit.html", "admin_staff.html", "staff_document.html", "staff_home.html", "staff_inbox.html",
-    "staff_patient.html", "staff_patient_new.html", "staff_patients.html", "staff_quarantine.html",
-    "staff_queue.html", "staff_upload.html", "staff_uploaded.html", "_staff_list.html", "_patient_access.html",
-    # the office's mails
-    "staff_welcome.html", "staff_welcome.txt", "mfa_reset.html", "mfa_reset.txt", "office_new_message.html",
-    "office_new_message.txt", "office_digest.html", "office_digest.txt",
     # the offline index.html inside a records zip: its labels are chosen by the patient's language
     # in chalicelib/services/records_bundle.py, not yet through the catalog
     "records_index.html",
