@@ -64,19 +64,20 @@ def carried_by_s3(value: str) -> bool:
     return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
 
 
-def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, provider: str, comment: str | None,
-                filename: str, content_type: str, received_path: str | None = None) -> dict[str, Any]:
-    """A presigned S3 POST locked to a new opaque key (`incoming/<upload id>`), the content type,
-    the upload id as its only metadata, and the size limit; the details wait in a pending-upload
-    row until publication. The publisher still checks everything when the file arrives. With
-    `received_path` (a portal page), S3 sends the browser there after the file is stored
-    (`success_action_redirect`, signed like every other field) instead of answering an empty 204."""
-    for name, value in (("title", title), ("category", category), ("provider", provider), ("comment", comment),
-                        ("filename", filename)):
+def _refuse_what_s3_cannot_carry(**values: str | None) -> None:
+    """400 naming the first of these fields (in the order given) that S3 cannot carry."""
+    for name, value in values.items():
         if value and not carried_by_s3(value):
             raise BadRequest(f"{name}: contains a line break or another control character, which an upload "
                              "cannot carry; write it on one line.", code="invalid_request")
-    account = get_patient(patient_id)
+
+
+def _pending_upload_form(caller: Caller, content_type: str, received_path: str | None, *, patient_id: str,
+                         title: str, category: str, provider: str, comment: str | None, filename: str,
+                         replaces: str | None = None) -> dict[str, Any]:
+    """The pending-upload row under a new opaque key (`incoming/<upload id>`) and the presigned S3
+    POST for it: the content type (checked here), the upload id as the only metadata, the size
+    limit, and S3's redirect to `received_path` when a page asked for one."""
     if content_type not in ALLOWED_TYPES:
         raise BadRequest(f"content_type: one of {', '.join(ALLOWED_TYPES)}.", code="invalid_request")
     settings = get_settings()
@@ -84,15 +85,32 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
     upload_id = new_upload_id()
     key = f"{INCOMING}{upload_id}"
     upload_store.add(upload_store.PendingUpload(
-        upload_id, patient_id=account.id, title=title.strip(), category=category.strip(), provider=provider.strip(),
+        upload_id, patient_id=patient_id, title=title, category=category, provider=provider,
         comment=(comment or "").strip() or None, file_name=_key_safe(filename), content_type=content_type,
-        uploaded_by=caller.actor_id, created_at=now, expires_at=now + timedelta(days=PENDING_UPLOAD_DAYS)))
+        uploaded_by=caller.actor_id, replaces=replaces, created_at=now,
+        expires_at=now + timedelta(days=PENDING_UPLOAD_DAYS)))
     fields = {"Content-Type": content_type, "x-amz-meta-upload-id": upload_id}
     if received_path:
         fields["success_action_redirect"] = f"{settings.portal_url}{received_path}"
     post = bucket_store.upload_form(settings.results_bucket, key, fields, settings.max_upload_bytes, 900)
-    audit.record_for(caller, "document.upload_link", patient_id=account.id, target_id=key)
     return {"url": post["url"], "fields": post["fields"], "key": key}
+
+
+def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, provider: str, comment: str | None,
+                filename: str, content_type: str, received_path: str | None = None) -> dict[str, Any]:
+    """A presigned S3 POST locked to a new opaque key (`incoming/<upload id>`), the content type,
+    the upload id as its only metadata, and the size limit; the details wait in a pending-upload
+    row until publication. The publisher still checks everything when the file arrives. With
+    `received_path` (a portal page), S3 sends the browser there after the file is stored
+    (`success_action_redirect`, signed like every other field) instead of answering an empty 204."""
+    _refuse_what_s3_cannot_carry(title=title, category=category, provider=provider, comment=comment,
+                                 filename=filename)
+    account = get_patient(patient_id)
+    form = _pending_upload_form(caller, content_type, received_path, patient_id=account.id, title=title.strip(),
+                                category=category.strip(), provider=provider.strip(), comment=comment,
+                                filename=filename)
+    audit.record_for(caller, "document.upload_link", patient_id=account.id, target_id=form["key"])
+    return form
 
 
 def replace_form(caller: Caller, document_id: str, *, filename: str, content_type: str, comment: str | None,
@@ -101,34 +119,19 @@ def replace_form(caller: Caller, document_id: str, *, filename: str, content_typ
     opaque key, the details in a pending-upload row that names the document it replaces). The
     publisher checks the file as any upload's; when it publishes, it becomes the document's next
     version. A retracted document is never replaced (409)."""
-    for name, value in (("comment", comment), ("filename", filename)):
-        if value and not carried_by_s3(value):
-            raise BadRequest(f"{name}: contains a line break or another control character, which an upload "
-                             "cannot carry; write it on one line.", code="invalid_request")
+    _refuse_what_s3_cannot_carry(comment=comment, filename=filename)
     item = item_store.get(document_id) if document_id else None
     if item is None or item.kind != documents.DOCUMENT:
         raise NotFound("No document with that id.")
     if item.status == item_store.RETRACTED:
         raise Conflict("This document was retracted; upload the corrected file as a new document.",
                        code="already_retracted")
-    if content_type not in ALLOWED_TYPES:
-        raise BadRequest(f"content_type: one of {', '.join(ALLOWED_TYPES)}.", code="invalid_request")
-    settings = get_settings()
-    now = clock.now()
-    upload_id = new_upload_id()
-    key = f"{INCOMING}{upload_id}"
-    upload_store.add(upload_store.PendingUpload(
-        upload_id, patient_id=item.patient_id, title=item.title, category=item.category or "", provider=item.provider
-        or "", comment=(comment or "").strip() or None, file_name=_key_safe(filename), content_type=content_type,
-        uploaded_by=caller.actor_id, replaces=item.id, created_at=now,
-        expires_at=now + timedelta(days=PENDING_UPLOAD_DAYS)))
-    fields = {"Content-Type": content_type, "x-amz-meta-upload-id": upload_id}
-    if received_path:
-        fields["success_action_redirect"] = f"{settings.portal_url}{received_path}"
-    post = bucket_store.upload_form(settings.results_bucket, key, fields, settings.max_upload_bytes, 900)
+    form = _pending_upload_form(caller, content_type, received_path, patient_id=item.patient_id, title=item.title,
+                                category=item.category or "", provider=item.provider or "", comment=comment,
+                                filename=filename, replaces=item.id)
     audit.record_for(caller, "document.replace_link", patient_id=item.patient_id, target_id=item.id,
-                     detail={"upload": key})
-    return {"url": post["url"], "fields": post["fields"], "key": key}
+                     detail={"upload": form["key"]})
+    return form
 
 
 def received_file_name(patient_id: str, key: str) -> str | None:
