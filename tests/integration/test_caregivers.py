@@ -141,6 +141,8 @@ def test_a_read_only_caregiver_cannot_send_and_a_messaging_one_is_named_to_the_o
         threads = api.get(f"/api/messages?patient_id={patient.id}").json()["threads"]
         assert [t["id"] for t in threads] == [sent.json()["id"]]
     assert [t["id"] for t in patient.api.get("/api/messages").json()["threads"]] == [sent.json()["id"]]
+    seen_by_patient = patient.api.get(f"/api/messages/{sent.json()['id']}").json()["messages"][0]
+    assert seen_by_patient["author_name"] == "Ana Ruiz, mother, for Leo Ruiz"
     opened = reader.get(f"/api/messages/{sent.json()['id']}?patient_id={patient.id}")
     assert opened.status_code == 200 and opened.json()["messages"][0]["body"] == new_thread["body"]
 
