@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from chalicelib import i18n
 from chalicelib.clock import iso, utc, zone
+from chalicelib.i18n import N_
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import exports as export_store
@@ -35,45 +37,47 @@ from chalicelib.store import messages as message_store
 
 _IDS = uuid.UUID("6f1c1d7e-3f0b-4c55-9a43-0e8f4b7f2a10")  # the namespace of the portal's FHIR ids
 
-LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "My health records",
-        "intro": "Everything your patient portal held for you on {date}. The files are in the “documents” "
-                 "folder beside this page; bundle.json holds the same records in the FHIR R4 format "
-                 "that health apps can read.",
-        "about_you": "About you",
-        "name": "Name", "mrn": "Medical record number", "birth_date": "Date of birth", "email": "Email",
-        "phone": "Phone",
-        "documents": "Documents", "no_documents": "You have no documents in the portal.",
-        "document": "Document", "category": "Category", "provider": "From", "date": "Date", "file": "File",
-        "size": "Size", "corrected": "Corrected version", "open": "Open",
-        "messages": "Messages", "no_messages": "You have no messages in the portal.",
-        "subject": "Subject", "you": "You", "office": "Your clinic", "sent": "Sent",
-        "private": "These are your private health records. Keep this folder safe, and share it only with "
-                   "people you trust.",
-    },
-    "es": {
-        "title": "Mis registros de salud",
-        "intro": "Todo lo que su portal del paciente tenía para usted el {date}. Los archivos están en la "
-                 "carpeta “documents”, junto a esta página; bundle.json contiene los mismos registros en el "
-                 "formato FHIR R4, que pueden leer las aplicaciones de salud.",
-        "about_you": "Sus datos",
-        "name": "Nombre", "mrn": "Número de historia clínica", "birth_date": "Fecha de nacimiento",
-        "email": "Correo electrónico", "phone": "Teléfono",
-        "documents": "Documentos", "no_documents": "No tiene documentos en el portal.",
-        "document": "Documento", "category": "Categoría", "provider": "De", "date": "Fecha", "file": "Archivo",
-        "size": "Tamaño", "corrected": "Versión corregida", "open": "Abrir",
-        "messages": "Mensajes", "no_messages": "No tiene mensajes en el portal.",
-        "subject": "Asunto", "you": "Usted", "office": "Su clínica", "sent": "Enviado",
-        "private": "Estos son sus registros de salud privados. Guarde esta carpeta en un lugar seguro y "
-                   "compártala solo con personas de su confianza.",
-    },
+# What the offline page says, marked for the catalog (chalicelib/locale) and shown in the
+# patient's language.
+LABELS: dict[str, str] = {
+    "title": N_("My health records"),
+    "intro": N_("Everything your patient portal held for you on {date}. The files are in the “documents” "
+                "folder beside this page; bundle.json holds the same records in the FHIR R4 format "
+                "that health apps can read."),
+    "about_you": N_("About you"),
+    "name": N_("Name"),
+    "mrn": N_("Medical record number"),
+    "birth_date": N_("Date of birth"),
+    "email": N_("Email"),
+    "phone": N_("Phone"),
+    "documents": N_("Documents"),
+    "no_documents": N_("You have no documents in the portal."),
+    "document": N_("Document"),
+    "category": N_("Category"),
+    "provider": N_("From"),
+    "date": N_("Date"),
+    "file": N_("File"),
+    "size": N_("Size"),
+    "corrected": N_("Corrected version"),
+    "open": N_("Open"),
+    "messages": N_("Messages"),
+    "no_messages": N_("You have no messages in the portal."),
+    "subject": N_("Subject"),
+    "you": N_("You"),
+    "office": N_("Your clinic"),
+    "sent": N_("Sent"),
+    "private": N_("These are your private health records. Keep this folder safe, and share it only with "
+                  "people you trust."),
 }
+
+
+def labels(language: str) -> dict[str, str]:
+    return {key: i18n.gettext(text, language) for key, text in LABELS.items()}
 
 
 def language_of(account: account_store.Account) -> str:
     language = getattr(account, "language", None) or "en"
-    return language if language in LABELS else "en"
+    return i18n.of(language)
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ def bundle(account: account_store.Account, documents: list[FiledDocument], threa
            now: datetime) -> dict[str, Any]:
     """The FHIR R4 Bundle (type `collection`) of everything in the zip."""
     patient_url = _urn("patient", account.id)
-    office = LABELS[language_of(account)]["office"]
+    office = labels(language_of(account))["office"]
     entries = [_entry(patient_url, patient_resource(account))]
     entries += [_entry(_urn("document", d.item.id), document_resource(d, patient_url, account.name)) for d in documents]
     entries += [_entry(_urn("message", f"{c.thread.id}/{m.id}"),
@@ -230,9 +234,9 @@ def _size(size: int) -> str:
 def index_html(account: account_store.Account, documents: list[FiledDocument], threads: list[Conversation],
                now: datetime) -> str:
     language = language_of(account)
-    labels = LABELS[language]
+    shown = labels(language)
     return _template().render(
-        lang=language, t=labels, intro=labels["intro"].format(date=_when(now, with_time=False)),
+        lang=language, t=shown, intro=shown["intro"].format(date=_when(now, with_time=False)),
         account=account, mrn=getattr(account, "mrn", None), phone=getattr(account, "phone", None),
         birth_date=getattr(account, "date_of_birth", None),
         documents=[{"title": d.item.title, "category": d.item.category or "", "provider": d.item.provider or "",
@@ -240,6 +244,6 @@ def index_html(account: account_store.Account, documents: list[FiledDocument], t
                     "file": d.path.rsplit("/", 1)[-1], "size": _size(d.size),
                     "corrected": item_store.status_of(d.item) == item_store.UPDATED} for d in documents],
         threads=[{"subject": c.thread.subject,
-                  "messages": [{"from": labels["you"] if m.author_role == message_store.PATIENT else labels["office"],
+                  "messages": [{"from": shown["you"] if m.author_role == message_store.PATIENT else shown["office"],
                                 "sent": _when(m.sent_at), "body": m.body} for m in c.messages]} for c in threads],
     )

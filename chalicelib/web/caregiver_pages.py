@@ -11,6 +11,7 @@ from urllib.parse import quote
 from chalice import Blueprint
 
 from chalicelib.frontdoor import PROXY, acting_for
+from chalicelib.i18n import N_
 from chalicelib.services import caregivers, documents, messaging
 from chalicelib.services.accounts import get_patient
 from chalicelib.services.identity import Caller
@@ -18,7 +19,7 @@ from chalicelib.web.framework import PATIENT, SIGNED_IN, STAFF, PageCtx, page, r
 
 bp = Blueprint(__name__)
 
-SCOPE_LABELS = {"read": "Read", "read_and_message": "Read and message"}
+SCOPE_LABELS = {"read": N_("Read only"), "read_and_message": N_("Read and message")}  # templates show them through the catalog
 ACTION_LABELS = {"patient.view": "Viewed your record", "document.view": "Opened a document",
                  "document.staff_view": "Opened a document (office view)", "document.file_link": "Opened a file",
                  "message.open": "Read a message", "message.list": "Looked at your messages"}
