@@ -20,9 +20,9 @@ from chalicelib.web.framework import PATIENT, SIGNED_IN, STAFF, PageCtx, page, r
 bp = Blueprint(__name__)
 
 SCOPE_LABELS = {"read": N_("Read only"), "read_and_message": N_("Read and message")}  # templates show them through the catalog
-ACTION_LABELS = {"patient.view": "Viewed your record", "document.view": "Opened a document",
-                 "document.staff_view": "Opened a document (office view)", "document.file_link": "Opened a file",
-                 "message.open": "Read a message", "message.list": "Looked at your messages"}
+ACTION_LABELS = {"patient.view": N_("Viewed your record"), "document.view": N_("Opened a document"),
+                 "document.staff_view": N_("Opened a document (office view)"), "document.file_link": N_("Opened a file"),
+                 "message.open": N_("Read a message"), "message.list": N_("Looked at your messages")}
 
 
 def _only_caregivers(ctx: PageCtx) -> None:

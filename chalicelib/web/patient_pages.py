@@ -2,17 +2,19 @@
 
 from chalice import Blueprint
 
+from chalicelib.i18n import N_
 from chalicelib.services import documents, messaging
 from chalicelib.web.framework import PATIENT, PageCtx, page, redirect
 
 bp = Blueprint(__name__)
 
+# What a message is about, as the form offers it (shown through the catalog).
 CATEGORY_LABELS = {
-    "results_question": "A question about my results",
-    "prescription": "Prescription",
-    "billing": "Billing",
-    "appointment": "Appointment",
-    "other": "Something else",
+    "results_question": N_("A question about my results"),
+    "prescription": N_("Prescription"),
+    "billing": N_("Billing"),
+    "appointment": N_("Appointment"),
+    "other": N_("Something else"),
 }
 
 
