@@ -59,13 +59,20 @@ def valid_username(username: str) -> str:
     return username
 
 
-def account_json(account: Account) -> dict[str, Any]:
+def identity_json(account: Account) -> dict[str, Any]:
+    """What every answer about an account names: its id, username, email, name and role."""
     return {
         "id": account.id,
         "username": account.username,
         "email": account.email,
         "name": account.name,
         "role": account.role,
+    }
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    return {
+        **identity_json(account),
         "email_status": account.email_status,
         "language": account.language or "en",
     }

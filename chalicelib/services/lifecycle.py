@@ -24,11 +24,7 @@ OFFICE_ROLES = ("staff", "admin")
 
 def staff_json(account: Account) -> dict[str, Any]:
     return {
-        "id": account.id,
-        "username": account.username,
-        "name": account.name,
-        "email": account.email,
-        "role": account.role,
+        **accounts.identity_json(account),
         "active": account.disabled_at is None,
         "mfa_enrolled": bool(account.mfa_secret),
     }
