@@ -115,6 +115,12 @@ def test_the_registration_page_and_the_import_refuse_it_too(portal, staff):
 
 # ---------------------------------------------------------------- (3) login CSRF
 
+def _post_sign_in(portal, http: requests.Session, patient, csrf_token: str, headers: dict | None = None):
+    """The sign-in form posted with the patient's username and password and this CSRF token."""
+    return http.post(portal.base_url + "/sign-in", headers=headers, allow_redirects=False,
+                     data={"csrf_token": csrf_token, "username": patient.username, "password": patient.password})
+
+
 def test_a_planted_double_submit_token_no_longer_signs_anyone_in(portal, staff):
     # Given a patient, and a token an attacker chose and planted as the form cookie
     patient = portal.new_patient(staff)
@@ -123,8 +129,7 @@ def test_a_planted_double_submit_token_no_longer_signs_anyone_in(portal, staff):
     http.cookies.set("portal_form", planted)
 
     # When the sign-in form is posted with it
-    answer = http.post(portal.base_url + "/sign-in", allow_redirects=False,
-                       data={"csrf_token": planted, "username": patient.username, "password": patient.password})
+    answer = _post_sign_in(portal, http, patient, planted)
 
     # Then it is refused, and no session cookie is set
     assert answer.status_code == 403
@@ -137,15 +142,13 @@ def test_a_token_the_portal_made_works_and_a_tampered_one_does_not(portal, staff
     http = requests.Session()
     token = page_csrf(http.get(portal.base_url + "/sign-in").text)
     issued, nonce, mac = token.split(".")
-    data = {"username": patient.username, "password": patient.password}
 
     # When the form is sent with that token changed, then as the page made it
     tampered_token = f"{issued}.{nonce}x.{mac}"
     http.cookies.set("portal_form", tampered_token)
-    tampered = http.post(portal.base_url + "/sign-in", data={**data, "csrf_token": tampered_token},
-                         allow_redirects=False)
+    tampered = _post_sign_in(portal, http, patient, tampered_token)
     http.cookies.set("portal_form", token)
-    genuine = http.post(portal.base_url + "/sign-in", data={**data, "csrf_token": token}, allow_redirects=False)
+    genuine = _post_sign_in(portal, http, patient, token)
 
     # Then the tampered one is refused and the genuine one signs in
     assert tampered.status_code == 403
@@ -162,8 +165,7 @@ def test_a_cross_site_sign_in_post_is_refused_even_with_a_good_token(portal, sta
     token = page_csrf(http.get(portal.base_url + "/sign-in").text)
 
     # When the form arrives from another site
-    answer = http.post(portal.base_url + "/sign-in", headers=headers, allow_redirects=False,
-                       data={"csrf_token": token, "username": patient.username, "password": patient.password})
+    answer = _post_sign_in(portal, http, patient, token, headers)
 
     # Then it is refused
     assert answer.status_code == 403
@@ -177,8 +179,7 @@ def test_a_same_origin_post_passes_and_a_cross_site_one_on_a_signed_in_page_is_r
     token = page_csrf(http.get(portal.base_url + "/sign-in").text)
     # (as Chromium posts the portal's own forms: `Origin: null` under the pages' no-referrer policy)
     as_a_browser = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
-    signed_in = http.post(portal.base_url + "/sign-in", headers=as_a_browser, allow_redirects=False,
-                          data={"csrf_token": token, "username": patient.username, "password": patient.password})
+    signed_in = _post_sign_in(portal, http, patient, token, as_a_browser)
     assert signed_in.status_code == 303
     csrf = page_csrf(http.get(portal.base_url + "/profile").text)
     same_origin = http.post(portal.base_url + "/profile/username", headers={"Origin": portal.base_url},
