@@ -14,7 +14,7 @@ import secrets
 from datetime import date
 from typing import Any
 
-from chalicelib.clock import clock, iso, parse_iso
+from chalicelib.clock import clock, iso, parse_iso, zone
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.services import account_mail, accounts, audit
 from chalicelib.services.identity import Caller
@@ -36,7 +36,8 @@ ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
 
 
 def today() -> date:
-    return clock.now().date()
+    """The clinic's date now (CLINIC_TIME_ZONE): a grant works through its last day there."""
+    return clock.now().astimezone(zone(get_settings().clinic_time_zone)).date()
 
 
 def status_of(grant: Any) -> str:

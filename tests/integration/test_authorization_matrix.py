@@ -68,7 +68,7 @@ def _caregivers(portal, patient, other) -> dict[str, Api]:
     yesterday) and one of `other` only, each signed in with a password of their own."""
     from datetime import timedelta
 
-    from chalicelib.clock import clock
+    from chalicelib.services import caregivers
     from chalicelib.store import grants as grant_store
     from tests.integration.test_caregivers import activate_caregiver, grant_body
 
@@ -81,7 +81,7 @@ def _caregivers(portal, patient, other) -> dict[str, Api]:
         ids[name], apis[name] = answer.json()["id"], activate_caregiver(portal, body["email"])
     assert patient.api.request("DELETE", f"/api/me/proxies/{ids['caregiver_revoked']}").status_code == 204
     ended = grant_store.get(ids["caregiver_expired"])  # a grant whose last day was yesterday
-    ended.expires_on = (clock.now() - timedelta(days=1)).date().isoformat()
+    ended.expires_on = (caregivers.today() - timedelta(days=1)).isoformat()
     grant_store.put(ended)
     return apis
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from chalicelib.services import caregivers
 from tests.integration.test_documents import published
 from tests.support import Api, strong_password, unique_email
 
@@ -82,7 +83,7 @@ def test_a_granted_caregiver_is_invited_without_phi_and_reads_the_patients_recor
 def test_the_patients_grants_are_listed_with_their_status(portal, staff, clock):
     # Given a patient with three caregivers: active, ending tomorrow, revoked
     patient = portal.new_patient(staff)
-    tomorrow = (clock.now() + timedelta(days=1)).date().isoformat()
+    tomorrow = (caregivers.today() + timedelta(days=1)).isoformat()
     ids = {}
     for label, extra in (("active", {}), ("soon", {"expires_on": tomorrow}), ("revoked", {"scope": "read"})):
         answer = patient.api.post("/api/me/proxies", json=grant_body(**extra))
@@ -102,10 +103,10 @@ def test_the_patients_grants_are_listed_with_their_status(portal, staff, clock):
     assert set(proxies[ids["active"]]) >= {"id", "name", "email", "relationship", "scope", "status", "expires_on"}
 
 
-def test_bad_grants_are_refused_with_a_400_naming_the_field(portal, staff, clock):
+def test_bad_grants_are_refused_with_a_400_naming_the_field(portal, staff):
     # Given a patient
     patient = portal.new_patient(staff)
-    yesterday = (clock.now() - timedelta(days=1)).date().isoformat()
+    yesterday = (caregivers.today() - timedelta(days=1)).isoformat()
 
     # When they grant with an end date in the past, an unknown scope, a bad email
     past = patient.api.post("/api/me/proxies", json=grant_body(expires_on=yesterday))
@@ -171,9 +172,9 @@ def test_revocation_takes_effect_on_the_very_next_request(portal, staff):
 
 
 def test_a_grant_past_its_end_date_stops_working_by_itself(portal, staff, clock):
-    # Given a grant whose last day is today
+    # Given a grant whose last day is today (the clinic's day)
     patient = portal.new_patient(staff)
-    caregiver, _, body = caregiver_for(portal, patient, expires_on=clock.now().date().isoformat())
+    caregiver, _, body = caregiver_for(portal, patient, expires_on=caregivers.today().isoformat())
     assert caregiver.get(f"/api/items?patient_id={patient.id}").status_code == 200
 
     # When the clock moves past that day
@@ -268,8 +269,6 @@ def test_the_access_log_lists_staff_and_caregiver_views_newest_first(portal, sta
 
 def test_the_access_log_pages_with_a_cursor(portal, staff):
     # Given a patient the office viewed more often than a page holds
-    from chalicelib.services import caregivers
-
     patient = portal.new_patient(staff)
     for _ in range(caregivers.PAGE_SIZE + 2):
         staff.get(f"/api/staff/patients/{patient.id}")
