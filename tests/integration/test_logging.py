@@ -12,13 +12,10 @@ import json
 import logging
 from contextlib import contextmanager
 
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
-
 from chalicelib.localstack import pump
 from chalicelib.observability import logger
 from tests.integration.test_publication import META, PDF, documents_of, put_direct, quarantined
-from tests.support import unique_mrn
+from tests.support import aws_refuses, unique_mrn
 
 
 @contextmanager
@@ -47,22 +44,10 @@ def assert_no_phi(lines: list[str], *secrets: str) -> None:
         assert secret and secret not in text, f"{secret!r} is in the logs"
 
 
-@contextmanager
 def dynamodb_fails(message: str):
     """Every DynamoDB call refused by the service meanwhile, with `message` in the error."""
-    original = BaseClient._make_api_call
-
-    def call(client, operation_name, api_params):
-        if client.meta.service_model.endpoint_prefix == "dynamodb":
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": message},
-                               "ResponseMetadata": {"HTTPStatusCode": 500}}, operation_name)
-        return original(client, operation_name, api_params)
-
-    BaseClient._make_api_call = call
-    try:
-        yield
-    finally:
-        BaseClient._make_api_call = original
+    return aws_refuses(lambda client, _operation, _params: client.meta.service_model.endpoint_prefix == "dynamodb",
+                       "InternalServerError", 500, message)
 
 
 def test_a_request_that_fails_inside_the_portal_is_logged_once_without_phi(portal, staff):

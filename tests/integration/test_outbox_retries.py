@@ -5,37 +5,21 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.services import notices
 from chalicelib.store import outbox
+from tests.support import a_send_to, aws_refuses
 
 
-@contextmanager
 def ses_refuses_every_send_to(address: str):
     """SES answers every send to `address` with a passing 503 (later tries may succeed, as far as
     the portal can tell), while the context is open."""
-    original = BaseClient._make_api_call
-
-    def call(client, operation_name, api_params):
-        to = (api_params.get("Destination") or {}).get("ToAddresses") or []
-        if operation_name == "SendEmail" and address in to:
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected fault"},
-                               "ResponseMetadata": {"HTTPStatusCode": 503}}, operation_name)
-        return original(client, operation_name, api_params)
-
-    BaseClient._make_api_call = call
-    try:
-        yield
-    finally:
-        BaseClient._make_api_call = original
+    return aws_refuses(a_send_to(address), "ServiceUnavailable", 503)
 
 
 @pytest.fixture
