@@ -263,10 +263,6 @@ class PagingQuery(Query):
     cursor: Annotated[str, Field(description="next_cursor of the page before")] = ""
 
 
-class PatientSearchQuery(Query):
-    q: Annotated[str, Field(description="MRN, username or the start of a name")] = ""
-
-
 class CursorQuery(Query):
     cursor: Annotated[str, Field(description="next_cursor of the page before")] = ""
 
@@ -277,6 +273,10 @@ class PatientRecordQuery(Query):
 
 class PatientRecordPagingQuery(PagingQuery, PatientRecordQuery):
     pass
+
+
+class PatientSearchQuery(Query):
+    q: Annotated[str, Field(description="MRN, username or the start of a name")] = ""
 
 
 class AuditQuery(Query):
