@@ -385,7 +385,7 @@ class PageCtx:
             path=current_path(self.request),
             **context,
         )
-        headers: dict[str, Any] = page_headers(form_origins)
+        headers: dict[str, Any] = {**page_headers(form_origins), "Content-Language": language}
         if self.set_cookies:
             headers["Set-Cookie"] = list(self.set_cookies)
         return Response(body=html, status_code=status, headers=headers)

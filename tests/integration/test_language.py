@@ -137,7 +137,7 @@ def test_signed_out_pages_follow_accept_language(portal, accept_language, lang):
     # Given a browser that sends Accept-Language / When it opens the sign-in page
     answer = page(portal, **{"Accept-Language": accept_language})
     # Then the page is in the best of the portal's languages, and says so
-    assert f'<html lang="{lang}">' in answer.text
+    assert f'<html lang="{lang}">' in answer.text and answer.headers["Content-Language"] == lang
     heading = {"es": "Inicie sesión en su portal del paciente", "en": "Sign in to your patient portal"}[lang]
     assert heading in answer.text
 
