@@ -33,16 +33,13 @@ def local_text(moment: datetime, zone_name: str, *, with_time: bool = True, lang
     """How a person reads a moment in the clinic's zone: "30 Nov 2026, 6:32 PM EST" (daylight
     saving time by the zone's own rules), or the local date alone. In Spanish, Babel's names and
     the 24-hour clock: "30 nov 2026, 18:32 EST"."""
-    local = utc(moment).astimezone(zone(zone_name))
-    if language != "en":
-        from babel.dates import format_datetime
+    from babel.dates import format_datetime
 
-        if not with_time:
-            return format_datetime(local, "d MMM y", locale=language)
-        return format_datetime(local, "d MMM y, H:mm", locale=language) + local.strftime(" %Z")
+    local = utc(moment).astimezone(zone(zone_name))
     if not with_time:
-        return local.strftime("%-d %b %Y")
-    return local.strftime("%-d %b %Y, %-I:%M %p %Z")
+        return format_datetime(local, "d MMM y", locale=language)
+    clock_pattern = "h:mm a" if language == "en" else "H:mm"  # the 12-hour clock in English, 24-hour in Spanish
+    return format_datetime(local, f"d MMM y, {clock_pattern}", locale=language) + local.strftime(" %Z")
 
 
 class Clock:

@@ -54,3 +54,12 @@ def test_pages_and_mails_use_the_clinic_time_zone_setting(monkeypatch):
 def test_the_default_zone_is_new_york():
     # Given no CLINIC_TIME_ZONE in the environment (the test settings set none) / Then New York is used
     assert get_settings().clinic_time_zone == "America/New_York"
+
+
+def test_a_spanish_reader_gets_spanish_month_names_and_the_24_hour_clock():
+    # Given the office's example moment / When it is shown to a Spanish reader (Babel's names)
+    moment = datetime(2026, 11, 30, 23, 32, tzinfo=UTC)
+    # Then the month is Spanish, the clock 24-hour, the zone the clinic's, and a date alone is the local date
+    assert local_text(moment, "America/New_York", language="es") == "30 nov 2026, 18:32 EST"
+    assert local_text(datetime(2026, 12, 1, 3, 0, tzinfo=UTC), "America/New_York", with_time=False,
+                      language="es") == "30 nov 2026"
