@@ -18,7 +18,7 @@ from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, meta, read_together, table
+from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, meta, table
 
 READ, READ_AND_MESSAGE = "read", "read_and_message"
 SCOPES = (READ, READ_AND_MESSAGE)
@@ -93,10 +93,6 @@ def _view(raw: dict[str, Any] | None) -> GrantView | None:
 def read(patient_id: str, caregiver_id: str) -> RowRead:
     """The grant of this pair, as a read to make together with another (one round trip)."""
     return RowRead(Grant, grant_id(patient_id, caregiver_id), _view)
-
-
-def get_view(patient_id: str, caregiver_id: str) -> GrantView | None:
-    return read_together(read(patient_id, caregiver_id))[0]
 
 
 def get(grant_key: str) -> Grant | None:
