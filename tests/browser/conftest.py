@@ -53,10 +53,11 @@ class Browser:
         self.page.goto(self.base_url + path)
         return self.visited()
 
-    def submit(self, button: str) -> Page:
-        """Press a form's submit button and check the page that answers."""
+    def submit(self, button: str, *, exact: bool = False) -> Page:
+        """Press a form's submit button and check the page that answers (`exact` when another
+        button's name starts with the same words)."""
         with self.page.expect_navigation():
-            self.page.get_by_role("button", name=button).click()
+            self.page.get_by_role("button", name=button, exact=exact).click()
         return self.visited()
 
     def fill(self, fields: dict[str, str]) -> None:

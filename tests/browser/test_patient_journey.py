@@ -125,8 +125,8 @@ def test_patient_reads_result_messages_office_manages_profile_and_recovers_passw
     assert browser.page.get_by_test_id("username").inner_text() == new_username
     assert browser.page.get_by_test_id("email").inner_text().startswith(new_email)
 
-    # When they sign out
-    browser.submit("Sign out")
+    # When they sign out (the menu's button, not My Profile's "Sign out this device")
+    browser.submit("Sign out", exact=True)
 
     # Then they are on the sign-in page and pages need a sign-in again
     assert browser.path.startswith("/sign-in")
