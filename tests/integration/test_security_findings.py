@@ -115,6 +115,13 @@ def test_the_registration_page_and_the_import_refuse_it_too(portal, staff):
 
 # ---------------------------------------------------------------- (3) login CSRF
 
+def _patient_at_the_sign_in_page(portal, staff):
+    """A new patient, a browser-like session that opened the sign-in page, and that page's token."""
+    patient = portal.new_patient(staff)
+    http = requests.Session()
+    return patient, http, page_csrf(http.get(portal.base_url + "/sign-in").text)
+
+
 def _post_sign_in(portal, http: requests.Session, patient, csrf_token: str, headers: dict | None = None):
     """The sign-in form posted with the patient's username and password and this CSRF token."""
     return http.post(portal.base_url + "/sign-in", headers=headers, allow_redirects=False,
@@ -138,9 +145,7 @@ def test_a_planted_double_submit_token_no_longer_signs_anyone_in(portal, staff):
 
 def test_a_token_the_portal_made_works_and_a_tampered_one_does_not(portal, staff):
     # Given a patient and the sign-in page's own token
-    patient = portal.new_patient(staff)
-    http = requests.Session()
-    token = page_csrf(http.get(portal.base_url + "/sign-in").text)
+    patient, http, token = _patient_at_the_sign_in_page(portal, staff)
     issued, nonce, mac = token.split(".")
 
     # When the form is sent with that token changed, then as the page made it
@@ -160,9 +165,7 @@ def test_a_token_the_portal_made_works_and_a_tampered_one_does_not(portal, staff
                                      {"Sec-Fetch-Site": "same-site"}])
 def test_a_cross_site_sign_in_post_is_refused_even_with_a_good_token(portal, staff, headers):
     # Given a patient and a genuine token
-    patient = portal.new_patient(staff)
-    http = requests.Session()
-    token = page_csrf(http.get(portal.base_url + "/sign-in").text)
+    patient, http, token = _patient_at_the_sign_in_page(portal, staff)
 
     # When the form arrives from another site
     answer = _post_sign_in(portal, http, patient, token, headers)
@@ -174,9 +177,7 @@ def test_a_cross_site_sign_in_post_is_refused_even_with_a_good_token(portal, sta
 
 def test_a_same_origin_post_passes_and_a_cross_site_one_on_a_signed_in_page_is_refused(portal, staff):
     # Given a patient signed in on the pages
-    patient = portal.new_patient(staff)
-    http = requests.Session()
-    token = page_csrf(http.get(portal.base_url + "/sign-in").text)
+    patient, http, token = _patient_at_the_sign_in_page(portal, staff)
     # (as Chromium posts the portal's own forms: `Origin: null` under the pages' no-referrer policy)
     as_a_browser = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
     signed_in = _post_sign_in(portal, http, patient, token, as_a_browser)
