@@ -17,7 +17,8 @@ from chalicelib.store import items as item_store
 from chalicelib.store import outbox
 from chalicelib.store import work as work_store
 from chalicelib.store.audit import AuditEvent
-from tests.support import Api, complete_second_factor, strong_password, unique_email
+from tests.integration.lifecycle_support import new_member
+from tests.support import Api
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 NOT_ALLOWED = b"\x00\x01\x02 an executable, not a result"
@@ -30,18 +31,7 @@ def own_staff(portal) -> Api:
     from tests.conftest import ADMIN_PASSWORD
 
     admin = portal.signed_in("admin", ADMIN_PASSWORD)
-    username, email = "staff_" + secrets.token_hex(5), unique_email("staff")
-    created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": "Office Member",
-                                                    "role": "staff"})
-    assert created.status_code == 201, created.text
-    temporary = portal.last_temporary_password(email)
-    first = portal.login(username, temporary)
-    assert first.status_code == 200, first.text
-    api = Api(portal.base_url, first.json()["token"])
-    changed = api.post("/api/auth/password", json={"current_password": temporary, "new_password": strong_password()})
-    assert changed.status_code == 204, changed.text
-    complete_second_factor(api, username, first.json()["mfa"])  # staff enrol at their first sign-in
-    return api
+    return new_member(portal, admin, name="Office Member", prefix="staff").api  # enrolled at the first sign-in
 
 
 def upload_key(mrn: str) -> str:

@@ -1,9 +1,10 @@
-"""Helpers for the account lifecycle tests: an office member of a test's own, with their password."""
+"""Helpers for the account lifecycle tests (and the second factor's and the load runs'): an office
+member of a test's own, with their password and recovery codes."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tests.support import Api, complete_second_factor, strong_password, unique_email
 
@@ -15,13 +16,14 @@ class Member:
     email: str
     password: str
     api: Api
+    recovery_codes: list[str] = field(default_factory=list)
 
 
-def new_member(portal, admin: Api, role: str = "staff") -> Member:
+def new_member(portal, admin: Api, role: str = "staff", *, name: str = "Robin Office", prefix: str = "life") -> Member:
     """A staff member (or admin) created by the admin, past the forced password change and the
-    enrolment of their authenticator app, signed in."""
-    username, email = "life_" + secrets.token_hex(5), unique_email("life")
-    created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": "Robin Office",
+    enrolment of their authenticator app (its recovery codes kept), signed in."""
+    username, email = f"{prefix}_" + secrets.token_hex(5), unique_email(prefix)
+    created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": name,
                                                     "role": role})
     assert created.status_code == 201, created.text
     temporary = portal.last_temporary_password(email)
@@ -31,8 +33,8 @@ def new_member(portal, admin: Api, role: str = "staff") -> Member:
     password = strong_password()
     changed = api.post("/api/auth/password", json={"current_password": temporary, "new_password": password})
     assert changed.status_code == 204, changed.text
-    complete_second_factor(api, username, first.json()["mfa"])
-    return Member(created.json()["id"], username, email, password, api)
+    codes = complete_second_factor(api, username, first.json()["mfa"])
+    return Member(created.json()["id"], username, email, password, api, codes)
 
 
 def events(admin: Api, **query) -> list[dict]:

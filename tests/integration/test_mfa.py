@@ -8,38 +8,13 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.clock import clock
 from chalicelib.services import mfa
 from chalicelib.settings import get_settings
+from tests.integration.lifecycle_support import new_member
 from tests.support import AUTHENTICATORS, Api, complete_second_factor, strong_password, unique_email
-
-
-@dataclass
-class Member:
-    id: str
-    username: str
-    email: str
-    password: str
-    api: Api | None = None
-
-
-def new_staff(portal, admin, *, enrol: bool = True) -> Member:
-    """A staff member created by the admin, past the forced password change (and enrolled)."""
-    username, email = "mfa_" + secrets.token_hex(5), unique_email("mfa")
-    created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": "Casey Clerk",
-                                                    "role": "staff"})
-    assert created.status_code == 201, created.text
-    temporary = portal.last_temporary_password(email)
-    first = portal.login(username, temporary)
-    api = Api(portal.base_url, first.json()["token"])
-    password = strong_password()
-    assert api.post("/api/auth/password", json={"current_password": temporary, "new_password": password}).status_code == 204
-    if enrol:
-        complete_second_factor(api, username, "enroll")
-    return Member(created.json()["id"], username, email, password, api)
 
 
 def password_only(portal, username: str, password: str) -> tuple[Api, dict]:
@@ -127,7 +102,7 @@ def test_a_new_staff_member_changes_the_password_then_enrols_in_the_same_session
 
 def test_a_later_sign_in_owes_a_code_and_is_refused_everywhere_else_until_it_is_given(portal, admin):
     # Given an enrolled staff member
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
 
     # When they sign in with their password
     session, answer = password_only(portal, member.username, member.password)
@@ -155,7 +130,7 @@ def test_a_later_sign_in_owes_a_code_and_is_refused_everywhere_else_until_it_is_
 
 def test_a_session_owing_a_code_may_sign_out(portal, admin):
     # Given an enrolled staff member's session that owes a code
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     session, _ = password_only(portal, member.username, member.password)
 
     # When it signs out
@@ -168,7 +143,7 @@ def test_a_session_owing_a_code_may_sign_out(portal, admin):
 
 def test_a_code_works_once(portal, admin):
     # Given an enrolled staff member who verified one sign-in with a code
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     first, _ = password_only(portal, member.username, member.password)
     code = AUTHENTICATORS.code(member.username)
     assert first.post("/api/auth/mfa/verify", json={"code": code}).status_code == 204
@@ -187,7 +162,7 @@ def test_a_code_works_once(portal, admin):
 
 def test_one_step_of_drift_either_way_is_accepted_and_two_are_not(portal, admin):
     # Given an enrolled staff member, early enough in a time step that none ends during the test
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     secret = AUTHENTICATORS.secret(member.username)
     while (clock.now().timestamp() % mfa.STEP_SECONDS > mfa.STEP_SECONDS - 12
            or {mfa.step_at(clock.now()) - 1, mfa.step_at(clock.now()) + 1} & AUTHENTICATORS.used(member.username)):
@@ -213,13 +188,8 @@ def test_one_step_of_drift_either_way_is_accepted_and_two_are_not(portal, admin)
 
 def test_a_recovery_code_works_once(portal, admin):
     # Given a staff member who enrolled and kept the recovery codes
-    username, email = "mfa_" + secrets.token_hex(5), unique_email("mfa")
-    admin.post("/api/admin/staff", json={"username": username, "email": email, "name": "Rory Recover", "role": "staff"})
-    temporary = portal.last_temporary_password(email)
-    session = Api(portal.base_url, portal.login(username, temporary).json()["token"])
-    password = strong_password()
-    session.post("/api/auth/password", json={"current_password": temporary, "new_password": password})
-    codes = complete_second_factor(session, username, "enroll")
+    member = new_member(portal, admin)
+    username, password, codes = member.username, member.password, member.recovery_codes
 
     # When a sign-in gives a recovery code (typed in capitals, without dashes)
     first, _ = password_only(portal, username, password)
@@ -235,7 +205,7 @@ def test_a_recovery_code_works_once(portal, admin):
 
 def test_verify_takes_exactly_one_of_code_and_recovery_code(portal, admin):
     # Given a session owing a code
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     session, _ = password_only(portal, member.username, member.password)
 
     # When it sends both, neither, or a code that is not six digits
@@ -249,7 +219,7 @@ def test_verify_takes_exactly_one_of_code_and_recovery_code(portal, admin):
 
 def test_wrong_codes_count_toward_the_account_lock(portal, admin):
     # Given an enrolled staff member's session owing a code
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     session, _ = password_only(portal, member.username, member.password)
     secret = AUTHENTICATORS.secret(member.username)
 
@@ -268,7 +238,7 @@ def test_wrong_codes_count_toward_the_account_lock(portal, admin):
 
 def test_the_password_alone_does_not_forgive_wrong_codes_but_a_good_code_does(portal, admin):
     # Given an enrolled staff member who got the code wrong one time fewer than the lock allows
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     secret = AUTHENTICATORS.secret(member.username)
     almost = get_settings().lockout_threshold - 1
     session, _ = password_only(portal, member.username, member.password)
@@ -284,7 +254,7 @@ def test_the_password_alone_does_not_forgive_wrong_codes_but_a_good_code_does(po
     assert error(portal.login(member.username, member.password)) == (401, "invalid_credentials")
 
     # Given another member who got it wrong as often, then right
-    other = new_staff(portal, admin)
+    other = new_member(portal, admin)
     secret = AUTHENTICATORS.secret(other.username)
     session, _ = password_only(portal, other.username, other.password)
     for _ in range(almost):
@@ -336,7 +306,7 @@ def test_a_patient_adds_a_factor_and_removes_it_with_password_and_code(portal, s
 
 def test_staff_cannot_remove_their_factor(portal, admin):
     # Given an enrolled staff member, signed in whole
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
 
     # When they try to remove the factor with their password and a good code
     answer = member.api.request("DELETE", "/api/me/mfa", json={"current_password": member.password,
@@ -349,7 +319,7 @@ def test_staff_cannot_remove_their_factor(portal, admin):
 
 def test_an_admin_resets_a_staff_members_factor(portal, admin):
     # Given an enrolled staff member with a session
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     assert member.api.get("/api/me").status_code == 200
 
     # When an admin resets their factor
@@ -374,7 +344,7 @@ def test_an_admin_resets_a_staff_members_factor(portal, admin):
 
 def test_only_admins_reset_and_only_staff_factors(portal, admin, staff):
     # Given a staff member and a patient
-    member = new_staff(portal, admin)
+    member = new_member(portal, admin)
     patient = portal.register_patient(staff)
 
     # When staff try a reset, and an admin resets a patient or an unknown id
