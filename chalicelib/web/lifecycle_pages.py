@@ -38,6 +38,11 @@ def end_session(ctx: PageCtx, session_id: str):
 
 # ---------------------------------------------------------------- staff accounts (admins)
 
+def _to_staff_list(staff_id: str, notice: str):
+    """Back to the admin's staff list at this member's row, with a notice."""
+    return redirect(f"/admin/staff?notice={notice}#staff-{quote(staff_id, safe='')}")
+
+
 def _choice(ctx: PageCtx, name: str, allowed: tuple[str, ...]) -> str | None:
     value = ctx.form.get(name, "").strip()
     return value if value in allowed else None
@@ -50,16 +55,21 @@ def update_staff(ctx: PageCtx, staff_id: str):
     active = {"enable": True, "disable": False}.get(action or "")
     role = _choice(ctx, "role", lifecycle.OFFICE_ROLES) if action == "role" else None
     lifecycle.update_staff(ctx.caller, staff_id, active=active, role=role)
-    return redirect(f"/admin/staff?notice=staff-updated#staff-{quote(staff_id, safe='')}")
+    return _to_staff_list(staff_id, "staff-updated")
 
 
 @page(bp, "/admin/staff/{staff_id}/mfa-reset", ("POST",), access=ADMIN)
 def reset_staff_factor(ctx: PageCtx, staff_id: str):
     mfa.admin_reset(ctx.caller, staff_id)
-    return redirect(f"/admin/staff?notice=staff-mfa-reset#staff-{quote(staff_id, safe='')}")
+    return _to_staff_list(staff_id, "staff-mfa-reset")
 
 
 # ---------------------------------------------------------------- a patient's access (staff)
+
+def _to_patient_page(patient_id: str, notice: str):
+    """Back to the staff's page of this patient, with a notice."""
+    return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice={notice}")
+
 
 @page(bp, "/staff/patients/{patient_id}/access", ("POST",), access=STAFF)
 def patient_access(ctx: PageCtx, patient_id: str):
@@ -71,17 +81,17 @@ def patient_access(ctx: PageCtx, patient_id: str):
         return staff_pages._patient_page(ctx, patient_id, exc.status, access_errors=field_errors(exc),
                                          access_reason=reason)
     notice = "access-reopened" if active else "access-closed"
-    return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice={notice}")
+    return _to_patient_page(patient_id, notice)
 
 
 @page(bp, "/staff/patients/{patient_id}/invitation", ("POST",), access=STAFF)
 def resend_invitation(ctx: PageCtx, patient_id: str):
     lifecycle.resend_invitation(ctx.caller, patient_id)
-    return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice=invitation-sent")
+    return _to_patient_page(patient_id, "invitation-sent")
 
 
 @page(bp, "/staff/patients/{patient_id}/unlock", ("POST",), access=STAFF)
 def unlock(ctx: PageCtx, patient_id: str):
     lifecycle.unlock(ctx.caller, patient_id)
-    return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice=unlocked")
+    return _to_patient_page(patient_id, "unlocked")
 
