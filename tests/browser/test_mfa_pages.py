@@ -20,6 +20,14 @@ def sign_in(browser: Browser, username: str, password: str) -> None:
     browser.submit("Sign in")
 
 
+def sign_in_with_recovery_code(browser: Browser, username: str, password: str, code: str) -> None:
+    """The password, then a recovery code instead of the app's code."""
+    sign_in(browser, username, password)
+    browser.page.get_by_text("Lost your phone? Use a recovery code").click()
+    browser.fill({"Recovery code": code})
+    browser.submit("Sign in with a recovery code")
+
+
 def sign_out(browser: Browser) -> None:
     """The header's button (My Profile also lists devices to sign out)."""
     with browser.page.expect_navigation():
@@ -95,18 +103,12 @@ def test_staff_enrol_at_first_sign_in_then_sign_in_with_a_code_or_a_recovery_cod
 
     # When they sign in once more with a recovery code instead (phone left at home)
     sign_out(browser)
-    sign_in(browser, username, password)
-    browser.page.get_by_text("Lost your phone? Use a recovery code").click()
-    browser.fill({"Recovery code": codes[0]})
-    browser.submit("Sign in with a recovery code")
+    sign_in_with_recovery_code(browser, username, password, codes[0])
 
     # Then they are in, and that recovery code does not work a second time
     assert browser.path == "/staff"
     sign_out(browser)
-    sign_in(browser, username, password)
-    browser.page.get_by_text("Lost your phone? Use a recovery code").click()
-    browser.fill({"Recovery code": codes[0]})
-    browser.submit("Sign in with a recovery code")
+    sign_in_with_recovery_code(browser, username, password, codes[0])
     assert browser.path.startswith("/mfa/verify") and "already used" in browser.text()
 
 
