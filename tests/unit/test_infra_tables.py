@@ -148,3 +148,25 @@ def test_mail_bounces_and_complaints_reach_the_feedback_topic(prod_resources):
     assert {"bounce", "complaint"} <= set(destination["MatchingEventTypes"])
     assert destination["SnsDestination"]["TopicARN"] == {"Ref": "MailFeedbackTopic"}
     assert prod_resources["MailFeedbackTopic"]["Properties"]["TopicName"] == PROD["MAIL_FEEDBACK_TOPIC"]
+
+
+def test_the_api_signs_form_tokens_with_one_generated_secret_per_stage(prod_resources):
+    # Given the packaged prod template's resources
+    secret = prod_resources["FormTokenKey"]
+    api_environment = prod_resources[template.API_LOGICAL_ID]["Properties"]["Environment"]["Variables"]
+
+    # Then Secrets Manager generates the key once for the stage
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    # And every API instance reads that same secret at deployment, never a key of its own
+    assert api_environment["FORM_TOKEN_KEY"] == {"Fn::Sub": "{{resolve:secretsmanager:${FormTokenKey}:SecretString}}"}
+
+
+def test_a_stage_key_encrypts_the_form_token_secret_too():
+    # Given a stage with a customer-managed key
+    key = "arn:aws:kms:us-east-1:123456789012:key/portal"
+    resources = template.build(PROD, all_models(), get_settings().table_prefix,
+                               deployment={"kms_key_arn": key})["Resources"]
+
+    # Then the secret is encrypted with it
+    assert resources["FormTokenKey"]["Properties"]["KmsKeyId"] == key
