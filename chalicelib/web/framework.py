@@ -126,7 +126,6 @@ PAGE_ERRORS = (
     N_("Must be a date like 1980-04-30."),
     N_("Must be a real date of birth."),
     N_("Contains characters that are not allowed."),
-    N_("Input should be 'en' or 'es'."),
 )
 
 
@@ -256,12 +255,19 @@ def typed_date(value: str) -> str:
     return value
 
 
-def _friendly(error: dict) -> str:
+def _friendly(error: dict, language: str = i18n.DEFAULT) -> str:
     kind, text = error["type"], str(error.get("msg", "is not valid"))
-    if kind == "missing":
+    limits = error.get("ctx") or {}
+    if kind == "missing" or (kind == "string_too_short" and limits.get("min_length") == 1):
         return N_("This field is required.")
     if kind == "string_pattern_mismatch":
         return N_("This is not in the expected format.")
+    if kind == "string_too_short" and "min_length" in limits:
+        return i18n.gettext(N_("Use at least {count} characters."), language).format(count=limits["min_length"])
+    if kind == "string_too_long" and "max_length" in limits:
+        return i18n.gettext(N_("Use at most {count} characters."), language).format(count=limits["max_length"])
+    if kind == "literal_error":
+        return N_("Choose one of the values offered.")
     text = text.removeprefix("Value error, ")
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
@@ -314,7 +320,7 @@ class PageCtx:
                 loc = str(error["loc"][0]) if error.get("loc") else ""
                 if loc not in errors:
                     blank = isinstance(data.get(loc), str) and not data[loc].strip()
-                    errors[loc] = N_("This field is required.") if blank else _friendly(error)
+                    errors[loc] = N_("This field is required.") if blank else _friendly(error, self.language())
                     if loc in DATE_FIELDS and not blank and error["type"] == "string_pattern_mismatch":
                         errors[loc] = DATE_FORMAT_ERROR
             raise FormErrors(errors) from None

@@ -197,6 +197,7 @@ def test_my_profile_changes_the_language_of_the_pages(portal, staff):
     refused = pages.post(portal.base_url + "/profile/language", timeout=30,
                          data={"language": "fr", "csrf_token": page_csrf(saved.text)})
     assert refused.status_code == 400 and '<html lang="es">' in refused.text
+    assert "Elija uno de los valores que se ofrecen." in refused.text
 
 
 def test_an_error_page_for_a_browser_address_is_in_the_browsers_language(portal):
