@@ -24,5 +24,4 @@ def audit_trail(ctx: Ctx):
     patient_id, actor_id = ctx.query.get("patient_id"), ctx.query.get("actor_id")
     if not patient_id and not actor_id:
         raise BadRequest("patient_id or actor_id: give at least one.", code="invalid_request")
-    return {"events": audit.read_trail(actor_id=ctx.caller.actor_id, actor_role=ctx.caller.actor_role,
-                                       client_ip=ctx.client_ip, patient_id=patient_id, of_actor_id=actor_id)}
+    return {"events": audit.read_trail(ctx.caller, patient_id=patient_id, of_actor_id=actor_id)}
