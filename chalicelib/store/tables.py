@@ -1,8 +1,20 @@
 """Every table of the portal, for the local stack and the infrastructure checks."""
 
-from chalicelib.store import accounts, audit, counters, idempotency, item_lists, items, messages, outbox, sessions, uploads, work  # noqa: F401
-from chalicelib.store import grants  # noqa: F401
-from chalicelib.store import exports  # noqa: F401 - take-away records
+from chalicelib.store import (  # noqa: F401
+    accounts,
+    audit,
+    counters,
+    exports,  # noqa: F401 - take-away records
+    grants,  # noqa: F401
+    idempotency,
+    item_lists,
+    items,
+    messages,
+    outbox,
+    sessions,
+    uploads,
+    work,
+)
 from chalicelib.store.base import ALL_MODELS
 
 
