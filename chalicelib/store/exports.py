@@ -7,8 +7,9 @@ opaque key in the results bucket (`exports/<random>.zip`, expired by the bucket'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any, TypeVar
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
@@ -19,6 +20,7 @@ from chalicelib.store.base import NullableText, PortalModel, conditional, meta, 
 from chalicelib.store.items import Item
 
 PENDING, READY = "pending", "ready"
+T = TypeVar("T")
 
 
 class PatientExportsIndex(GlobalSecondaryIndex):
@@ -85,21 +87,22 @@ def documents_of(patient_id: str, page_size: int = 100) -> Iterator[Item]:
 
 def threads_of(patient_id: str, page_size: int = 100) -> Iterator[message_store.Thread]:
     """Every message thread of the patient, newest first, a page at a time."""
-    after = None
-    while True:
-        page = message_store.for_patient(patient_id, page_size, after)
-        yield from page
-        if len(page) < page_size:
-            return
-        after = (page[-1].updated_at, page[-1].id)
+    return _paged(lambda after: message_store.for_patient(patient_id, page_size, after),
+                  lambda last: (last.updated_at, last.id), page_size)
 
 
 def messages_in(thread_id: str, page_size: int = 100) -> Iterator[message_store.ThreadMessage]:
     """Every message of a thread, oldest first."""
+    return _paged(lambda after: message_store.messages(thread_id, page_size, after), lambda last: last.id, page_size)
+
+
+def _paged(read_page: Callable[[Any], list[T]], cursor: Callable[[T], Any], page_size: int) -> Iterator[T]:
+    """Every row `read_page(after)` answers, page after page, each page starting after the
+    previous page's last row (`cursor(last)`), until a page comes back short."""
     after = None
     while True:
-        page = message_store.messages(thread_id, page_size, after)
+        page = read_page(after)
         yield from page
         if len(page) < page_size:
             return
-        after = page[-1].id
+        after = cursor(page[-1])
