@@ -102,6 +102,34 @@ def test_an_admin_cannot_disable_themselves_or_change_their_own_role(portal, adm
     assert ("staff.disable", "refused_self") in refusals
 
 
+def test_a_disabled_staff_member_who_asks_for_a_password_reset_gets_no_mail(portal, admin):
+    # Given a disabled staff member
+    member = new_member(portal, admin)
+    assert admin.put(f"/api/admin/staff/{member.id}", json={"active": False}).status_code == 200
+    mails_before = len(portal.outbox(member.email))
+
+    # When they ask for a password reset, and the recovery job runs
+    asked = portal.public.post("/api/auth/forgot-password", json={"username": member.username})
+    pump.drain()
+
+    # Then the answer is the one anybody gets, no mail goes out, their sign-in is still refused,
+    # and the trail says why
+    assert asked.status_code == 202, asked.text
+    assert len(portal.outbox(member.email)) == mails_before
+    assert _refusal(portal.login(member.username, member.password)) == (401, REFUSED)
+    assert ("auth.forgot_password", "access_closed") in [(e["action"], e["outcome"])
+                                                         for e in events(admin, actor_id=member.id)]
+
+    # When the admin enables them again and they ask once more
+    assert admin.put(f"/api/admin/staff/{member.id}", json={"active": True}).status_code == 200
+    portal.public.post("/api/auth/forgot-password", json={"username": member.username})
+    pump.drain()
+
+    # Then the mail with a temporary password does go out
+    assert len(portal.outbox(member.email)) == mails_before + 1
+    assert portal.last_temporary_password(member.email)
+
+
 def test_changing_a_role_takes_effect_at_once(portal, admin):
     # Given a signed-in staff member
     member = new_member(portal, admin)

@@ -210,6 +210,31 @@ def test_a_corrected_file_becomes_version_2_unread_again_with_one_notice(portal,
     assert "versions" not in document
 
 
+def test_a_comment_on_a_corrected_document_makes_it_unread_again(portal, staff):
+    # Given a patient who read the corrected version (version 2) of their document
+    patient, doc_id = _publish_titled(portal, staff, title="Thyroid panel")
+    assert post_file(_replace(staff, doc_id), PNG).ok
+    pump.drain()
+    assert patient.api.get(f"/api/documents/{doc_id}").json()["version"] == 2
+    [entry] = [i for i in patient.api.get("/api/items").json()["items"] if i["id"] == doc_id]
+    assert entry["read_at"] is not None
+    notices_before = len([m for m in portal.outbox(patient.email) if m["subject"] == NOTICE_SUBJECT])
+
+    # When the office adds a provider comment to it
+    answer = staff.post(f"/api/staff/documents/{doc_id}/comments", json={"text": "Please book a follow-up visit"})
+
+    # Then the patient's item is unread again, still marked updated, and they got one more notice
+    assert answer.status_code == 201, answer.text
+    [entry] = [i for i in patient.api.get("/api/items").json()["items"] if i["id"] == doc_id]
+    assert entry["read_at"] is None and entry["status"] == "updated"
+    notices_after = [m for m in portal.outbox(patient.email) if m["subject"] == NOTICE_SUBJECT]
+    assert len(notices_after) == notices_before + 1
+    # And the office sees version 2 unread, with the comment
+    seen = staff.get(f"/api/staff/documents/{doc_id}").json()
+    assert seen["version"] == 2 and seen["read_at"] is None
+    assert seen["comments"][-1]["text"] == "Please book a follow-up visit"
+
+
 def test_the_same_corrected_file_delivered_twice_is_one_version(portal, staff):
     # Given a corrected file the publisher has filed
     patient, doc_id = published(portal, staff)
