@@ -68,18 +68,23 @@ def allowed(principal: Principal, access: str) -> bool:
 
 
 def acting_for(principal: Principal, patient_id: str | None, *, needs: str | None = None,
-               with_session: Callable | None = None) -> tuple[str | None, str | None, Any]:
+               with_session: Callable | None = None, found: tuple[Any, Any] | None = None,
+               ) -> tuple[str | None, str | None, Any]:
     """Whose records the caller reaches on a PATIENT_RECORD route: a patient, their own (nothing to
-    read); a caregiver, the patient `patient_id` names, if a live grant says so (read now, with
-    `with_session(patient id)` in the same round trip), else the 404 of an unknown id; `needs`
-    "message": a read-only grant answers 403. (patient id acted for, scope, that row) for a
-    caregiver; (None, None, None) for anyone else."""
+    read); a caregiver, the patient `patient_id` names, if a live grant says so, else the 404 of an
+    unknown id; `needs` "message": a read-only grant answers 403. The grant and
+    `with_session(patient id)` are `found` when they came with the session
+    (`resolve_record_session`), else read now in one round trip. (patient id acted for, scope,
+    that row) for a caregiver; (None, None, None) for anyone else."""
     if principal.role != PROXY:
         return None, None, None
     from chalicelib.services import caregivers
 
-    also = with_session(patient_id) if with_session is not None and patient_id else None
-    grant, row = caregivers.resolve(principal, patient_id, needs, also)
+    if found is not None:
+        grant, row = caregivers.check(found[0], needs), found[1]
+    else:
+        also = with_session(patient_id) if with_session is not None and patient_id else None
+        grant, row = caregivers.resolve(principal, patient_id, needs, also)
     return grant.patient_id, grant.scope, row
 
 
@@ -146,6 +151,32 @@ def resolve_session(request, *, csrf_form_value: str | None = None,
         if not sessions.csrf_matches(principal, supplied):
             raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
     return principal, read
+
+
+def resolve_record_session(request, patient_id: str | None, *,
+                           with_session: Callable | None = None) -> tuple[Principal, Any, tuple[Any, Any] | None]:
+    """The session of a request to a PATIENT_RECORD route. When it names a patient (`?patient_id=`,
+    as a caregiver's does), the grant of that patient to the token's account and
+    `with_session(that patient)` are read in the session's own round trip: (principal, None,
+    (grant, row)) for a caregiver, for `acting_for` to check. Anyone else naming a patient gets that
+    row only if it is their own (else None: the route reads its own). Naming no patient, it is
+    `resolve_session`'s (principal, `with_session(own account)`, None)."""
+    if not patient_id:
+        return (*resolve_session(request, with_session=with_session), None)
+    from chalicelib.services import caregivers
+
+    if not caregivers.nameable(patient_id):
+        return (*resolve_session(request, with_session=with_session), None)
+
+    def reads(account_id: str) -> tuple:
+        return (caregivers.grant_read(patient_id, account_id),
+                *((with_session(patient_id),) if with_session is not None else ()))
+
+    principal, found = resolve_session(request, with_session=reads)
+    grant, row = found[0], (found[1] if with_session is not None else None)
+    if principal.role == PROXY:
+        return principal, None, (grant, row)
+    return principal, (row if patient_id == principal.account_id else None), None
 
 
 def resolve_principal(request, *, csrf_form_value: str | None = None) -> Principal:

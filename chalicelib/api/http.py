@@ -29,6 +29,7 @@ from chalicelib.frontdoor import (
     check_session_state,
     client_ip,
     parse_json,
+    resolve_record_session,
     resolve_session,
     user_agent,
 )
@@ -113,7 +114,10 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
     with a body names one: it is the one description of that answer); `query` names the model of
     the query string the handler reads, in `chalicelib/api/models.py`; `responses` adds error
     statuses beyond the common ones, with their codes. `with_session(account_id)` names a row of the
-    caller's account to read in the same round trip as the session (`ctx.with_session`).
+    caller's account to read in the same round trip as the session (`ctx.with_session`); on a
+    PATIENT_RECORD route it is keyed by the patient whose records are read (a caregiver's is read
+    with the session and their grant, `frontdoor.resolve_record_session`), and may be None (the
+    handler's service then reads it).
     `allow_password_change` / `allow_factor_owed` open the route to a session that must still change
     its password / still owes its second factor (see `frontdoor.check_session_state`). On a
     PATIENT_RECORD route a caregiver's request is checked against their grant for `?patient_id=`
@@ -126,16 +130,20 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
         def view(**path_params):
             request = bp.current_request
             check_ids(path_params)
-            principal, read, acting, scope = None, None, None, None
-            if access != PUBLIC:
+            principal, read, acting, scope, patient_id, found = None, None, None, None, None, None
+            if access == PATIENT_RECORD:
+                patient_id = (request.query_params or {}).get("patient_id")
+                principal, read, found = resolve_record_session(request, patient_id, with_session=with_session)
+            elif access != PUBLIC:
                 principal, read = resolve_session(request, with_session=with_session)
+            if access != PUBLIC:
                 check_session_state(principal, allow_password_change=allow_password_change,
                                     allow_factor_owed=allow_factor_owed)
                 if not allowed(principal, access):
                     raise Forbidden("Your account is not allowed to do this.")
                 if access == PATIENT_RECORD:
-                    acting, scope, row = acting_for(principal, (request.query_params or {}).get("patient_id"),
-                                                    needs=needs, with_session=with_session)
+                    acting, scope, row = acting_for(principal, patient_id, needs=needs, with_session=with_session,
+                                                    found=found)
                     read = row if acting else read
             parsed = parse_json(request, body) if body is not None else None
             ctx = Ctx(principal, parsed, dict(request.query_params or {}), client_ip(request), read,

@@ -13,4 +13,4 @@ bp = Blueprint(__name__)
 def list_items(ctx: Ctx):
     """Documents and office messages, newest first; unread ones have no read_at. A caregiver names
     the patient (`?patient_id=`)."""
-    return {"items": items.list_for_patient(ctx.principal, ctx.with_session)}
+    return {"items": items.list_for_patient(ctx.caller, ctx.with_session)}

@@ -51,21 +51,39 @@ def status_of(grant: Any) -> str:
 
 # ---------------------------------------------------------------- the access check
 
-def resolve(principal: Principal, patient_id: str | None, needs: str | None = None,
-            also: RowRead | None = None) -> tuple[Caller | None, Any]:
-    """The grant that lets caregiver `principal` act for `patient_id` now, read (with `also`, a row
-    of that patient's, in the same round trip). No live grant: 404, as for an unknown id. `needs`
-    MESSAGE: a read-only grant answers 403. Returns (the grant's patient id and scope, the row)."""
-    if not patient_id or len(patient_id) > 100:
-        raise NotFound("No patient with that id.")
-    reads = [grant_store.read(patient_id, principal.account_id)] + ([also] if also else [])
-    found = read_together(*reads)
-    grant = found[0]
+# The longest patient id a caregiver may name; a longer one is the 404 of an unknown id, unread.
+MAX_PATIENT_ID = 100
+
+
+def nameable(patient_id: str | None) -> bool:
+    """Whether `patient_id` could be a patient's id at all (else no grant is read for it)."""
+    return bool(patient_id) and len(patient_id) <= MAX_PATIENT_ID
+
+
+def grant_read(patient_id: str, caregiver_id: str) -> RowRead:
+    """The grant of this pair, as a read to make together with others (the session's round trip)."""
+    return grant_store.read(patient_id, caregiver_id)
+
+
+def check(grant: Any, needs: str | None = None) -> Any:
+    """The grant (as `grant_read` found it) if it lets its caregiver act now: none, revoked or past
+    its last day is the 404 of an unknown id; `needs` MESSAGE and a read-only grant, a 403."""
     if grant is None or status_of(grant) != ACTIVE:
         raise NotFound("No patient with that id.")
     if needs == MESSAGE and grant.scope != grant_store.READ_AND_MESSAGE:
         raise Forbidden("Your caregiver access lets you read this patient's records, not send messages.")
-    return grant, (found[1] if also else None)
+    return grant
+
+
+def resolve(principal: Principal, patient_id: str | None, needs: str | None = None,
+            also: RowRead | None = None) -> tuple[Any, Any]:
+    """The grant that lets caregiver `principal` act for `patient_id` now, read (with `also`, a row
+    of that patient's, in the same round trip) and checked (`check`). Returns (the grant, the row)."""
+    if not nameable(patient_id):
+        raise NotFound("No patient with that id.")
+    reads = [grant_read(patient_id, principal.account_id)] + ([also] if also else [])
+    found = read_together(*reads)
+    return check(found[0], needs), (found[1] if also else None)
 
 
 # ---------------------------------------------------------------- grants
@@ -183,11 +201,11 @@ def patients_of(caregiver_id: str) -> list[dict[str, Any]]:
 
 
 def items_for(caller: Caller) -> list[dict[str, Any]]:
-    """The item list of the patient a caregiver acts for (the pages; the API reads it with the grant)."""
+    """The item list of the patient a caregiver acts for (the pages; the API reads it with the
+    grant), its look recorded for the patient as the API's is."""
     from chalicelib.services import items
-    from chalicelib.store import item_lists
 
-    return items.list_for_patient(caller.principal, item_lists.get(caller.patient_id))
+    return items.list_for_patient(caller)
 
 
 def author_label(caregiver_id: str, patient_id: str) -> str | None:
@@ -203,7 +221,8 @@ def author_label(caregiver_id: str, patient_id: str) -> str | None:
 
 # The actions that are a view of a patient's records (their items, files, messages, the record).
 VIEW_ACTIONS = ("patient.view", "document.view", "document.staff_view", "document.file_link", "message.open",
-                "message.list")
+                "message.list", "item.list")
+LIST_ACTIONS = ("message.list", "item.list")  # a look at a whole list: no one item's title
 PAGE_SIZE = 50
 
 
@@ -236,7 +255,7 @@ def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE
     next_cursor = last_id.replace("#", ".", 1) if last_id else None
     names = import_store.accounts_by_id({r.actor_id for r in rows if r.actor_id}) if rows else {}
     titles = _item_titles({r.target_id for r in rows if r.target_id and r.target_id != patient_id
-                           and r.action != "message.list"})
+                           and r.action not in LIST_ACTIONS})
     events = []
     for row in rows:
         actor = names.get(row.actor_id or "")

@@ -8,7 +8,6 @@ from chalicelib.clock import iso
 from chalicelib.services import audit
 from chalicelib.services.accounts import get_patient, patient_json
 from chalicelib.services.identity import Caller
-from chalicelib.services.sessions import Principal
 from chalicelib.store import item_lists
 from chalicelib.store import items as item_store
 
@@ -41,10 +40,15 @@ def staff_item_json(item: item_store.Item) -> dict[str, Any]:
 LIST_READ = item_lists.read
 
 
-def list_for_patient(principal: Principal, entries: list[item_lists.Entry] | None = None) -> list[dict[str, Any]]:
-    """The patient's items, newest first: `entries` when they came with the session, else read now."""
+def list_for_patient(caller: Caller, entries: list[item_lists.Entry] | None = None) -> list[dict[str, Any]]:
+    """The caller's patient's items, newest first: `entries` when they came with the session, else
+    read now. A caregiver's look at the list is a view the patient is shown ("who viewed my
+    record"): one audit event about the patient, the caregiver as its actor."""
+    patient_id = caller.patient_id
+    if caller.acting_for:
+        audit.record_for(caller, "item.list", patient_id=patient_id)
     if entries is None:
-        entries = item_lists.get(principal.account_id)
+        entries = item_lists.get(patient_id)
     return [summary_json(entry) for entry in entries]
 
 

@@ -102,18 +102,21 @@ def authenticate(token: str | None) -> Principal:
     return _principal(digest, session_store.get(digest))
 
 
-def authenticate_with(token: str | None, other: Callable[[str], RowRead]) -> tuple[Principal, Any]:
-    """As `authenticate`, reading `other(account id)` (a row of the token's account) in the same
-    round trip. That row is returned only once the session proves the token is that account's."""
+def authenticate_with(token: str | None, other: Callable[[str], RowRead | tuple[RowRead, ...]]) -> tuple[Principal, Any]:
+    """As `authenticate`, reading `other(account id)` (a row keyed by the token's account, or a
+    tuple of such rows) in the same round trip. Its answer (a tuple for a tuple) is returned only
+    once the session proves the token is that account's."""
     digest = _digest(token)
     account_id, dot, _ = token.partition(".")
     if not (account_id and dot):  # not a token this portal issued; DynamoDB refuses an empty key
         raise Unauthenticated()
-    session, row = session_store.get_with(digest, other(account_id))
+    wanted = other(account_id)
+    several = isinstance(wanted, tuple)
+    session, rows = session_store.get_with(digest, *(wanted if several else (wanted,)))
     principal = _principal(digest, session)
     if principal.account_id != account_id:  # the hash matched, so this cannot happen; never trust it
         raise Unauthenticated()
-    return principal, row
+    return principal, (tuple(rows) if several else rows[0])
 
 
 def _digest(token: str | None) -> str:

@@ -55,10 +55,11 @@ def get(token_hash: str) -> Session | None:
         return None
 
 
-def get_with(token_hash: str, other: RowRead) -> tuple[Session | None, object]:
-    """The session and another row (the account's item list), in one consistent round trip."""
-    session, answer = read_together(RowRead(Session, token_hash, _session_or_none), other)
-    return session, answer
+def get_with(token_hash: str, *others: RowRead) -> tuple[Session | None, list]:
+    """The session and other rows (the account's item list; a caregiver's grant and the patient's
+    list), in one consistent round trip: (the session, the others' answers in the order asked)."""
+    session, *answers = read_together(RowRead(Session, token_hash, _session_or_none), *others)
+    return session, answers
 
 
 def _session_or_none(raw: dict | None) -> Session | None:

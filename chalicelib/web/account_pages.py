@@ -48,7 +48,7 @@ def item_href(item: dict) -> str:
 def home(ctx: PageCtx):
     if ctx.principal.role != "patient":
         return redirect(home_for(ctx.principal.role))
-    listed = [{**item, "href": item_href(item)} for item in items.list_for_patient(ctx.principal)]
+    listed = [{**item, "href": item_href(item)} for item in items.list_for_patient(ctx.caller)]
     return ctx.render("home.html", items=listed, unread=sum(1 for item in listed
                                                               if not item["read_at"] and item["status"] != "retracted"))
 

@@ -22,7 +22,8 @@ bp = Blueprint(__name__)
 SCOPE_LABELS = {"read": N_("Read only"), "read_and_message": N_("Read and message")}  # templates show them through the catalog
 ACTION_LABELS = {"patient.view": N_("Viewed your record"), "document.view": N_("Opened a document"),
                  "document.staff_view": N_("Opened a document (office view)"), "document.file_link": N_("Opened a file"),
-                 "message.open": N_("Read a message"), "message.list": N_("Looked at your messages")}
+                 "message.open": N_("Read a message"), "message.list": N_("Looked at your messages"),
+                 "item.list": N_("Looked at your items")}
 
 
 def _only_caregivers(ctx: PageCtx) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from chalicelib.services import caregivers
 from tests.integration.test_documents import published
-from tests.support import Api, strong_password, unique_email
+from tests.support import Api, signed_in_pages, strong_password, unique_email
 
 PROXY_SUBJECT = "You have been given caregiver access in the patient portal"
 PASSWORDS: dict[str, str] = {}  # each caregiver's own password, by email, once chosen
@@ -327,3 +327,36 @@ def test_a_retracted_documents_title_never_shows_in_the_access_log(portal, staff
     # Then the office's open is listed under the clinic's neutral title only
     [opened] = [e for e in events if e["action"] == "document.staff_view"]
     assert opened["item_title"] == "Removed by your clinic"
+
+
+def test_a_caregivers_look_at_the_item_list_is_in_the_access_log_and_the_patients_own_is_not(portal, staff, admin,
+                                                                                               clock):
+    # Given a patient with a document, and their caregiver
+    patient, _ = published(portal, staff, portal.new_patient(staff, name="Leo Ruiz"))
+    caregiver, _, body = caregiver_for(portal, patient, name="Ana Ruiz")
+    [title] = [i["title"] for i in patient.api.get("/api/items").json()["items"]]
+
+    # When the patient lists their own items, then the caregiver lists them through the API, and
+    # then opens the page that shows them (a moment apart each: the trail orders by the second)
+    assert patient.api.get("/api/items").status_code == 200
+    clock.advance(timedelta(seconds=2))
+    listed = caregiver.get(f"/api/items?patient_id={patient.id}")
+    clock.advance(timedelta(seconds=2))
+    pages = signed_in_pages(portal.base_url, body["email"], PASSWORDS[body["email"]])
+    page = pages.get(f"{portal.base_url}/caregiver/patients/{patient.id}", timeout=30)
+
+    # Then both of the caregiver's looks are in the patient's access log, as list views naming no
+    # item, and none of the patient's own
+    assert listed.status_code == 200 and [i["title"] for i in listed.json()["items"]] == [title]
+    assert page.status_code == 200 and title in page.text
+    events = patient.api.get("/api/me/access-log").json()["events"]
+    assert [(e["actor_name"], e["actor_role"], e["item_title"]) for e in events if e["action"] == "item.list"] == [
+        ("Ana Ruiz", "proxy", None), ("Ana Ruiz", "proxy", None)]
+    assert all(e["actor_role"] != "patient" for e in events)
+    # and the patient's own look was not recorded at all (the trail holds only the caregiver's)
+    trail = admin.get(f"/api/staff/audit?patient_id={patient.id}").json()["events"]
+    assert {e["actor_id"] for e in trail if e["action"] == "item.list"} == {caregiver.get("/api/me").json()["id"]}
+    # and the access-log page says what the caregiver looked at
+    own_pages = signed_in_pages(portal.base_url, patient.username, patient.password)
+    log_page = own_pages.get(f"{portal.base_url}/profile/access-log", timeout=30)
+    assert log_page.status_code == 200 and log_page.text.count("Looked at your items") == 2
