@@ -1,5 +1,5 @@
 """Caregivers (proxy access): a patient's grants (give, list, end), the office's grant for a
-patient, and the patient's "who viewed my record"."""
+patient and its end, and the patient's "who viewed my record"."""
 
 from chalice import Blueprint
 
@@ -39,6 +39,13 @@ def revoke_proxy(ctx: Ctx, grant_id: str):
 def staff_grant_proxy(ctx: Ctx, patient_id: str):
     """The office gives a caregiver (a child's parent) access to a patient's records."""
     return _grant(ctx, patient_id)
+
+
+@route(bp, "/api/staff/patients/{patient_id}/proxies/{grant_id}", "DELETE", access=STAFF, status=204,
+       responses={404: "not_found"})
+def staff_revoke_proxy(ctx: Ctx, patient_id: str, grant_id: str):
+    """The office ends a caregiver's access to a patient's records at once (the patient is mailed)."""
+    caregivers.revoke_for_patient(ctx.caller, patient_id, grant_id)
 
 
 @route(bp, "/api/me/access-log", access=PATIENT, response="AccessLog", query="CursorQuery")

@@ -170,10 +170,20 @@ def list_for_patient(caller: Caller) -> list[dict[str, Any]]:
 
 
 def revoke(caller: Caller, grant_key: str) -> None:
-    """End a grant at once (the caregiver's next request answers 404). Another patient's id, or an
-    unknown one, answers 404; revoking twice is the same 204."""
+    """A patient ends one of their grants at once (the caregiver's next request answers 404).
+    Another patient's id, or an unknown one, answers 404; revoking twice is the same 204."""
+    _revoke(caller, caller.patient_id, grant_key)
+
+
+def revoke_for_patient(caller: Caller, patient_id: str, grant_key: str) -> None:
+    """The office ends one of a patient's grants, as the patient would (the patient is mailed, the
+    trail names the staff member). An unknown patient, or a grant of another patient's, is a 404."""
+    _revoke(caller, accounts.get_patient(patient_id).id, grant_key)
+
+
+def _revoke(caller: Caller, patient_id: str | None, grant_key: str) -> None:
     row = grant_store.get(grant_key) if len(grant_key) <= 200 else None
-    if row is None or row.patient_id != caller.patient_id:
+    if row is None or row.patient_id != patient_id:
         audit.record_for(caller, "proxy.revoke", outcome="not_found", target_id=grant_key[:100])
         raise NotFound("No caregiver with that id.")
     if not grant_store.revoke(row, clock.now()):

@@ -1,7 +1,7 @@
 """Caregivers' pages: a caregiver's patients, one patient's records under a banner naming whose they
 are; a patient's caregivers (grant, list, end) and "who viewed my record" on My Profile; the
-office's grant from a patient's page. Which patient a caregiver reaches is decided where the API
-decides it (`frontdoor.acting_for`, which reads the grant)."""
+office's grant and its end from a patient's page. Which patient a caregiver reaches is decided
+where the API decides it (`frontdoor.acting_for`, which reads the grant)."""
 
 from __future__ import annotations
 
@@ -156,3 +156,9 @@ def staff_caregivers(ctx: PageCtx, patient_id: str):
     if problem:
         return problem
     return redirect(f"/staff/patients/{quote(patient_id, safe='')}/caregivers?notice=caregiver-granted")
+
+
+@page(bp, "/staff/patients/{patient_id}/caregivers/{grant_id}/revoke", ("POST",), access=STAFF)
+def staff_revoke_caregiver(ctx: PageCtx, patient_id: str, grant_id: str):
+    caregivers.revoke_for_patient(ctx.caller, patient_id, grant_id)
+    return redirect(f"/staff/patients/{quote(patient_id, safe='')}/caregivers?notice=caregiver-revoked")

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from chalicelib.services import caregivers
 from tests.integration.test_documents import published
-from tests.support import Api, signed_in_pages, strong_password, unique_email
+from tests.support import Api, page_csrf, signed_in_pages, strong_password, unique_email
 
 PROXY_SUBJECT = "You have been given caregiver access in the patient portal"
 PASSWORDS: dict[str, str] = {}  # each caregiver's own password, by email, once chosen
@@ -360,3 +360,53 @@ def test_a_caregivers_look_at_the_item_list_is_in_the_access_log_and_the_patient
     own_pages = signed_in_pages(portal.base_url, patient.username, patient.password)
     log_page = own_pages.get(f"{portal.base_url}/profile/access-log", timeout=30)
     assert log_page.status_code == 200 and log_page.text.count("Looked at your items") == 2
+
+
+def test_the_office_ends_a_caregivers_access_from_the_patients_record(portal, staff, admin):
+    # Given a caregiver reading a patient's items, and another patient
+    patient = portal.new_patient(staff)
+    caregiver, grant_id, _ = caregiver_for(portal, patient)
+    other = portal.new_patient(staff)
+    assert caregiver.get(f"/api/items?patient_id={patient.id}").status_code == 200
+
+    # When the office ends that grant (after naming it under another patient, and an unknown one)
+    under_other = staff.request("DELETE", f"/api/staff/patients/{other.id}/proxies/{grant_id}")
+    unknown = staff.request("DELETE", f"/api/staff/patients/{patient.id}/proxies/{patient.id}-c_00000000000000000000")
+    ended = staff.request("DELETE", f"/api/staff/patients/{patient.id}/proxies/{grant_id}")
+    again = staff.request("DELETE", f"/api/staff/patients/{patient.id}/proxies/{grant_id}")
+
+    # Then only the patient's own grant ends (the others are the 404 of an unknown id), once
+    assert [under_other.status_code, unknown.status_code] == [404, 404]
+    assert under_other.json()["error"] == "not_found"
+    assert [ended.status_code, again.status_code] == [204, 204]
+    # and the caregiver's very next request answers 404; the patient sees the grant ended
+    assert caregiver.get(f"/api/items?patient_id={patient.id}").status_code == 404
+    assert [p["status"] for p in patient.api.get("/api/me/proxies").json()["proxies"]] == ["revoked"]
+    # and the patient is mailed, as for their own revocation (the grant, then its end)
+    assert sum(m["subject"].startswith("Caregiver access") for m in portal.outbox(patient.email)) == 2
+    # and the trail names the staff member as who ended it
+    trail = admin.get(f"/api/staff/audit?patient_id={patient.id}").json()["events"]
+    [revoked] = [e for e in trail if e["action"] == "proxy.revoke"]
+    assert revoked["actor_id"] == staff.get("/api/me").json()["id"] and revoked["outcome"] == "ok"
+
+
+def test_the_office_ends_a_caregivers_access_on_the_patients_caregivers_page(portal, staff):
+    # Given a patient's caregiver, and the office on the patient's caregivers page
+    from tests.conftest import STAFF_PASSWORD
+
+    patient = portal.new_patient(staff)
+    caregiver, grant_id, body = caregiver_for(portal, patient, name="Ana Ruiz")
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
+    shown = pages.get(f"{portal.base_url}/staff/patients/{patient.id}/caregivers", timeout=30)
+    assert shown.status_code == 200 and body["email"] in shown.text
+    action = f"/staff/patients/{patient.id}/caregivers/{grant_id}/revoke"
+    assert f'action="{action}"' in shown.text
+
+    # When they press "End access" for that caregiver
+    ended = pages.post(f"{portal.base_url}{action}", data={"csrf_token": page_csrf(shown.text)}, timeout=30)
+
+    # Then the page comes back saying so, with the grant ended and no button left for it
+    assert ended.status_code == 200 and "/caregivers?notice=caregiver-revoked" in ended.url
+    assert "access has ended" in ended.text and f'action="{action}"' not in ended.text
+    # and the caregiver's next request answers 404
+    assert caregiver.get(f"/api/items?patient_id={patient.id}").status_code == 404
