@@ -79,8 +79,9 @@ def _round_trips(portal) -> list[Figure]:
 
 
 def _round_trips_caregiver(portal) -> Figure:
-    """A caregiver's item list (`?patient_id=`) beside the patient's own: the session, then the
-    grant and the patient's list together in one BatchGetItem; goal: at most one more."""
+    """A caregiver's item list (`?patient_id=`) beside the patient's own: the session, the grant
+    and the patient's list together in one BatchGetItem, then the audit event of the caregiver's
+    look (the patient's "who viewed my record"); goal: at most one more."""
     from tests.support import Api, strong_password, unique_email
 
     staff = portal.staff
@@ -101,7 +102,8 @@ def _round_trips_caregiver(portal) -> Figure:
     own = _dynamodb_calls(lambda: patient.api.get("/api/items"))
     value = _dynamodb_calls(lambda: caregiver.get(path))
     return Figure("round_trips_caregiver_items_list", value, own, f"<= {round((own + 1) / own, 3)}", "round trips",
-                  "the patient's own item list (measured): the caregiver adds only the grant, read with the list")
+                  "the patient's own item list (measured): the caregiver's grant is read with the session "
+                  "and the list; their look is one audit write")
 
 
 def _cold_start(portal, token: str) -> Figure:
