@@ -103,7 +103,7 @@ def authenticate(token: str | None) -> Principal:
 
 
 def authenticate_with(token: str | None, other: Callable[[str], RowRead | tuple[RowRead, ...]]) -> tuple[Principal, Any]:
-    """As `authenticate`, reading `other(account id)` (a row keyed by the token's account, or a
+    """As `authenticate`, reading `other(account id)` (a row the token's account id names, or a
     tuple of such rows) in the same round trip. Its answer (a tuple for a tuple) is returned only
     once the session proves the token is that account's."""
     digest = _digest(token)
