@@ -60,6 +60,12 @@ class Browser:
             self.page.get_by_role("button", name=button, exact=exact).click()
         return self.visited()
 
+    def follow(self, link: str) -> Page:
+        """Follow a link by its name and check the page it leads to."""
+        with self.page.expect_navigation():
+            self.page.get_by_role("link", name=link).click()
+        return self.visited()
+
     def fill(self, fields: dict[str, str]) -> None:
         for label, value in fields.items():
             self.page.get_by_label(label, exact=True).fill(value)
@@ -115,9 +121,18 @@ def complete_second_factor(browser: Browser, username: str) -> None:
         browser.fill({"Code from the app": AUTHENTICATORS.code(username)})
         browser.submit("Turn on the authenticator app")
         assert "Your recovery codes" in browser.text()
-        with browser.page.expect_navigation():
-            browser.page.get_by_role("link", name="I have saved my recovery codes").click()
-        browser.visited()
+        browser.follow("I have saved my recovery codes")
     elif browser.path.startswith("/mfa/verify"):
         browser.fill({"Code from the app": AUTHENTICATORS.code(username)})
         browser.submit("Continue")
+
+
+def signed_in(open_browser, username: str, password: str) -> Browser:
+    """A fresh browser signed in through the sign-in page, past the second factor for office
+    members (a patient's or a caregiver's sign-in has none)."""
+    browser = open_browser()
+    browser.go("/sign-in")
+    browser.fill({"Username": username, "Password": password})
+    browser.submit("Sign in")
+    complete_second_factor(browser, username)
+    return browser

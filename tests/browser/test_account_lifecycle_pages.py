@@ -7,21 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Browser, complete_second_factor
+from tests.browser.conftest import Browser, signed_in
 from tests.conftest import ADMIN_PASSWORD, STAFF_PASSWORD
 from tests.integration.lifecycle_support import new_member
 from tests.support import Api
 
 pytestmark = pytest.mark.browser
-
-
-def signs_in(open_browser, username: str, password: str) -> Browser:
-    browser = open_browser()
-    browser.go("/sign-in")
-    browser.fill({"Username": username, "Password": password})
-    browser.submit("Sign in")
-    complete_second_factor(browser, username)
-    return browser
 
 
 def press(browser: Browser, scope: str, button: str) -> None:
@@ -34,7 +25,7 @@ def press(browser: Browser, scope: str, button: str) -> None:
 def test_an_admin_disables_enables_and_promotes_a_staff_member(portal, admin, open_browser):
     # Given a signed-in staff member, and the admin on the staff page
     member = new_member(portal, admin)
-    browser = signs_in(open_browser, "admin", ADMIN_PASSWORD)
+    browser = signed_in(open_browser, "admin", ADMIN_PASSWORD)
     browser.go("/admin/staff")
     row = f"#staff-{member.id}"
     assert "Active" in browser.page.locator(row).inner_text()
@@ -60,7 +51,7 @@ def test_an_admin_disables_enables_and_promotes_a_staff_member(portal, admin, op
 def test_staff_close_and_reopen_a_patients_access_and_send_a_new_invitation(portal, staff, open_browser):
     # Given a patient who has signed in, and staff on the patient's page
     patient = portal.new_patient(staff)
-    browser = signs_in(open_browser, "desk", STAFF_PASSWORD)
+    browser = signed_in(open_browser, "desk", STAFF_PASSWORD)
     browser.go(f"/staff/patients/{patient.id}")
 
     # When staff close the access without a reason
@@ -97,7 +88,7 @@ def test_staff_unlock_a_locked_patient(portal, staff, open_browser):
     patient = portal.new_patient(staff)
     for _ in range(5):
         portal.login(patient.username, "wrong-" + patient.password)
-    browser = signs_in(open_browser, "desk", STAFF_PASSWORD)
+    browser = signed_in(open_browser, "desk", STAFF_PASSWORD)
     browser.go(f"/staff/patients/{patient.id}")
 
     # When staff unlock the account
@@ -111,7 +102,7 @@ def test_staff_unlock_a_locked_patient(portal, staff, open_browser):
 def test_a_patient_signs_another_device_out_from_my_profile(portal, staff, open_browser):
     # Given a patient signed in through the API (another device) and in this browser
     patient = portal.new_patient(staff)
-    browser = signs_in(open_browser, patient.username, patient.password)
+    browser = signed_in(open_browser, patient.username, patient.password)
     browser.go("/profile")
     table = browser.page.get_by_test_id("devices")
     assert "This device" in table.inner_text()

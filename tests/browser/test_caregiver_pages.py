@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser.conftest import Browser, complete_second_factor
+from tests.browser.conftest import signed_in
 from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_caregivers import PASSWORDS, caregiver_for
 from tests.integration.test_documents import published
@@ -18,22 +18,12 @@ from tests.support import unique_email
 pytestmark = pytest.mark.browser
 
 
-def signs_in(open_browser, username: str, password: str) -> Browser:
-    browser = open_browser()
-    browser.go("/sign-in")
-    browser.fill({"Username": username, "Password": password})
-    browser.submit("Sign in")
-    return browser
-
-
 def test_a_patient_grants_a_caregiver_and_ends_their_access(portal, staff, open_browser):
     # Given a patient on their caregivers page (reached from My Profile)
     patient = portal.new_patient(staff)
-    browser = signs_in(open_browser, patient.username, patient.password)
+    browser = signed_in(open_browser, patient.username, patient.password)
     browser.go("/profile")
-    with browser.page.expect_navigation():
-        browser.page.get_by_role("link", name="My caregivers").click()
-    browser.visited()
+    browser.follow("My caregivers")
     email = unique_email("browser-caregiver")
 
     # When they give a caregiver read access
@@ -66,16 +56,14 @@ def test_a_caregiver_switches_between_two_patients(portal, staff, open_browser):
     assert mia.api.post("/api/me/proxies", json={**body, "scope": "read_and_message"}).status_code == 201
 
     # When the caregiver signs in
-    browser = signs_in(open_browser, body["email"], PASSWORDS[body["email"]])
+    browser = signed_in(open_browser, body["email"], PASSWORDS[body["email"]])
 
     # Then their home lists both patients
     assert browser.path == "/caregiver"
     assert "Leo Ruiz" in browser.text() and "Mia Ruiz" in browser.text()
 
     # When they choose Leo, then open his document
-    with browser.page.expect_navigation():
-        browser.page.get_by_role("link", name="Leo Ruiz").click()
-    browser.visited()
+    browser.follow("Leo Ruiz")
     assert "You are viewing Leo Ruiz's records as their caregiver" in browser.text()
     assert browser.page.get_by_role("link", name="Write to the office").count() == 0  # read only
     with browser.page.expect_navigation():
@@ -84,12 +72,8 @@ def test_a_caregiver_switches_between_two_patients(portal, staff, open_browser):
     assert "You are viewing Leo Ruiz's records as their caregiver" in browser.text()
 
     # When they switch to Mia
-    with browser.page.expect_navigation():
-        browser.page.get_by_role("link", name="Switch patient").click()
-    browser.visited()
-    with browser.page.expect_navigation():
-        browser.page.get_by_role("link", name="Mia Ruiz").click()
-    browser.visited()
+    browser.follow("Switch patient")
+    browser.follow("Mia Ruiz")
 
     # Then they see Mia's records, under her name, and may write to the office for her
     assert "You are viewing Mia Ruiz's records as their caregiver" in browser.text()
@@ -110,11 +94,9 @@ def test_a_patient_sees_who_viewed_their_record(portal, staff, open_browser, clo
     caregiver.get(f"/api/documents/{doc_id}?patient_id={patient.id}")
 
     # When the patient opens "Who viewed my record" from My Profile
-    browser = signs_in(open_browser, patient.username, patient.password)
+    browser = signed_in(open_browser, patient.username, patient.password)
     browser.go("/profile")
-    with browser.page.expect_navigation():
-        browser.page.get_by_role("link", name="Who viewed my record").click()
-    browser.visited()
+    browser.follow("Who viewed my record")
 
     # Then the caregiver's open comes first, then the office's view of the record
     rows = browser.page.locator("table.access-log tbody tr").all_inner_texts()
@@ -125,12 +107,9 @@ def test_a_patient_sees_who_viewed_their_record(portal, staff, open_browser, clo
 def test_the_office_grants_a_parent_access_from_the_patients_page(portal, staff, open_browser):
     # Given a child's record open on the office's pages
     child = portal.new_patient(staff, name="Leo Ruiz")
-    browser = signs_in(open_browser, "desk", STAFF_PASSWORD)
-    complete_second_factor(browser, "desk")
+    browser = signed_in(open_browser, "desk", STAFF_PASSWORD)
     browser.go(f"/staff/patients/{child.id}")
-    with browser.page.expect_navigation():
-        browser.page.get_by_role("link", name="Caregivers").click()
-    browser.visited()
+    browser.follow("Caregivers")
     email = unique_email("browser-parent")
 
     # When staff give the mother read and message access

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import signed_in
 from tests.integration.test_mail_feedback import bounce_event, deliver_feedback
 from tests.support import unique_email
 
@@ -27,14 +27,6 @@ def form_session(portal, username: str, password: str) -> tuple[requests.Session
     assert answer.status_code == 303, answer.text
     page = http.get(portal.base_url + "/profile")
     return http, CSRF_RE.search(page.text).group(1)
-
-
-def browser_signed_in(open_browser, username: str, password: str) -> Browser:
-    browser = open_browser()
-    browser.go("/sign-in")
-    browser.fill({"Username": username, "Password": password})
-    browser.submit("Sign in")
-    return browser
 
 
 def test_pages_send_strict_headers_and_an_httponly_session_cookie(portal, staff):
@@ -116,7 +108,7 @@ def test_sign_in_form_needs_its_own_token_and_never_redirects_off_site(portal, s
 def test_after_fifteen_idle_minutes_the_page_asks_to_sign_in_again(portal, staff, open_browser, clock):
     # Given a patient signed in in a browser
     patient = portal.new_patient(staff, name="Idle Check")
-    browser = browser_signed_in(open_browser, patient.username, patient.password)
+    browser = signed_in(open_browser, patient.username, patient.password)
     assert browser.path == "/"
 
     # When 16 minutes pass without a request
@@ -139,7 +131,7 @@ def test_another_patients_document_is_not_found_like_an_unknown_one(portal, staf
     publish_result(owner)
     document_id = owner.api.get("/api/items").json()["items"][0]["id"]
     other = portal.new_patient(staff, name="Other Patient")
-    browser = browser_signed_in(open_browser, other.username, other.password)
+    browser = signed_in(open_browser, other.username, other.password)
 
     # When the other patient tries the owner's document, its file, and an unknown id
     theirs = browser.page.goto(portal.base_url + f"/documents/{document_id}")
@@ -159,7 +151,7 @@ def test_a_bounced_email_shows_a_banner_until_the_patient_updates_it(portal, sta
     # Given a signed-in patient whose address on file hard-bounced
     patient = portal.new_patient(staff, name="Bounce Check")
     deliver_feedback(bounce_event(patient.email))
-    browser = browser_signed_in(open_browser, patient.username, patient.password)
+    browser = signed_in(open_browser, patient.username, patient.password)
 
     # Then every page shows a banner asking for a valid email, linking to My Profile
     banner = browser.page.get_by_role("alert")

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from tests.browser.conftest import Browser, complete_second_factor
+from tests.browser.conftest import Browser, signed_in
 from tests.conftest import ADMIN_PASSWORD, STAFF_PASSWORD
 from tests.support import Patient, unique_email, unique_mrn
 
@@ -15,11 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def staff_signs_in(open_browser, username: str = "desk", password: str = STAFF_PASSWORD) -> Browser:
-    browser = open_browser()
-    browser.go("/sign-in")
-    browser.fill({"Username": username, "Password": password})
-    browser.submit("Sign in")
-    complete_second_factor(browser, username)
+    browser = signed_in(open_browser, username, password)
     assert browser.path == "/staff"
     return browser
 
