@@ -124,3 +124,23 @@ def test_the_office_grants_a_parent_access_from_the_patients_page(portal, staff,
     assert portal.last_temporary_password(email)
     assert [(p["email"], p["scope"]) for p in child.api.get("/api/me/proxies").json()["proxies"]] == [
         (email, "read_and_message")]
+
+
+def test_the_office_ends_a_caregivers_access_from_the_patients_page(portal, staff, open_browser):
+    # Given a patient's caregiver, and the patient's caregivers page open on the office's pages
+    patient = portal.new_patient(staff, name="Leo Ruiz")
+    caregiver, _, _ = caregiver_for(portal, patient, name="Ana Ruiz")
+    browser = signed_in(open_browser, "desk", STAFF_PASSWORD)
+    browser.go(f"/staff/patients/{patient.id}")
+    browser.follow("Caregivers")
+
+    # When staff end the caregiver's access
+    with browser.page.expect_navigation():
+        browser.page.locator(".caregiver-row", has_text="Ana Ruiz").get_by_role(
+            "button", name="End access for Ana Ruiz").click()
+    browser.visited()
+
+    # Then the page says so and lists the grant as ended, and the caregiver's next request is a 404
+    assert "The caregiver's access has ended" in browser.text()
+    assert browser.page.locator(".caregiver-row", has_text="Ana Ruiz").get_attribute("data-status") == "revoked"
+    assert caregiver.get(f"/api/items?patient_id={patient.id}").status_code == 404
