@@ -173,10 +173,8 @@ class Portal:
         return api
 
     def outbox(self, to: str | None = None) -> list[dict]:
-        messages = self.public.get("/dev/outbox").json()["messages"]
-        if to is None:
-            return messages
-        return [m for m in messages if m["to"].casefold() == to.casefold()]
+        """The local mailbox: every mail, or only those to one address."""
+        return self.public.get("/dev/outbox", params={"to": to} if to else None).json()["messages"]
 
     def last_temporary_password(self, to: str) -> str:
         for message in reversed(self.outbox(to)):

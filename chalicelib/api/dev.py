@@ -21,12 +21,12 @@ def _moment(text: str | None) -> datetime:
         raise BadRequest("now: not an ISO 8601 time such as 2026-11-28T09:00:00Z.", code="invalid_request") from None
 
 
-@route(bp, "/dev/outbox", access=PUBLIC, response="Outbox")
+@route(bp, "/dev/outbox", access=PUBLIC, response="Outbox", query="OutboxQuery")
 def outbox(ctx: Ctx):
-    """Every mail the local SES accepted, oldest first."""
+    """Every mail the local SES accepted, oldest first (`?to=`: only those to one address)."""
     from chalicelib.mail import outbox_reader  # parses MIME (the email package): only this route needs it
 
-    return {"messages": outbox_reader.messages()}
+    return {"messages": outbox_reader.messages(ctx.query.get("to") or None)}
 
 
 @route(bp, "/dev/sweep", "POST", access=PUBLIC, response="SweepSummary", body="SweepBody")

@@ -279,6 +279,10 @@ class PatientSearchQuery(Query):
     q: Annotated[str, Field(description="MRN, username or the start of a name")] = ""
 
 
+class OutboxQuery(Query):
+    to: Annotated[str, Field(description="only the mails to this address (any case)")] = ""
+
+
 class AuditQuery(Query):
     patient_id: str = ""
     actor_id: str = ""

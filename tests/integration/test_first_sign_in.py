@@ -131,3 +131,32 @@ def test_the_local_mailbox_dates_each_mail_by_the_portal_clock(portal, clock):
     # Then /dev/outbox lists the mail with its sending time, in ISO 8601 UTC
     invitation = portal.outbox(patient.email)[-1]
     assert invitation["sent_at"].startswith("2031-03-04T05:0") and invitation["sent_at"].endswith("Z")
+
+
+def test_the_local_mailbox_reads_the_same_mails_in_process_as_over_moto_s_http_dump(portal, staff):
+    # Given a mail just sent (this process hosts moto, so /dev/outbox reads its SES backend directly)
+    from chalicelib.mail import outbox_reader
+
+    patient = portal.register_patient(staff)
+
+    # When the mailbox is read directly, and over moto's HTTP dump (as a portal without moto reads it)
+    hosted, over_http = outbox_reader._sent_in_this_process(), outbox_reader._sent_over_http()
+
+    # Then both hold the same mails in the same order, the new invitation last among them
+    assert hosted is not None and hosted == over_http
+    assert portal.outbox()[-1]["to"] == patient.email
+    assert portal.outbox(patient.email)[-1] == outbox_reader.messages()[-1]
+
+
+def test_the_local_mailbox_lists_only_one_address_s_mails_when_asked(portal, staff):
+    # Given mails to two new patients
+    first, second = portal.register_patient(staff), portal.register_patient(staff)
+
+    # When the mailbox is asked for the first patient's mails, the address in another case
+    answer = portal.public.get("/dev/outbox", params={"to": first.email.upper()})
+
+    # Then it lists that patient's invitation and nothing sent to anyone else
+    assert answer.status_code == 200
+    mails = answer.json()["messages"]
+    assert [mail["to"] for mail in mails] == [first.email]
+    assert any(mail["to"] == second.email for mail in portal.public.get("/dev/outbox").json()["messages"])
