@@ -63,10 +63,20 @@ lint: deps
 	$(VENV)/bin/ruff check .
 
 # Everything: lint, unit, integration (slow runs included) and browser tests; prints its time at the end.
+# The suite runs in TEST_WORKERS processes, each with its own local stack, a test file at a time
+# per worker (a file's tests share their module fixtures). Each worker saves the AWS calls the
+# portal made into APP_CALLS; the IAM policy check then runs alone over all of them.
+TEST_WORKERS ?= 3
+APP_CALLS := build/app-calls
+POLICY_CHECK := tests/integration/test_policy_coverage.py
 test: deps browser-deps $(AXE)
-	@start=$$(date +%s); $(VENV)/bin/ruff check . || exit $$?; \
-	$(PY) -m pytest -q --durations=15 tests; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5): counted as a failure" >&2; rc=1; fi; \
+	@start=$$(date +%s); $(VENV)/bin/ruff check . || exit $$?; rm -rf $(APP_CALLS); \
+	APP_CALLS_DIR=$(APP_CALLS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 \
+	  --ignore=$(POLICY_CHECK) tests; rc=$$?; \
+	APP_CALLS_DIR=$(APP_CALLS) $(PY) -m pytest -q $(POLICY_CHECK); policy=$$?; \
+	for code in $$rc $$policy; do if [ $$code -eq 5 ]; then \
+	  echo "make test: pytest collected no tests (exit code 5): counted as a failure" >&2; fi; done; \
+	[ $$rc -eq 0 ] && rc=$$policy; [ $$rc -eq 5 ] && rc=1; \
 	took=$$(($$(date +%s) - start)); echo "make test: $$((took / 60)) min $$((took % 60)) s (exit code $$rc)"; exit $$rc
 
 # A quick check while working (under 2 minutes on a quiet machine): the unit tests, then one local

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import os
 import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from chalicelib.localstack.calls import Call, Recorder
 
@@ -193,3 +195,19 @@ class AppCallRecorder(Recorder):
             for need in needs:
                 self.requirements.setdefault(need, example)
                 own.setdefault(need, example)
+
+    def save(self, path: Path) -> None:
+        """Write what this process recorded, for the check that runs after every worker is done."""
+        with self._needs_lock:
+            rows = [[function, [list(pair) for pair in need], example]
+                    for function, needs in self.by_function.items() for need, example in needs.items()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows), encoding="utf-8")
+
+    def merge(self, path: Path) -> None:
+        """Add what another process recorded and saved."""
+        for function, need, example in json.loads(path.read_text(encoding="utf-8")):
+            requirement = tuple(tuple(pair) for pair in need)
+            with self._needs_lock:
+                self.requirements.setdefault(requirement, example)
+                self.by_function.setdefault(function, {}).setdefault(requirement, example)

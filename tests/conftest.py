@@ -37,6 +37,11 @@ ADMIN_PASSWORD = "tidal-Ox-lantern-93-quiver"
 STAFF_PASSWORD = "marble-Fjord-ember-41-sprocket"
 
 
+# Where each pytest process saves the portal's AWS calls it recorded (`make test` sets it): the suite
+# runs in several worker processes, and the IAM policy check runs after them all on what they saved.
+APP_CALLS_DIR = "APP_CALLS_DIR"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def app_calls():
     """Every AWS call the portal's functions make during the session, for the IAM policy check."""
@@ -45,6 +50,9 @@ def app_calls():
 
     with recording(AppCallRecorder()) as recorder:
         yield recorder
+    if os.environ.get(APP_CALLS_DIR):
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        recorder.save(Path(os.environ[APP_CALLS_DIR]) / f"{worker}-{os.getpid()}.json")
 
 
 @pytest.hookimpl(trylast=True)

@@ -3,17 +3,22 @@
 `conftest.py` records, for the whole session, the calls made while a Lambda entry point runs
 (routes and event handlers; see `tests/app_calls.py` for what is left out and why), each with
 the Lambda function that made it, and runs this file last, so with `pytest tests` it checks the
-calls of the whole suite. Run alone, it still checks the requests it makes itself.
+calls of the whole suite. `make test` runs the suite in several worker processes, each saving
+its calls into `APP_CALLS_DIR`, then runs this file alone, which adds every saved file to its own.
+Run alone without it, it still checks the requests it makes itself.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from chalicelib.localstack import pump
 from chalicelib.stages import ROOT, stage_environment
 from infra.policy import FUNCTIONS, policy_file
 from tests.app_calls import API_FUNCTION, not_allowed
+from tests.conftest import APP_CALLS_DIR
 
 
 def _prod_policy(function: str) -> dict:
@@ -42,8 +47,20 @@ def _prod_names(resource: str) -> str:
     return resource
 
 
+def _add_saved_calls(app_calls) -> None:
+    """The calls the suite's worker processes saved, when `make test` ran them before this check."""
+    if not os.environ.get(APP_CALLS_DIR):
+        return
+    saved = sorted(Path(os.environ[APP_CALLS_DIR]).glob("*.json"))
+    assert saved, f"{APP_CALLS_DIR} is set but holds no saved calls: the suite's workers saved nothing"
+    for path in saved:
+        app_calls.merge(path)
+
+
 def test_each_functions_prod_role_allows_every_call_that_function_made(portal, staff, app_calls):
-    # Given the calls each function made during the session, and a tour of everyday requests and schedules
+    # Given the calls each function made during the session (every worker's, under `make test`),
+    # and a tour of everyday requests and schedules
+    _add_saved_calls(app_calls)
     _tour(portal, staff)
     by_function = {
         function: {tuple((action, _prod_names(arn)) for action, arn in need): example

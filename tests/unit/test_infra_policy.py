@@ -11,7 +11,7 @@ from chalice.app import SQSEventConfig
 
 from chalicelib.stages import ROOT, stage_environment
 from infra import policy
-from tests.app_calls import allows
+from tests.app_calls import AppCallRecorder, allows
 
 CONFIG = json.loads((ROOT / ".chalice/config.json").read_text())
 STAGE_FUNCTIONS = [(stage, function) for stage in policy.DEPLOYED_STAGES for function in policy.FUNCTIONS]
@@ -189,3 +189,26 @@ def test_the_coverage_check_refuses_what_the_policy_does_not_grant():
     assert not allows(document, "dynamodb:PutItem", "arn:aws:dynamodb:us-east-1:1:table/portal-prod-items")
     assert not allows(document, "dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:1:table/portal-prod-items-2")
     assert not allows(document, "dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:1:table/portal-prod-items/index/x")
+
+
+def test_calls_a_worker_saved_reach_the_coverage_check_unchanged(tmp_path):
+    # Given what two worker processes recorded: the same call by one function, and calls of their own
+    first, second = AppCallRecorder(), AppCallRecorder()
+    shared = (("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:1:table/portal-local-items"),)
+    first.by_function["api_handler"] = {shared: "dynamodb:GetItem on items"}
+    second.by_function["api_handler"] = {shared: "dynamodb:GetItem on items (again)"}
+    second.by_function["outbox-sender"] = {
+        (("ses:SendEmail", "arn:aws:ses:us-east-1:1:identity/a"), ("ses:SendRawEmail", "arn:aws:ses:us-east-1:1:*")):
+            "sesv2:SendEmail"}
+
+    # When each saves its calls and the check's own recorder adds both files
+    first.save(tmp_path / "gw0.json")
+    second.save(tmp_path / "gw1.json")
+    check = AppCallRecorder()
+    for path in sorted(tmp_path.glob("*.json")):
+        check.merge(path)
+
+    # Then every requirement of every function is there, alternatives kept together, the first example kept
+    assert check.by_function == {"api_handler": {shared: "dynamodb:GetItem on items"},
+                                 "outbox-sender": second.by_function["outbox-sender"]}
+    assert set(check.requirements) == {shared, *second.by_function["outbox-sender"]}
