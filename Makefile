@@ -64,14 +64,15 @@ lint: deps
 
 # Everything: lint, unit, integration (slow runs included) and browser tests; prints its time at the end.
 # The suite runs in TEST_WORKERS processes, each with its own local stack, a test file at a time
-# per worker (a file's tests share their module fixtures). Each worker saves the AWS calls the
-# portal made into APP_CALLS; the IAM policy check then runs alone over all of them.
+# per worker (a file's tests share their module fixtures), in the order tests/conftest.py gives
+# (the minutes-long files first). Each worker saves the AWS calls the portal made into APP_CALLS;
+# the IAM policy check then runs alone over all of them.
 TEST_WORKERS ?= 3
 APP_CALLS := build/app-calls
 POLICY_CHECK := tests/integration/test_policy_coverage.py
 test: deps browser-deps $(AXE)
 	@start=$$(date +%s); $(VENV)/bin/ruff check . || exit $$?; rm -rf $(APP_CALLS); \
-	APP_CALLS_DIR=$(APP_CALLS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 \
+	APP_CALLS_DIR=$(APP_CALLS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
 	  --ignore=$(POLICY_CHECK) tests; rc=$$?; \
 	APP_CALLS_DIR=$(APP_CALLS) $(PY) -m pytest -q $(POLICY_CHECK); policy=$$?; \
 	for code in $$rc $$policy; do if [ $$code -eq 5 ]; then \

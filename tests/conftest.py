@@ -57,9 +57,19 @@ def app_calls():
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
-    """The IAM policy coverage check reads the calls every other test made, so it runs last."""
-    last = [item for item in items if item.path.name == "test_policy_coverage.py"]
-    items[:] = [item for item in items if item.path.name != "test_policy_coverage.py"] + last
+    """Files with a slow run first, then the browser files, then the rest (each file's tests in
+    their own order): `make test`'s workers take a file at a time, and a minutes-long file taken
+    last would leave one worker running it alone at the end. The IAM policy coverage check reads
+    the calls every other test made, so it runs last."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    browser_files = {item.path for item in items if item.get_closest_marker("browser")}
+
+    def place(item) -> int:
+        if item.path.name == "test_policy_coverage.py":
+            return 3
+        return 0 if item.path in slow_files else 1 if item.path in browser_files else 2
+
+    items.sort(key=place)  # stable: each file keeps its tests' order
 
 
 @pytest.fixture(scope="session")

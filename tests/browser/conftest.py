@@ -96,8 +96,8 @@ def open_browser(chromium, portal):
     """`open_browser(viewport=DESKTOP)` -> a fresh Browser; closed after the test."""
     contexts = []
 
-    def make(viewport: dict | None = None) -> Browser:
-        context = chromium.new_context(viewport=viewport or DESKTOP)
+    def make(viewport: dict | None = None, storage_state: dict | None = None) -> Browser:
+        context = chromium.new_context(viewport=viewport or DESKTOP, storage_state=storage_state)
         contexts.append(context)
         page = context.new_page()
         browser = Browser(page, portal.base_url)
@@ -105,6 +105,7 @@ def open_browser(chromium, portal):
                 if "Content Security Policy" in msg.text else None)
         return browser
 
+    make.base_url = portal.base_url
     yield make
     for context in contexts:
         context.close()
@@ -127,12 +128,30 @@ def complete_second_factor(browser: Browser, username: str) -> None:
         browser.submit("Continue")
 
 
+# The cookies of office members' page sessions, kept while the sessions last. Each sign-in with a
+# second factor spends a time step's code, and the portal accepts at most three steps in 30
+# seconds (one of drift either way): signing the shared office accounts in afresh for every test
+# would wait on the clock. The sign-in pages themselves are tested with accounts of their own.
+_OFFICE_COOKIES: dict[tuple[str, str], dict] = {}
+
+
 def signed_in(open_browser, username: str, password: str) -> Browser:
     """A fresh browser signed in through the sign-in page, past the second factor for office
-    members (a patient's or a caregiver's sign-in has none)."""
+    members (a patient's or a caregiver's sign-in has none), on the page the sign-in lands on.
+    An office member whose page session is still live gets it again, in a fresh browser."""
+    from tests.support import AUTHENTICATORS
+
+    key = (open_browser.base_url, username.casefold())
+    if key in _OFFICE_COOKIES:
+        browser = open_browser(storage_state=_OFFICE_COOKIES[key])
+        if not browser.go("/").url.split("?")[0].endswith("/sign-in"):
+            return browser
+        del _OFFICE_COOKIES[key]
     browser = open_browser()
     browser.go("/sign-in")
     browser.fill({"Username": username, "Password": password})
     browser.submit("Sign in")
     complete_second_factor(browser, username)
+    if AUTHENTICATORS.knows(username):
+        _OFFICE_COOKIES[key] = browser.page.context.storage_state()
     return browser

@@ -25,6 +25,7 @@ from tests.integration.followup_support import (
 )
 from tests.integration.test_documents import published
 from tests.integration.test_publication import PDF, PNG, objects, post_file, quarantined, upload_form
+from tests.support import signed_in_pages
 
 OLD_TITLE = "Pathology report for Ingrid Vasquez-Holloway"
 NEUTRAL = "Removed by your clinic"
@@ -328,3 +329,25 @@ def test_the_file_link_names_the_download_after_the_title(portal, staff):
     # And S3 serves the file with that header
     served = requests.get(accented_url, timeout=30)
     assert served.status_code == 200 and "filename*=UTF-8''R%C3%A9sum%C3%A9" in served.headers["Content-Disposition"]
+
+
+def test_a_caregiver_sees_a_corrected_document_marked_updated_as_the_patient_does(portal, staff):
+    # Given a patient's document, read, and the patient's caregiver
+    from tests.integration.test_caregivers import PASSWORDS, caregiver_for
+
+    patient, doc_id = _publish_titled(portal, staff, title="Lipid panel")
+    patient.api.get(f"/api/documents/{doc_id}")
+    caregiver, _, body = caregiver_for(portal, patient, scope="read")
+
+    # When the office sends a corrected file
+    assert post_file(_replace(staff, doc_id), PNG, filename="corrected.png").ok
+    pump.drain()
+
+    # Then the caregiver's list answers it updated and unread, and their page marks it "Updated"
+    [entry] = [i for i in caregiver.get(f"/api/items?patient_id={patient.id}").json()["items"] if i["id"] == doc_id]
+    assert entry["status"] == "updated" and entry["read_at"] is None
+    pages = signed_in_pages(portal.base_url, body["email"], PASSWORDS[body["email"]])
+    page = pages.get(f"{portal.base_url}/caregiver/patients/{patient.id}", timeout=30)
+    assert page.status_code == 200
+    row = page.text[page.text.index("Lipid panel"):]
+    assert row[:row.index("</li>")].count(">Updated<") == 1
