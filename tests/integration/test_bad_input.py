@@ -9,10 +9,9 @@ own body model, so a route added later is covered without touching this file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
-import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,6 @@ import pytest
 from pydantic import ValidationError
 
 from app import app as _app  # noqa: F401 - registers every blueprint, so ROUTES is complete
-from chalicelib import aws
 from chalicelib.api.http import ADMIN, PATIENT, PATIENT_RECORD, PUBLIC, ROUTES, STAFF, RouteSpec
 from chalicelib.frontdoor import MAX_ID_LENGTH, MAX_JSON_DEPTH, SECURITY_HEADERS
 from chalicelib.localstack import pump
@@ -41,8 +39,6 @@ ODD_TEXT = {
     "combining characters": "Zoe\u0308 Ame\u0301lie\u0301",
     "byte order mark": "\ufeffname",
 }
-# Fields whose value changes on every read or write of a session, not by what a request asks.
-VOLATILE = {"last_seen_at", "ttl"}
 
 
 def route_id(spec: RouteSpec) -> str:
@@ -166,43 +162,21 @@ def concrete_path(spec: RouteSpec, patient_id: str) -> str:
     return "/".join(parts)
 
 
-def _canonical(item: dict) -> str:
-    return json.dumps({k: v for k, v in item.items() if k not in VOLATILE}, sort_keys=True, default=str)
+# Operations that only read: anything else the portal calls (a put, an update, a delete, a
+# transaction, a queued message, a mail) changes something.
+READ_OPERATIONS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List", "Head")
 
 
-def state_digest(portal) -> dict[str, Any]:
-    """Every row of every portal table, with the time its TTL expires it (None for a row that
-    never expires), and the number of mails sent. (A test may scan; the portal never does.)"""
-    dynamodb = aws.client("dynamodb")
-    prefix = get_settings().table_prefix + "-"
-    state: dict = {"mails sent": str(len(portal.outbox()))}
-    for table in dynamodb.list_tables()["TableNames"]:
-        if not table.startswith(prefix):
-            continue
-        ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"].get("AttributeName")
-        state[table] = [(_canonical(item), float(item[ttl]["N"]) if ttl in item else None)
-                        for page in dynamodb.get_paginator("scan").paginate(TableName=table)
-                        for item in page["Items"]]
-    return state
-
-
-def assert_unchanged(portal, before: dict) -> None:
-    """No row and no mail changed since `before`. DynamoDB deletes a row whose TTL has passed at a
-    moment of its own choosing, so a row already expired when the tables are compared is left out
-    of both sides: its deletion is the store's housekeeping, not a change the request made."""
-    after = state_digest(portal)
-    cutoff = time.time() + 1
-
-    def digest(state: dict) -> dict[str, str]:
-        digests = {"mails sent": state["mails sent"]}
-        for table, rows in state.items():
-            if table == "mails sent":
-                continue
-            live = sorted(row for row, expires in rows if expires is None or expires > cutoff)
-            digests[table] = f"{len(live)} rows, " + hashlib.sha256("\n".join(live).encode()).hexdigest()[:16]
-        return digests
-
-    assert digest(after) == digest(before)
+@contextmanager
+def nothing_changed():
+    """Fails unless the portal only read while the block ran: no row written or deleted, no object
+    stored, no message queued, no mail sent. Every AWS call the portal makes, in any thread of this
+    process, goes through the recorder (the IAM policy check counts on the same)."""
+    with recording() as calls:
+        yield
+    writes = [f"{call.service}:{call.operation} on {call.resource}" for call in calls.calls
+              if not call.operation.startswith(READ_OPERATIONS)]
+    assert writes == [], f"a refused request changed something: {writes}"
 
 
 def send(caller: Api, spec: RouteSpec, path: str, request: dict[str, Any]):
@@ -238,22 +212,30 @@ def test_every_body_route_is_covered():
             "POST /api/staff/forms/{form_id}/resolve", "POST /api/admin/staff"} <= declared
 
 
+def test_the_change_check_sees_a_request_that_writes(portal, staff):
+    # Given a patient, and the check every refused request below is held to
+    patient = portal.new_patient(staff).api
+
+    # When a good request that changes the patient's account runs under it
+    # Then the check fails, naming the write
+    with pytest.raises(AssertionError, match="dynamodb:"):
+        with nothing_changed():
+            assert patient.put("/api/me/language", json={"language": "es"}).status_code in (200, 204)
+
+
 @pytest.mark.parametrize("spec", BODY_ROUTES, ids=route_id)
 def test_bad_bodies_are_refused_cleanly_and_change_nothing(portal, callers, spec):
     # Given the right kind of caller for the route, and the state of every table
     caller = callers.get(spec.access, callers["public"])
     path = concrete_path(spec, callers["patient_record"].id)
-    before = state_digest(portal)
 
     # When each bad body is sent
-    for case, request, names in bad_bodies(spec):
-        answer = send(caller, spec, path, request)
+    with nothing_changed():  # (And nothing changed: no row, no file, no queued job, no mail)
+        for case, request, names in bad_bodies(spec):
+            answer = send(caller, spec, path, request)
 
-        # Then it is a 4xx in the contract's shape whose message names the problem
-        assert_clean_refusal(answer, case, names)
-
-    # And nothing changed: no row, no mail
-    assert_unchanged(portal, before)
+            # Then it is a 4xx in the contract's shape whose message names the problem
+            assert_clean_refusal(answer, case, names)
 
 
 @pytest.mark.parametrize("spec", BODY_ROUTES, ids=route_id)
@@ -291,19 +273,17 @@ def test_bodies_nested_too_deep_are_invalid_requests(portal, callers, spec):
     # Given the right kind of caller for the route, and the state of every table
     caller = callers.get(spec.access, callers["public"])
     path = concrete_path(spec, callers["patient_record"].id)
-    before = state_digest(portal)
 
     # When a body nests just past the limit, and 3000 levels deep (past the JSON parser's own limit)
-    for depth in (MAX_JSON_DEPTH, 3000):
-        answer = send(caller, spec, path, {"data": _nested(depth), "headers": {"Content-Type": "application/json"}})
+    with nothing_changed():  # (And nothing changed)
+        for depth in (MAX_JSON_DEPTH, 3000):
+            answer = send(caller, spec, path,
+                          {"data": _nested(depth), "headers": {"Content-Type": "application/json"}})
 
-        # Then it is a 400 invalid_request saying the body is nested too deep, never a 5xx
-        assert answer.status_code == 400, f"{depth} levels: {answer.status_code} {answer.text[:300]}"
-        assert answer.json()["error"] == "invalid_request", answer.text
-        assert "nested" in answer.json()["message"], answer.text
-
-    # And nothing changed
-    assert_unchanged(portal, before)
+            # Then it is a 400 invalid_request saying the body is nested too deep, never a 5xx
+            assert answer.status_code == 400, f"{depth} levels: {answer.status_code} {answer.text[:300]}"
+            assert answer.json()["error"] == "invalid_request", answer.text
+            assert "nested" in answer.json()["message"], answer.text
 
 
 ID_ROUTES = [spec for spec in ROUTES if "{" in spec.path]
