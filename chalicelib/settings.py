@@ -82,6 +82,10 @@ class Settings:
     # The clinic's own time zone (an IANA name): every time a page or a mail shows is in it, with
     # the zone's abbreviation; the JSON API stays UTC.
     clinic_time_zone: str = "America/New_York"
+    # The test suite only (CHECK_ANSWERS=1): every JSON answer is checked against its route's
+    # answer model, and one that does not match is a 500, so every test that calls a route also
+    # checks the shape the OpenAPI document declares for its answer.
+    check_answers: bool = False
     # Whether patients see the name of the staff member who answered, rather than "the office".
     office_names_to_patients: bool = False
     # Take-away records: the jobs that build a patient's zip wait here.
@@ -152,4 +156,5 @@ def get_settings() -> Settings:
         clinic_time_zone=os.environ.get("CLINIC_TIME_ZONE", "").strip() or "America/New_York",
         office_names_to_patients=os.environ.get("OFFICE_NAMES_TO_PATIENTS", "").strip().lower() in ("1", "true", "yes"),
         export_queue_name=os.environ.get("EXPORT_QUEUE_NAME", f"{prefix}-export"),
+        check_answers=os.environ.get("CHECK_ANSWERS", "").strip() == "1",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,8 @@ os.environ.setdefault("LOGIN_FAILURES_PER_CLIENT_PER_HOUR", "1000000")
 # same code path; tests/unit/test_passwords.py pins the production cost).
 os.environ.setdefault("PASSWORD_HASH_TIME_COST", "1")
 os.environ.setdefault("PASSWORD_HASH_MEMORY_KIB", "8192")
+# Every JSON answer a test gets is checked against its route's answer model (a mismatch is a 500).
+os.environ.setdefault("CHECK_ANSWERS", "1")
 
 from tests.support import Api, Portal  # noqa: E402
 
@@ -57,17 +60,18 @@ def app_calls():
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
-    """Files with a slow run first, then the browser files, then the rest (each file's tests in
-    their own order): `make test`'s workers take a file at a time, and a minutes-long file taken
-    last would leave one worker running it alone at the end. The IAM policy coverage check reads
-    the calls every other test made, so it runs last."""
+    """Files with a slow run first, then the browser files, then the rest, the files with the most
+    tests first (each file's tests in their own order): `make test`'s workers take a file at a
+    time, and a long file taken last would leave one worker running it alone at the end. The IAM
+    policy coverage check reads the calls every other test made, so it runs last."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     browser_files = {item.path for item in items if item.get_closest_marker("browser")}
+    tests_in = Counter(item.path for item in items)
 
-    def place(item) -> int:
+    def place(item) -> tuple[int, int]:
         if item.path.name == "test_policy_coverage.py":
-            return 3
-        return 0 if item.path in slow_files else 1 if item.path in browser_files else 2
+            return 3, 0
+        return 0 if item.path in slow_files else 1 if item.path in browser_files else 2, -tests_in[item.path]
 
     items.sort(key=place)  # stable: each file keeps its tests' order
 

@@ -15,6 +15,25 @@ from pydantic import BaseModel, ConfigDict, RootModel
 Time = str  # ISO 8601 UTC, e.g. 2026-11-25T19:08:06Z
 
 
+def check(route: str, model: str, answer: dict) -> None:
+    """Raise when `answer` does not have the shape of its model (settings.check_answers: the tests).
+    The mismatch is logged by field and kind of error, never by value."""
+    from pydantic import ValidationError
+
+    from chalicelib.observability import logger
+
+    try:
+        globals()[model].model_validate(answer)
+    except ValidationError as mismatch:
+        fields = [f"{'.'.join(str(part) for part in error['loc'])}: {error['type']}" for error in mismatch.errors()]
+        logger.error("answer.mismatch", extra={"route": route, "model": model, "fields": fields[:20]})
+        raise AnswerMismatch(f"{route}: the answer does not match {model}: {fields[:20]}") from None
+
+
+class AnswerMismatch(Exception):
+    """An answer that is not the shape its route declares."""
+
+
 class Answer(BaseModel):
     """A JSON answer: the fields named here are always present; others may be added."""
 
