@@ -248,6 +248,7 @@ def sweep(now: Annotated[str, typer.Option(help="the sweep's time, ISO 8601 (def
 class DeadLetterQueue(StrEnum):
     publish = "publish"
     recovery = "recovery"
+    export = "export"
 
 
 @app.command("replay-dlq")
@@ -255,7 +256,8 @@ def replay_dlq(
     limit: Annotated[int | None, typer.Option(min=1, help="move at most this many (default: all)")] = None,
     queue: Annotated[DeadLetterQueue, typer.Option("--queue", help="whose dead letters")] = DeadLetterQueue.publish,
 ) -> None:
-    """Move dead letters back to their queue: failed uploads (publish) or password recovery jobs (recovery)."""
+    """Move dead letters back to their queue: failed uploads (publish), password recovery jobs
+    (recovery) or take-away records jobs (export)."""
     from chalicelib.services import operations
 
     moved = operations.replay_dead_letters(limit, queue.value)

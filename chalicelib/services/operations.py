@@ -11,10 +11,11 @@ from chalicelib.store import queues
 
 
 def replay_dead_letters(limit: int | None = None, queue: str = "publish") -> int:
-    """Move messages from a dead-letter queue (the upload publisher's, or the password recovery
-    jobs') back to its queue, after the cause of their failure is fixed; returns how many moved.
-    Each is sent before it is deleted, so a crash in between leaves a copy in both queues, never in
-    neither: both handlers are idempotent."""
+    """Move messages from a dead-letter queue (the upload publisher's, the password recovery jobs'
+    or the take-away records jobs') back to its queue, after the cause of their failure is fixed;
+    returns how many moved. Each is sent before it is deleted, so a crash in between leaves a copy
+    in both queues, never in neither: every handler is idempotent (an export already built is not
+    built again)."""
     return queues.replay_dead_letters(queue, limit)
 
 

@@ -29,10 +29,11 @@ def enqueue_recovery_job(job: dict[str, Any]) -> None:
 
 
 def _queues(queue: str) -> tuple[str, str]:
-    """(dead-letter queue, its queue) by the name operators use: publish or recovery."""
+    """(dead-letter queue, its queue) by the name operators use: publish, recovery or export."""
     settings = get_settings()
     names = {"publish": (settings.publish_dead_letter_queue_name, settings.publish_queue_name),
-             "recovery": (settings.recovery_dead_letter_queue_name, settings.recovery_queue_name)}
+             "recovery": (settings.recovery_dead_letter_queue_name, settings.recovery_queue_name),
+             "export": (settings.export_dead_letter_queue_name, settings.export_queue_name)}
     if queue not in names:
         raise ValueError(f"queue: one of {', '.join(names)}")
     return names[queue]
@@ -41,7 +42,7 @@ def _queues(queue: str) -> tuple[str, str]:
 def replay_dead_letters(queue: str, limit: int | None = None) -> int:
     """Move messages from a dead-letter queue back to its queue; returns how many moved. Each is
     sent before it is deleted, so a crash in between leaves a copy in both queues, never in
-    neither (both handlers are idempotent)."""
+    neither (every handler is idempotent)."""
     sqs = _sqs()
     source, target = (sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in _queues(queue))
     moved = 0

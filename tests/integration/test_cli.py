@@ -196,7 +196,7 @@ def test_export_audit_writes_the_patients_trail_as_json_and_csv(portal, staff, t
     assert "audit.export" in [r["action"] for r in rows]
 
 
-@pytest.mark.parametrize("queue", ["publish", "recovery"])
+@pytest.mark.parametrize("queue", ["publish", "recovery", "export"])
 def test_replay_dlq_moves_dead_letters_back_to_their_queue(portal, queue):
     # Given a message in the queue's dead-letter queue (a test event: its handler drops it harmlessly)
     from chalicelib import aws
@@ -204,7 +204,8 @@ def test_replay_dlq_moves_dead_letters_back_to_their_queue(portal, queue):
 
     sqs, settings = aws.client("sqs"), get_settings()
     names = {"publish": (settings.publish_dead_letter_queue_name, settings.publish_queue_name),
-             "recovery": (settings.recovery_dead_letter_queue_name, settings.recovery_queue_name)}[queue]
+             "recovery": (settings.recovery_dead_letter_queue_name, settings.recovery_queue_name),
+             "export": (settings.export_dead_letter_queue_name, settings.export_queue_name)}[queue]
     dlq, target = (sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in names)
     body = json.dumps({"Event": "s3:TestEvent", "marker": secrets.token_hex(4)})
     sqs.send_message(QueueUrl=dlq, MessageBody=body)
