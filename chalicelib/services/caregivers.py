@@ -132,23 +132,30 @@ def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_s
 def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationship: str, scope: str,
           expires_on: str | None = None) -> dict[str, str]:
     """Give a caregiver access to a patient's records (by the patient, or by the office for them).
-    The caregiver is mailed (no patient name, nothing medical); so is the patient."""
+    The caregiver is mailed (no patient name, nothing medical); so is the patient. Granting again
+    to a caregiver whose grant is live changes it (scope, end date, the names shown): the same
+    grant, audited and mailed to the patient as a change."""
     patient = accounts.get_patient(patient_id)
     name, email, relationship = _valid_grant(name, email, relationship, scope, expires_on)
     caregiver, temporary = _caregiver_account(caller, name, email)
     now = clock.now()
-    row = grant_store.Grant(grant_store.grant_id(patient.id, caregiver.id), patient_id=patient.id,
+    grant_id = grant_store.grant_id(patient.id, caregiver.id)
+    live = None if temporary else grant_store.get(grant_id)
+    changing = live is not None and status_of(live) == ACTIVE
+    row = grant_store.Grant(grant_id, patient_id=patient.id,
                             caregiver_id=caregiver.id, name=name, email=email, relationship=relationship,
                             scope=scope, expires_on=expires_on or None, status=grant_store.ACTIVE,
-                            granted_by=caller.actor_id or "", created_at=now, revoked_at=None)
+                            granted_by=caller.actor_id or "", created_at=live.created_at if changing else now,
+                            revoked_at=None)
     grant_store.put(row)
     if temporary:
         mail = account_mail.send(caregiver, "caregiver_invitation", username=caregiver.username,
                                  temporary_password=temporary, hours=get_settings().invitation_hours)
     else:
         mail = account_mail.send(caregiver, "caregiver_access", to=email)
-    patient_mail = account_mail.send(patient, "caregiver_changed", change="granted")
-    audit.record_for(caller, "proxy.grant", patient_id=patient.id, target_id=caregiver.id,
+    patient_mail = account_mail.send(patient, "caregiver_changed", change="changed" if changing else "granted")
+    audit.record_for(caller, "proxy.change" if changing else "proxy.grant", patient_id=patient.id,
+                     target_id=caregiver.id,
                      detail={"scope": scope, "expires_on": expires_on or None, "caregiver_mail": mail,
                              "patient_mail": patient_mail, "new_account": bool(temporary)})
     return {"id": row.id}

@@ -300,6 +300,34 @@ def test_every_grant_and_revocation_is_in_the_patients_audit_trail(portal, staff
     assert actions["proxy.revoke"]["actor_id"] == patient.id
 
 
+def test_granting_again_to_a_live_caregiver_changes_the_grant_audited_and_mailed_as_a_change(portal, staff, admin):
+    # Given a patient whose caregiver reads and messages
+    patient = portal.new_patient(staff)
+    caregiver, grant_id, body = caregiver_for(portal, patient, scope="read_and_message")
+    mails_before = len(portal.outbox(patient.email))
+
+    # When the patient grants the same caregiver again, read-only until a date
+    again = patient.api.post("/api/me/proxies", json={**body, "scope": "read", "expires_on": "2099-01-01"})
+
+    # Then it is the same grant, changed: one row listed with the new scope and end date
+    assert again.status_code == 201 and again.json()["id"] == grant_id
+    [listed] = patient.api.get("/api/me/proxies").json()["proxies"]
+    assert (listed["scope"], listed["expires_on"], listed["status"]) == ("read", "2099-01-01", "active")
+    # And the caregiver may read but no longer send, from their very next request
+    assert caregiver.get(f"/api/items?patient_id={patient.id}").status_code == 200
+    sent = caregiver.post(f"/api/messages?patient_id={patient.id}", json={"subject": "Hi", "body": "Question"})
+    assert sent.status_code == 403
+    # And the patient was mailed that a caregiver's access changed
+    changed = portal.outbox(patient.email)[mails_before:]
+    assert [m["subject"] for m in changed] == ["Caregiver access to your patient portal records changed"]
+    assert "was changed" in changed[0]["text"]
+    # And the trail holds the change, done by the patient, with the new scope
+    events = admin.get(f"/api/staff/audit?patient_id={patient.id}").json()["events"]
+    [change] = [e for e in events if e["action"] == "proxy.change"]
+    assert change["actor_id"] == patient.id and change["detail"]["scope"] == "read"
+    assert len([e for e in events if e["action"] == "proxy.grant"]) == 1
+
+
 def test_a_caregiver_account_locks_after_wrong_passwords_like_anyone(portal, staff):
     # Given a caregiver with a password of their own
     from chalicelib.settings import get_settings
