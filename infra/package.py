@@ -3,7 +3,8 @@
 1. the stage's environment variables from `.chalice/config.json` are set first, so the app and
    the models see the stage's names (queue, topic, table prefix) exactly as Lambda will;
 2. `infra.template` writes the merge template (tables from the models, bucket, queues, SES, SNS);
-3. `chalice package --merge-template` writes `sam.json` and `deployment.zip`;
+3. `chalice package --merge-template` writes `sam.json` and `deployment.zip`, from a copy of the
+   project whose requirements.txt is `requirements.lock` (every bundled package pinned and hashed);
 4. the portal's own modules are compiled into the zip beside their sources (`add_bytecode`);
 5. cfn-lint checks the packaged template; errors fail the command, warnings are shown.
 
@@ -64,6 +65,27 @@ def add_bytecode(package: Path) -> int:
     return len(sources)
 
 
+# What `chalice package` reads of the project: the app, its modules, the stages' config and policies.
+PACKAGED = ("app.py", "chalicelib", ".chalice")
+
+
+def locked_project(scratch: Path) -> Path:
+    """A copy of what Chalice packages, whose requirements.txt is the runtime lock: every package of
+    the Lambda bundle, indirect ones included, at its locked version and checked against its locked
+    hashes (pip's hash-checking mode), as `make deps` installs them. (Not Chalice's cache of earlier
+    bundles, `.chalice/deployments`: each package is built from the lock.)"""
+    project = scratch / "project"
+    project.mkdir()
+    for name in PACKAGED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "deployments"))
+        else:
+            shutil.copy2(source, project / name)
+    shutil.copy2(ROOT / "requirements.lock", project / "requirements.txt")
+    return project
+
+
 def lint(template_path: Path) -> int:
     """cfn-lint's exit status; errors set bit 2."""
     answer = subprocess.run([_tool("cfn-lint"), str(template_path)], capture_output=True, text=True, check=False)  # noqa: S603
@@ -89,10 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     merge_path = out / f"infra-{args.stage}.json"
     merge_path.write_text(json.dumps(merge_template(args.stage), indent=2, sort_keys=True) + "\n")
 
-    packaged = subprocess.run(  # noqa: S603 - our own chalice, our own arguments
-        [_tool("chalice"), "package", "--stage", args.stage, "--merge-template", str(merge_path), str(out)],
-        cwd=ROOT, env={**os.environ}, check=False,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        project = locked_project(Path(scratch))
+        packaged = subprocess.run(  # noqa: S603 - our own chalice, our own arguments
+            [_tool("chalice"), "package", "--stage", args.stage, "--merge-template", str(merge_path), str(out)],
+            cwd=project, env={**os.environ}, check=False,
+        )
     if packaged.returncode:
         return packaged.returncode
     template_path = out / "sam.json"

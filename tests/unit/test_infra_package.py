@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -53,6 +54,39 @@ def test_the_package_carries_bytecode_for_every_module_of_the_portal(package_dir
     for pyc in compiled.values():
         assert pyc[:4] == importlib.util.MAGIC_NUMBER
         assert int.from_bytes(pyc[4:8], "little") == unchecked_hash
+
+
+def _locked_pins() -> dict[str, str]:
+    """Package name (normalized) -> version, as requirements.lock pins it."""
+    pins = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)", (ROOT / "requirements.lock").read_text(), re.MULTILINE)
+    return {re.sub(r"[-_.]+", "_", name).lower(): version for name, version in pins}
+
+
+def test_every_package_in_the_bundle_is_the_locked_version(package_dir):
+    # Given the runtime lock's pins (every package, indirect ones included, with its hashes)
+    pins = _locked_pins()
+
+    # When prod is packaged, every package in the Lambda bundle names its version in its dist-info
+    with zipfile.ZipFile(package_dir / "deployment.zip") as package:
+        bundled = {re.sub(r"[-_.]+", "_", match.group(1)).lower(): match.group(2)
+                   for name in package.namelist()
+                   if (match := re.match(r"^([^/]+)-([^-/]+)\.dist-info/METADATA$", name))}
+
+    # Then each is the version the lock pins (Chalice installed from the lock, hashes checked)
+    assert {"boto3", "pydantic", "pynamodb", "argon2_cffi_bindings", "pydantic_core"} <= set(bundled)
+    assert {name: version for name, version in bundled.items() if pins.get(name) != version} == {}
+
+
+def test_chalice_packages_a_copy_of_the_project_whose_requirements_are_the_lock(tmp_path):
+    # When the project Chalice packages is prepared
+    from infra.package import PACKAGED, locked_project
+
+    project = locked_project(tmp_path)
+
+    # Then it holds the app, its modules and the stages' config, and requirements.txt is the lock
+    assert sorted(path.name for path in project.iterdir()) == sorted([*PACKAGED, "requirements.txt"])
+    assert (project / "requirements.txt").read_text() == (ROOT / "requirements.lock").read_text()
+    assert "--hash=sha256:" in (project / "requirements.txt").read_text()
 
 
 def test_packaged_prod_template_holds_every_table_and_the_stage_resources(packaged):
