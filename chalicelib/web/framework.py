@@ -228,6 +228,11 @@ class FormErrors(Exception):
         self.errors = errors
 
 
+# Error codes whose messages carry words from outside the catalog: on a page in another language
+# than English, the field shows this sentence instead.
+GENERAL_ERRORS = {"invalid_email": N_("This is not a valid email address (it looks like name@example.com).")}
+
+
 def field_errors(exc: PortalError) -> dict[str, str]:
     """Domain messages read "field: sentence"; put the sentence next to its field."""
     if exc.fields:  # several fields at once (a registration whose email and MRN are both taken)
@@ -337,14 +342,24 @@ class PageCtx:
         except PortalError as exc:
             if isinstance(exc, NotFound | Unauthenticated | Forbidden):
                 raise
-            page = show(exc.status, self.translated(field_errors(exc)))
+            page = show(exc.status, self.translated(field_errors(exc), exc.code))
             page.headers.update(exc.headers)  # e.g. a 429's Retry-After
             return None, page
 
-    def translated(self, errors: dict[str, str]) -> dict[str, str]:
-        """Form errors in the page's language (those the catalog holds; the JSON API keeps English)."""
+    def translated(self, errors: dict[str, str], code: str | None = None) -> dict[str, str]:
+        """Form errors in the page's language (the JSON API keeps English): as the catalog holds
+        them, or, for a message whose words come from elsewhere (an email address's syntax, as
+        email-validator explains it), the catalog's general sentence for its error code."""
         language = self.language()
-        return {name: i18n.gettext(text, language) for name, text in errors.items()}
+        general = GENERAL_ERRORS.get(code or "")
+
+        def in_language(text: str) -> str:
+            translated = i18n.gettext(text, language)
+            if translated == text and general and language != i18n.DEFAULT:
+                return i18n.gettext(general, language)
+            return translated
+
+        return {name: in_language(text) for name, text in errors.items()}
 
     def language(self) -> str:
         """The page's language: a signed-in person's own (My Profile); before signing in, the

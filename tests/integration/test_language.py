@@ -173,6 +173,30 @@ def test_a_signed_out_form_error_is_in_the_pages_language(portal):
     assert "Este campo es obligatorio." in sent.text and "This field is required." not in sent.text
 
 
+def test_an_email_address_refused_on_a_spanish_page_is_explained_in_spanish(portal):
+    # Given a Spanish browser on the forgot-username form
+    browser = requests.Session()
+    form = page(portal, "/forms/forgot-username", browser, **{"Accept-Language": "es"})
+
+    # When it is sent with an address email-validator refuses (its own words are English)
+    sent = browser.post(portal.base_url + "/forms/forgot-username", timeout=30, headers={"Accept-Language": "es"},
+                        data={"csrf_token": page_csrf(form.text), "name": "Rosa Delgado",
+                              "date_of_birth": "04/30/1980", "email": "rosa@@example.com"})
+
+    # Then the field says so in Spanish, and none of the library's English reaches the page
+    assert sent.status_code == 400
+    assert "No es una dirección de correo electrónico válida" in sent.text
+    assert "not a valid email address" not in sent.text and "@-sign" not in sent.text
+
+    # And in English the page keeps the detailed reason
+    english = requests.Session()
+    form = page(portal, "/forms/forgot-username", english, **{"Accept-Language": "en"})
+    sent = english.post(portal.base_url + "/forms/forgot-username", timeout=30, headers={"Accept-Language": "en"},
+                        data={"csrf_token": page_csrf(form.text), "name": "Rosa Delgado",
+                              "date_of_birth": "04/30/1980", "email": "rosa@@example.com"})
+    assert sent.status_code == 400 and "Not a valid email address (" in sent.text
+
+
 # ---------------------------------------------------------------- My Profile
 
 def test_my_profile_changes_the_language_of_the_pages(portal, staff):
