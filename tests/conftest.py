@@ -80,7 +80,17 @@ def pytest_collection_modifyitems(session, config, items):
 def stack():
     from chalicelib.localstack.stack import LocalStack, free_port
 
-    running = LocalStack(portal_port=free_port()).start()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        # Each of `make test`'s workers takes its ports from a block of its own, below the kernel's
+        # ephemeral range: two workers given the same free port at once would share one stack.
+        first = 20_000 + 200 * int(worker[2:])
+        portal_port = free_port(range(first, first + 200))
+        dynamodb_port = free_port(range(portal_port + 1, first + 200))
+        moto_port = free_port(range(dynamodb_port + 1, first + 200))
+        running = LocalStack(portal_port=portal_port, dynamodb_port=dynamodb_port, moto_port=moto_port).start()
+    else:
+        running = LocalStack(portal_port=free_port()).start()
     yield running
     running.stop()
 

