@@ -109,25 +109,25 @@ def portal(stack) -> Portal:
     http.shutdown()
 
 
+OFFICE = {"admin": ("admin", ADMIN_PASSWORD), "staff": ("desk", STAFF_PASSWORD)}
+
+
 @pytest.fixture(scope="session")
 def admin(portal) -> Api:
-    return portal.signed_in("admin", ADMIN_PASSWORD)
+    return portal.live(*OFFICE["admin"])
 
 
 @pytest.fixture(scope="session")
 def staff(portal) -> Api:
-    return portal.signed_in("desk", STAFF_PASSWORD)
+    return portal.live(*OFFICE["staff"])
 
 
 @pytest.fixture(autouse=True)
 def _live_office_sessions(request):
-    """A test that moves the clock by days ends the shared admin and staff sessions (as it should:
-    idle and absolute limits); give the next test that uses them a live session again."""
-    for name, (username, password) in {"admin": ("admin", ADMIN_PASSWORD), "staff": ("desk", STAFF_PASSWORD)}.items():
+    """The shared admin and staff sessions, live again for each test that uses them (`Portal.live`)."""
+    for name, (username, password) in OFFICE.items():
         if name in request.fixturenames:
-            api = request.getfixturevalue(name)
-            if api.get("/api/me").status_code == 401:
-                api.token = request.getfixturevalue("portal").signed_in(username, password).token
+            request.getfixturevalue("portal").live(username, password)
 
 
 @pytest.fixture(autouse=True)

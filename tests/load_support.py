@@ -30,7 +30,7 @@ def own_staff(portal) -> Api:
     """A staff member of the caller's own (created by the admin), signed in with their own password."""
     from tests.conftest import ADMIN_PASSWORD
 
-    admin = portal.signed_in("admin", ADMIN_PASSWORD)
+    admin = portal.live("admin", ADMIN_PASSWORD)
     return new_member(portal, admin, name="Office Member", prefix="staff").api  # enrolled at the first sign-in
 
 

@@ -76,20 +76,12 @@ def staff_item(staff, patient_id: str, item_id: str) -> dict:
     return next(i for i in answer.json()["items"] if i["id"] == item_id)
 
 
-_STAFF_SESSIONS: dict[str, object] = {}
-
-
 def staff_now(portal):
-    """A live staff session at the clock's current time: moving the clock by days ends the idle
-    ones, and then a new sign-in is made. A session still live is used again, as each sign-in
-    spends one of the three second-factor codes the portal accepts in 30 seconds."""
+    """A live staff session at the clock's current time (moving the clock by days ends the idle
+    ones): the shared one, signed in again when it has ended (`Portal.live`)."""
     from tests.conftest import STAFF_PASSWORD
 
-    kept = _STAFF_SESSIONS.get(portal.base_url)
-    if kept is not None and kept.get("/api/me").status_code == 200:
-        return kept
-    _STAFF_SESSIONS[portal.base_url] = portal.signed_in(STAFF_USERNAME, STAFF_PASSWORD)
-    return _STAFF_SESSIONS[portal.base_url]
+    return portal.live(STAFF_USERNAME, STAFF_PASSWORD)
 
 
 def patient_now(portal, patient):

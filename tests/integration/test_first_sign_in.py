@@ -123,7 +123,7 @@ def test_the_local_mailbox_dates_each_mail_by_the_portal_clock(portal, clock):
     from tests.conftest import STAFF_PASSWORD
 
     clock.travel_to(datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC))
-    staff = portal.signed_in("desk", STAFF_PASSWORD)
+    staff = portal.live("desk", STAFF_PASSWORD)
 
     # When a patient is registered (the invitation goes out)
     patient = portal.register_patient(staff)

@@ -171,7 +171,7 @@ def test_office_started_thread_unread_for_three_days_is_noticed_again_by_the_swe
 
     # Then exactly one more notice went out, and the office sees two notices sent
     assert len(portal.outbox(patient.email)) == notices_before + 2
-    desk = portal.signed_in("desk", STAFF_PASSWORD)  # the clock moved past the old session's idle time
+    desk = portal.live("desk", STAFF_PASSWORD)  # the clock moved past the old session's idle time
     assert _staff_item(desk, patient, thread_id)["notices_sent"] == 2
 
     # When the patient then reads it and three more days pass
@@ -340,7 +340,7 @@ def test_a_message_send_writes_the_message_the_thread_and_the_office_alert_in_on
 
     # Given a patient with a thread, in an alert window no message has used yet
     into_a_fresh_alert_window(clock)
-    patient = portal.new_patient(portal.signed_in("desk", STAFF_PASSWORD))
+    patient = portal.new_patient(portal.live("desk", STAFF_PASSWORD))
     thread_id = patient.api.post("/api/messages", json={"subject": "Refill", "body": "Please"}).json()["id"]
     assert patient.api.get("/api/me").status_code == 200  # the session is fresh: no touch during the send
 

@@ -34,7 +34,7 @@ def _run_schedule(clock) -> None:
 
 def _patient(portal):
     """A signed-in patient, registered by a desk session live at the clock's current time."""
-    return portal.new_patient(portal.signed_in("desk", STAFF_PASSWORD))
+    return portal.new_patient(portal.live("desk", STAFF_PASSWORD))
 
 
 def _ses_refuses_office_mail_once(code: str = "ServiceUnavailable", status: int = 503):
@@ -193,7 +193,7 @@ def test_an_alert_ses_refuses_for_good_shows_in_the_staff_queue_without_a_patien
     # names no patient
     assert len(office_alert_mails(portal)) == before
     assert outbox.get(alert_id).status == "failed"
-    desk = portal.signed_in("desk", STAFF_PASSWORD)
+    desk = portal.live("desk", STAFF_PASSWORD)
     failed = [e for e in desk.get("/api/staff/queue").json()["failed_notices"] if e["id"] == f"notice_failed#{alert_id}"]
     assert len(failed) == 1
     assert failed[0]["patient_id"] is None and failed[0]["reason"] == "MessageRejected"
@@ -214,7 +214,7 @@ def test_patients_writing_at_the_same_moment_all_get_through_with_one_alert(port
 
     # Given eight signed-in patients early in an alert window
     into_a_fresh_alert_window(clock)
-    desk = portal.signed_in("desk", STAFF_PASSWORD)
+    desk = portal.live("desk", STAFF_PASSWORD)
     patients = [portal.new_patient(desk) for _ in range(8)]
     before = len(office_alert_mails(portal))
 
