@@ -27,7 +27,7 @@ MOTO_SERVICES = ("S3", "SQS", "SESV2", "SES", "SNS", "STS")
 
 def free_port(among: range | None = None) -> int:
     """A port nothing listens on: the kernel's pick, or the first free one of `among`."""
-    for port in among or (0,):
+    for port in among if among is not None else (0,):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))

@@ -4,8 +4,8 @@ from chalicelib.store import (  # noqa: F401
     accounts,
     audit,
     counters,
-    exports,  # noqa: F401 - take-away records
-    grants,  # noqa: F401
+    exports,
+    grants,
     idempotency,
     item_lists,
     items,

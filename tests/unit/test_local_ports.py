@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from chalicelib.localstack.stack import free_port
 
 
@@ -32,3 +34,11 @@ def test_without_a_block_the_kernel_picks_a_free_port():
     assert 0 < port < 65536
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_block_with_no_free_port_is_an_error_not_the_kernels_pick():
+    # Given an empty block of ports
+    # When a free port of it is asked for
+    # Then it is refused, never some port outside the block
+    with pytest.raises(RuntimeError, match="no free port"):
+        free_port(range(20_000, 20_000))
