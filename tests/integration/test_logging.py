@@ -116,3 +116,24 @@ def test_a_published_upload_and_its_notice_are_logged_with_ids_only(portal, staf
     # And nothing in them names the patient or the document's content
     assert_no_phi(lines, patient.name, patient.mrn, patient.email, patient.username,
                   META["title"], META["provider"], META["comment"])
+
+
+def test_an_answer_not_shaped_as_its_route_declares_is_a_logged_500_in_the_suite(portal, staff, monkeypatch):
+    # Given a patient, and the item list's service answering a shape the route's model does not
+    # allow (an item without its title, its id a number), its text naming the patient
+    from chalicelib.services import items
+
+    patient = portal.new_patient(staff, name="Perpetua Vandermolen")
+    monkeypatch.setattr(items, "list_for_patient", lambda *_: [{"id": 7, "kind": "document", "note": patient.name}])
+
+    # When the patient lists their items (the suite checks every answer: CHECK_ANSWERS=1)
+    with captured_logs() as lines:
+        answer = patient.api.get("/api/items")
+
+    # Then the answer never leaves: a 500, and one line names the route, the model and each
+    # mismatched field with the kind of error, never a value
+    assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
+    [mismatch] = [r for r in records(lines) if r["message"] == "answer.mismatch"]
+    assert mismatch["route"] == "GET /api/items" and mismatch["model"] == "Items"
+    assert {"items.0.id: string_type", "items.0.title: missing"} <= set(mismatch["fields"]), mismatch["fields"]
+    assert_no_phi(lines, patient.name, patient.mrn, patient.email)
