@@ -6,12 +6,16 @@ from chalicelib.startup import imports_without_gc
 with imports_without_gc():
     from chalice import Chalice, ConvertToMiddleware
 
-    from chalicelib.api import admin, auth, forms, items, lifecycle, messages, meta, mfa, profile, staff, staff_messages
-    from chalicelib.api import caregivers as caregivers_api
-    from chalicelib.api import documents as documents_api
-    from chalicelib.api import exports as exports_api
-    from chalicelib.api import followup as followup_api
-    from chalicelib.api import uploads as uploads_api
+    from chalicelib.api import meta
+    from chalicelib.api.access import auth, forms, mfa
+    from chalicelib.api.accounts import admin, lifecycle, profile, staff
+    from chalicelib.api.caregivers import grants as caregivers_api
+    from chalicelib.api.followup import reports as followup_api
+    from chalicelib.api.messaging import messages, staff_messages
+    from chalicelib.api.publication import documents as documents_api
+    from chalicelib.api.publication import items
+    from chalicelib.api.publication import uploads as uploads_api
+    from chalicelib.api.records import exports as exports_api
     from chalicelib.errors import http_error_middleware
     from chalicelib.events import exports as export_events
     from chalicelib.events import mail_feedback as mail_feedback_events

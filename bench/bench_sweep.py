@@ -25,7 +25,7 @@ from botocore.client import BaseClient
 from bench.figures import Figure
 from chalicelib.clock import clock
 from chalicelib.mail import sender
-from chalicelib.services import followup
+from chalicelib.services.followup import sweep as followup
 from chalicelib.store import accounts as account_store
 from chalicelib.store import items as item_store
 

@@ -17,7 +17,7 @@ class BenchPortal(Portal):
     @classmethod
     def start(cls, stack) -> BenchPortal:
         from chalicelib.localstack import pump, server
-        from chalicelib.services import accounts
+        from chalicelib.services.accounts import registry as accounts
 
         http = server.serve("127.0.0.1", stack.portal_port)
         pump.subscribe_sns_pumps()

@@ -176,7 +176,7 @@ def _reshape_chalice_error(response: Response) -> Response:
 
 
 def _is_validation_error(exc: Exception) -> bool:
-    # pydantic loads with the first request body (chalicelib.api.models): until then none can be raised.
+    # pydantic loads with the first request body (chalicelib.bodies): until then none can be raised.
     pydantic = sys.modules.get("pydantic")
     return pydantic is not None and isinstance(exc, pydantic.ValidationError)
 

@@ -23,8 +23,8 @@ from chalicelib.errors import (
     PortalError,
     validation_message,
 )
-from chalicelib.services import sessions
-from chalicelib.services.sessions import Principal
+from chalicelib.services.access import sessions
+from chalicelib.services.access.sessions import Principal
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -78,7 +78,7 @@ def acting_for(principal: Principal, patient_id: str | None, *, needs: str | Non
     that row) for a caregiver; (None, None, None) for anyone else."""
     if principal.role != PROXY:
         return None, None, None
-    from chalicelib.services import caregivers
+    from chalicelib.services.caregivers import grants as caregivers
 
     if found is not None:
         grant, row = caregivers.check(found[0], needs), found[1]
@@ -163,7 +163,7 @@ def resolve_record_session(request, patient_id: str | None, *,
     `resolve_session`'s (principal, `with_session(own account)`, None)."""
     if not patient_id:
         return (*resolve_session(request, with_session=with_session), None)
-    from chalicelib.services import caregivers
+    from chalicelib.services.caregivers import grants as caregivers
 
     if not caregivers.nameable(patient_id):
         return (*resolve_session(request, with_session=with_session), None)
@@ -198,9 +198,9 @@ def check_session_state(principal: Principal, *, allow_password_change: bool = F
 # ---------------------------------------------------------------- bodies
 
 def body_model(name: str) -> type[BaseModel]:
-    """The request body model called `name` in chalicelib.api.models. That module, and pydantic with
+    """The request body model called `name` in chalicelib.bodies. That module, and pydantic with
     it, loads with the first request that has a body: a cold start serving only reads never pays for it."""
-    from chalicelib.api import models
+    from chalicelib import bodies as models
 
     return getattr(models, name)
 
@@ -219,7 +219,7 @@ def _too_deep(data: Any) -> bool:
 
 
 def parse_json(request, model: str | type[BaseModel]) -> Any:
-    """The body checked by `model` (or the model of that name in chalicelib.api.models)."""
+    """The body checked by `model` (or the model of that name in chalicelib.bodies)."""
     from pydantic import ValidationError  # loaded by the body model already
 
     if isinstance(model, str):

@@ -49,8 +49,8 @@ def stage_settings(stage: Annotated[str, typer.Option(envvar="PORTAL_STAGE", hel
 
 def _operator():
     """The audit trail names whoever ran the command."""
-    from chalicelib.services.identity import Caller
-    from chalicelib.services.sessions import Principal
+    from chalicelib.services.access.identity import Caller
+    from chalicelib.services.access.sessions import Principal
 
     return Caller(Principal(f"operator:{getpass.getuser()}", "admin", False, "", ""), None)
 
@@ -70,7 +70,7 @@ def create_admin(
 ) -> None:
     """Create the first admin with a password you choose (the password policy applies)."""
     from chalicelib.errors import PortalError
-    from chalicelib.services import accounts
+    from chalicelib.services.accounts import registry as accounts
 
     try:
         account = accounts.ensure_account("admin", username, password, email, name)
@@ -90,7 +90,7 @@ def create_staff(
 ) -> None:
     """Create a staff account; a temporary password is emailed to them."""
     from chalicelib.errors import PortalError
-    from chalicelib.services import accounts
+    from chalicelib.services.accounts import registry as accounts
 
     try:
         account = accounts.create_staff(_operator(), username=username, email=email, name=name, role=role)
@@ -112,7 +112,7 @@ def _staff_id(username_or_id: str) -> str:
 @app.command("list-staff")
 def list_staff(output: Annotated[Format, typer.Option("--format", help="csv or json")] = Format.csv) -> None:
     """Every staff member and admin: id, username, name, email, role, active, mfa_enrolled."""
-    from chalicelib.services import lifecycle
+    from chalicelib.services.accounts import lifecycle
 
     staff = lifecycle.list_staff(_operator())
     if output is Format.json:
@@ -125,7 +125,7 @@ def list_staff(output: Annotated[Format, typer.Option("--format", help="csv or j
 
 def _update_staff(who: str, **change) -> None:
     from chalicelib.errors import PortalError
-    from chalicelib.services import lifecycle
+    from chalicelib.services.accounts import lifecycle
 
     try:
         member = lifecycle.update_staff(_operator(), _staff_id(who), **change)
@@ -158,7 +158,7 @@ def set_role(who: Annotated[str, typer.Argument(help="username or id")],
 def mfa_reset(who: Annotated[str, typer.Argument(help="username or id")]) -> None:
     """Reset a staff member's authenticator app: their next sign-in sets up a new one."""
     from chalicelib.errors import PortalError
-    from chalicelib.services import mfa
+    from chalicelib.services.access import mfa
 
     try:
         mfa.admin_reset(_operator(), _staff_id(who))
@@ -171,8 +171,8 @@ def _read_rows(path: Path):
     """Rows checked one by one with the same rules as the registration API; (rows, problems)."""
     from pydantic import ValidationError
 
-    from chalicelib.api.models import RegisterBody
-    from chalicelib.services.patient_import import Problem, Row
+    from chalicelib.bodies import RegisterBody
+    from chalicelib.services.accounts.patient_import import Problem, Row
 
     rows, problems = [], []
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -208,7 +208,7 @@ def import_patients(
 ) -> None:
     """Register patients from a CSV file. Every row is checked first; a file with a bad row imports
     nothing. Rows already registered with the same details are skipped, so a re-run is safe."""
-    from chalicelib.services import patient_import
+    from chalicelib.services.accounts import patient_import
 
     rows, problems = _read_rows(file)
     plan = patient_import.plan(rows, problems)
@@ -234,7 +234,7 @@ def import_patients(
 def sweep(now: Annotated[str, typer.Option(help="the sweep's time, ISO 8601 (default: now)")] = "") -> None:
     """Run the follow-up sweep once, as the hourly schedule does."""
     from chalicelib.clock import clock, parse_iso
-    from chalicelib.services import followup
+    from chalicelib.services.followup import sweep as followup
 
     moment = clock.now()
     if now:

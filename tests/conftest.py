@@ -99,7 +99,7 @@ def stack():
 def portal(stack) -> Portal:
     """The portal over HTTP, with a first admin and a staff member."""
     from chalicelib.localstack import pump, server
-    from chalicelib.services import accounts
+    from chalicelib.services.accounts import registry as accounts
 
     http = server.serve("127.0.0.1", stack.portal_port)
     pump.subscribe_sns_pumps()

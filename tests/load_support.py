@@ -11,7 +11,7 @@ from collections import Counter
 from chalicelib import aws
 from chalicelib.localstack import pump
 from chalicelib.mail.sender import SUBJECTS
-from chalicelib.services.notices import ITEM_NOTICE
+from chalicelib.services.followup.notices import ITEM_NOTICE
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
 from chalicelib.store import outbox

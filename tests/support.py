@@ -56,7 +56,7 @@ class Authenticators:
     def wrong_code(self, username: str) -> str:
         """Six digits that are none of the codes the portal accepts now (or a step later)."""
         from chalicelib.clock import clock
-        from chalicelib.services import mfa
+        from chalicelib.services.access import mfa
 
         current = mfa.step_at(clock.now())
         valid = {mfa.code_at(self.secret(username), step) for step in range(current - 2, current + 3)}
@@ -64,7 +64,7 @@ class Authenticators:
 
     def code_for_step(self, username: str, step: int) -> str:
         """The code of one given step, counted as sent."""
-        from chalicelib.services import mfa
+        from chalicelib.services.access import mfa
 
         with self._lock:
             self._used.setdefault(username.casefold(), set()).add(step)
@@ -75,7 +75,7 @@ class Authenticators:
         is accepted), else the last step's while it is not about to end; failing all three, wait
         for the next step."""
         from chalicelib.clock import clock
-        from chalicelib.services import mfa
+        from chalicelib.services.access import mfa
 
         key = username.casefold()
         while True:
@@ -223,7 +223,7 @@ class Portal:
 def office_alert_mails(portal: Portal) -> list[dict]:
     """The office's "a patient wrote" alerts (the daily digest goes to the same address)."""
     from chalicelib.mail.sender import SUBJECTS
-    from chalicelib.services.notices import OFFICE_NEW_MESSAGE
+    from chalicelib.services.followup.notices import OFFICE_NEW_MESSAGE
     from chalicelib.settings import get_settings
 
     return [m for m in portal.outbox(get_settings().office_email) if m["subject"] == SUBJECTS[OFFICE_NEW_MESSAGE]]
@@ -235,7 +235,7 @@ def into_a_fresh_alert_window(clock) -> None:
     Sessions made before are idle by then: sign in afterwards."""
     from datetime import timedelta
 
-    from chalicelib.services.notices import office_alert_window
+    from chalicelib.services.followup.notices import office_alert_window
 
     later = clock.now() + timedelta(days=30 + secrets.randbelow(3000), hours=secrets.randbelow(24))
     clock.travel_to(office_alert_window(later).due_at + timedelta(minutes=1))
@@ -245,7 +245,7 @@ def end_the_alert_window(clock) -> None:
     """Move to the end of the current office-alert window and run the schedule, as it runs then."""
     from chalicelib.clock import iso
     from chalicelib.localstack import pump
-    from chalicelib.services.notices import office_alert_window
+    from chalicelib.services.followup.notices import office_alert_window
 
     clock.travel_to(office_alert_window(clock.now()).due_at)
     pump.run_schedules(iso(clock.now()))

@@ -7,7 +7,7 @@ from chalice import Blueprint
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.clock import clock, parse_iso
 from chalicelib.errors import BadRequest
-from chalicelib.services import followup
+from chalicelib.services.followup import sweep as followup
 
 bp = Blueprint(__name__)
 

@@ -33,8 +33,8 @@ from chalicelib.frontdoor import (
     resolve_session,
     user_agent,
 )
-from chalicelib.services.identity import Caller
-from chalicelib.services.sessions import Principal
+from chalicelib.services.access.identity import Caller
+from chalicelib.services.access.sessions import Principal
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
@@ -110,10 +110,10 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
     """Declare an API route. The handler is called as `fn(ctx, **path_params)` and returns a
     dict (sent with `status`), None (204), or a chalice Response.
 
-    `body` names the request body's model in `chalicelib/api/models.py` (loaded on first use);
+    `body` names the request body's model in `chalicelib/bodies.py` (loaded on first use);
     `response` names the answer's model in `chalicelib/api/answers.py` (every route that answers
     with a body names one: it is the one description of that answer); `query` names the model of
-    the query string the handler reads, in `chalicelib/api/models.py`; `responses` adds error
+    the query string the handler reads, in `chalicelib/bodies.py`; `responses` adds error
     statuses beyond the common ones, with their codes. `with_session(account_id)` names a row of the
     caller's account to read in the same round trip as the session (`ctx.with_session`); on a
     PATIENT_RECORD route it is keyed by the patient whose records are read (a caregiver's is read

@@ -1,5 +1,5 @@
 """The OpenAPI document (3.1), generated from the route table (`chalicelib.api.http.ROUTES`) and the
-models each route names: its request body and query string (`chalicelib/api/models.py`, the same
+models each route names: its request body and query string (`chalicelib/bodies.py`, the same
 models that validate requests) and its answer (`chalicelib/api/answers.py`). Nothing here describes
 a route a second time, so the document cannot drift from the code; the fuzz tests check every
 answer against it. pydantic writes JSON Schema 2020-12, which is OpenAPI 3.1's schema dialect."""

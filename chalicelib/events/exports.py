@@ -8,7 +8,7 @@ in the export dead-letter queue.
 from chalice import Blueprint
 
 from chalicelib.events import jobs
-from chalicelib.services import exports
+from chalicelib.services.records import exports
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)

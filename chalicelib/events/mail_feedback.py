@@ -3,7 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.observability import failures_logged
-from chalicelib.services import mail_feedback
+from chalicelib.services.followup import mail_feedback
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)

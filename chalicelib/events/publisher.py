@@ -10,7 +10,7 @@ batch whole: the batch's patients are found together and its published uploads l
 from chalice import Blueprint
 
 from chalicelib.observability import failures_logged
-from chalicelib.services import publisher
+from chalicelib.services.publication import publisher
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)

@@ -7,7 +7,7 @@ again and, after maxReceiveCount, to keep in the recovery dead-letter queue.
 from chalice import Blueprint
 
 from chalicelib.events import jobs
-from chalicelib.services import recovery
+from chalicelib.services.access import recovery
 from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)

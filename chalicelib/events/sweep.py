@@ -6,7 +6,7 @@ from chalice import Blueprint, Rate
 
 from chalicelib.clock import parse_iso
 from chalicelib.observability import failures_logged
-from chalicelib.services import followup
+from chalicelib.services.followup import sweep as followup
 
 bp = Blueprint(__name__)
 

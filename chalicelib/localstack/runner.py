@@ -22,8 +22,9 @@ DEMO_PATIENTS = [
 
 def seed(admin_password: str) -> list[str]:
     """The first admin, a front-desk account and two invited patients. Returns lines to print."""
-    from chalicelib.services import accounts, passwords
-    from chalicelib.services.identity import Caller
+    from chalicelib.services.access import passwords
+    from chalicelib.services.access.identity import Caller
+    from chalicelib.services.accounts import registry as accounts
     from chalicelib.store import accounts as account_store
 
     try:

@@ -9,7 +9,7 @@ from chalicelib.clock import clock, iso
 from chalicelib.store import audit as audit_store
 
 if TYPE_CHECKING:
-    from chalicelib.services.identity import Caller
+    from chalicelib.services.access.identity import Caller
 
 
 class Someone(Protocol):

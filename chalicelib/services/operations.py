@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.services import audit
-from chalicelib.services.identity import Caller
+from chalicelib.services.access.identity import Caller
 from chalicelib.store import audit as audit_store
 from chalicelib.store import queues
 

@@ -48,9 +48,9 @@ from chalicelib.frontdoor import (
     user_agent,
 )
 from chalicelib.i18n import N_
-from chalicelib.services import accounts
-from chalicelib.services.identity import Caller
-from chalicelib.services.sessions import Principal
+from chalicelib.services.access.identity import Caller
+from chalicelib.services.access.sessions import Principal
+from chalicelib.services.accounts import registry as accounts
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
@@ -303,7 +303,7 @@ class PageCtx:
         return Caller(self.principal, self.client_ip, user_agent(self.request))
 
     def validate(self, model: str | type[BaseModel], *, fields: tuple[str, ...] | None = None) -> Any:
-        """The API's own body model (by its name in chalicelib.api.models) checks the form: blank
+        """The API's own body model (by its name in chalicelib.bodies) checks the form: blank
         optional fields are left out."""
         from pydantic import ValidationError  # loaded by the body model already
 

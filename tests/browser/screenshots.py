@@ -27,7 +27,7 @@ def main() -> None:
 
     from chalicelib.localstack import pump, server
     from chalicelib.localstack.stack import LocalStack, free_port
-    from chalicelib.services import accounts
+    from chalicelib.services.accounts import registry as accounts
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
     from tests.browser.test_patient_journey import publish_result
     from tests.support import Portal

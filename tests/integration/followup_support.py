@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.clock import iso
 from chalicelib.mail.sender import SUBJECTS
-from chalicelib.services import notices
+from chalicelib.services.followup import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
 

@@ -68,7 +68,7 @@ def _caregivers(portal, patient, other) -> dict[str, Api]:
     yesterday) and one of `other` only, each signed in with a password of their own."""
     from datetime import timedelta
 
-    from chalicelib.services import caregivers
+    from chalicelib.services.caregivers import grants as caregivers
     from chalicelib.store import grants as grant_store
     from tests.integration.test_caregivers import activate_caregiver, grant_body
 

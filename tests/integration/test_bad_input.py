@@ -23,7 +23,7 @@ from chalicelib.api.http import ADMIN, PATIENT, PATIENT_RECORD, PUBLIC, ROUTES, 
 from chalicelib.frontdoor import MAX_ID_LENGTH, MAX_JSON_DEPTH, SECURITY_HEADERS
 from chalicelib.localstack import pump
 from chalicelib.localstack.calls import recording
-from chalicelib.services import digest
+from chalicelib.services.followup import digest
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import PAGES, PageSpec
 from tests.support import Api, strong_password, unique_email, unique_mrn

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chalicelib.services import caregivers
+from chalicelib.services.caregivers import grants as caregivers
 from tests.integration.test_documents import published
 from tests.support import Api, page_csrf, signed_in_pages, strong_password, unique_email
 

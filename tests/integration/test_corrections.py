@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import requests
 
 from chalicelib.localstack import pump
-from chalicelib.services import notices
+from chalicelib.services.followup import notices
 from chalicelib.store import items as item_store
 from tests.integration.followup_support import (
     NOTICE_SUBJECT,
@@ -244,7 +244,7 @@ def test_the_same_corrected_file_delivered_twice_is_one_version(portal, staff):
     pump.drain()
 
     # When its upload comes back (a repeated event: the object has left incoming/)
-    from chalicelib.services import publisher
+    from chalicelib.services.publication import publisher
     from chalicelib.settings import get_settings
     outcome = publisher.publish([{"bucket": get_settings().results_bucket, "key": form["key"], "etag": "x"}])
 

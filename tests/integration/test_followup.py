@@ -7,7 +7,7 @@ import threading
 
 from chalicelib.clock import iso
 from chalicelib.localstack import pump
-from chalicelib.services import followup
+from chalicelib.services.followup import sweep as followup
 from chalicelib.store import items as item_store
 from tests.integration.followup_support import (
     day,

@@ -121,7 +121,7 @@ def test_a_published_upload_and_its_notice_are_logged_with_ids_only(portal, staf
 def test_an_answer_not_shaped_as_its_route_declares_is_a_logged_500_in_the_suite(portal, staff, monkeypatch):
     # Given a patient, and the item list's service answering a shape the route's model does not
     # allow (an item without its title, its id a number), its text naming the patient
-    from chalicelib.services import items
+    from chalicelib.services.publication import items
 
     patient = portal.new_patient(staff, name="Perpetua Vandermolen")
     monkeypatch.setattr(items, "list_for_patient", lambda *_: [{"id": 7, "kind": "document", "note": patient.name}])

@@ -11,7 +11,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.clock import clock
-from chalicelib.services import mfa
+from chalicelib.services.access import mfa
 from chalicelib.settings import get_settings
 from tests.integration.lifecycle_support import new_member
 from tests.support import AUTHENTICATORS, Api, complete_second_factor, strong_password, unique_email

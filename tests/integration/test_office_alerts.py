@@ -10,7 +10,7 @@ from urllib.parse import quote
 from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.localstack.calls import recording
-from chalicelib.services import notices
+from chalicelib.services.followup import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import outbox
 from tests.conftest import STAFF_PASSWORD

@@ -358,7 +358,7 @@ def test_a_clinic_may_show_patients_the_name_of_who_answered(portal, staff, monk
     # Given a clinic whose OFFICE_NAMES_TO_PATIENTS setting is on (the portal serves from this process)
     from dataclasses import replace
 
-    from chalicelib.services import messaging
+    from chalicelib.services.messaging import threads as messaging
     from chalicelib.settings import get_settings
 
     named = replace(get_settings(), office_names_to_patients=True)

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.clock import iso
 from chalicelib.localstack import pump
-from chalicelib.services import notices
+from chalicelib.services.followup import notices
 from chalicelib.store import outbox
 from tests.support import a_send_to, aws_refuses
 

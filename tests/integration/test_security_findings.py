@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from chalicelib.localstack.calls import recording
-from chalicelib.services import patient_import
+from chalicelib.services.accounts import patient_import
 from tests.integration.lifecycle_support import events
 from tests.support import page_csrf, unique_email, unique_mrn
 

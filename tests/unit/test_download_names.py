@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from chalicelib.services.documents import content_disposition, download_name
+from chalicelib.services.publication.documents import content_disposition, download_name
 
 
 @pytest.mark.parametrize(("title", "content_type", "expected"), [

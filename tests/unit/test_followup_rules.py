@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from chalicelib.mail.sender import TokenBucket
-from chalicelib.services import followup, mail_feedback
+from chalicelib.services.followup import mail_feedback
+from chalicelib.services.followup import sweep as followup
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib.services import mfa, passwords
-from chalicelib.services.mfa_policy import owed_at_sign_in
+from chalicelib.services.access import mfa, passwords
+from chalicelib.services.access.mfa_policy import owed_at_sign_in
 
 # RFC 6238 appendix B: the SHA-1 seed "12345678901234567890"; the 8-digit codes' last six digits.
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()

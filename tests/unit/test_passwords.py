@@ -7,8 +7,8 @@ import pytest
 import zxcvbn as zxcvbn_module
 from argon2 import PasswordHasher
 
-from chalicelib.services import passwords
-from chalicelib.services.passwords import WeakPassword, check_policy
+from chalicelib.services.access import passwords
+from chalicelib.services.access.passwords import WeakPassword, check_policy
 
 PERSON = {"name": "Rosa Delgado", "email": "rosa.delgado@example.com", "username": "rosebud77"}
 STRONG = "quiet-Harbor-lamp-72-gravel"

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from chalicelib.errors import RateLimited
-from chalicelib.services import recovery
-from chalicelib.services.identity import Caller
+from chalicelib.services.access import recovery
+from chalicelib.services.access.identity import Caller
 
 CALLER = Caller(None, "203.0.113.7")
 

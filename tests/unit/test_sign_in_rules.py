@@ -10,9 +10,9 @@ import pytest
 
 from chalicelib.clock import FixedClock
 from chalicelib.errors import InvalidCredentials, RateLimited
-from chalicelib.services import passwords, sign_in
-from chalicelib.services.identity import Caller
-from chalicelib.services.sessions import Principal
+from chalicelib.services.access import passwords, sign_in
+from chalicelib.services.access.identity import Caller
+from chalicelib.services.access.sessions import Principal
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 CALLER = Caller(None, "203.0.113.7")

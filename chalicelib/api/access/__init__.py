@@ -1,0 +1,1 @@
+"""Routes for signing in, the second factor and the public recovery forms."""

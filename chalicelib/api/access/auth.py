@@ -1,0 +1,43 @@
+"""Sign-in, sign-out, password change and forgot-password."""
+
+from chalice import Blueprint
+
+from chalicelib.api.http import PUBLIC, SIGNED_IN, Ctx, route
+from chalicelib.clock import iso
+from chalicelib.services.access import recovery, sign_in
+from chalicelib.services.accounts import registry as accounts
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/api/auth/login", "POST", access=PUBLIC, response="Session", body="LoginBody", responses={401: "invalid_credentials"})
+def login(ctx: Ctx):
+    """Sign in with username and password (or a temporary password)."""
+    session = sign_in.login(ctx.caller, ctx.body.username, ctx.body.password)
+    return {
+        "token": session.token,
+        "expires_at": iso(session.expires_at),
+        "must_change_password": session.must_change_password,
+        "role": session.role,
+        "mfa": session.mfa,
+    }
+
+
+@route(bp, "/api/auth/logout", "POST", access=SIGNED_IN, status=204, allow_password_change=True,
+       allow_factor_owed=True)
+def logout(ctx: Ctx):
+    """End this session at once."""
+    sign_in.logout(ctx.caller)
+
+
+@route(bp, "/api/auth/password", "POST", access=SIGNED_IN, body="PasswordBody", status=204,
+       allow_password_change=True, responses={400: "weak_password", 401: "invalid_credentials"})
+def change_password(ctx: Ctx):
+    """Change the password; ends every other session."""
+    accounts.change_password(ctx.caller, ctx.body.current_password, ctx.body.new_password)
+
+
+@route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, response="Message", body="ForgotPasswordBody", status=202)
+def forgot_password(ctx: Ctx):
+    """Email a temporary password to the address on file; the same answer for every username."""
+    return {"message": recovery.forgot_password(ctx.caller, ctx.body.username)}

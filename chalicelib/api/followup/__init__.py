@@ -1,0 +1,1 @@
+"""Routes for the office's follow-up report and work queue."""

@@ -1,0 +1,1 @@
+"""Routes for secure messages, the patient's side and the office's."""

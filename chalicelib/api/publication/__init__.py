@@ -1,0 +1,1 @@
+"""Routes for documents, uploads and the patient's item list."""

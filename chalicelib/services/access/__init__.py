@@ -1,0 +1,1 @@
+"""Access: who the caller is, signing in, sessions, passwords, recovery, the second factor and rate limits."""

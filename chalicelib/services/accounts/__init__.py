@@ -1,0 +1,1 @@
+"""Accounts: registration, profiles, lifecycle, patient import, email addresses and phone numbers."""

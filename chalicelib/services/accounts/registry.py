@@ -1,0 +1,345 @@
+"""Accounts: registration, My Profile (password, username, email) and the staff's patient views.
+
+Every change to an account is mailed to the address on file before it is made, and audited.
+Sign-in and the lockout live in `sign_in`, forgotten passwords and usernames in `recovery`,
+the caller type in `identity`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from typing import Any
+
+from chalicelib.clock import clock, iso
+from chalicelib.errors import BadRequest, Conflict, NotFound, RateLimited
+from chalicelib.services import audit
+from chalicelib.services.access import passwords, ratelimit, sessions, sign_in, temporary_passwords
+from chalicelib.services.access.identity import Caller
+from chalicelib.services.access.sessions import Principal
+from chalicelib.services.accounts import account_mail, email_address
+from chalicelib.services.accounts import phone as phone_number
+from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
+from chalicelib.store.accounts import Account, UniqueTaken
+
+_HOUR = 3600
+USERNAME_RE = re.compile(r"^[A-Za-z0-9._@+\-]{3,128}$")
+
+
+def valid_email(email: str, field: str = "email") -> str:
+    """An email address by its syntax (chalicelib/services/accounts/email_address.py); 400 naming `field`."""
+    return email_address.valid(email, field)
+
+
+def _not_blank(field: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise BadRequest(f"{field}: must not be blank.", code="invalid_request")
+    return value
+
+
+def valid_username(username: str) -> str:
+    username = username.strip()
+    if not USERNAME_RE.match(username):
+        raise BadRequest(
+            "username: use 3 to 128 letters, digits or . _ @ + - (an email address works too).",
+            code="invalid_username",
+        )
+    if "@" in username and email_address.problem(username):  # email-shaped: then an email address
+        raise BadRequest("username: a username with an @ must be a valid email address.", code="invalid_username")
+    return username
+
+
+def identity_json(account: Account) -> dict[str, Any]:
+    """What every answer about an account names: its id, username, email, name and role."""
+    return {
+        "id": account.id,
+        "username": account.username,
+        "email": account.email,
+        "name": account.name,
+        "role": account.role,
+    }
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    return {
+        **identity_json(account),
+        "email_status": account.email_status,
+        "language": account.language or "en",
+    }
+
+
+def patient_json(account: Account) -> dict[str, Any]:
+    return {
+        **account_json(account),
+        "mrn": account.mrn,
+        "date_of_birth": account.date_of_birth,
+        "phone": account.phone,
+        "language": account.language or "en",
+        "has_signed_in": bool(account.has_signed_in),
+        "locked": bool(account.locked_until and account.locked_until > clock.now()),
+        "created_at": iso(account.created_at),
+        "active": account.disabled_at is None,
+        "access_reason": account.disabled_reason,
+    }
+
+
+# ---------------------------------------------------------------- registration
+
+def _new_account(*, role: str, username: str, name: str, email: str, date_of_birth: str | None = None,
+                 mrn: str | None = None, temporary_hours: int | None = None, phone: str | None = None,
+                 language: str | None = None) -> tuple[Account, str | None]:
+    """A new account (not yet saved), with a temporary password when `temporary_hours` is given:
+    it is stored in the same write that creates the account, so no account exists without one."""
+    now = clock.now()
+    prefix = "p_" if role == "patient" else "s_"
+    account = Account(
+        prefix + secrets.token_hex(10),
+        role=role,
+        username=username,
+        name=name,
+        email=email,
+        email_status="ok",
+        date_of_birth=date_of_birth,
+        mrn=mrn,
+        phone=phone,
+        language=language,
+        search_shard=account_store.PATIENT_SHARD if role == "patient" else account_store.STAFF_SHARD,
+        name_lower=name.casefold(),
+        has_signed_in=False,
+        failed_logins=0,
+        lock_count=0,
+        created_at=now,
+        updated_at=now,
+    )
+    temporary = None
+    if temporary_hours is not None:
+        temporary = temporary_passwords.first(account, temporary_hours)
+    return account, temporary
+
+
+LANGUAGES = ("en", "es")
+# What each registration conflict says, next to the field the staff member typed it in (the
+# username of a new patient is the email they typed).
+_TAKEN = {
+    "mrn": ("mrn", "a patient with this MRN is already registered."),
+    "username": ("email", "this email is already the username of another account."),
+}
+
+
+def _registration_conflict(taken: list[str]) -> Conflict:
+    """409 naming every field in conflict: `mrn_taken` when the MRN is (the same patient, most
+    likely), else `username_taken`; `fields` marks each one."""
+    fields = dict(_TAKEN[name] for name in taken)
+    message = "; ".join(f"{field}: {text}" for field, text in fields.items())
+    return Conflict(message, code="mrn_taken" if "mrn" in taken else "username_taken", fields=fields)
+
+
+def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: str, mrn: str,
+                     phone: str | None = None, language: str | None = None) -> Account:
+    """The username defaults to the email on file; the invitation carries a temporary password.
+    The account and the claims on its username and MRN are one transaction. A conflict names
+    every field in conflict (the email, the MRN, or both)."""
+    name, mrn = _not_blank("name", name), _not_blank("mrn", mrn)
+    email = valid_email(email)
+    phone = phone_number.valid(phone)
+    if (language or "en") not in LANGUAGES:
+        raise BadRequest("language: must be en or es.", code="invalid_request")
+    hours = get_settings().invitation_hours
+    account, temporary = _new_account(role="patient", username=email, name=name, email=email,
+                                      date_of_birth=date_of_birth, mrn=mrn, temporary_hours=hours,
+                                      phone=phone, language=language or "en")
+    try:
+        account_store.create(account)
+    except UniqueTaken as taken:
+        fields = account_store.taken_claims(email, mrn) or [taken.field]
+        audit.record_for(caller, "patient.register", outcome="conflict", detail={"field": ",".join(fields)})
+        raise _registration_conflict(fields) from None
+    mail = account_mail.send(account, "invitation", username=account.username, temporary_password=temporary, hours=hours)
+    audit.record_about(caller, "patient.register", account, detail={"invitation": mail})
+    return account
+
+
+def create_staff(caller: Caller, *, username: str, email: str, name: str, role: str) -> Account:
+    if role not in ("staff", "admin"):
+        raise BadRequest("role: must be staff or admin.", code="invalid_role")
+    hours = get_settings().invitation_hours
+    account, temporary = _new_account(role=role, username=valid_username(username), name=_not_blank("name", name),
+                                      email=valid_email(email), temporary_hours=hours)
+    try:
+        account_store.create(account)
+    except UniqueTaken:
+        audit.record_for(caller, "staff.create", outcome="conflict", detail={"field": "username", "role": role})
+        raise Conflict("username: that username is taken.", code="username_taken") from None
+    mail = account_mail.send(account, "staff_welcome", username=account.username, temporary_password=temporary, hours=hours)
+    audit.record_about(caller, "staff.create", account, detail={"role": role, "welcome": mail})
+    return account
+
+
+def ensure_account(role: str, username: str, password: str, email: str, name: str, *,
+                   enforce_policy: bool = True) -> Account:
+    """An account with a chosen password, for bootstrapping (the local stack, `portal create-admin`).
+    An existing username is returned as it is (also when a second process creates it at the same
+    moment). The operator's own first-admin password may skip the policy (the local stack warns)."""
+    existing = account_store.find_by_username(username)
+    if existing is not None:
+        return existing
+    if enforce_policy:
+        passwords.check_policy(password, name=name, email=email, username=username)
+    account, _ = _new_account(role=role, username=valid_username(username), name=name, email=valid_email(email))
+    account.password_hash = passwords.hash_password(password)
+    account.has_signed_in = True
+    try:
+        account_store.create(account)
+    except UniqueTaken:
+        existing = account_store.find_by_username(username)
+        if existing is None:
+            raise
+        return existing
+    audit.record("staff.create", actor_role="system", target_id=account.id, patient_id=audit.patient_of(account),
+                 detail={"role": role, "via": "bootstrap"})
+    return account
+
+
+def _load(principal: Principal) -> Account:
+    account = account_store.get(principal.account_id)
+    if account is None:
+        raise NotFound("The account no longer exists.")
+    return account
+
+
+def change_password(caller: Caller, current_password: str, new_password: str) -> None:
+    """Mailed to the address on file first; then the new hash replaces the old one, any pending
+    temporary password is voided, and every other session of the account ends."""
+    principal = caller.principal
+    account = _load(principal)
+    sign_in.check_current_password(caller, account, current_password, "account.password_change")
+    try:
+        passwords.check_policy(new_password, name=account.name, email=account.email, username=account.username)
+    except passwords.WeakPassword:
+        audit.record_about(caller, "account.password_change", account, outcome="weak_password")
+        raise
+    mail = account_mail.send(account, "password_changed")
+    account_store.set_password(account, passwords.hash_password(new_password), clock.now())
+    ended = sessions.end_others(account.id, keep=principal.token_hash)
+    if principal.must_change_password:
+        sessions.upgrade(principal)
+    audit.record_about(caller, "account.password_change", account, detail={"other_sessions_ended": ended, "mail": mail})
+
+
+# ---------------------------------------------------------------- My Profile
+
+def me(principal: Principal) -> dict[str, Any]:
+    return account_json(_load(principal))
+
+
+def change_username(caller: Caller, username: str, current_password: str) -> str:
+    """Any unused valid name, email-shaped or not. The look-up first only spares a mail about a
+    name that is plainly taken; the rename transaction is what guarantees one owner per name."""
+    account = _load(caller.principal)
+    allowed, retry_after = ratelimit.hit(f"username-change#{account.id}", get_settings().username_changes_per_hour, _HOUR)
+    if not allowed:
+        audit.record_about(caller, "account.username_change", account, outcome="rate_limited")
+        raise RateLimited(retry_after, "username: too many username changes; try again later.")
+    try:
+        username = valid_username(username)
+    except BadRequest:
+        audit.record_about(caller, "account.username_change", account, outcome="invalid_username")
+        raise
+    sign_in.check_current_password(caller, account, current_password, "account.username_change")
+    old = account.username
+    if account_store.owner_of(account_store.username_key(username)) not in (None, account.id):
+        audit.record_about(caller, "account.username_change", account, outcome="conflict")
+        raise Conflict("username: that username is taken.", code="username_taken")
+    mail = account_mail.send(account, "username_changed")
+    try:
+        account_store.change_username(account, username, clock.now())
+    except UniqueTaken:
+        audit.record_about(caller, "account.username_change", account, outcome="conflict")
+        raise Conflict("username: that username is taken.", code="username_taken") from None
+    audit.record_about(caller, "account.username_change", account, detail={"mail": mail, "old_username": old})
+    return account.username
+
+
+def _mail_email_change(account: Account, new_email: str) -> dict[str, str]:
+    """Before the change: to the address on file, then to the new one."""
+    return {
+        "mail_old_address": account_mail.send(account, "email_changed", to=account.email, is_new_address=False),
+        "mail_new_address": account_mail.send(account, "email_changed", to=new_email, is_new_address=True),
+    }
+
+
+def change_email(caller: Caller, email: str, current_password: str) -> str:
+    """The username never changes with the email, even when it is the old address."""
+    account = _load(caller.principal)
+    email = valid_email(email)
+    sign_in.check_current_password(caller, account, current_password, "account.email_change")
+    mails = _mail_email_change(account, email)
+    account_store.change_email(account, email, clock.now())
+    audit.record_about(caller, "account.email_change", account, detail=mails)
+    return email
+
+
+def change_language(caller: Caller, language: str) -> str:
+    """The language of the caller's own pages and mails (en | es); audited."""
+    account = _load(caller.principal)
+    if language not in LANGUAGES:
+        raise BadRequest("language: must be en or es.", code="invalid_request")
+    account_store.set_language(account, language, clock.now())
+    audit.record_about(caller, "account.language_change", account, detail={"language": language})
+    return language
+
+
+def staff_change_phone(caller: Caller, patient_id: str, phone: str | None) -> Account:
+    """The phone the office calls (blank removes it); audited, nothing mailed (the patient's
+    sign-in and mail do not depend on it)."""
+    account = get_patient(patient_id)
+    phone = phone_number.valid(phone)
+    account_store.change_phone(account, phone, clock.now())
+    account.phone = phone
+    audit.record_about(caller, "patient.phone_change", account, detail={"removed": phone is None})
+    return account
+
+
+def staff_change_email(caller: Caller, patient_id: str, email: str) -> Account:
+    account = get_patient(patient_id)
+    email = valid_email(email)
+    mails = _mail_email_change(account, email)
+    account_store.change_email(account, email, clock.now())
+    audit.record_about(caller, "patient.email_change", account, detail=mails)
+    return account
+
+
+# ---------------------------------------------------------------- staff views
+
+def get_patient(patient_id: str) -> Account:
+    account = account_store.get(patient_id)
+    if account is None or account.role != "patient":
+        raise NotFound("No patient with that id.")
+    return account
+
+
+def _date_searched(query: str) -> str | None:
+    """The date of birth a search is, as stored (YYYY-MM-DD): typed so, or US style MM/DD/YYYY."""
+    for typed in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(query, typed).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def search_patients(caller: Caller, query: str) -> list[dict[str, Any]]:
+    """By exact MRN, username or email, date of birth, or words of the name (see the store).
+    Every patient shown in the results is an access to that patient's record: one audit event
+    each (the query itself may be a name, so it is not recorded)."""
+    query = query.strip()[:100]
+    found = account_store.search_patients(query, date_of_birth=_date_searched(query))
+    audit.record_for(caller, "patient.search", detail={"results": len(found)})
+    for account in found:
+        audit.record_about(caller, "patient.search_result", account)
+    return [patient_json(account) for account in found]
+
+

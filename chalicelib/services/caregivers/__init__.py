@@ -1,0 +1,1 @@
+"""Caregivers: grants, acting for a patient, who viewed my record."""

@@ -1,0 +1,283 @@
+"""Caregivers (proxy access): grants, the access check a caregiver's every request makes, and the
+patient's "who viewed my record".
+
+A caregiver is an account of its own (role `proxy`) with grants: one per patient, with a scope
+(`read`, or `read_and_message`) and an optional last day. Every request a caregiver makes for a
+patient reads that grant (`resolve`, called by the front door): revoked, expired or absent, the
+answer is the same 404 as for an unknown id. A caregiver never acts as the patient: the trail
+records the caregiver as the actor and the patient as whose record it was.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import Any
+
+from chalicelib.clock import clock, iso, parse_iso, zone
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
+from chalicelib.services import audit
+from chalicelib.services.access.identity import Caller
+from chalicelib.services.access.sessions import Principal
+from chalicelib.services.accounts import account_mail
+from chalicelib.services.accounts import registry as accounts
+from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
+from chalicelib.store import audit as audit_store
+from chalicelib.store import grants as grant_store
+from chalicelib.store import imports as import_store
+from chalicelib.store import items as item_store
+from chalicelib.store import messages as message_store
+from chalicelib.store.accounts import UniqueTaken
+from chalicelib.store.base import RowRead, read_together
+
+PROXY = "proxy"
+SCOPES = grant_store.SCOPES
+MESSAGE = "message"  # what a route needs beyond reading: `route(..., scope=MESSAGE)`
+ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
+
+
+def today() -> date:
+    """The clinic's date now (CLINIC_TIME_ZONE): a grant works through its last day there."""
+    return clock.now().astimezone(zone(get_settings().clinic_time_zone)).date()
+
+
+def status_of(grant: Any) -> str:
+    """active, revoked, or expired (a grant past its last day stops working by itself)."""
+    if grant.status == grant_store.REVOKED:
+        return REVOKED
+    if grant.expires_on and date.fromisoformat(grant.expires_on) < today():
+        return EXPIRED
+    return ACTIVE
+
+
+# ---------------------------------------------------------------- the access check
+
+# The longest patient id a caregiver may name; a longer one is the 404 of an unknown id, unread.
+MAX_PATIENT_ID = 100
+
+
+def nameable(patient_id: str | None) -> bool:
+    """Whether `patient_id` could be a patient's id at all (else no grant is read for it)."""
+    return bool(patient_id) and len(patient_id) <= MAX_PATIENT_ID
+
+
+def grant_read(patient_id: str, caregiver_id: str) -> RowRead:
+    """The grant of this pair, as a read to make together with others (the session's round trip)."""
+    return grant_store.read(patient_id, caregiver_id)
+
+
+def check(grant: Any, needs: str | None = None) -> Any:
+    """The grant (as `grant_read` found it) if it lets its caregiver act now: none, revoked or past
+    its last day is the 404 of an unknown id; `needs` MESSAGE and a read-only grant, a 403."""
+    if grant is None or status_of(grant) != ACTIVE:
+        raise NotFound("No patient with that id.")
+    if needs == MESSAGE and grant.scope != grant_store.READ_AND_MESSAGE:
+        raise Forbidden("Your caregiver access lets you read this patient's records, not send messages.")
+    return grant
+
+
+def resolve(principal: Principal, patient_id: str | None, needs: str | None = None,
+            also: RowRead | None = None) -> tuple[Any, Any]:
+    """The grant that lets caregiver `principal` act for `patient_id` now, read (with `also`, a row
+    of that patient's, in the same round trip) and checked (`check`). Returns (the grant, the row)."""
+    if not nameable(patient_id):
+        raise NotFound("No patient with that id.")
+    reads = [grant_read(patient_id, principal.account_id)] + ([also] if also else [])
+    found = read_together(*reads)
+    return check(found[0], needs), (found[1] if also else None)
+
+
+# ---------------------------------------------------------------- grants
+
+def _valid_grant(name: str, email: str, relationship: str, scope: str, expires_on: str | None) -> tuple[str, str, str]:
+    name, relationship = name.strip(), relationship.strip()
+    if not name:
+        raise BadRequest("name: must not be blank.", code="invalid_request")
+    if not relationship:
+        raise BadRequest("relationship: must not be blank.", code="invalid_request")
+    if scope not in SCOPES:
+        raise BadRequest("scope: must be read or read_and_message.", code="invalid_request")
+    if expires_on:
+        try:
+            last_day = date.fromisoformat(expires_on)
+        except ValueError:
+            raise BadRequest("expires_on: must be a date like 2027-06-30.", code="invalid_request") from None
+        if last_day < today():
+            raise BadRequest("expires_on: must not be in the past.", code="invalid_request")
+    return name, accounts.valid_email(email).strip(), relationship
+
+
+def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_store.Account, str]:
+    """The caregiver's account (found by its username, the email), created with a temporary
+    password when there is none; and the mail to send ("caregiver_invitation" with the password
+    to a new account, "caregiver_access" to an existing one)."""
+    existing = account_store.find_by_username(email)
+    if existing is not None:
+        if existing.role != PROXY:
+            raise Conflict("email: this address already signs in to another kind of account.",
+                           code="username_taken")
+        return existing, ""
+    hours = get_settings().invitation_hours
+    account, temporary = accounts._new_account(role=PROXY, username=email, name=name, email=email,
+                                               temporary_hours=hours)
+    account.id = "c_" + secrets.token_hex(10)
+    account.search_shard = None  # caregivers are neither in the patient search nor the staff list
+    try:
+        account_store.create(account)
+    except UniqueTaken:
+        raise Conflict("email: this address was just taken; try again.", code="username_taken") from None
+    audit.record_about(caller, "proxy.account_create", account)
+    return account, temporary
+
+
+def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationship: str, scope: str,
+          expires_on: str | None = None) -> dict[str, str]:
+    """Give a caregiver access to a patient's records (by the patient, or by the office for them).
+    The caregiver is mailed (no patient name, nothing medical); so is the patient. Granting again
+    to a caregiver whose grant is live changes it (scope, end date, the names shown): the same
+    grant, audited and mailed to the patient as a change."""
+    patient = accounts.get_patient(patient_id)
+    name, email, relationship = _valid_grant(name, email, relationship, scope, expires_on)
+    caregiver, temporary = _caregiver_account(caller, name, email)
+    now = clock.now()
+    grant_id = grant_store.grant_id(patient.id, caregiver.id)
+    live = None if temporary else grant_store.get(grant_id)
+    changing = live is not None and status_of(live) == ACTIVE
+    row = grant_store.Grant(grant_id, patient_id=patient.id,
+                            caregiver_id=caregiver.id, name=name, email=email, relationship=relationship,
+                            scope=scope, expires_on=expires_on or None, status=grant_store.ACTIVE,
+                            granted_by=caller.actor_id or "", created_at=live.created_at if changing else now,
+                            revoked_at=None)
+    grant_store.put(row)
+    if temporary:
+        mail = account_mail.send(caregiver, "caregiver_invitation", username=caregiver.username,
+                                 temporary_password=temporary, hours=get_settings().invitation_hours)
+    else:
+        mail = account_mail.send(caregiver, "caregiver_access", to=email)
+    patient_mail = account_mail.send(patient, "caregiver_changed", change="changed" if changing else "granted")
+    audit.record_for(caller, "proxy.change" if changing else "proxy.grant", patient_id=patient.id,
+                     target_id=caregiver.id,
+                     detail={"scope": scope, "expires_on": expires_on or None, "caregiver_mail": mail,
+                             "patient_mail": patient_mail, "new_account": bool(temporary)})
+    return {"id": row.id}
+
+
+def grant_json(grant: grant_store.Grant) -> dict[str, Any]:
+    return {"id": grant.id, "name": grant.name, "email": grant.email, "relationship": grant.relationship,
+            "scope": grant.scope, "status": status_of(grant), "expires_on": grant.expires_on,
+            "created_at": iso(grant.created_at), "revoked_at": iso(grant.revoked_at)}
+
+
+def grants_of_patient(patient_id: str) -> list[dict[str, Any]]:
+    rows = sorted(grant_store.for_patient(patient_id), key=lambda g: g.created_at, reverse=True)
+    return [grant_json(g) for g in rows]
+
+
+def list_for_patient(caller: Caller) -> list[dict[str, Any]]:
+    return grants_of_patient(caller.patient_id)
+
+
+def revoke(caller: Caller, grant_key: str) -> None:
+    """A patient ends one of their grants at once (the caregiver's next request answers 404).
+    Another patient's id, or an unknown one, answers 404; revoking twice is the same 204."""
+    _revoke(caller, caller.patient_id, grant_key)
+
+
+def revoke_for_patient(caller: Caller, patient_id: str, grant_key: str) -> None:
+    """The office ends one of a patient's grants, as the patient would (the patient is mailed, the
+    trail names the staff member). An unknown patient, or a grant of another patient's, is a 404."""
+    _revoke(caller, accounts.get_patient(patient_id).id, grant_key)
+
+
+def _revoke(caller: Caller, patient_id: str | None, grant_key: str) -> None:
+    row = grant_store.get(grant_key) if len(grant_key) <= 200 else None
+    if row is None or row.patient_id != patient_id:
+        audit.record_for(caller, "proxy.revoke", outcome="not_found", target_id=grant_key[:100])
+        raise NotFound("No caregiver with that id.")
+    if not grant_store.revoke(row, clock.now()):
+        return
+    patient_mail = account_mail.send(accounts.get_patient(row.patient_id), "caregiver_changed", change="revoked")
+    audit.record_for(caller, "proxy.revoke", patient_id=row.patient_id, target_id=row.caregiver_id,
+                     detail={"patient_mail": patient_mail})
+
+
+def me(principal: Principal) -> dict[str, Any]:
+    """The signed-in account (`GET /api/me`); a caregiver's carries the patients they care for now."""
+    answer = accounts.me(principal)
+    if principal.role == PROXY:
+        answer["patients"] = patients_of(principal.account_id)
+    return answer
+
+
+def patients_of(caregiver_id: str) -> list[dict[str, Any]]:
+    """The patients a caregiver cares for now (live grants only): `{id, name, scope}`."""
+    live = [g for g in grant_store.for_caregiver(caregiver_id) if status_of(g) == ACTIVE]
+    names = import_store.accounts_by_id(g.patient_id for g in live) if live else {}
+    answer = [{"id": g.patient_id, "name": names[g.patient_id].name if g.patient_id in names else "",
+               "scope": g.scope, "relationship": g.relationship, "expires_on": g.expires_on} for g in live]
+    return sorted(answer, key=lambda p: p["name"].casefold())
+
+
+def items_for(caller: Caller) -> list[dict[str, Any]]:
+    """The item list of the patient a caregiver acts for (the pages; the API reads it with the
+    grant), its look recorded for the patient as the API's is."""
+    from chalicelib.services.publication import items
+
+    return items.list_for_patient(caller)
+
+
+def author_label(caregiver_id: str, patient_id: str) -> str | None:
+    """How the office is told who wrote a caregiver's message: "Ana Ruiz, mother, for Leo Ruiz"."""
+    row = grant_store.get(grant_store.grant_id(patient_id, caregiver_id))
+    patient = account_store.get(patient_id)
+    if row is None:
+        return None
+    return f"{row.name}, {row.relationship}, for {patient.name if patient else 'the patient'}"
+
+
+# ---------------------------------------------------------------- who viewed my record
+
+# The actions that are a view of a patient's records (their items, files, messages, the record).
+VIEW_ACTIONS = ("patient.view", "document.view", "document.staff_view", "document.file_link", "message.open",
+                "message.list", "item.list")
+LIST_ACTIONS = ("message.list", "item.list")  # a look at a whole list: no one item's title
+PAGE_SIZE = 50
+
+
+def _item_titles(target_ids: set[str]) -> dict[str, str]:
+    titles: dict[str, str] = {}
+    for target in target_ids:
+        item = item_store.get(target)
+        if item is not None:
+            titles[target] = (item_store.RETRACTED_TITLE if item_store.status_of(item) == item_store.RETRACTED
+                              else item.title)
+            continue
+        thread = message_store.get(target)
+        if thread is not None:
+            titles[target] = thread.subject
+    return titles
+
+
+def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
+    """Every view of the caller's records by anyone else, newest first, a page at a time (a Query
+    of the trail's patient index, never a scan). `cursor` is the `next_cursor` of the page before."""
+    patient_id = caller.patient_id
+    before = None
+    if cursor:  # an event id, "<time>#<random>", with "." for "#" (safe in a query string)
+        before = cursor.replace(".", "#", 1)
+        try:
+            parse_iso(before.split("#", 1)[0])
+        except ValueError:
+            raise BadRequest("cursor: not a cursor this list gave.", code="invalid_request") from None
+    rows, last_id = audit_store.views_of_patient(patient_id, VIEW_ACTIONS, before=before, limit=limit)
+    next_cursor = last_id.replace("#", ".", 1) if last_id else None
+    names = import_store.accounts_by_id({r.actor_id for r in rows if r.actor_id}) if rows else {}
+    titles = _item_titles({r.target_id for r in rows if r.target_id and r.target_id != patient_id
+                           and r.action not in LIST_ACTIONS})
+    events = []
+    for row in rows:
+        actor = names.get(row.actor_id or "")
+        events.append({"at": iso(row.at), "actor_name": actor.name if actor else None, "actor_role": row.actor_role,
+                       "action": row.action, "item_title": titles.get(row.target_id or "")})
+    return {"events": events, "next_cursor": next_cursor}

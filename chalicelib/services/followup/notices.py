@@ -1,0 +1,246 @@
+"""Item notices: the email that says "you have a new item in your portal", and nothing medical.
+
+Every notice is an outbox row with a deterministic id (`<item>#<round>#<number>`) written before
+it is sent, so a notice is queued once however often publication or the sweep runs, and a
+claimed attempt is sent by one sender only. A patient who has never signed in gets a fresh
+temporary password in each notice (the earlier ones keep working until they expire, the newest
+three at most; using any one voids the rest).
+
+A password reset is an outbox row too (`password_reset#<job>`, one per recovery job), sent and
+retried the same way; each attempt carries a fresh temporary password.
+
+The office's "a patient wrote" alert is an outbox row per window of OFFICE_ALERT_MINUTES
+(`office-alert#<window start>`), written in the patient's message transaction and due at the
+window's end (a message that comes as a sender takes its window's row gets a row of its own
+instead, so no message is covered by a mail that left before it). The schedule sends it: the
+patient's request never waits on SES, many messages make one email, and a run that finds
+several alert rows due sends one email for all of them. It says only that a patient wrote,
+with a link to the staff inbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from chalicelib.clock import clock, iso
+from chalicelib.mail import sender
+from chalicelib.observability import failure, logger, metrics
+from chalicelib.services.access import temporary_passwords
+from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
+from chalicelib.store import items as item_store
+from chalicelib.store import outbox
+from chalicelib.store import work as work_store
+from chalicelib.store.items import Item
+
+ITEM_NOTICE = "item_notice"
+PASSWORD_RESET = "password_reset"
+OFFICE_NEW_MESSAGE = "office_new_message"  # the kind names its template
+MAX_SEND_ATTEMPTS = 8
+_BACKOFF_BASE = timedelta(seconds=30)
+_SEND_LEASE = timedelta(minutes=5)
+
+
+def notice_id(item: Item, number: int) -> str:
+    return f"{item.id}#{int(item.round or 0)}#{number}"
+
+
+def item_notice_ids(item: Item) -> list[str]:
+    """The ids every notice of the item's rounds so far may have had (each round sends at most
+    MAX_NOTICES, or as many as its count says)."""
+    per_round = max(get_settings().max_notices, int(item.notices_sent or 0))
+    return [f"{item.id}#{r}#{n}" for r in range(int(item.round or 0) + 1) for n in range(1, per_round + 1)]
+
+
+def new_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
+    """The outbox row for notice `number` of the item's current round (not yet saved), so a
+    caller can write it in the same transaction as the item."""
+    return outbox.Notice(notice_id(item, number), account_id=item.patient_id, kind=ITEM_NOTICE,
+                         item_id=item.id, status="pending", attempts=0, created_at=now)
+
+
+def new_leased_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
+    """Like `new_item_notice`, but already taken for its first attempt by the caller, who writes
+    it in its transaction and then sends it with `deliver(notice, account, leased=True)`."""
+    return outbox.leased(new_item_notice(item, number, now), now + _SEND_LEASE)
+
+
+def new_leased_password_reset(account_id: str, job_id: str, now: datetime) -> outbox.Notice:
+    """The outbox row of one recovery job's mail (not yet saved), taken for its first attempt:
+    a job handled twice finds its row and mails once."""
+    notice = outbox.Notice(f"{PASSWORD_RESET}#{job_id}", account_id=account_id, kind=PASSWORD_RESET,
+                           status="pending", attempts=0, created_at=now)
+    return outbox.leased(notice, now + _SEND_LEASE)
+
+
+def office_alert_window(now: datetime) -> outbox.OfficeAlert:
+    """The alert of the window `now` falls in, due at the window's end."""
+    window = timedelta(minutes=get_settings().office_alert_minutes)
+    start = datetime.fromtimestamp(now.timestamp() // window.total_seconds() * window.total_seconds(), tz=now.tzinfo)
+    return outbox.OfficeAlert(f"{outbox.OFFICE_ALERT_PREFIX}{iso(start)}", OFFICE_NEW_MESSAGE, start + window)
+
+
+def office_alerts(now: datetime, message_id: str) -> list[outbox.OfficeAlert]:
+    """The alerts a patient message may join, in order: its window's, then (for a message stored
+    just as a sender took its window's alert) one of its own, due as the window's was, so the
+    next run of the schedule sends it."""
+    window = office_alert_window(now)
+    return [window, outbox.OfficeAlert(f"{window.id}#{message_id}", OFFICE_NEW_MESSAGE, window.due_at)]
+
+
+def queue_item_notice(item: Item, number: int) -> outbox.Notice | None:
+    """Write the outbox row once; None when it was already queued."""
+    notice = new_item_notice(item, number, clock.now())
+    return notice if outbox.put_once(notice) else None
+
+
+def _backoff(attempts: int) -> timedelta:
+    return _BACKOFF_BASE * (2 ** min(attempts, 8))
+
+
+def deliver(notice: outbox.Notice, account: account_store.Account | None = None, *, leased: bool = False) -> str:
+    """Send one pending notice. Returns sent | retry | failed | suppressed | taken.
+    A caller that already holds the patient's account passes it (one read fewer); `leased` when
+    the notice was written already taken (`new_leased_item_notice`), so no second claim."""
+    if notice.status != "pending":
+        return notice.status
+    if notice.kind == OFFICE_NEW_MESSAGE:
+        if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
+            return "taken"
+        return _send(notice, get_settings().office_email, {"inbox_url": _office_inbox_url()})
+    if account is None or account.id != notice.account_id:
+        account = account_store.get(notice.account_id)
+    if account is None or account.email_status == "bad":
+        # No mail to an address that bounced: the follow-up sweep escalates the item instead.
+        outbox.mark_failed(notice, "bad_email" if account else "no_account")
+        return "suppressed"
+    if account.disabled_at is not None and notice.kind == ITEM_NOTICE:
+        # The patient's portal access is closed: the item is kept (and published), no notice goes out.
+        outbox.mark_failed(notice, "access_closed")
+        return "suppressed"
+    if notice.kind == ITEM_NOTICE and not leased and _retracted(notice.item_id):
+        # The office took the document back after this notice was queued: it is never sent. (A
+        # caller holding a lease wrote the notice in the same transaction as a live item.)
+        outbox.mark_failed(notice, "retracted")
+        return "suppressed"
+    if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
+        return "taken"
+    context: dict = {}
+    if notice.kind == PASSWORD_RESET:
+        hours = get_settings().reset_hours
+        context = {"temporary_password": temporary_passwords.issue(account, hours), "hours": hours}
+    elif not account.has_signed_in:
+        hours = get_settings().invitation_hours
+        context = {
+            "username": account.username,
+            "temporary_password": temporary_passwords.issue(account, hours),
+            "hours": hours,
+        }
+    context.setdefault("temporary_password", None)
+    return _send(notice, account.email, context, account.language)
+
+
+def _retracted(item_id: str | None) -> bool:
+    item = item_store.get(item_id) if item_id else None
+    return item is not None and item.status == item_store.RETRACTED
+
+
+def _office_inbox_url() -> str:
+    return f"{get_settings().portal_url}/staff/inbox"
+
+
+def _send(notice: outbox.Notice, to: str, context: dict, language: str | None = None) -> str:
+    """One claimed attempt: sent, or back in the retry index, or failed for good (then the staff
+    queue shows it when it needs a person)."""
+    try:
+        message_id = sender.send(to, notice.kind, language=language, **context)  # the kind names its template
+    except sender.MailError as err:
+        attempts = int(notice.attempts or 0)
+        if err.transient and attempts < MAX_SEND_ATTEMPTS:
+            outbox.mark_retry(notice, err.code, clock.now() + _backoff(attempts))
+            metrics.add_metric(name="NoticeRetried", unit="Count", value=1)
+            logger.warning("notice not sent", extra={"notice_id": notice.id, "error_code": err.code, "outcome": "retry"})
+            return "retry"
+        outbox.mark_failed(notice, err.code)
+        if notice.kind == ITEM_NOTICE:  # an unread item needs the office; a reset can simply be asked again
+            work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
+                                                created_at=clock.now(), patient_id=notice.account_id,
+                                                item_id=notice.item_id, reason=err.code))
+        elif notice.kind == OFFICE_NEW_MESSAGE:
+            # The office's own address refused: the inbox still holds the messages, and the staff
+            # queue says that an alert did not arrive (no patient: the alert names none).
+            work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
+                                                created_at=clock.now(), reason=err.code,
+                                                data={"notice": OFFICE_NEW_MESSAGE}))
+            metrics.add_metric(name="OfficeAlertFailed", unit="Count", value=1)
+        logger.warning("notice failed", extra={"notice_id": notice.id, "error_code": err.code})
+        return "failed"
+    outbox.mark_sent(notice, clock.now(), message_id)
+    metrics.add_metric(name="NoticeSent", unit="Count", value=1)
+    logger.info("notice sent", extra={"notice_id": notice.id, "kind": notice.kind, "outcome": "sent"})
+    return "sent"
+
+
+def deliver_by_id(notice_id_: str) -> str:
+    notice = outbox.get(notice_id_)
+    return deliver(notice) if notice else "missing"
+
+
+def _claimed(notice: outbox.Notice, lease_until: datetime) -> bool:
+    """A claim that failed in passing leaves the row for the next run, not the others unsent."""
+    try:
+        return outbox.claim_attempt(notice, lease_until)
+    except Exception as exc:  # noqa: BLE001 - PynamoDB wraps DynamoDB's passing refusals
+        logger.error("notice claim failed", extra={"notice_id": notice.id, **failure(exc)})
+        return False
+
+
+def _deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
+    """Every due alert row, as one email: each is taken first (so a message stored after this
+    cannot join one and takes a row of its own), then one mail covers them all."""
+    lease_until = clock.now() + _SEND_LEASE
+    taken = [alert for alert in alerts if alert.status == "pending" and _claimed(alert, lease_until)]
+    counts = {"taken": len(alerts) - len(taken)} if len(taken) < len(alerts) else {}
+    if not taken:
+        return counts
+    first, *others = taken
+    outcome = deliver(first, leased=True)
+    for other in others:  # the same outcome as the mail that stands for them
+        if outcome == "sent":
+            outbox.mark_sent(other, clock.now(), first.ses_message_id)
+        elif outcome == "retry":
+            outbox.mark_retry(other, first.last_error, first.next_attempt_at)
+        else:
+            outbox.mark_failed(other, first.last_error or outcome)
+    counts[outcome] = counts.get(outcome, 0) + len(taken)
+    return counts
+
+
+def retry_due(out_of_time: Callable[[], bool] = lambda: False) -> dict[str, int]:
+    """Send every notice whose retry time has come (called by the schedules), until `out_of_time`
+    says the run must stop; the office gets one alert per run however many windows are due."""
+    counts: dict[str, int] = {}
+    office_alerts_due: list[outbox.Notice] = []
+    for notice in outbox.retries_due(clock.now()):
+        if out_of_time():
+            counts["left_for_next_run"] = counts.get("left_for_next_run", 0) + 1
+            break
+        if notice.kind == OFFICE_NEW_MESSAGE:
+            office_alerts_due.append(notice)
+            continue
+        try:
+            outcome = deliver(notice)
+        except Exception as exc:  # noqa: BLE001 - one notice's passing failure must not hold up the others
+            # Its lease (or retry time) keeps it in the retry index: the next run tries it again.
+            logger.error("notice retry failed", extra={"notice_id": notice.id, **failure(exc)})
+            outcome = "error"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    if office_alerts_due:
+        try:
+            for outcome, count in _deliver_office_alerts(office_alerts_due).items():
+                counts[outcome] = counts.get(outcome, 0) + count
+        except Exception as exc:  # noqa: BLE001 - as above: the leases bring the alerts back next run
+            logger.error("office alert failed", extra=failure(exc))
+            counts["error"] = counts.get("error", 0) + 1
+    return counts

@@ -1,0 +1,1 @@
+"""Secure messages between patients (or their caregivers) and the office."""

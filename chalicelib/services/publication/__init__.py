@@ -1,0 +1,1 @@
+"""Publication: uploads become documents, corrections, the patient's documents and item list."""

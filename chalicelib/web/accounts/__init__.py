@@ -1,0 +1,1 @@
+"""Pages for the office's patients, staff accounts and account lifecycle."""

@@ -1,0 +1,1 @@
+"""Pages for the office's home and work queue."""

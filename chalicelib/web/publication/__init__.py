@@ -1,0 +1,1 @@
+"""Pages for documents, uploads and quarantined uploads."""
