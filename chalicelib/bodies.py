@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.clock import clock
-from chalicelib.services.messaging import threads as messaging
+from chalicelib.vocabulary import MESSAGE_CATEGORIES
 
 # ---------------------------------------------------------------- field types
 
@@ -56,7 +56,7 @@ Note = Annotated[Text, Field(max_length=2000)]
 # Plain text, kept exactly as written (HTML included): clients show it as text, never as markup.
 MessageText = Annotated[Text, Field(max_length=10_000), AfterValidator(_not_blank)]
 SubjectText = Annotated[Text, Field(max_length=200), AfterValidator(_not_blank)]
-Category = Literal[messaging.CATEGORIES]
+Category = Literal[MESSAGE_CATEGORIES]
 PhoneText = Annotated[Text, Field(max_length=40)]
 
 

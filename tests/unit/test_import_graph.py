@@ -1,5 +1,6 @@
-"""No import circle under chalicelib: every module's imports, read from its source, form a graph
-without cycles.
+"""Imports under chalicelib form a graph without circles, and every arrow points down the layers:
+wiring (the local runner) > api/web > frontdoor/events > services > store/mail > aws > kernel.
+Only the store, the mail sender, the AWS client factory and the local runner import the AWS libraries.
 
 What counts as an edge from module A to module B: every `import B` / `from B import x` (and
 `from package import B` when B is a module) written anywhere in A, at module level and inside
@@ -145,3 +146,107 @@ def test_imports_for_type_checking_only_are_not_edges():
 
     # Then only the typing import is there
     assert [n.module for n in nodes] == ["typing"]
+
+
+# ---------------------------------------------------------------- direction
+
+# The layers, lowest first. A module belongs to the layer of its longest matching prefix; a module
+# may import its own layer or any layer below, never one above.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("kernel", ("chalicelib", "chalicelib.settings", "chalicelib.stages", "chalicelib.clock", "chalicelib.errors",
+                "chalicelib.observability", "chalicelib.i18n", "chalicelib.startup", "chalicelib.vocabulary",
+                "chalicelib.bodies")),
+    ("aws", ("chalicelib.aws",)),
+    ("store/mail", ("chalicelib.store", "chalicelib.mail")),
+    ("services", ("chalicelib.services",)),
+    ("frontdoor/events", ("chalicelib.frontdoor", "chalicelib.events")),
+    ("api/web", ("chalicelib.api", "chalicelib.web")),
+    ("local runner", ("chalicelib.localstack",)),
+]
+AWS_LIBRARIES = ("boto3", "botocore", "pynamodb", "aws_lambda_powertools.utilities.idempotency")
+MAY_IMPORT_AWS = ("aws", "store/mail", "local runner")
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the module's layer, or None for a module no layer names."""
+    best: tuple[int, int] | None = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return best[0] if best else None
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every edge that runs from a lower layer up to a higher one, as 'a (layer) -> b (layer)'."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            low, high = layer_of(module), layer_of(target)
+            if low is not None and high is not None and high > low:
+                found.append(f"{module} ({LAYERS[low][0]}) -> {target} ({LAYERS[high][0]})")
+    return found
+
+
+def aws_library_imports() -> list[str]:
+    """Modules outside the store, mail, aws and the local runner that import an AWS library."""
+    found = []
+    for module, path in _modules().items():
+        index = layer_of(module)
+        if index is not None and LAYERS[index][0] in MAY_IMPORT_AWS:
+            continue
+        for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found += [f"{module} imports {name}" for name in names if name.split(".")[0] in {"boto3", "botocore", "pynamodb"}
+                      or name.startswith(AWS_LIBRARIES[3])]
+    return found
+
+
+def test_every_module_under_chalicelib_has_a_layer():
+    # Given every module under chalicelib
+    modules = _modules()
+
+    # When each is placed in a layer
+    unplaced = [module for module in modules if layer_of(module) is None]
+
+    # Then none is left out (a new top-level module must be given its layer here)
+    assert unplaced == []
+
+
+def test_every_import_under_chalicelib_points_down_the_layers():
+    # Given the import graph of the tree
+    graph = import_graph()
+
+    # When its edges are compared with the layers
+    upward = upward_imports(graph)
+
+    # Then none runs up
+    assert upward == []
+
+
+def test_an_upward_import_is_caught():
+    # Given a tree in which a service imports a page module, and a page module imports a service
+    known = {"chalicelib.services.messaging.threads", "chalicelib.web.messaging.patient_pages"}
+    up = "from chalicelib.web.messaging import patient_pages\n"
+    down = "from chalicelib.services.messaging import threads\n"
+    graph = {
+        "chalicelib.services.messaging.threads": set().union(
+            *(_targets(n, "chalicelib.services.messaging.threads", False, known) for n in _import_nodes(ast.parse(up)))),
+        "chalicelib.web.messaging.patient_pages": set().union(
+            *(_targets(n, "chalicelib.web.messaging.patient_pages", False, known) for n in _import_nodes(ast.parse(down)))),
+    }
+
+    # When the edges are compared with the layers
+    upward = upward_imports(graph)
+
+    # Then the service's import is named, and the page's is not
+    assert upward == ["chalicelib.services.messaging.threads (services) -> chalicelib.web.messaging.patient_pages (api/web)"]
+
+
+def test_only_the_store_mail_and_aws_layers_import_the_aws_libraries():
+    # Given every module above the store (services, front door, events, routes, pages) and the kernel
+    # When their imports of boto3, botocore and PynamoDB are listed
+    found = aws_library_imports()
+
+    # Then there are none: the store names the failures services need (store/failures.py)
+    assert found == []

@@ -38,8 +38,9 @@ from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
 from chalicelib.store import messages as store
 from chalicelib.store.messages import OFFICE, PATIENT, Thread, ThreadMessage
+from chalicelib.vocabulary import MESSAGE_CATEGORIES
 
-CATEGORIES = ("results_question", "prescription", "billing", "appointment", "other")
+CATEGORIES = MESSAGE_CATEGORIES
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _OFFICE_REPLY_TRIES = 5

@@ -50,6 +50,7 @@ from chalicelib.store import items as item_store
 from chalicelib.store import uploads as uploads_store
 from chalicelib.store import work as work_store
 from chalicelib.store.base import StillContended
+from chalicelib.store.failures import refused_request
 
 INCOMING = "incoming/"
 SNIFF_BYTES = 1024
@@ -87,16 +88,10 @@ def passing(err: Exception) -> bool:
     write, a vanished object: SQS delivers the upload again) or is the upload's own (any other
     error: every delivery would meet it again, so the upload goes to quarantine instead of the
     dead-letter queue, where nobody would see it)."""
-    from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-    from pynamodb.exceptions import PynamoDBException
-
-    if isinstance(err, ParamValidationError):
-        return False
-    if isinstance(err, ClientError):
-        return err.response.get("Error", {}).get("Code") not in _UPLOAD_REFUSALS
-    if isinstance(err, PynamoDBException):
-        return err.cause_response_code not in _UPLOAD_REFUSALS
-    return isinstance(err, (BotoCoreError, ConnectionError, TimeoutError, UploadVanished, StillContended))
+    refused = refused_request(err, _UPLOAD_REFUSALS)
+    if refused is not None:
+        return not refused
+    return isinstance(err, (ConnectionError, TimeoutError, UploadVanished, StillContended))
 
 
 # ---------------------------------------------------------------- checks
