@@ -90,6 +90,21 @@ class Settings:
     office_names_to_patients: bool = False
     # Take-away records: the jobs that build a patient's zip wait here.
     export_queue_name: str = "portal-local-export"
+    # The clinic as its mails, texts and letters name it (a deploy sets them per stage): the From
+    # display name, every subject, the footer's phone and address.
+    clinic_name: str = "Your clinic"
+    clinic_phone: str = ""
+    clinic_address: str = ""
+    # Phone numbers typed without a country code are of this country (ISO 3166 code); numbers of
+    # other countries are refused.
+    clinic_country: str = "US"
+    # An enrolment letter's one-time code works this many days.
+    enrolment_code_days: int = 30
+    # Text messages (SNS SMS): the month's spend the portal stops at (USD; 0 sends no texts), the
+    # list price of one message part it counts with, and texts per patient per day.
+    sms_monthly_spend_limit_usd: float = 20.0
+    sms_price_usd: float = 0.00883
+    texts_per_patient_per_day: int = 3
 
     @property
     def dev_routes(self) -> bool:
@@ -157,4 +172,12 @@ def get_settings() -> Settings:
         office_names_to_patients=os.environ.get("OFFICE_NAMES_TO_PATIENTS", "").strip().lower() in ("1", "true", "yes"),
         export_queue_name=os.environ.get("EXPORT_QUEUE_NAME", f"{prefix}-export"),
         check_answers=os.environ.get("CHECK_ANSWERS", "").strip() == "1",
+        clinic_name=os.environ.get("CLINIC_NAME", "").strip() or "Your clinic",
+        clinic_phone=os.environ.get("CLINIC_PHONE", "").strip(),
+        clinic_address=os.environ.get("CLINIC_ADDRESS", "").strip(),
+        clinic_country=(os.environ.get("CLINIC_COUNTRY", "").strip() or "US").upper(),
+        enrolment_code_days=max(_int("ENROLMENT_CODE_DAYS", 30), 1),
+        sms_monthly_spend_limit_usd=float(os.environ.get("SMS_MONTHLY_SPEND_LIMIT_USD", "").strip() or 20.0),
+        sms_price_usd=float(os.environ.get("SMS_PRICE_USD", "").strip() or 0.00883),
+        texts_per_patient_per_day=_int("TEXTS_PER_PATIENT_PER_DAY", 3),
     )
