@@ -8,23 +8,63 @@ exception's message can quote the input it refused, PHI included).
 
 from __future__ import annotations
 
+import functools
 import sys
+import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
+from chalicelib.settings import get_settings
+
 SERVICE = "patient-portal"
+NAMESPACE = "PatientPortal"
 FRAMES = 6  # the innermost frames a failure names: enough to find the line, short enough to read
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="PatientPortal", service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# Every figure names its stage beside the service: dev and prod may share an account, and each
+# stage's alarms (infra/alarms.py) watch their own stage's figures only.
+metrics.set_default_dimensions(stage=get_settings().stage)
+
+# A scheduled job's heartbeat, published once per completed run: its alarm fires when none came for
+# a day and more (infra/alarms.py). Job (the function's name) -> metric name.
+HEARTBEATS = {"follow-up-sweep": "FollowUpSweepHeartbeat", "outbox-sender": "OutboxSenderHeartbeat"}
+# How long one sign-in took (milliseconds), every attempt: its p95 has an alarm.
+SIGN_IN_DURATION = "SignInDuration"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 # Most requests record no metric; flushing an empty set at the end of each is expected, not news.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def heartbeat(job: str) -> None:
+    """`job` (a name of HEARTBEATS) ran to its end: one count of its heartbeat metric."""
+    metrics.add_metric(name=HEARTBEATS[job], unit="Count", value=1)
+
+
+def timed(metric: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """A function whose every call (returned or raised) records its duration as `metric`, in ms."""
+
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def measured(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                metrics.add_metric(name=metric, unit="Milliseconds",
+                                   value=round((time.perf_counter() - started) * 1000, 1))
+
+        return measured
+
+    return decorate
 
 
 def failure(exc: BaseException) -> dict[str, Any]:

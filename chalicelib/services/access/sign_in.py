@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import InvalidCredentials, RateLimited
-from chalicelib.observability import logger
+from chalicelib.observability import SIGN_IN_DURATION, logger, timed
 from chalicelib.services import audit
 from chalicelib.services.access import passwords, ratelimit, sessions, temporary_passwords
 from chalicelib.services.access.identity import Caller
@@ -93,6 +93,7 @@ def _find_for_sign_in(caller: Caller, username: str) -> Account | None:
     return account_store.get(owner_id or f"none_{_username_digest(username)}")
 
 
+@timed(SIGN_IN_DURATION)
 def login(caller: Caller, username: str, password: str) -> NewSession:
     """Unknown username, wrong password and locked account all answer InvalidCredentials, and
     every attempt pays for exactly one Argon2 verification: the password's shape says whether it
