@@ -16,6 +16,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -26,10 +28,22 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, connection, meta, read_together, table
+from chalicelib.store.base import (
+    NamedMap,
+    NullableText,
+    PortalModel,
+    RowRead,
+    conditional,
+    connection,
+    meta,
+    read_together,
+    set_nullable,
+    table,
+)
 
 PATIENT_SHARD = "patient"
 # Staff and admins share the name index under a shard of their own: the admin's staff list is one Query.
@@ -43,7 +57,7 @@ MAX_NAME_WORDS = 6
 MAX_NAME_MATCHES = 1000
 
 
-class NameIndex(GlobalSecondaryIndex):
+class NameIndex(GlobalSecondaryIndex["Account"]):
     """Patients by lower-case name, for the staff search box."""
 
     class Meta:
@@ -54,7 +68,7 @@ class NameIndex(GlobalSecondaryIndex):
     name_lower = UnicodeAttribute(range_key=True)
 
 
-class BadEmailIndex(GlobalSecondaryIndex):
+class BadEmailIndex(GlobalSecondaryIndex["Account"]):
     """Sparse: only accounts whose email on file bounced or complained."""
 
     class Meta:
@@ -65,7 +79,7 @@ class BadEmailIndex(GlobalSecondaryIndex):
     email_bad_at = UTCDateTimeAttribute(range_key=True)
 
 
-class EmailIndex(GlobalSecondaryIndex):
+class EmailIndex(GlobalSecondaryIndex["Account"]):
     """Accounts by lower-case email on file: how a bounce or complaint finds its account."""
 
     class Meta:
@@ -75,7 +89,7 @@ class EmailIndex(GlobalSecondaryIndex):
     email_lower = UnicodeAttribute(hash_key=True)
 
 
-class BirthDateIndex(GlobalSecondaryIndex):
+class BirthDateIndex(GlobalSecondaryIndex["Account"]):
     """Sparse: patients by date of birth (staff accounts have none), with the name to order them by."""
 
     class Meta:
@@ -85,7 +99,7 @@ class BirthDateIndex(GlobalSecondaryIndex):
     date_of_birth = UnicodeAttribute(hash_key=True)
 
 
-class TemporaryPassword(MapAttribute):
+class TemporaryPassword(NamedMap):
     """One temporary password that still works: its tag (its first group, which picks the one hash
     a sign-in checks), its Argon2id hash and when it expires."""
 
@@ -127,7 +141,7 @@ class Account(PortalModel):
     mfa_secret = NullableText()
     mfa_pending_secret = NullableText()
     mfa_used_steps = NullableText()
-    mfa_recovery_codes = MapAttribute(null=True)
+    mfa_recovery_codes: MapAttribute[str, Any] = MapAttribute(null=True)
     mfa_enrolled_at = UTCDateTimeAttribute(null=True)
     # Set while the account is disabled (staff) or its portal access closed (patients), with why.
     disabled_at = UTCDateTimeAttribute(null=True)
@@ -301,10 +315,10 @@ def add_temporary_password(account: Account, tag: str, password_hash: str, expir
                    *kept][:MAX_TEMPORARY_PASSWORDS]
         newest = account.temp_password_hash
         condition = (Account.temp_password_hash == newest) if newest else Account.temp_password_hash.does_not_exist()
-        if conditional(lambda entries=entries, condition=condition: account.update(
-                actions=[Account.temp_password_hash.set(password_hash), Account.temp_password_expires_at.set(expires_at),
-                         Account.temp_passwords.set(entries)],
-                condition=condition)):
+        actions: list[Action] = [Account.temp_password_hash.set(password_hash),
+                                 Account.temp_password_expires_at.set(expires_at),
+                                 Account.temp_passwords.set(entries)]
+        if conditional(partial(account.update, actions=actions, condition=condition)):
             return
         account.refresh(consistent_read=True)
     raise UpdateError("the temporary passwords kept changing")
@@ -360,10 +374,11 @@ def set_password(account: Account, password_hash: str, now: datetime) -> None:
 
 def set_disabled(account: Account, disabled: bool, reason: str | None, now: datetime) -> None:
     """Disable the account (close a patient's portal access) with a reason, or enable it again."""
+    reason_action = set_nullable(Account.disabled_reason, reason)
     if disabled:
-        actions = [Account.disabled_at.set(now), Account.disabled_reason.set(reason), Account.updated_at.set(now)]
+        actions = [Account.disabled_at.set(now), reason_action, Account.updated_at.set(now)]
     else:
-        actions = [Account.disabled_at.remove(), Account.disabled_reason.set(reason), Account.updated_at.set(now)]
+        actions = [Account.disabled_at.remove(), reason_action, Account.updated_at.set(now)]
     account.update(actions=actions)
 
 
@@ -434,7 +449,7 @@ def _born_on(date_of_birth: str) -> dict[str, str]:
             if row.role == "patient"}
 
 
-def _account(raw: dict | None) -> Account | None:
+def _account(raw: dict[str, Any] | None) -> Account | None:
     return Account.from_raw_data(raw) if raw else None
 
 

@@ -4,6 +4,7 @@ or deleted, and the deployed IAM policy grants no UpdateItem or DeleteItem on th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -11,7 +12,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from chalicelib.store.base import NullableText, PortalModel, meta, table
 
 
-class PatientIndex(GlobalSecondaryIndex):
+class PatientIndex(GlobalSecondaryIndex["AuditEvent"]):
     class Meta:
         index_name = "by_patient"
         projection = AllProjection()
@@ -20,7 +21,7 @@ class PatientIndex(GlobalSecondaryIndex):
     id = UnicodeAttribute(range_key=True)
 
 
-class ActorIndex(GlobalSecondaryIndex):
+class ActorIndex(GlobalSecondaryIndex["AuditEvent"]):
     class Meta:
         index_name = "by_actor"
         projection = AllProjection()
@@ -43,7 +44,7 @@ class AuditEvent(PortalModel):
     patient_id = NullableText()
     target_id = NullableText()
     client_ip = NullableText()
-    detail = MapAttribute(null=True)
+    detail: MapAttribute[str, Any] = MapAttribute(null=True)
 
     by_patient = PatientIndex()
     by_actor = ActorIndex()

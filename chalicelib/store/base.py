@@ -7,12 +7,13 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from pynamodb.attributes import UnicodeAttribute
-from pynamodb.connection import Connection
+from pynamodb.attributes import Attribute, MapAttribute, UnicodeAttribute
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.exceptions import DeleteError, PutError, TableError, TransactWriteError, UpdateError
-from pynamodb.models import Model
+from pynamodb.expressions.update import Action
+from pynamodb.models import MetaProtocol, Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
@@ -33,10 +34,17 @@ def connection() -> Connection:
 
 
 class PortalModel(Model):
-    """Base of every table's model: they all talk through the one shared connection."""
+    """Base of every table's model: they all talk through the one shared connection.
+
+    PynamoDB 6.1 has no public way to hand a model a connection: its Meta options (region, host,
+    timeouts, retries, pool size, extra headers, credentials) only configure the Connection each
+    model makes for itself (pynamodb/PynamoDB#1245 asks for a Meta option). So the model's own
+    connection is swapped for the shared one where PynamoDB makes it, in `_get_connection`, the one
+    place every model operation asks for its connection; tests/unit/test_store_connection.py fails
+    if an upgrade stops routing the models through it."""
 
     @classmethod
-    def _get_connection(cls):
+    def _get_connection(cls) -> TableConnection:
         table_connection = super()._get_connection()
         shared = connection()
         if table_connection.connection is not shared:
@@ -50,15 +58,16 @@ class PortalModel(Model):
         return table_connection
 
 
-def meta(name: str) -> type:
-    """A PynamoDB Meta for the table `name` of this stage."""
+def meta(name: str) -> MetaProtocol:
+    """A PynamoDB Meta for the table `name` of this stage (PynamoDB fills in its other options,
+    timeouts and the like, when the model class is made)."""
 
     class Meta:
         table_name = _settings.table_name(name)
         region = _settings.region
         billing_mode = "PAY_PER_REQUEST"
 
-    return Meta
+    return cast(MetaProtocol, Meta)
 
 
 def conditional(write: Callable[[], object]) -> bool:
@@ -116,13 +125,17 @@ def read_together(*reads: RowRead) -> list[Any]:
     """Several rows, from one table or several, in ONE consistent BatchGetItem round trip; the
     answers come back in the order asked (keys DynamoDB leaves unprocessed are asked again)."""
     client = connection().client
-    wanted: dict[str, dict] = {}
+    wanted: dict[str, dict[str, Any]] = {}
+    asked: set[tuple[str, str]] = set()
     for read in reads:
         table_name = read.model.Meta.table_name
+        if (table_name, read.key) in asked:  # one row asked for twice is read once (DynamoDB refuses duplicates)
+            continue
+        asked.add((table_name, read.key))
         hash_key = read.model._hash_key_attribute().attr_name
         entry = wanted.setdefault(table_name, {"Keys": [], "ConsistentRead": True})
         entry["Keys"].append({hash_key: {"S": read.key}})
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     attempt = 0
     while wanted:
         if attempt:
@@ -135,20 +148,39 @@ def read_together(*reads: RowRead) -> list[Any]:
     return [read.parse(found.get((read.model.Meta.table_name, read.key))) for read in reads]
 
 
-def _hash_value(table_name: str, row: dict, reads: tuple[RowRead, ...]) -> str:
+def _hash_value(table_name: str, row: dict[str, Any], reads: tuple[RowRead, ...]) -> str:
     model = next(read.model for read in reads if read.model.Meta.table_name == table_name)
-    return row[model._hash_key_attribute().attr_name]["S"]
+    value: str = row[model._hash_key_attribute().attr_name]["S"]
+    return value
 
 
 class NullableText(UnicodeAttribute):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(null=True, **kwargs)
 
 
+_T = TypeVar("_T")
+
+
+def set_nullable(attribute: Attribute[_T], value: _T | None) -> Action:
+    """`attribute.set(value)` for an attribute declared with null=True: None is written as
+    DynamoDB's NULL (PynamoDB's type hints leave None out of `set`)."""
+    return attribute.set(cast(_T, value))
+
+
+class NamedMap(MapAttribute[str, Any]):
+    """A map attribute with named fields, made with them as keyword arguments."""
+
+    if TYPE_CHECKING:  # MapAttribute's own constructor carries no type hints
+
+        def __init__(self, **attributes: Any) -> None: ...
+
+
 ALL_MODELS: list[type[Model]] = []
+_M = TypeVar("_M", bound=Model)
 
 
-def table(model: type[Model]) -> type[Model]:
+def table(model: type[_M]) -> type[_M]:
     """Class decorator: registers a model so the local stack and infra checks know every table."""
     ALL_MODELS.append(model)
     return model

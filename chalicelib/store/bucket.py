@@ -8,8 +8,9 @@ form or link); the S3 calls, their parameters and their error codes stay here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
@@ -38,7 +39,7 @@ class UploadHead:
     etag: str
 
 
-def _s3():
+def _s3() -> Any:
     return aws.client("s3")
 
 
@@ -127,7 +128,9 @@ def upload_form(bucket: str, key: str, fields: dict[str, str], max_bytes: int, s
     `max_bytes`. Returns S3's {url, fields}."""
     conditions: list[Any] = [{name: value} for name, value in fields.items()]
     conditions.append(["content-length-range", 1, max_bytes])
-    return _s3().generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=seconds)
+    form: dict[str, Any] = _s3().generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions,
+                                                         ExpiresIn=seconds)
+    return form
 
 
 def file_link(bucket: str, key: str, content_type: str, seconds: int, content_disposition: str | None = None) -> str:
@@ -136,12 +139,13 @@ def file_link(bucket: str, key: str, content_type: str, seconds: int, content_di
     params = {"Bucket": bucket, "Key": key, "ResponseContentType": content_type, "ResponseCacheControl": "no-store"}
     if content_disposition:
         params["ResponseContentDisposition"] = content_disposition
-    return _s3().generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+    link: str = _s3().generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+    return link
 
 
 # ---------------------------------------------------------------- take-away records (exports)
 
-def stream_object(bucket: str, key: str, chunk_size: int = 1024 * 1024):
+def stream_object(bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
     """An object's bytes, a chunk at a time (never the whole file in memory)."""
     try:
         answer = _s3().get_object(Bucket=bucket, Key=key)
@@ -156,7 +160,7 @@ def stream_object(bucket: str, key: str, chunk_size: int = 1024 * 1024):
         body.close()
 
 
-def put_file(bucket: str, key: str, file, content_type: str) -> None:
+def put_file(bucket: str, key: str, file: BinaryIO, content_type: str) -> None:
     """A new object from an open file, sent from where the file stands (botocore reads it a chunk at
     a time: the object is never whole in memory), encrypted at rest."""
     _s3().put_object(Bucket=bucket, Key=key, Body=file, ContentType=content_type, ServerSideEncryption=SSE)

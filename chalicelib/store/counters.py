@@ -14,7 +14,7 @@ class Counter(PortalModel):
     Meta = meta("counters")
 
     key = UnicodeAttribute(hash_key=True)
-    count = NumberAttribute(default=0)
+    count = NumberAttribute(default=0)  # type: ignore[assignment]  # the column; Model.count() is never asked of it
     expires_at = TTLAttribute()
 
 

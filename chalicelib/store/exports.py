@@ -23,7 +23,7 @@ PENDING, READY = "pending", "ready"
 T = TypeVar("T")
 
 
-class PatientExportsIndex(GlobalSecondaryIndex):
+class PatientExportsIndex(GlobalSecondaryIndex["Export"]):
     class Meta:
         index_name = "by_patient"
         projection = AllProjection()

@@ -25,7 +25,7 @@ SCOPES = (READ, READ_AND_MESSAGE)
 ACTIVE, REVOKED = "active", "revoked"
 
 
-class ByPatient(GlobalSecondaryIndex):
+class ByPatient(GlobalSecondaryIndex["Grant"]):
     class Meta:
         index_name = "by_patient"
         projection = AllProjection()
@@ -34,7 +34,7 @@ class ByPatient(GlobalSecondaryIndex):
     id = UnicodeAttribute(range_key=True)
 
 
-class ByCaregiver(GlobalSecondaryIndex):
+class ByCaregiver(GlobalSecondaryIndex["Grant"]):
     class Meta:
         index_name = "by_caregiver"
         projection = AllProjection()

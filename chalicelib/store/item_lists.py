@@ -18,6 +18,7 @@ from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute
 from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import utc
@@ -60,7 +61,7 @@ def _stamp(moment: datetime) -> str:
     return utc(moment).isoformat()
 
 
-def entry_action(item: Any, read_at: datetime | None):
+def entry_action(item: Any, read_at: datetime | None) -> Action:
     """The update action that writes `item`'s entry as it will be once the caller's transaction
     commits (read at `read_at`, or unread). A whole entry, never a part, so a write also repairs
     an entry that is missing."""
@@ -107,4 +108,5 @@ def read(patient_id: str) -> RowRead:
 
 def get(patient_id: str) -> list[Entry]:
     """The patient's list on its own (when no session read comes with it)."""
-    return read_together(read(patient_id))[0]
+    entries: list[Entry] = read_together(read(patient_id))[0]
+    return entries

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -18,13 +20,28 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.store import item_lists
-from chalicelib.store.base import NullableText, PortalModel, StillContended, conditional, meta, table, transact
+from chalicelib.store.base import (
+    NamedMap,
+    NullableText,
+    PortalModel,
+    StillContended,
+    conditional,
+    meta,
+    table,
+    transact,
+)
 from chalicelib.store.item_lists import PUBLISHED, RETRACTED, RETRACTED_TITLE, UPDATED, shown_title
+
+if TYPE_CHECKING:
+    from chalicelib.store.outbox import Notice
+    from chalicelib.store.work import WorkEntry
 
 __all__ = ["PUBLISHED", "RETRACTED", "RETRACTED_TITLE", "UPDATED", "shown_title"]  # the statuses, from item_lists
 
@@ -32,13 +49,13 @@ DUE_SHARD = "due"
 READ_SHARD_PREFIX = "read#"
 
 
-class Comment(MapAttribute):
+class Comment(NamedMap):
     author = UnicodeAttribute()
     text = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
 
 
-class Version(MapAttribute):
+class Version(NamedMap):
     """One file a document has had: the current one and every earlier one (staff only)."""
 
     version = NumberAttribute()
@@ -51,7 +68,7 @@ class Version(MapAttribute):
     comment = NullableText()
 
 
-class PatientIndex(GlobalSecondaryIndex):
+class PatientIndex(GlobalSecondaryIndex["Item"]):
     class Meta:
         index_name = "by_patient"
         projection = AllProjection()
@@ -60,7 +77,7 @@ class PatientIndex(GlobalSecondaryIndex):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class DueIndex(GlobalSecondaryIndex):
+class DueIndex(GlobalSecondaryIndex["Item"]):
     class Meta:
         index_name = "follow_up_due"
         projection = AllProjection()
@@ -69,7 +86,7 @@ class DueIndex(GlobalSecondaryIndex):
     due_at = UTCDateTimeAttribute(range_key=True)
 
 
-class ReadDayIndex(GlobalSecondaryIndex):
+class ReadDayIndex(GlobalSecondaryIndex["Item"]):
     """Sparse, keys only: items by the day their current read receipt was written, so the office
     digest counts the reads since the last digest without touching the rest of the table."""
 
@@ -97,7 +114,7 @@ class Item(PortalModel):
     s3_key = NullableText()
     content_type = NullableText()
     size_bytes = NumberAttribute(null=True)
-    source = MapAttribute(null=True)
+    source: MapAttribute[str, Any] = MapAttribute(null=True)
     # Reading: the first receipt is never overwritten; read_at is cleared when new content
     # (a provider comment, an office reply) makes the item unread again.
     first_read_at = UTCDateTimeAttribute(null=True)
@@ -170,11 +187,16 @@ def read_shard(moment: datetime) -> str:
     return READ_SHARD_PREFIX + moment.strftime("%Y-%m-%d")
 
 
-_UNCHANGED = object()
+class _Unchanged(Enum):
+    UNCHANGED = "unchanged"
 
 
-def _transact_item(item: Item, actions: list, condition, puts: tuple[tuple[Model, object], ...] = (),
-                   list_read_at: datetime | None | object = _UNCHANGED) -> bool:
+_UNCHANGED = _Unchanged.UNCHANGED
+_Put = tuple["Notice | WorkEntry", Condition]
+
+
+def _transact_item(item: Item, actions: list[Action], condition: Condition, puts: tuple[_Put, ...] = (),
+                   list_read_at: datetime | None | Literal[_Unchanged.UNCHANGED] = _UNCHANGED) -> bool:
     """The item update and the rows that belong with it (a notice, a work entry, the patient's
     list entry when what the list shows changes) in one transaction: all or nothing, so a crash
     never leaves a claimed attempt without its notice. False when the item's condition no longer
@@ -189,7 +211,7 @@ def _transact_item(item: Item, actions: list, condition, puts: tuple[tuple[Model
     return transact(write)
 
 
-def _transact_once(item: Item, actions: list, condition, puts: tuple[tuple[Model, object], ...]) -> bool:
+def _transact_once(item: Item, actions: list[Action], condition: Condition, puts: tuple[_Put, ...]) -> bool:
     """As `_transact_item`, for the sweep: a claim still contended after the retries is left to
     the next sweep, as a lost one is."""
     try:
@@ -198,11 +220,11 @@ def _transact_once(item: Item, actions: list, condition, puts: tuple[tuple[Model
         return False
 
 
-def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Model | None = None) -> bool:
+def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Notice | None = None) -> bool:
     """Claim the next notice of this round: only one sweep or sender wins a given attempt.
     With `notice` (its outbox row), the row is written in the same transaction as the claim."""
     expected = item.notices_sent
-    actions = [
+    actions: list[Action] = [
         Item.notices_sent.add(1),
         Item.last_notice_at.set(now),
         Item.due_at.set(next_due),
@@ -217,10 +239,10 @@ def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Model | 
     return conditional(lambda: item.update(actions=actions, condition=condition))
 
 
-def escalate(item: Item, now: datetime, work_entry: Model | None = None) -> bool:
+def escalate(item: Item, now: datetime, work_entry: WorkEntry | None = None) -> bool:
     """Stop emailing and leave the index; True for the one caller that did it. With
     `work_entry` (the staff follow-up entry), it is written in the same transaction."""
-    actions = [
+    actions: list[Action] = [
         Item.escalated.set(True),
         Item.escalated_at.set(now),
         Item.due_shard.remove(),
@@ -248,7 +270,7 @@ def in_follow_up(limit: int | None = None) -> Iterable[Item]:
     return Item.follow_up_due.query(DUE_SHARD, limit=limit)
 
 
-def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> list:
+def round_actions(now: datetime, due_at: datetime, notices_sent: int = 0) -> list[Action]:
     """The update actions that start a new round, for a caller that writes the item in a
     transaction with other rows. `notices_sent=1` when the round's first notice is queued in
     that same transaction."""
@@ -281,7 +303,7 @@ def count_read_between(since: datetime, until: datetime) -> int:
     return total
 
 
-def create_with_notice(item: Item, notice: Model) -> bool:
+def create_with_notice(item: Item, notice: Notice) -> bool:
     """Write a new item, the outbox row of its first notice and the patient's list entry in ONE
     transaction. False when the item already exists (the same upload was published before):
     then nothing is written."""
@@ -293,7 +315,7 @@ def create_with_notice(item: Item, notice: Model) -> bool:
     return transact(write)
 
 
-def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at: datetime, notice: Model,
+def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at: datetime, notice: Notice,
                             expected_round: int) -> bool:
     """Append a comment and start a new round (unread again, on the patient's list too) whose first
     notice is queued in the same transaction. False when another writer started a round meanwhile
@@ -304,7 +326,7 @@ def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at:
     return _transact_item(item, actions, condition, ((notice, type(notice).id.does_not_exist()),), list_read_at=None)
 
 
-def due(now: datetime, limit: int = 100, last_evaluated_key: dict | None = None):
+def due(now: datetime, limit: int = 100, last_evaluated_key: dict[str, Any] | None = None) -> ResultIterator[Item]:
     """Unread items whose next follow-up time has come, oldest first, one page at a time."""
     return Item.follow_up_due.query(
         DUE_SHARD,
@@ -318,7 +340,7 @@ def retract(item: Item, now: datetime, by: str, reason: str) -> bool:
     """Take a document back: it leaves follow-up and its list entry turns neutral (no title), in
     ONE transaction. The file and the item stay, for the record. False when it was retracted
     already."""
-    actions = [
+    actions: list[Action] = [
         Item.status.set(RETRACTED),
         Item.retracted_at.set(now),
         Item.retracted_by.set(by),
@@ -339,7 +361,7 @@ def first_version(item: Item) -> Version:
                    size_bytes=item.size_bytes, source_key=source.get("key"), uploaded_by=source.get("uploaded_by"))
 
 
-def replace_with_notice(item: Item, version: Version, now: datetime, due_at: datetime, notice: Model,
+def replace_with_notice(item: Item, version: Version, now: datetime, due_at: datetime, notice: Notice,
                         expected_round: int, comment: Comment | None = None) -> bool:
     """A corrected file becomes the document's current version: the file fields, the version list,
     status `updated`, a new follow-up round (unread again, on the patient's list too) and its first

@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
@@ -37,7 +39,7 @@ WAITING_SHARD = "waiting"
 PATIENT, OFFICE = "patient", "office"
 
 
-class PatientThreadsIndex(GlobalSecondaryIndex):
+class PatientThreadsIndex(GlobalSecondaryIndex["Thread"]):
     class Meta:
         index_name = "by_patient"
         projection = AllProjection()
@@ -46,7 +48,7 @@ class PatientThreadsIndex(GlobalSecondaryIndex):
     updated_at = UTCDateTimeAttribute(range_key=True)
 
 
-class OfficeRecentIndex(GlobalSecondaryIndex):
+class OfficeRecentIndex(GlobalSecondaryIndex["Thread"]):
     class Meta:
         index_name = "office_recent"
         projection = AllProjection()
@@ -55,7 +57,7 @@ class OfficeRecentIndex(GlobalSecondaryIndex):
     updated_at = UTCDateTimeAttribute(range_key=True)
 
 
-class OfficeWaitingIndex(GlobalSecondaryIndex):
+class OfficeWaitingIndex(GlobalSecondaryIndex["Thread"]):
     class Meta:
         index_name = "office_waiting"
         projection = AllProjection()
@@ -64,7 +66,7 @@ class OfficeWaitingIndex(GlobalSecondaryIndex):
     updated_at = UTCDateTimeAttribute(range_key=True)
 
 
-class PatientUnreadIndex(GlobalSecondaryIndex):
+class PatientUnreadIndex(GlobalSecondaryIndex["Thread"]):
     class Meta:
         index_name = "patient_unread"
         projection = AllProjection()
@@ -134,7 +136,7 @@ class ThreadGone(Exception):
 ConcurrentChange = StillContended
 
 
-def _run(write, condition_failed: type[Exception]) -> None:
+def _run(write: Callable[[TransactWrite], None], condition_failed: type[Exception]) -> None:
     """Run a transaction; a failed condition raises `condition_failed`."""
     if not transact(write):
         raise condition_failed()
@@ -250,6 +252,7 @@ def add_office_message(thread: Thread, message: ThreadMessage, item_write: ItemW
 def mark_read(thread: Thread, side: str) -> bool:
     """Zero one side's unread count, unless a message arrived since `thread` was read (then the
     count stays, and the next open clears it). True when it wrote."""
+    actions: list[Action]
     if side == PATIENT:
         actions = [Thread.patient_unread.set(0), Thread.unread_by_patient.remove()]
     else:
@@ -259,7 +262,7 @@ def mark_read(thread: Thread, side: str) -> bool:
 
 # ---------------------------------------------------------------- reading, a page at a time
 
-def _thread_start_key(partition: dict[str, str], after: tuple[datetime, str] | None) -> dict | None:
+def _thread_start_key(partition: dict[str, str], after: tuple[datetime, str] | None) -> dict[str, Any] | None:
     """The ExclusiveStartKey for an index page that follows the thread `after` = (updated_at, id).
     The partition comes from the caller's own identity, never from the client."""
     if after is None:
@@ -271,7 +274,7 @@ def _thread_start_key(partition: dict[str, str], after: tuple[datetime, str] | N
     return key
 
 
-def _threads(index: GlobalSecondaryIndex, partition_name: str, partition: str, limit: int,
+def _threads(index: GlobalSecondaryIndex[Thread], partition_name: str, partition: str, limit: int,
              after: tuple[datetime, str] | None) -> list[Thread]:
     """Newest first. Asks for `limit` rows; the caller asks for one more than it shows to learn
     whether another page exists."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pynamodb.transactions import TransactWrite
+
 from chalicelib.store.accounts import Account
 from chalicelib.store.audit import AuditEvent
 from chalicelib.store.base import RowRead, conditional, transact
@@ -72,7 +74,7 @@ def use_step(account: Account, steps: list[int], *, whole_session: str | None = 
     before = account.mfa_used_steps
     unchanged = Account.mfa_used_steps.does_not_exist() if before is None else Account.mfa_used_steps == before
 
-    def write(tx) -> None:
+    def write(tx: TransactWrite) -> None:
         tx.update(account, actions=[Account.mfa_used_steps.set(" ".join(str(step) for step in steps))],
                   condition=unchanged & (Account.mfa_secret == account.mfa_secret))
         if whole_session is not None:

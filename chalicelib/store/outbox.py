@@ -9,7 +9,9 @@ from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.pagination import ResultIterator
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
@@ -17,7 +19,7 @@ from chalicelib.store.base import NullableText, PortalModel, conditional, meta, 
 RETRY_SHARD = "retry"
 
 
-class RetryIndex(GlobalSecondaryIndex):
+class RetryIndex(GlobalSecondaryIndex["Notice"]):
     """Sparse: notices waiting for another try after SES throttled or failed."""
 
     class Meta:
@@ -74,7 +76,7 @@ _MARK_SENT_ATTEMPTS = 5
 def mark_sent(notice: Notice, now: datetime, message_id: str) -> None:
     """Record a send that happened. A passing refusal is tried again: left unrecorded, the
     notice's lease would run out and the retry would mail the patient a second time."""
-    actions = [
+    actions: list[Action] = [
         Notice.status.set("sent"),
         Notice.sent_at.set(now),
         Notice.ses_message_id.set(message_id),
@@ -127,7 +129,7 @@ def claim_attempt(notice: Notice, lease_until: datetime) -> bool:
     ))
 
 
-def retries_due(now: datetime, page_size: int = 100):
+def retries_due(now: datetime, page_size: int = 100) -> ResultIterator[Notice]:
     """Every notice whose retry time has come, oldest first, a page at a time as the caller reads
     on (not only the first page: rows that keep failing would otherwise hold it and starve the rest)."""
     return Notice.retry_due.query(RETRY_SHARD, Notice.next_attempt_at <= now, page_size=page_size)

@@ -14,13 +14,14 @@ from chalicelib import aws
 from chalicelib.settings import get_settings
 
 
-def _sqs():
+def _sqs() -> Any:
     return aws.client("sqs")
 
 
 @cache
 def _queue_url(queue_name: str) -> str:
-    return _sqs().get_queue_url(QueueName=queue_name)["QueueUrl"]
+    url: str = _sqs().get_queue_url(QueueName=queue_name)["QueueUrl"]
+    return url
 
 
 def enqueue_recovery_job(job: dict[str, Any]) -> None:

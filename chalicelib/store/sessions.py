@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist
@@ -11,7 +12,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from chalicelib.store.base import NullableText, PortalModel, RowRead, meta, read_together, table
 
 
-class AccountIndex(GlobalSecondaryIndex):
+class AccountIndex(GlobalSecondaryIndex["Session"]):
     class Meta:
         index_name = "by_account"
         projection = KeysOnlyProjection()
@@ -55,14 +56,14 @@ def get(token_hash: str) -> Session | None:
         return None
 
 
-def get_with(token_hash: str, *others: RowRead) -> tuple[Session | None, list]:
+def get_with(token_hash: str, *others: RowRead) -> tuple[Session | None, list[Any]]:
     """The session and other rows (the account's item list; a caregiver's grant and the patient's
     list), in one consistent round trip: (the session, the others' answers in the order asked)."""
     session, *answers = read_together(RowRead(Session, token_hash, _session_or_none), *others)
     return session, answers
 
 
-def _session_or_none(raw: dict | None) -> Session | None:
+def _session_or_none(raw: dict[str, Any] | None) -> Session | None:
     return Session.from_raw_data(raw) if raw else None
 
 

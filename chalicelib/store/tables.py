@@ -1,5 +1,7 @@
 """Every table of the portal, for the local stack and the infrastructure checks."""
 
+from pynamodb.models import Model
+
 from chalicelib.store import (  # noqa: F401
     accounts,
     audit,
@@ -18,7 +20,7 @@ from chalicelib.store import (  # noqa: F401
 from chalicelib.store.base import ALL_MODELS
 
 
-def all_models():
+def all_models() -> list[type[Model]]:
     return list(ALL_MODELS)
 
 

@@ -10,6 +10,7 @@ MRN claims together, then the patients' accounts.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 
@@ -47,11 +48,11 @@ def get(upload_id: str) -> PendingUpload | None:
         return None
 
 
-def _pending(raw: dict | None) -> PendingUpload | None:
+def _pending(raw: dict[str, Any] | None) -> PendingUpload | None:
     return PendingUpload.from_raw_data(raw) if raw else None
 
 
-def _account(raw: dict | None) -> Account | None:
+def _account(raw: dict[str, Any] | None) -> Account | None:
     return Account.from_raw_data(raw) if raw else None
 
 

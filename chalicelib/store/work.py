@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, meta, set_nullable, table
 
 KINDS = ("follow_up", "form", "quarantine", "notice_failed")
 
 
-class OpenQueueIndex(GlobalSecondaryIndex):
+class OpenQueueIndex(GlobalSecondaryIndex["WorkEntry"]):
     class Meta:
         index_name = "open_queue"
         projection = AllProjection()
@@ -38,7 +40,7 @@ class WorkEntry(PortalModel):
     patient_id = NullableText()
     item_id = NullableText()
     reason = NullableText()
-    data = MapAttribute(null=True)
+    data: MapAttribute[str, Any] = MapAttribute(null=True)
     resolved_at = UTCDateTimeAttribute(null=True)
     resolved_by = NullableText()
     note = NullableText()
@@ -80,11 +82,11 @@ def count_open(kind: str, since: datetime | None = None) -> int:
 def resolve(entry: WorkEntry, by: str, note: str | None, now: datetime, *, resolution: str | None = None,
             republished_key: str | None = None) -> bool:
     """Close an open entry; False when it was already closed."""
-    actions = [
+    actions: list[Action] = [
         WorkEntry.open_kind.remove(),
         WorkEntry.resolved_at.set(now),
         WorkEntry.resolved_by.set(by),
-        WorkEntry.note.set(note),
+        set_nullable(WorkEntry.note, note),
     ]
     if resolution:
         actions.append(WorkEntry.resolution.set(resolution))
