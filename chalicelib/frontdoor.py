@@ -23,6 +23,7 @@ from chalicelib.errors import (
     PortalError,
     validation_message,
 )
+from chalicelib.i18n import N_
 from chalicelib.services.access import sessions
 from chalicelib.services.access.sessions import Principal
 
@@ -149,7 +150,7 @@ def resolve_session(request, *, csrf_form_value: str | None = None,
     if request.method not in SAFE_METHODS:
         supplied = request.headers.get(CSRF_HEADER) or csrf_form_value
         if not sessions.csrf_matches(principal, supplied):
-            raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
+            raise Forbidden(N_("The form has expired; reload the page and try again."), code="csrf_failed")
     return principal, read
 
 
@@ -226,18 +227,19 @@ def parse_json(request, model: str | type[BaseModel]) -> Any:
         model = body_model(model)
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body: at most {MAX_BODY_BYTES // 1024} KB.")
+        raise PayloadTooLarge(N_("At most {kb} KB."), field="body", params={"kb": MAX_BODY_BYTES // 1024})
     if not raw.strip():
-        raise BadRequest("body: a JSON object is required.", code="invalid_request")
-    too_deep = BadRequest(f"body: nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_request")
+        raise BadRequest(N_("A JSON object is required."), field="body", code="invalid_request")
+    too_deep = BadRequest(N_("Nested more than {depth} levels deep."), field="body", params={"depth": MAX_JSON_DEPTH},
+                          code="invalid_request")
     try:
         data = json.loads(raw.decode("utf-8"))
     except RecursionError:
         raise too_deep from None
     except (UnicodeDecodeError, ValueError):
-        raise BadRequest("body: not valid JSON (UTF-8).", code="invalid_request") from None
+        raise BadRequest(N_("Not valid JSON (UTF-8)."), field="body", code="invalid_request") from None
     if not isinstance(data, dict):
-        raise BadRequest("body: must be a JSON object.", code="invalid_request")
+        raise BadRequest(N_("Must be a JSON object."), field="body", code="invalid_request")
     if _too_deep(data):
         raise too_deep
     try:
@@ -249,14 +251,15 @@ def parse_json(request, model: str | type[BaseModel]) -> Any:
 def parse_form(request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_TYPE:
-        raise UnsupportedForm(f"Pages accept forms sent as {FORM_TYPE}.", code="unsupported_media_type")
+        raise UnsupportedForm(N_("Pages accept forms sent as {type}."), params={"type": FORM_TYPE},
+                              code="unsupported_media_type")
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The form is too large (at most {MAX_BODY_BYTES // 1024} KB).")
+        raise PayloadTooLarge(N_("The form is too large (at most {kb} KB)."), params={"kb": MAX_BODY_BYTES // 1024})
     try:
         parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
-        raise BadRequest("The form could not be read; reload the page and try again.") from None
+        raise BadRequest(N_("The form could not be read; reload the page and try again.")) from None
     return {name: values[0] for name, values in parsed.items()}
 
 

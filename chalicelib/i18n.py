@@ -54,7 +54,10 @@ def translations(language: str) -> _gettext.NullTranslations:
 
 
 def gettext(text: str, language: str | None) -> str:
-    return translations(of(language)).gettext(text) if text else text
+    """`text` (a catalog id) in `language`; English is the id itself (no catalog is loaded for it)."""
+    if not text or of(language) == DEFAULT:
+        return text
+    return translations(of(language)).gettext(text)
 
 
 def negotiate(accept_language: str | None) -> str | None:

@@ -7,6 +7,7 @@ from chalice import Blueprint
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.clock import clock, parse_iso
 from chalicelib.errors import BadRequest
+from chalicelib.i18n import N_
 from chalicelib.services.followup import sweep as followup
 
 bp = Blueprint(__name__)
@@ -18,7 +19,7 @@ def _moment(text: str | None) -> datetime:
     try:
         return parse_iso(text)
     except ValueError:
-        raise BadRequest("now: not an ISO 8601 time such as 2026-11-28T09:00:00Z.", code="invalid_request") from None
+        raise BadRequest(N_("Not an ISO 8601 time such as 2026-11-28T09:00:00Z."), field="now", code="invalid_request") from None
 
 
 @route(bp, "/dev/outbox", access=PUBLIC, response="Outbox", query="OutboxQuery")

@@ -4,6 +4,7 @@ from chalice import Blueprint
 
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.errors import NotFound
+from chalicelib.i18n import N_
 
 bp = Blueprint(__name__)
 
@@ -29,7 +30,7 @@ CATCH_ALL_DEPTH = 7
 
 
 def _not_found(**_):
-    raise NotFound("No such page or API route.")
+    raise NotFound(N_("No such page or API route."))
 
 
 def register_catch_all(app) -> None:

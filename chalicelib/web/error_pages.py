@@ -93,5 +93,8 @@ def html_error_middleware(event: Any, get_response: Any) -> Response:
 
     headers = {name: value for name, value in response.headers.items() if name.lower() != "content-type"}
     headers.update(page_headers())
-    return Response(body=error_page(response.status_code, str(error.get("message") or ""), language_of(event)),
+    language = language_of(event)
+    exc = getattr(response, "portal_error", None)  # the domain error itself, worded here in the page's language
+    message = " ".join(exc.sentences(language).values()) if exc is not None else str(error.get("message") or "")
+    return Response(body=error_page(response.status_code, message, language),
                     status_code=response.status_code, headers=headers)

@@ -228,19 +228,13 @@ class FormErrors(Exception):
         self.errors = errors
 
 
-# Error codes whose messages carry words from outside the catalog: on a page in another language
-# than English, the field shows this sentence instead.
-GENERAL_ERRORS = {"invalid_email": N_("This is not a valid email address (it looks like name@example.com).")}
-
-
-def field_errors(exc: PortalError) -> dict[str, str]:
-    """Domain messages read "field: sentence"; put the sentence next to its field."""
-    if exc.fields:  # several fields at once (a registration whose email and MRN are both taken)
-        return {name: text[:1].upper() + text[1:] for name, text in exc.fields.items()}
-    name, sep, text = exc.message.partition(": ")
-    if sep and name.replace("_", "").isalnum() and name.islower():
-        return {name: text[:1].upper() + text[1:]}
-    return {"": exc.message}
+def field_errors(exc: PortalError, language: str = i18n.DEFAULT) -> dict[str, str]:
+    """Each of the error's sentences next to its field (or "" for the whole form), in `language`."""
+    if not exc.field and not exc.field_ids:  # an error still worded "field: sentence" in one string
+        name, sep, text = exc.message.partition(": ")
+        if sep and name.replace("_", "").isalnum() and name.islower():
+            return {name: text[:1].upper() + text[1:]}
+    return exc.sentences(language)
 
 
 # Dates typed on pages: as the hint says, month/day/year (04/30/1980), or as the API takes them
@@ -342,24 +336,14 @@ class PageCtx:
         except PortalError as exc:
             if isinstance(exc, NotFound | Unauthenticated | Forbidden):
                 raise
-            page = show(exc.status, self.translated(field_errors(exc), exc.code))
+            page = show(exc.status, field_errors(exc, self.language()))
             page.headers.update(exc.headers)  # e.g. a 429's Retry-After
             return None, page
 
-    def translated(self, errors: dict[str, str], code: str | None = None) -> dict[str, str]:
-        """Form errors in the page's language (the JSON API keeps English): as the catalog holds
-        them, or, for a message whose words come from elsewhere (an email address's syntax, as
-        email-validator explains it), the catalog's general sentence for its error code."""
+    def translated(self, errors: dict[str, str]) -> dict[str, str]:
+        """A form's own errors (catalog ids) in the page's language."""
         language = self.language()
-        general = GENERAL_ERRORS.get(code or "")
-
-        def in_language(text: str) -> str:
-            translated = i18n.gettext(text, language)
-            if translated == text and general and language != i18n.DEFAULT:
-                return i18n.gettext(general, language)
-            return translated
-
-        return {name: in_language(text) for name, text in errors.items()}
+        return {name: i18n.gettext(text, language) for name, text in errors.items()}
 
     def language(self) -> str:
         """The page's language: a signed-in person's own (My Profile); before signing in, the
@@ -461,7 +445,7 @@ def check_public_form(ctx: PageCtx) -> None:
     supplied = ctx.form.get("csrf_token", "")
     expected = read_cookie(ctx.request.headers, form_cookie_name()) or ""
     if not (supplied and expected and hmac.compare_digest(supplied, expected) and form_token_valid(supplied)):
-        raise Forbidden("The form has expired; reload the page and try again.", code="csrf_failed")
+        raise Forbidden(N_("The form has expired; reload the page and try again."), code="csrf_failed")
 
 
 def check_same_origin(request) -> None:
@@ -470,7 +454,7 @@ def check_same_origin(request) -> None:
     is refused. `Origin: null` says nothing either way (the pages' `Referrer-Policy: no-referrer`
     makes browsers send it on their own forms), and a client that sends neither header (not a
     browser, or an old one) relies on the tokens."""
-    refused = Forbidden("This form was sent from another site; open the portal and try again.", code="cross_site")
+    refused = Forbidden(N_("This form was sent from another site; open the portal and try again."), code="cross_site")
     if (request.headers.get("sec-fetch-site") or "").strip().lower() in ("cross-site", "same-site"):
         raise refused
     origin = (request.headers.get("origin") or "").strip()
@@ -486,7 +470,7 @@ def _error_page(ctx: PageCtx, exc: PortalError) -> Response:
     language = ctx.language()
     response = ctx.render("error.html", status=exc.status,
                           title=i18n.gettext(titles.get(exc.status, N_("Something is not right")), language),
-                          message=i18n.gettext(exc.message, language))
+                          message=" ".join(exc.sentences(language).values()))
     response.headers.update(exc.headers)
     return response
 
@@ -528,7 +512,7 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
                 else:
                     _sign_in_required(ctx, allow_password_change, allow_factor_owed)
                     if not allowed(ctx.principal, access):
-                        raise NotFound("There is no such page for your account.")
+                        raise NotFound(N_("There is no such page for your account."))
                 return fn(ctx, **path_params)
             except Unauthenticated:
                 return _to_sign_in(request)

@@ -4,6 +4,7 @@ from chalice import Blueprint
 
 from chalicelib.api.http import ADMIN, Ctx, route
 from chalicelib.errors import BadRequest
+from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.accounts import registry as accounts
 
@@ -24,5 +25,5 @@ def audit_trail(ctx: Ctx):
     """Audit events for one patient (`?patient_id=`) or one staff member (`?actor_id=`)."""
     patient_id, actor_id = ctx.query.get("patient_id"), ctx.query.get("actor_id")
     if not patient_id and not actor_id:
-        raise BadRequest("patient_id or actor_id: give at least one.", code="invalid_request")
+        raise BadRequest(N_("patient_id or actor_id: give at least one."), code="invalid_request")
     return {"events": audit.read_trail(ctx.caller, patient_id=patient_id, of_actor_id=actor_id)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.errors import Forbidden
+from chalicelib.i18n import N_
 from chalicelib.services.access.sessions import Principal
 
 
@@ -40,4 +41,4 @@ class Caller:
 
 def require_role(principal: Principal, *roles: str) -> None:
     if principal.role not in roles:
-        raise Forbidden("Your account is not allowed to do this.")
+        raise Forbidden(N_("Your account is not allowed to do this."))

@@ -21,6 +21,7 @@ from typing import Any
 
 from chalicelib.clock import clock
 from chalicelib.errors import Conflict, Forbidden, InvalidCode, NotFound
+from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access import passwords, sessions, sign_in
 from chalicelib.services.access.identity import Caller
@@ -150,7 +151,7 @@ def _use_recovery_code(account: Account, recovery_code: str) -> tuple[bool, int]
 def _load(caller: Caller) -> Account:
     account = account_store.get(caller.principal.account_id)
     if account is None:
-        raise NotFound("The account no longer exists.")
+        raise NotFound(N_("The account no longer exists."))
     return account
 
 
@@ -178,14 +179,14 @@ def enroll(caller: Caller, *, keep_pending: bool = False) -> Enrolment:
     owes a code cannot replace the factor it owes."""
     account = _load(caller)
     if enrolled(account):
-        raise Conflict("The account already has an authenticator app; remove it first.", code="mfa_already_enrolled")
+        raise Conflict(N_("The account already has an authenticator app; remove it first."), code="mfa_already_enrolled")
     if keep_pending and account.mfa_pending_secret:
         return Enrolment(account.mfa_pending_secret, _otpauth_uri(account, account.mfa_pending_secret))
     import pyotp
 
     secret = pyotp.random_base32()
     if not mfa_store.start_enrolment(account, secret, clock.now()):
-        raise Conflict("The account already has an authenticator app; remove it first.", code="mfa_already_enrolled")
+        raise Conflict(N_("The account already has an authenticator app; remove it first."), code="mfa_already_enrolled")
     audit.record_about(caller, "mfa.enroll_start", account)
     return Enrolment(secret, _otpauth_uri(account, secret))
 
@@ -196,17 +197,17 @@ def confirm(caller: Caller, code: str) -> list[str]:
     the lock: it is checked against a key this session was just given, so guessing it gains nothing."""
     account = _load(caller)
     if enrolled(account):
-        raise Conflict("The account already has an authenticator app.", code="mfa_already_enrolled")
+        raise Conflict(N_("The account already has an authenticator app."), code="mfa_already_enrolled")
     secret = account.mfa_pending_secret
     if not secret:
-        raise Conflict("Start the set-up first (POST /api/auth/mfa/enroll).", code="mfa_not_started")
+        raise Conflict(N_("Start the set-up first (POST /api/auth/mfa/enroll)."), code="mfa_not_started")
     steps = _matching_steps(secret, code, clock.now())
     if not steps:
         audit.record_about(caller, "mfa.enroll", account, outcome="bad_code")
         raise InvalidCode()
     shown, hashes = _new_recovery_codes()
     if not mfa_store.activate(account, secret, hashes, steps[0], clock.now()):
-        raise Conflict("The set-up changed meanwhile; start it again.", code="mfa_not_started")
+        raise Conflict(N_("The set-up changed meanwhile; start it again."), code="mfa_not_started")
     _factor_given(caller, account)
     mail = account_mail.send(account, "mfa_enabled")
     audit.record_about(caller, "mfa.enroll", account, detail={"mail": mail})
@@ -224,10 +225,10 @@ def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None
     account = account or _load(caller)
     if not enrolled(account):
         audit.record_about(caller, "mfa.verify", account, outcome="not_enrolled")
-        raise InvalidCode("code: the account has no authenticator app set up.")
+        raise InvalidCode(N_("The account has no authenticator app set up."), field="code")
     if _locked(account):
         audit.record_about(caller, "mfa.verify", account, outcome="locked")
-        raise InvalidCode("code: the account is locked for a while after too many wrong attempts.")
+        raise InvalidCode(N_("The account is locked for a while after too many wrong attempts."), field="code")
     if recovery_code is None:
         # The usual sign-in: the used step, the session made whole and the audit event in one write.
         whole = caller.principal.token_hash if caller.principal.owes_factor else None
@@ -256,9 +257,9 @@ def remove_own(caller: Caller, current_password: str, code: str) -> None:
     account = _load(caller)
     if is_office(account):
         audit.record_about(caller, "mfa.remove", account, outcome="forbidden")
-        raise Forbidden("Staff and admin accounts must keep their authenticator app; an admin can reset it.")
+        raise Forbidden(N_("Staff and admin accounts must keep their authenticator app; an admin can reset it."))
     if not enrolled(account):
-        raise Conflict("The account has no authenticator app to remove.", code="mfa_not_enrolled")
+        raise Conflict(N_("The account has no authenticator app to remove."), code="mfa_not_enrolled")
     sign_in.check_current_password(caller, account, current_password, "mfa.remove")
     if _locked(account) or not _use_code(account, code):
         if not _locked(account):
@@ -285,7 +286,7 @@ def admin_reset(caller: Caller, staff_id: str) -> None:
     them (no secret in it) and audited."""
     account = account_store.get(staff_id)
     if account is None or not is_office(account):
-        raise NotFound("No staff member with that id.")
+        raise NotFound(N_("No staff member with that id."))
     had_factor = enrolled(account)
     mfa_store.remove(account, clock.now())
     ended = sessions.end_others(account.id, keep=caller.principal.token_hash)

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from chalicelib.errors import BadRequest
+from chalicelib.i18n import N_
 from chalicelib.settings import get_settings
 
 MIN_LENGTH = 12
@@ -79,19 +80,19 @@ def check_policy(password: str, *, name: str, email: str, username: str) -> None
     and zxcvbn (given the personal words) must score it 3 or more: that refuses common and
     breached passwords and their easy variations."""
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"new_password: use at least {MIN_LENGTH} characters.")
+        raise WeakPassword(N_("Use at least {count} characters."), field="new_password", params={"count": MIN_LENGTH})
     if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"new_password: use at most {MAX_LENGTH} characters.")
+        raise WeakPassword(N_("Use at most {count} characters."), field="new_password", params={"count": MAX_LENGTH})
     if looks_temporary(password):
-        raise WeakPassword("new_password: that looks like a temporary password; choose one of your own.")
+        raise WeakPassword(N_("That looks like a temporary password; choose one of your own."), field="new_password")
     folded = password.casefold()
     personal = _personal_words(name, email, username)
     for word in personal:
         if word in folded:
-            raise WeakPassword("new_password: must not contain your name, email address or username.")
+            raise WeakPassword(N_("Must not contain your name, email address or username."), field="new_password")
     # zxcvbn refuses (raises on) more than 72 characters, and its cost grows with length:
     # the first 72 say enough about how guessable the whole is.
     from zxcvbn import zxcvbn  # its word lists load on the first password check, not every cold start
 
     if zxcvbn(password[:_ZXCVBN_MAX], user_inputs=personal)["score"] < MIN_SCORE:
-        raise WeakPassword("new_password: too easy to guess; try a longer phrase of unrelated words.")
+        raise WeakPassword(N_("Too easy to guess; try a longer phrase of unrelated words."), field="new_password")

@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import Unauthenticated
+from chalicelib.i18n import N_
 from chalicelib.settings import get_settings
 from chalicelib.store import sessions as session_store
 from chalicelib.store.base import RowRead
@@ -133,7 +134,7 @@ def _principal(digest: str, session: session_store.Session | None) -> Principal:
     idle_limit = timedelta(minutes=settings.session_idle_minutes)
     if now >= session.expires_at or now - session.last_seen_at >= idle_limit:
         session_store.delete(digest)
-        raise Unauthenticated("The session has ended; sign in again.")
+        raise Unauthenticated(N_("The session has ended; sign in again."))
     if now - session.last_seen_at >= _TOUCH_AFTER:
         session_store.touch(session, now, min(session.expires_at, now + idle_limit))
     return Principal(

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import InvalidCredentials, RateLimited
+from chalicelib.i18n import N_
 from chalicelib.observability import SIGN_IN_DURATION, logger, timed
 from chalicelib.services import audit
 from chalicelib.services.access import passwords, ratelimit, sessions, temporary_passwords
@@ -160,4 +161,4 @@ def check_current_password(caller: Caller, account: Account, current_password: s
     if not locked:
         record_failure(account, caller)
     audit.record_about(caller, action, account, outcome="locked" if locked else "bad_password")
-    raise InvalidCredentials("current_password: the current password is not correct.")
+    raise InvalidCredentials(N_("The current password is not correct."), field="current_password")

@@ -4,6 +4,7 @@ them), never by asking DNS: the one check behind every place the portal takes an
 from __future__ import annotations
 
 from chalicelib.errors import BadRequest
+from chalicelib.i18n import N_
 
 MAX_LENGTH = 254
 
@@ -30,5 +31,8 @@ def valid(text: str, field: str = "email") -> str:
     text = text.strip()
     found = problem(text)
     if found:
-        raise BadRequest(f"{field}: not a valid email address ({found[:1].lower() + found[1:]})", code="invalid_email")
+        # email-validator's reason is English: another language says the catalog's general sentence.
+        raise BadRequest(N_("Not a valid email address ({reason})"), field=field, code="invalid_email",
+                         params={"reason": found[:1].lower() + found[1:]},
+                         plain=N_("This is not a valid email address (it looks like name@example.com)."))
     return text

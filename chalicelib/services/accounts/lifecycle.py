@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.clock import clock
 from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access import sessions, temporary_passwords
 from chalicelib.services.access.identity import Caller
@@ -44,7 +45,7 @@ def list_staff(caller: Caller) -> list[dict[str, Any]]:
 def _staff_member(staff_id: str) -> Account:
     account = account_store.get(staff_id)
     if account is None or account.role not in OFFICE_ROLES:
-        raise NotFound("No staff member with that id.")
+        raise NotFound(N_("No staff member with that id."))
     return account
 
 
@@ -57,16 +58,16 @@ def update_staff(caller: Caller, staff_id: str, *, active: bool | None = None, r
     they have at once (a session carries its role). An admin can neither disable themselves nor
     change their own role: the clinic is never left without the admin making the change."""
     if active is None and role is None:
-        raise BadRequest("active or role: give at least one.", code="invalid_request")
+        raise BadRequest(N_("active or role: give at least one."), code="invalid_request")
     if role is not None and role not in OFFICE_ROLES:
-        raise BadRequest("role: must be staff or admin.", code="invalid_role")
+        raise BadRequest(N_("Must be staff or admin."), field="role", code="invalid_role")
     account = _staff_member(staff_id)
     if account.id == caller.actor_id and active is False:
         audit.record_about(caller, "staff.disable", account, outcome="refused_self")
-        raise Conflict("active: you cannot disable your own account.", code="cannot_disable_self")
+        raise Conflict(N_("You cannot disable your own account."), field="active", code="cannot_disable_self")
     if account.id == caller.actor_id and role is not None and role != account.role:
         audit.record_about(caller, "staff.role_change", account, outcome="refused_self")
-        raise Conflict("role: you cannot change your own role.", code="cannot_change_own_role")
+        raise Conflict(N_("You cannot change your own role."), field="role", code="cannot_change_own_role")
     now = clock.now()
     changed = False
     if role is not None and role != account.role:
@@ -97,7 +98,7 @@ def set_patient_access(caller: Caller, patient_id: str, *, active: bool, reason:
     trail, which holds identifiers only). Closing ends their sessions at once."""
     reason = reason.strip()
     if not reason:
-        raise BadRequest("reason: say why the access is closed or reopened.", code="invalid_request")
+        raise BadRequest(N_("Say why the access is closed or reopened."), field="reason", code="invalid_request")
     account = accounts.get_patient(patient_id)
     was_active = account.disabled_at is None
     account_store.set_disabled(account, not active, reason[:500], clock.now())
@@ -114,7 +115,7 @@ def resend_invitation(caller: Caller, patient_id: str) -> str:
     account = accounts.get_patient(patient_id)
     if account.disabled_at is not None:
         audit.record_about(caller, "patient.invitation", account, outcome="access_closed")
-        raise Conflict("The patient's portal access is closed; reopen it first.", code="access_closed")
+        raise Conflict(N_("The patient's portal access is closed; reopen it first."), code="access_closed")
     hours = get_settings().invitation_hours
     temporary = temporary_passwords.issue(account, hours)
     mail = account_mail.send(account, "invitation", username=account.username, temporary_password=temporary, hours=hours)
@@ -138,5 +139,5 @@ def end_own_session(caller: Caller, session_id: str) -> None:
     (another account's sessions are never found)."""
     if not sessions.end_listed(caller.principal, session_id):
         audit.record_for(caller, "account.session_end", outcome="not_found", target_id=caller.actor_id)
-        raise NotFound("No session of yours with that id.")
+        raise NotFound(N_("No session of yours with that id."))
     audit.record_for(caller, "account.session_end", target_id=caller.actor_id, detail={"session": session_id})

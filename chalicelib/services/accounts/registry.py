@@ -14,6 +14,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound, RateLimited
+from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access import passwords, ratelimit, sessions, sign_in, temporary_passwords
 from chalicelib.services.access.identity import Caller
@@ -36,7 +37,7 @@ def valid_email(email: str, field: str = "email") -> str:
 def _not_blank(field: str, value: str) -> str:
     value = value.strip()
     if not value:
-        raise BadRequest(f"{field}: must not be blank.", code="invalid_request")
+        raise BadRequest(N_("Must not be blank."), field=field, code="invalid_request")
     return value
 
 
@@ -44,11 +45,11 @@ def valid_username(username: str) -> str:
     username = username.strip()
     if not USERNAME_RE.match(username):
         raise BadRequest(
-            "username: use 3 to 128 letters, digits or . _ @ + - (an email address works too).",
+            N_("Use 3 to 128 letters, digits or . _ @ + - (an email address works too)."), field="username",
             code="invalid_username",
         )
     if "@" in username and email_address.problem(username):  # email-shaped: then an email address
-        raise BadRequest("username: a username with an @ must be a valid email address.", code="invalid_username")
+        raise BadRequest(N_("A username with an @ must be a valid email address."), field="username", code="invalid_username")
     return username
 
 
@@ -124,8 +125,8 @@ LANGUAGES = ("en", "es")
 # What each registration conflict says, next to the field the staff member typed it in (the
 # username of a new patient is the email they typed).
 _TAKEN = {
-    "mrn": ("mrn", "a patient with this MRN is already registered."),
-    "username": ("email", "this email is already the username of another account."),
+    "mrn": ("mrn", N_("A patient with this MRN is already registered.")),
+    "username": ("email", N_("This email is already the username of another account.")),
 }
 
 
@@ -133,8 +134,7 @@ def _registration_conflict(taken: list[str]) -> Conflict:
     """409 naming every field in conflict: `mrn_taken` when the MRN is (the same patient, most
     likely), else `username_taken`; `fields` marks each one."""
     fields = dict(_TAKEN[name] for name in taken)
-    message = "; ".join(f"{field}: {text}" for field, text in fields.items())
-    return Conflict(message, code="mrn_taken" if "mrn" in taken else "username_taken", fields=fields)
+    return Conflict(code="mrn_taken" if "mrn" in taken else "username_taken", fields=fields)
 
 
 def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: str, mrn: str,
@@ -146,7 +146,7 @@ def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: st
     email = valid_email(email)
     phone = phone_number.valid(phone)
     if (language or "en") not in LANGUAGES:
-        raise BadRequest("language: must be en or es.", code="invalid_request")
+        raise BadRequest(N_("Must be en or es."), field="language", code="invalid_request")
     hours = get_settings().invitation_hours
     account, temporary = _new_account(role="patient", username=email, name=name, email=email,
                                       date_of_birth=date_of_birth, mrn=mrn, temporary_hours=hours,
@@ -164,7 +164,7 @@ def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: st
 
 def create_staff(caller: Caller, *, username: str, email: str, name: str, role: str) -> Account:
     if role not in ("staff", "admin"):
-        raise BadRequest("role: must be staff or admin.", code="invalid_role")
+        raise BadRequest(N_("Must be staff or admin."), field="role", code="invalid_role")
     hours = get_settings().invitation_hours
     account, temporary = _new_account(role=role, username=valid_username(username), name=_not_blank("name", name),
                                       email=valid_email(email), temporary_hours=hours)
@@ -172,7 +172,7 @@ def create_staff(caller: Caller, *, username: str, email: str, name: str, role: 
         account_store.create(account)
     except UniqueTaken:
         audit.record_for(caller, "staff.create", outcome="conflict", detail={"field": "username", "role": role})
-        raise Conflict("username: that username is taken.", code="username_taken") from None
+        raise Conflict(N_("That username is taken."), field="username", code="username_taken") from None
     mail = account_mail.send(account, "staff_welcome", username=account.username, temporary_password=temporary, hours=hours)
     audit.record_about(caller, "staff.create", account, detail={"role": role, "welcome": mail})
     return account
@@ -206,7 +206,7 @@ def ensure_account(role: str, username: str, password: str, email: str, name: st
 def _load(principal: Principal) -> Account:
     account = account_store.get(principal.account_id)
     if account is None:
-        raise NotFound("The account no longer exists.")
+        raise NotFound(N_("The account no longer exists."))
     return account
 
 
@@ -242,7 +242,7 @@ def change_username(caller: Caller, username: str, current_password: str) -> str
     allowed, retry_after = ratelimit.hit(f"username-change#{account.id}", get_settings().username_changes_per_hour, _HOUR)
     if not allowed:
         audit.record_about(caller, "account.username_change", account, outcome="rate_limited")
-        raise RateLimited(retry_after, "username: too many username changes; try again later.")
+        raise RateLimited(retry_after, N_("Too many username changes; try again later."), field="username")
     try:
         username = valid_username(username)
     except BadRequest:
@@ -252,13 +252,13 @@ def change_username(caller: Caller, username: str, current_password: str) -> str
     old = account.username
     if account_store.owner_of(account_store.username_key(username)) not in (None, account.id):
         audit.record_about(caller, "account.username_change", account, outcome="conflict")
-        raise Conflict("username: that username is taken.", code="username_taken")
+        raise Conflict(N_("That username is taken."), field="username", code="username_taken")
     mail = account_mail.send(account, "username_changed")
     try:
         account_store.change_username(account, username, clock.now())
     except UniqueTaken:
         audit.record_about(caller, "account.username_change", account, outcome="conflict")
-        raise Conflict("username: that username is taken.", code="username_taken") from None
+        raise Conflict(N_("That username is taken."), field="username", code="username_taken") from None
     audit.record_about(caller, "account.username_change", account, detail={"mail": mail, "old_username": old})
     return account.username
 
@@ -286,7 +286,7 @@ def change_language(caller: Caller, language: str) -> str:
     """The language of the caller's own pages and mails (en | es); audited."""
     account = _load(caller.principal)
     if language not in LANGUAGES:
-        raise BadRequest("language: must be en or es.", code="invalid_request")
+        raise BadRequest(N_("Must be en or es."), field="language", code="invalid_request")
     account_store.set_language(account, language, clock.now())
     audit.record_about(caller, "account.language_change", account, detail={"language": language})
     return language
@@ -317,7 +317,7 @@ def staff_change_email(caller: Caller, patient_id: str, email: str) -> Account:
 def get_patient(patient_id: str) -> Account:
     account = account_store.get(patient_id)
     if account is None or account.role != "patient":
-        raise NotFound("No patient with that id.")
+        raise NotFound(N_("No patient with that id."))
     return account
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso, parse_iso, zone
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
+from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
@@ -71,9 +72,9 @@ def check(grant: Any, needs: str | None = None) -> Any:
     """The grant (as `grant_read` found it) if it lets its caregiver act now: none, revoked or past
     its last day is the 404 of an unknown id; `needs` MESSAGE and a read-only grant, a 403."""
     if grant is None or status_of(grant) != ACTIVE:
-        raise NotFound("No patient with that id.")
+        raise NotFound(N_("No patient with that id."))
     if needs == MESSAGE and grant.scope != grant_store.READ_AND_MESSAGE:
-        raise Forbidden("Your caregiver access lets you read this patient's records, not send messages.")
+        raise Forbidden(N_("Your caregiver access lets you read this patient's records, not send messages."))
     return grant
 
 
@@ -82,7 +83,7 @@ def resolve(principal: Principal, patient_id: str | None, needs: str | None = No
     """The grant that lets caregiver `principal` act for `patient_id` now, read (with `also`, a row
     of that patient's, in the same round trip) and checked (`check`). Returns (the grant, the row)."""
     if not nameable(patient_id):
-        raise NotFound("No patient with that id.")
+        raise NotFound(N_("No patient with that id."))
     reads = [grant_read(patient_id, principal.account_id)] + ([also] if also else [])
     found = read_together(*reads)
     return check(found[0], needs), (found[1] if also else None)
@@ -93,18 +94,18 @@ def resolve(principal: Principal, patient_id: str | None, needs: str | None = No
 def _valid_grant(name: str, email: str, relationship: str, scope: str, expires_on: str | None) -> tuple[str, str, str]:
     name, relationship = name.strip(), relationship.strip()
     if not name:
-        raise BadRequest("name: must not be blank.", code="invalid_request")
+        raise BadRequest(N_("Must not be blank."), field="name", code="invalid_request")
     if not relationship:
-        raise BadRequest("relationship: must not be blank.", code="invalid_request")
+        raise BadRequest(N_("Must not be blank."), field="relationship", code="invalid_request")
     if scope not in SCOPES:
-        raise BadRequest("scope: must be read or read_and_message.", code="invalid_request")
+        raise BadRequest(N_("Must be read or read_and_message."), field="scope", code="invalid_request")
     if expires_on:
         try:
             last_day = date.fromisoformat(expires_on)
         except ValueError:
-            raise BadRequest("expires_on: must be a date like 2027-06-30.", code="invalid_request") from None
+            raise BadRequest(N_("Must be a date like 2027-06-30."), field="expires_on", code="invalid_request") from None
         if last_day < today():
-            raise BadRequest("expires_on: must not be in the past.", code="invalid_request")
+            raise BadRequest(N_("Must not be in the past."), field="expires_on", code="invalid_request")
     return name, accounts.valid_email(email).strip(), relationship
 
 
@@ -115,7 +116,7 @@ def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_s
     existing = account_store.find_by_username(email)
     if existing is not None:
         if existing.role != PROXY:
-            raise Conflict("email: this address already signs in to another kind of account.",
+            raise Conflict(N_("This address already signs in to another kind of account."), field="email",
                            code="username_taken")
         return existing, ""
     hours = get_settings().invitation_hours
@@ -126,7 +127,7 @@ def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_s
     try:
         account_store.create(account)
     except UniqueTaken:
-        raise Conflict("email: this address was just taken; try again.", code="username_taken") from None
+        raise Conflict(N_("This address was just taken; try again."), field="email", code="username_taken") from None
     audit.record_about(caller, "proxy.account_create", account)
     return account, temporary
 
@@ -194,7 +195,7 @@ def _revoke(caller: Caller, patient_id: str | None, grant_key: str) -> None:
     row = grant_store.get(grant_key) if len(grant_key) <= 200 else None
     if row is None or row.patient_id != patient_id:
         audit.record_for(caller, "proxy.revoke", outcome="not_found", target_id=grant_key[:100])
-        raise NotFound("No caregiver with that id.")
+        raise NotFound(N_("No caregiver with that id."))
     if not grant_store.revoke(row, clock.now()):
         return
     patient_mail = account_mail.send(accounts.get_patient(row.patient_id), "caregiver_changed", change="revoked")
@@ -269,7 +270,7 @@ def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE
         try:
             parse_iso(before.split("#", 1)[0])
         except ValueError:
-            raise BadRequest("cursor: not a cursor this list gave.", code="invalid_request") from None
+            raise BadRequest(N_("Not a cursor this list gave."), field="cursor", code="invalid_request") from None
     rows, last_id = audit_store.views_of_patient(patient_id, VIEW_ACTIONS, before=before, limit=limit)
     next_cursor = last_id.replace("#", ".", 1) if last_id else None
     names = import_store.accounts_by_id({r.actor_id for r in rows if r.actor_id}) if rows else {}

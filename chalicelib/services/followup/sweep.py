@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from chalicelib.clock import iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.i18n import N_
 from chalicelib.observability import failure, logger, metrics
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import digest, notices
@@ -78,7 +79,7 @@ def record_read(item: item_store.Item, now: datetime, reader: tuple[str, str] | 
     try:
         first = item_store.record_open(item, now, reader)
     except item_store.StillContended:
-        raise Conflict("The item changed at the same moment; please open it again.") from None
+        raise Conflict(N_("The item changed at the same moment; please open it again.")) from None
     if first and (item.escalated or item.round):
         ids = [entry_id(item.id, r) for r in range(int(item.round or 0) + 1)]
         for entry in work_store.open_among(ids):
@@ -187,9 +188,9 @@ def resolve(caller: Caller, entry_id: str, note: str | None) -> dict[str, Any]:
     # A quarantine id's '#' may come percent-encoded; no entry id is long (DynamoDB refuses keys over 2 KB).
     entry = work_store.get(unquote(entry_id)) if 0 < len(entry_id) <= 200 else None
     if entry is None or entry.kind not in RESOLVABLE_KINDS:
-        raise NotFound("No queue entry with that id.")
+        raise NotFound(N_("No queue entry with that id."))
     if not entry.open_kind:
-        raise Conflict("This entry has already been resolved.", code="already_resolved")
+        raise Conflict(N_("This entry has already been resolved."), code="already_resolved")
     if entry.kind == QUARANTINE and not (note or "").strip():
-        raise BadRequest("note: say why the upload is closed without publishing.", code="invalid_request")
+        raise BadRequest(N_("Say why the upload is closed without publishing."), field="note", code="invalid_request")
     return {**queue.resolve(caller, entry.id, note, kind=entry.kind), "kind": entry.kind}

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
+from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.store import accounts as account_store
@@ -61,7 +62,7 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
 def resolve(caller: Caller, entry_id: str, note: str | None, kind: str | None = None) -> dict[str, Any]:
     entry = work_store.get(entry_id)
     if entry is None or (kind and entry.kind != kind):
-        raise NotFound("No queue entry with that id.")
+        raise NotFound(N_("No queue entry with that id."))
     closed = work_store.resolve(entry, caller.actor_id, note, clock.now())
     audit.record_for(caller, "queue.resolve", patient_id=entry.patient_id, target_id=entry.id,
                      outcome="ok" if closed else "already_resolved", detail={"kind": entry.kind})

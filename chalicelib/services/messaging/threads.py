@@ -26,6 +26,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.i18n import N_
 from chalicelib.observability import logger
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
@@ -61,7 +62,8 @@ def paging(limit: str | None, cursor: str | None) -> Page:
     elif limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT:
         size = int(limit)
     else:
-        raise BadRequest(f"limit: a whole number from 1 to {MAX_LIMIT}.", code="invalid_request")
+        raise BadRequest(N_("A whole number from 1 to {max}."), field="limit", params={"max": MAX_LIMIT},
+                         code="invalid_request")
     return Page(size, cursor or None)
 
 
@@ -84,7 +86,7 @@ def _decode(cursor: str | None, kinds: tuple[str, ...]) -> tuple[str, list[str]]
 
 
 def _bad_cursor() -> BadRequest:
-    return BadRequest("cursor: not a cursor this list gave out.", code="invalid_request")
+    return BadRequest(N_("Not a cursor this list gave out."), field="cursor", code="invalid_request")
 
 
 def _thread_cursor(kind: str, thread: Thread) -> str:
@@ -298,7 +300,7 @@ def _patient_thread(caller: Caller, thread_id: str, action: str) -> Thread:
     thread = store.get(thread_id)
     if thread is None or thread.patient_id != caller.patient_id:
         _audit(caller, action, thread_id, thread.patient_id if thread else None, outcome="not_found")
-        raise NotFound("No message thread with that id.")
+        raise NotFound(N_("No message thread with that id."))
     return thread
 
 
@@ -319,7 +321,7 @@ def _own_item(caller: Caller, item_id: str) -> str:
     item = item_store.get(item_id) if len(item_id) <= 200 else None
     if item is None or item.patient_id != caller.patient_id:
         _audit(caller, "message.send", item_id, item.patient_id if item else None, outcome="item_not_found")
-        raise BadRequest("item_id: there is no item of yours with that id.", code="invalid_request")
+        raise BadRequest(N_("There is no item of yours with that id."), field="item_id", code="invalid_request")
     return item.id
 
 
@@ -351,9 +353,9 @@ def reply_by_patient(caller: Caller, thread_id: str, body: str) -> dict[str, str
         store.add_patient_message(thread_id, caller.patient_id, message, notices.office_alerts(now, message.id))
     except store.ThreadGone:
         _audit(caller, "message.send", thread_id, None, outcome="not_found")
-        raise NotFound("No message thread with that id.") from None
+        raise NotFound(N_("No message thread with that id.")) from None
     except store.ConcurrentChange:
-        raise Conflict("The thread changed at the same moment; please send again.") from None
+        raise Conflict(N_("The thread changed at the same moment; please send again.")) from None
     _audit(caller, "message.send", thread_id, caller.patient_id, message_id=message.id)
     return {"id": message.id}
 
@@ -377,7 +379,7 @@ def _office_thread(caller: Caller, thread_id: str, action: str) -> Thread:
     thread = store.get(thread_id)
     if thread is None:
         _audit(caller, action, thread_id, None, outcome="not_found")
-        raise NotFound("No message thread with that id.")
+        raise NotFound(N_("No message thread with that id."))
     return thread
 
 
@@ -465,4 +467,4 @@ def reply_by_office(caller: Caller, thread_id: str, body: str) -> dict[str, str]
         _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
         _notify_patient(item_write.notice)
         return {"id": message.id}
-    raise Conflict("The thread changed at the same moment; please send again.")
+    raise Conflict(N_("The thread changed at the same moment; please send again."))

@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.i18n import N_
 from chalicelib.observability import metrics
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
@@ -34,7 +35,7 @@ RETRACTED_NOTE = "The document was retracted."
 def _document(document_id: str) -> item_store.Item:
     item = item_store.get(document_id) if document_id else None
     if item is None or item.kind != documents.DOCUMENT:
-        raise NotFound("No document with that id.")
+        raise NotFound(N_("No document with that id."))
     return item
 
 
@@ -53,13 +54,13 @@ def _close_open_work(caller: Caller, item: item_store.Item) -> int:
 def retract(caller: Caller, document_id: str, reason: str) -> dict[str, Any]:
     """Take a document back from its patient (409 when it was retracted already)."""
     if not reason.strip():
-        raise BadRequest("reason: say why the document is retracted.", code="invalid_request")
+        raise BadRequest(N_("Say why the document is retracted."), field="reason", code="invalid_request")
     item = _document(document_id)
     if item.status == item_store.RETRACTED:
-        raise Conflict("This document has already been retracted.", code="already_retracted")
+        raise Conflict(N_("This document has already been retracted."), code="already_retracted")
     now = clock.now()
     if not item_store.retract(item, now, caller.actor_id or "", reason.strip()):
-        raise Conflict("This document has already been retracted.", code="already_retracted")
+        raise Conflict(N_("This document has already been retracted."), code="already_retracted")
     closed = _close_open_work(caller, item)
     audit.record_for(caller, "document.retract", patient_id=item.patient_id, target_id=item.id,
                      detail={"version": int(item.version or 1), "was_read": item.read_at is not None,

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import Gone, NotFound
+from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import sweep as followup
@@ -107,7 +108,7 @@ def _own_document(caller: Caller, document_id: str, action: str) -> item_store.I
     item = item_store.get(document_id) if document_id else None
     if item is None or item.kind != DOCUMENT or item.patient_id != caller.patient_id:
         audit.record_for(caller, action, outcome="not_found", target_id=document_id[:100])
-        raise NotFound("No document with that id.")
+        raise NotFound(N_("No document with that id."))
     return item
 
 
@@ -136,7 +137,7 @@ def file_link(caller: Caller, document_id: str) -> dict[str, Any]:
     if item_store.status_of(item) == item_store.RETRACTED:
         audit.record_for(caller, "document.file_link", outcome="retracted", patient_id=item.patient_id,
                          target_id=item.id)
-        raise Gone("This document was removed by your clinic.", code="retracted")
+        raise Gone(N_("This document was removed by your clinic."), code="retracted")
     seconds = max(1, min(get_settings().file_link_seconds, MAX_LINK_SECONDS))
     url = bucket.file_link(get_settings().results_bucket, item.s3_key,
                            item.content_type or "application/octet-stream", seconds,

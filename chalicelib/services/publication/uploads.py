@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
+from chalicelib.i18n import N_
 from chalicelib.observability import metrics
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
@@ -71,8 +72,8 @@ def _refuse_what_s3_cannot_carry(**values: str | None) -> None:
     """400 naming the first of these fields (in the order given) that S3 cannot carry."""
     for name, value in values.items():
         if value and not carried_by_s3(value):
-            raise BadRequest(f"{name}: contains a line break or another control character, which an upload "
-                             "cannot carry; write it on one line.", code="invalid_request")
+            raise BadRequest(N_("Contains a line break or another control character, which an upload cannot "
+                                "carry; write it on one line."), field=name, code="invalid_request")
 
 
 def _pending_upload_form(caller: Caller, content_type: str, received_path: str | None, *, patient_id: str,
@@ -82,7 +83,8 @@ def _pending_upload_form(caller: Caller, content_type: str, received_path: str |
     POST for it: the content type (checked here), the upload id as the only metadata, the size
     limit, and S3's redirect to `received_path` when a page asked for one."""
     if content_type not in ALLOWED_TYPES:
-        raise BadRequest(f"content_type: one of {', '.join(ALLOWED_TYPES)}.", code="invalid_request")
+        raise BadRequest(N_("One of {types}."), field="content_type", params={"types": ", ".join(ALLOWED_TYPES)},
+                         code="invalid_request")
     settings = get_settings()
     now = clock.now()
     upload_id = new_upload_id()
@@ -125,9 +127,9 @@ def replace_form(caller: Caller, document_id: str, *, filename: str, content_typ
     _refuse_what_s3_cannot_carry(comment=comment, filename=filename)
     item = item_store.get(document_id) if document_id else None
     if item is None or item.kind != documents.DOCUMENT:
-        raise NotFound("No document with that id.")
+        raise NotFound(N_("No document with that id."))
     if item.status == item_store.RETRACTED:
-        raise Conflict("This document was retracted; upload the corrected file as a new document.",
+        raise Conflict(N_("This document was retracted; upload the corrected file as a new document."),
                        code="already_retracted")
     form = _pending_upload_form(caller, content_type, received_path, patient_id=item.patient_id, title=item.title,
                                 category=item.category or "", provider=item.provider or "", comment=comment,
@@ -157,9 +159,9 @@ def add_comment(caller: Caller, document_id: str, text: str) -> dict[str, Any]:
     for _ in range(3):
         item = item_store.get(document_id)
         if item is None or item.kind != documents.DOCUMENT:
-            raise NotFound("No document with that id.")
+            raise NotFound(N_("No document with that id."))
         if item.status == item_store.RETRACTED:
-            raise Conflict("This document was retracted: its patient no longer sees it.", code="already_retracted")
+            raise Conflict(N_("This document was retracted: its patient no longer sees it."), code="already_retracted")
         now = clock.now()
         expected_round = int(item.round or 0)
         comment = item_store.Comment(author=author, text=text, created_at=now)
@@ -169,7 +171,7 @@ def add_comment(caller: Caller, document_id: str, text: str) -> dict[str, Any]:
         if item_store.add_comment_with_notice(item, comment, now, due_at, notice, expected_round):
             break
     else:
-        raise Conflict("The document changed while the comment was saved; please try again.")
+        raise Conflict(N_("The document changed while the comment was saved; please try again."))
     notices.deliver(notice, leased=True)
     audit.record_for(caller, "document.comment", patient_id=item.patient_id, target_id=item.id)
     item = item_store.get(document_id)
@@ -190,7 +192,7 @@ def _quarantine_entry(entry_id: str) -> work_store.WorkEntry:
     # The id's '#' may come percent-encoded; no entry id is long (DynamoDB refuses keys over 2 KB).
     entry = work_store.get(unquote(entry_id)) if 0 < len(entry_id) <= 200 else None
     if entry is None or entry.kind != QUARANTINE:
-        raise NotFound("No quarantined upload with that id.")
+        raise NotFound(N_("No quarantined upload with that id."))
     return entry
 
 
@@ -208,7 +210,7 @@ def _open_quarantine_entry(entry_id: str) -> work_store.WorkEntry:
     """An open quarantine entry; 404 for any other id, 409 once it has been dealt with."""
     entry = _quarantine_entry(entry_id)
     if not entry.open_kind:
-        raise Conflict("This upload has already been dealt with.", code="already_resolved")
+        raise Conflict(N_("This upload has already been dealt with."), code="already_resolved")
     return entry
 
 
@@ -225,9 +227,9 @@ def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str | 
         source = parse_key(original)
         if source.upload_id:
             if mrn:
-                raise BadRequest("mrn: this upload was made through the portal for one patient; it cannot be sent "
-                                 "to another. Upload the file again from the right patient's page.",
-                                 code="invalid_request")
+                raise BadRequest(N_("This upload was made through the portal for one patient; it cannot be sent "
+                                    "to another. Upload the file again from the right patient's page."),
+                                 field="mrn", code="invalid_request")
             return None, f"{INCOMING}{source.upload_id}.{tag}", False
         original_mrn, file_name = source.mrn, source.file_name or ""
     except Unpublishable:
@@ -237,7 +239,7 @@ def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str | 
     corrected = bool(mrn) and mrn != original_mrn
     mrn = mrn or original_mrn
     if not mrn:
-        raise BadRequest("mrn: the upload's key names no MRN; give the patient's MRN.", code="invalid_request")
+        raise BadRequest(N_("The upload's key names no MRN; give the patient's MRN."), field="mrn", code="invalid_request")
     return mrn, f"{INCOMING}{mrn}/{tag}-{file_name}"[: len(INCOMING) + len(mrn) + 1 + 200], corrected
 
 
@@ -251,26 +253,26 @@ def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | No
         pending = upload_store.get(key[len(INCOMING):].split(".", 1)[0])
         account = account_store.get(pending.patient_id) if pending else None
         if account is None or account.role != "patient":
-            raise BadRequest("mrn: the patient this upload was made for has no account any more; upload the file "
-                             "again from the right patient's page.", code="unknown_patient")
+            raise BadRequest(N_("The patient this upload was made for has no account any more; upload the file "
+                                "again from the right patient's page."), field="mrn", code="unknown_patient")
     else:
         account = account_store.find_by_mrn(mrn)
     if account is None or account.role != "patient":
-        raise BadRequest(f"mrn: no patient has the MRN {mrn}; register the patient first or give the right MRN.",
-                         code="unknown_patient")
+        raise BadRequest(N_("No patient has the MRN {mrn}; register the patient first or give the right MRN."),
+                         field="mrn", params={"mrn": mrn}, code="unknown_patient")
     # Closed before the copy, conditionally: two staff at once (perhaps with different MRNs) never
     # send the same file to two patients.
     if not work_store.resolve(entry, caller.actor_id, note, clock.now(), resolution=PUBLISHED_AGAIN,
                               republished_key=key):
-        raise Conflict("This upload has already been dealt with.", code="already_resolved")
+        raise Conflict(N_("This upload has already been dealt with."), code="already_resolved")
     data = _data(entry)
     try:
         bucket_store.send_back_from_quarantine(str(data.get("bucket") or get_settings().results_bucket),
                                             str(data.get("quarantine_key") or ""), key)
     except bucket_store.UploadMissing:
         work_store.reopen(entry)
-        raise Conflict("The quarantined file is not in the bucket (not moved there yet, or expired by the bucket's "
-                       "lifecycle); try again in a minute, or ask the sender for the file again.",
+        raise Conflict(N_("The quarantined file is not in the bucket (not moved there yet, or expired by the "
+                          "bucket's lifecycle); try again in a minute, or ask the sender for the file again."),
                        code="not_in_quarantine") from None
     except Exception:
         work_store.reopen(entry)

@@ -26,6 +26,7 @@ from typing import Any
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound, RateLimited
+from chalicelib.i18n import N_
 from chalicelib.observability import logger, metrics
 from chalicelib.services import audit
 from chalicelib.services.access import ratelimit
@@ -73,7 +74,7 @@ def _own_export(caller: Caller, export_id: str, action: str) -> export_store.Exp
     if (export is None or export.patient_id != caller.actor_id
             or clock.now() >= export.created_at + timedelta(days=KEEP_DAYS)):
         audit.record_for(caller, action, outcome="not_found", target_id=export_id[:100])
-        raise NotFound("No export with that id.")
+        raise NotFound(N_("No export with that id."))
     return export
 
 

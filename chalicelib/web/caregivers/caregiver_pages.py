@@ -32,7 +32,7 @@ def _only_caregivers(ctx: PageCtx) -> None:
     if ctx.principal.role != PROXY:
         from chalicelib.errors import NotFound
 
-        raise NotFound("There is no such page for your account.")
+        raise NotFound(N_("There is no such page for your account."))
 
 
 def _acting(ctx: PageCtx, patient_id: str, needs: str | None = None) -> tuple[Caller, dict]:
