@@ -291,3 +291,55 @@ def export_audit(
             handle.close()
     if output:
         typer.echo(f"wrote {len(rows)} event(s) to {output}", err=True)
+
+
+# ---------------------------------------------------------------- upgrades, backups and restores
+
+@app.command("migrate")
+def migrate(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what each migration would change; write nothing")] = False,
+    status: Annotated[bool, typer.Option("--status", help="list this release's migrations and where each stands")] = False,
+    only: Annotated[str | None, typer.Option(help="run only this migration (its id or its version, such as 0002)")] = None,
+    page_size: Annotated[int, typer.Option(min=1, max=1000, help="rows read per page")] = 100,
+    max_pages: Annotated[int | None, typer.Option(min=1, help="stop after this many pages; the next run carries on")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+) -> None:
+    """Run the data migrations this release needs, in order of their version (after deploying it).
+    Each is recorded when done and never runs twice; a run stopped or interrupted carries on where it
+    stopped. See docs/upgrading.md."""
+    from chalicelib.services.maintenance import migrations
+
+    if status:
+        rows = migrations.status()
+        if as_json:
+            typer.echo(json.dumps({"migrations": rows}, indent=2))
+            return
+        for row in rows:
+            counts = f" ({row['examined']} row(s) looked at, {row['changed']} changed)" if row["status"] != "pending" else ""
+            typer.echo(f"{row['id']}: {row['status']}{counts} - {row['title']}")
+        return
+
+    def show(outcome: migrations.Outcome) -> None:
+        if as_json:
+            return
+        verb = {"done": "done", "already_done": "already done", "stopped": "stopped (run again to carry on)",
+                "dry_run": "dry run"}[outcome.status]
+        changed = "would change" if outcome.status == "dry_run" else "changed"
+        counts = "" if outcome.status == "already_done" else \
+            f": {outcome.examined} row(s) looked at, {outcome.changed} {changed}"
+        typer.echo(f"{outcome.id}: {verb}{counts}")
+
+    try:
+        outcomes = migrations.run(_operator(), dry_run=dry_run, only=only, page_size=page_size, max_pages=max_pages,
+                                  progress=show)
+    except KeyError:
+        _fail(f"no migration {only!r}: `portal migrate --status` lists them", 2)
+    except migrations.SchemaBehind as behind:
+        _fail("the stack lacks what this release needs: " + "; ".join(behind.gaps)
+              + ". Deploy this release first (on the local stack, `make run` creates them); nothing was migrated.")
+    except migrations.MigrationHeld as held:
+        _fail(held.message)
+    if as_json:
+        typer.echo(json.dumps({"dry_run": dry_run, "migrations": [o.as_json() for o in outcomes]}, indent=2))
+    if any(o.status == "stopped" for o in outcomes):
+        raise typer.Exit(3)

@@ -12,6 +12,7 @@ from chalicelib.store import (  # noqa: F401
     item_lists,
     items,
     messages,
+    migrations,
     outbox,
     sessions,
     uploads,
