@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from bench.figures import Figure
 from chalicelib.localstack.calls import recording
-from tests.support import AUTHENTICATORS, Api, complete_second_factor, strong_password, unique_email
+from tests.support.http import Api, strong_password, unique_email
+from tests.support.second_factor import AUTHENTICATORS, complete_second_factor
 
 SIGN_IN_WITH_CODE_FLOOR = 5
 VERIFY_FLOOR = 2

@@ -82,7 +82,7 @@ def _round_trips_caregiver(portal) -> Figure:
     """A caregiver's item list (`?patient_id=`) beside the patient's own: the session, the grant
     and the patient's list together in one BatchGetItem, then the audit event of the caregiver's
     look (the patient's "who viewed my record"); goal: at most one more."""
-    from tests.support import Api, strong_password, unique_email
+    from tests.support.http import Api, strong_password, unique_email
 
     staff = portal.staff
     patient = portal.new_patient(staff)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.support import Portal
+from tests.support.http import Portal
 
 ADMIN_PASSWORD = "bench-Ox-lantern-93-quiver"
 STAFF_PASSWORD = "bench-Fjord-ember-41-sprocket"

@@ -34,7 +34,7 @@ os.environ.setdefault("PASSWORD_HASH_MEMORY_KIB", "8192")
 # Every JSON answer a test gets is checked against its route's answer model (a mismatch is a 500).
 os.environ.setdefault("CHECK_ANSWERS", "1")
 
-from tests.support import Api, Portal  # noqa: E402
+from tests.support.http import Api, Portal  # noqa: E402
 
 ADMIN_PASSWORD = "tidal-Ox-lantern-93-quiver"
 STAFF_PASSWORD = "marble-Fjord-ember-41-sprocket"
@@ -49,7 +49,7 @@ APP_CALLS_DIR = "APP_CALLS_DIR"
 def app_calls():
     """Every AWS call the portal's functions make during the session, for the IAM policy check."""
     from chalicelib.localstack.calls import recording
-    from tests.app_calls import AppCallRecorder
+    from tests.support.app_calls import AppCallRecorder
 
     with recording(AppCallRecorder()) as recorder:
         yield recorder

@@ -115,7 +115,7 @@ def complete_second_factor(browser: Browser, username: str) -> None:
     """Where a sign-in landed on the second factor's pages, finish it as a person would: read the
     key off the enrolment page into the app and confirm with its code (then keep the recovery
     codes), or enter a fresh code."""
-    from tests.support import AUTHENTICATORS
+    from tests.support.second_factor import AUTHENTICATORS
 
     if browser.path.startswith("/mfa/enroll"):
         AUTHENTICATORS.add(username, browser.page.get_by_test_id("mfa-secret").inner_text().replace(" ", ""))
@@ -128,30 +128,32 @@ def complete_second_factor(browser: Browser, username: str) -> None:
         browser.submit("Continue")
 
 
-# The cookies of office members' page sessions, kept while the sessions last. Each sign-in with a
-# second factor spends a time step's code, and the portal accepts at most three steps in 30
-# seconds (one of drift either way): signing the shared office accounts in afresh for every test
-# would wait on the clock. The sign-in pages themselves are tested with accounts of their own.
-_OFFICE_COOKIES: dict[tuple[str, str], dict] = {}
-
-
 def signed_in(open_browser, username: str, password: str) -> Browser:
     """A fresh browser signed in through the sign-in page, past the second factor for office
     members (a patient's or a caregiver's sign-in has none), on the page the sign-in lands on.
-    An office member whose page session is still live gets it again, in a fresh browser."""
-    from tests.support import AUTHENTICATORS
+    An office member whose page session is still live (`tests/support/kept_sessions.py`: its
+    cookies are kept) gets it again, in a fresh browser."""
+    from tests.support.kept_sessions import BROWSER, KEPT
+    from tests.support.second_factor import AUTHENTICATORS
 
-    key = (open_browser.base_url, username.casefold())
-    if key in _OFFICE_COOKIES:
-        browser = open_browser(storage_state=_OFFICE_COOKIES[key])
-        if not browser.go("/").url.split("?")[0].endswith("/sign-in"):
-            return browser
-        del _OFFICE_COOKIES[key]
-    browser = open_browser()
-    browser.go("/sign-in")
-    browser.fill({"Username": username, "Password": password})
-    browser.submit("Sign in")
-    complete_second_factor(browser, username)
-    if AUTHENTICATORS.knows(username):
-        _OFFICE_COOKIES[key] = browser.page.context.storage_state()
-    return browser
+    opened: list[Browser] = []
+
+    def live(cookies: dict) -> bool:
+        browser = open_browser(storage_state=cookies)
+        if browser.go("/").url.split("?")[0].endswith("/sign-in"):
+            return False
+        opened.append(browser)
+        return True
+
+    def sign_in(_ended: dict | None) -> dict:
+        browser = open_browser()
+        browser.go("/sign-in")
+        browser.fill({"Username": username, "Password": password})
+        browser.submit("Sign in")
+        complete_second_factor(browser, username)
+        opened.append(browser)
+        return browser.page.context.storage_state()
+
+    KEPT.get(BROWSER, open_browser.base_url, username, live=live, sign_in=sign_in,
+             keep=lambda _: AUTHENTICATORS.knows(username))
+    return opened[-1]

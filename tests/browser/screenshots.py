@@ -30,7 +30,7 @@ def main() -> None:
     from chalicelib.services.accounts import registry as accounts
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
     from tests.browser.test_patient_journey import publish_result
-    from tests.support import Portal
+    from tests.support.http import Portal
 
     port = free_port()
     stack = LocalStack(portal_port=port).start()
@@ -78,7 +78,7 @@ def _sign_in(page, base_url: str, username: str, password: str) -> None:
     with page.expect_navigation():
         page.get_by_role("button", name="Sign in").click()
     if "/mfa/verify" in page.url:  # staff: the code from their authenticator app
-        from tests.support import AUTHENTICATORS
+        from tests.support.second_factor import AUTHENTICATORS
 
         page.get_by_label("Code from the app", exact=True).fill(AUTHENTICATORS.code(username))
         with page.expect_navigation():

@@ -9,8 +9,8 @@ import pytest
 
 from tests.browser.conftest import Browser, signed_in
 from tests.conftest import ADMIN_PASSWORD, STAFF_PASSWORD
-from tests.integration.lifecycle_support import new_member
-from tests.support import Api
+from tests.support.http import Api
+from tests.support.lifecycle import new_member
 
 pytestmark = pytest.mark.browser
 

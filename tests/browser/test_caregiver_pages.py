@@ -13,7 +13,7 @@ from tests.browser.conftest import signed_in
 from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_caregivers import PASSWORDS, caregiver_for
 from tests.integration.test_documents import published
-from tests.support import unique_email
+from tests.support.http import unique_email
 
 pytestmark = pytest.mark.browser
 

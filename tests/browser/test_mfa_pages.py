@@ -9,7 +9,8 @@ import secrets
 import pytest
 
 from tests.browser.conftest import Browser
-from tests.support import AUTHENTICATORS, strong_password, unique_email
+from tests.support.http import strong_password, unique_email
+from tests.support.second_factor import AUTHENTICATORS
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.browser.test_patient_journey import publish_result, sign_in
 from tests.browser.test_staff_journey import staff_signs_in
-from tests.integration.followup_support import day, fresh_day0, publish_item, staff_now, sweep
+from tests.support.followup import day, fresh_day0, publish_item, staff_now, sweep
 
 pytestmark = pytest.mark.browser
 

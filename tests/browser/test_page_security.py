@@ -11,7 +11,7 @@ import requests
 
 from tests.browser.conftest import signed_in
 from tests.integration.test_mail_feedback import bounce_event, deliver_feedback
-from tests.support import unique_email
+from tests.support.http import unique_email
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.localstack import pump
 from tests.browser.conftest import Browser
-from tests.support import strong_password, unique_email
+from tests.support.http import strong_password, unique_email
 
 pytestmark = pytest.mark.browser
 

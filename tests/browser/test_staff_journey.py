@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser.conftest import Browser, signed_in
 from tests.conftest import ADMIN_PASSWORD, STAFF_PASSWORD
-from tests.support import Patient, unique_email, unique_mrn
+from tests.support.http import Patient, unique_email, unique_mrn
 
 pytestmark = pytest.mark.browser
 
@@ -219,7 +219,7 @@ def test_office_publishes_a_quarantined_upload_again_once_the_patient_is_registe
 
 
 def test_an_item_unread_after_every_notice_is_a_call_the_office_closes(portal, staff, open_browser, clock):
-    from tests.integration.followup_support import day, fresh_day0, publish_item, sweep
+    from tests.support.followup import day, fresh_day0, publish_item, sweep
 
     # Given an item its patient has not read after three notices
     patient = portal.new_patient(staff, name=f"Unreached Patient {secrets.token_hex(2)}")

@@ -11,10 +11,10 @@ import secrets
 from chalicelib.localstack import pump
 from chalicelib.store import accounts as account_store
 from chalicelib.store import items as item_store
-from tests.integration.followup_support import day, fresh_day0, notices_to, publish_item, sweep
-from tests.integration.lifecycle_support import events, new_member
-from tests.load_support import put_upload, upload_key
-from tests.support import Api
+from tests.support.followup import day, fresh_day0, notices_to, publish_item, sweep
+from tests.support.http import Api
+from tests.support.lifecycle import events, new_member
+from tests.support.load import put_upload, upload_key
 
 REFUSED = {"error": "invalid_credentials", "message": "The username or password is not correct."}
 

@@ -3,7 +3,7 @@
 import secrets
 
 from chalicelib.localstack import pump
-from tests.support import strong_password, unique_email
+from tests.support.http import strong_password, unique_email
 
 
 def events_for(admin, **query) -> list[dict]:

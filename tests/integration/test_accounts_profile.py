@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.mail import sender
 from chalicelib.store import accounts as account_store
-from tests.support import strong_password, unique_email, unique_mrn
+from tests.support.http import strong_password, unique_email, unique_mrn
 
 
 class MailSpy:

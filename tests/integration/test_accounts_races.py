@@ -4,7 +4,7 @@ and DynamoDB Local, no read-then-write to hide behind)."""
 import secrets
 import threading
 
-from tests.support import Api, unique_email, unique_mrn
+from tests.support.http import Api, unique_email, unique_mrn
 
 ROUNDS = 5
 

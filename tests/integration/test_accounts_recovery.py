@@ -13,7 +13,8 @@ from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.localstack.calls import Recorder, recording
 from chalicelib.settings import get_settings
-from tests.support import ses_refuses_the_next_send_to, strong_password
+from tests.support.faults import ses_refuses_the_next_send_to
+from tests.support.http import strong_password
 
 
 def forgot_password(portal, username: str):

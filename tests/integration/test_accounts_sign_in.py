@@ -11,7 +11,7 @@ from chalicelib.mail import sender
 from chalicelib.services import audit
 from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
-from tests.support import strong_password
+from tests.support.http import strong_password
 
 
 @pytest.fixture
@@ -361,7 +361,7 @@ def test_a_sign_in_reads_the_username_and_the_clients_failures_in_one_round_trip
 def test_the_sign_in_page_is_limited_the_same_way_and_says_when_to_try_again(portal, staff, clock, sign_in_limit):
     import requests
 
-    from tests.support import page_csrf
+    from tests.support.pages import page_csrf
 
     # Given a patient, a limit of 2 failed sign-ins an hour, and a browser on the sign-in page
     patient = portal.new_patient(staff)

@@ -17,7 +17,7 @@ import pytest
 
 import app  # noqa: F401 - importing the app registers every route in ROUTES
 from chalicelib.api.http import ADMIN, PATIENT, PATIENT_RECORD, PUBLIC, ROUTES, SIGNED_IN, STAFF
-from tests.support import Api, strong_password, unique_email
+from tests.support.http import Api, strong_password, unique_email
 
 CAREGIVERS = ("caregiver", "caregiver_revoked", "caregiver_expired", "caregiver_other_patient")
 CALLERS = ("anonymous", "patient", "staff", "admin", "must_change", "owes_factor", "must_change_owes_factor",

@@ -26,7 +26,7 @@ from chalicelib.localstack.calls import recording
 from chalicelib.services.followup import digest
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import PAGES, PageSpec
-from tests.support import Api, strong_password, unique_email, unique_mrn
+from tests.support.http import Api, strong_password, unique_email, unique_mrn
 
 BODY_ROUTES = [spec for spec in ROUTES if spec.body is not None]
 ONE_MEGABYTE = 1024 * 1024

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from chalicelib.services.caregivers import grants as caregivers
 from tests.integration.test_documents import published
-from tests.support import Api, page_csrf, signed_in_pages, strong_password, unique_email
+from tests.support.http import Api, strong_password, unique_email
+from tests.support.pages import page_csrf, signed_in_pages
 
 PROXY_SUBJECT = "You have been given caregiver access in the patient portal"
 PASSWORDS: dict[str, str] = {}  # each caregiver's own password, by email, once chosen

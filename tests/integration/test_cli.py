@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from chalicelib.localstack import pump
 from portal_cli.cli import app
-from tests.support import unique_email, unique_mrn
+from tests.support.http import unique_email, unique_mrn
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import json
 from typer.testing import CliRunner
 
 from portal_cli.cli import app
-from tests.integration.lifecycle_support import new_member
+from tests.support.lifecycle import new_member
 
 runner = CliRunner()
 

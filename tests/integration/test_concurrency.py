@@ -25,7 +25,8 @@ import requests
 
 from chalicelib.clock import clock, iso
 from chalicelib.localstack import pump
-from tests.load_support import (
+from tests.support.http import unique_email, unique_mrn
+from tests.support.load import (
     NOT_ALLOWED,
     audit_of,
     dead_letters,
@@ -40,7 +41,6 @@ from tests.load_support import (
     unaccounted_uploads,
     upload_key,
 )
-from tests.support import unique_email, unique_mrn
 
 pytestmark = pytest.mark.slow
 

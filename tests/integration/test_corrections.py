@@ -13,7 +13,9 @@ import requests
 from chalicelib.localstack import pump
 from chalicelib.services.followup import notices
 from chalicelib.store import items as item_store
-from tests.integration.followup_support import (
+from tests.integration.test_documents import published
+from tests.integration.test_publication import PDF, PNG, objects, post_file, quarantined, upload_form
+from tests.support.followup import (
     NOTICE_SUBJECT,
     day,
     follow_up_entries,
@@ -23,9 +25,7 @@ from tests.integration.followup_support import (
     staff_now,
     sweep,
 )
-from tests.integration.test_documents import published
-from tests.integration.test_publication import PDF, PNG, objects, post_file, quarantined, upload_form
-from tests.support import signed_in_pages
+from tests.support.pages import signed_in_pages
 
 OLD_TITLE = "Pathology report for Ingrid Vasquez-Holloway"
 NEUTRAL = "Removed by your clinic"

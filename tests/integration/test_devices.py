@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.integration.lifecycle_support import delete
-from tests.support import Api
+from tests.support.http import Api
+from tests.support.lifecycle import delete
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 

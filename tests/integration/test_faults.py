@@ -27,7 +27,8 @@ from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.services import operations
 from chalicelib.settings import get_settings
-from tests.load_support import (
+from tests.support.http import unique_mrn
+from tests.support.load import (
     NOT_ALLOWED,
     dead_letters,
     drain_until_quiet,
@@ -40,7 +41,6 @@ from tests.load_support import (
     unaccounted_uploads,
     upload_key,
 )
-from tests.support import unique_mrn
 
 pytestmark = pytest.mark.slow
 

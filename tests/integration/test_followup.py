@@ -9,7 +9,7 @@ from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.services.followup import sweep as followup
 from chalicelib.store import items as item_store
-from tests.integration.followup_support import (
+from tests.support.followup import (
     day,
     follow_up_entries,
     fresh_day0,

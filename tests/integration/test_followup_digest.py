@@ -6,16 +6,8 @@ from __future__ import annotations
 import re
 
 from chalicelib.store import items as item_store
-from tests.integration.followup_support import (
-    day,
-    fresh_day0,
-    office_digests,
-    patient_now,
-    publish_item,
-    staff_now,
-    sweep,
-)
 from tests.integration.test_mail_feedback import bounce_event, deliver_feedback
+from tests.support.followup import day, fresh_day0, office_digests, patient_now, publish_item, staff_now, sweep
 
 FIGURES = {
     "read_since_last": r"Items read since the last report: (\d+)",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.integration.fuzz_support import assert_clean, fuzz_as
+from tests.support.fuzz import assert_clean, fuzz_as
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import requests
 from chalicelib.clock import clock as portal_clock
 from chalicelib.localstack import pump
 from chalicelib.mail import outbox_reader
-from tests.integration.followup_support import publish_item
-from tests.support import page_csrf, signed_in_pages
+from tests.support.followup import publish_item
+from tests.support.pages import page_csrf, signed_in_pages
 
 SPANISH_FOOTER = "Por su privacidad, este correo no incluye ninguna información médica."
 

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from chalicelib.localstack import pump
 from chalicelib.observability import logger
 from tests.integration.test_publication import META, PDF, documents_of, put_direct, quarantined
-from tests.support import aws_refuses, unique_mrn
+from tests.support.faults import aws_refuses
+from tests.support.http import unique_mrn
 
 
 @contextmanager

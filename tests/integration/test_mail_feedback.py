@@ -10,7 +10,7 @@ import secrets
 from chalicelib import aws
 from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
-from tests.integration.followup_support import (
+from tests.support.followup import (
     day,
     follow_up_entries,
     fresh_day0,

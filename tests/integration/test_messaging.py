@@ -9,7 +9,7 @@ from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
-from tests.support import end_the_alert_window, into_a_fresh_alert_window, office_alert_mails
+from tests.support.http import end_the_alert_window, into_a_fresh_alert_window, office_alert_mails
 
 
 def _table_names(resource: str) -> str:

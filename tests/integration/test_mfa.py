@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 from chalicelib.clock import clock
 from chalicelib.services.access import mfa
 from chalicelib.settings import get_settings
-from tests.integration.lifecycle_support import new_member
-from tests.support import AUTHENTICATORS, Api, complete_second_factor, strong_password, unique_email
+from tests.support.http import Api, strong_password, unique_email
+from tests.support.lifecycle import new_member
+from tests.support.second_factor import AUTHENTICATORS, complete_second_factor
 
 
 def password_only(portal, username: str, password: str) -> tuple[Api, dict]:

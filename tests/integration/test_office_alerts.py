@@ -14,14 +14,9 @@ from chalicelib.services.followup import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import outbox
 from tests.conftest import STAFF_PASSWORD
-from tests.support import (
-    end_the_alert_window,
-    into_a_fresh_alert_window,
-    office_alert_mails,
-    page_csrf,
-    ses_refuses_the_next_send_to,
-    signed_in_pages,
-)
+from tests.support.faults import ses_refuses_the_next_send_to
+from tests.support.http import end_the_alert_window, into_a_fresh_alert_window, office_alert_mails
+from tests.support.pages import page_csrf, signed_in_pages
 
 
 def _window_end(clock):

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import re
 
-from tests.integration.followup_support import (
-    day,
-    follow_up_entries,
-    fresh_day0,
-    publish_item,
-    staff_now,
-    sweep,
-)
-from tests.support import page_csrf, signed_in_pages, unique_email, unique_mrn
+from tests.support.followup import day, follow_up_entries, fresh_day0, publish_item, staff_now, sweep
+from tests.support.http import unique_email, unique_mrn
+from tests.support.pages import page_csrf, signed_in_pages
 
 STAFF_NAME = "Front Desk"  # the staff member `desk` of tests/conftest.py
 

@@ -13,7 +13,7 @@ from chalicelib.clock import iso
 from chalicelib.localstack import pump
 from chalicelib.services.followup import notices
 from chalicelib.store import outbox
-from tests.support import a_send_to, aws_refuses
+from tests.support.faults import a_send_to, aws_refuses
 
 
 def ses_refuses_every_send_to(address: str):

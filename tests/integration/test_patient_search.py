@@ -8,7 +8,8 @@ import secrets
 
 from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_cli import portal_cli, write_csv
-from tests.support import signed_in_pages, unique_email, unique_mrn
+from tests.support.http import unique_email, unique_mrn
+from tests.support.pages import signed_in_pages
 
 
 def rare_word() -> str:

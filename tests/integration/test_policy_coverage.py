@@ -17,8 +17,8 @@ from pathlib import Path
 from chalicelib.localstack import pump
 from chalicelib.stages import ROOT, stage_environment
 from infra.policy import FUNCTIONS, policy_file
-from tests.app_calls import API_FUNCTION, not_allowed
 from tests.conftest import APP_CALLS_DIR
+from tests.support.app_calls import API_FUNCTION, not_allowed
 
 
 def _prod_policy(function: str) -> dict:

@@ -16,7 +16,8 @@ import requests
 from chalicelib.localstack import pump
 from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_publication import META, PDF, documents_of, objects, put_direct, quarantined
-from tests.support import page_csrf, signed_in_pages, unique_mrn
+from tests.support.http import unique_mrn
+from tests.support.pages import page_csrf, signed_in_pages
 
 
 def quarantine_upload(staff, mrn: str, metadata: dict | None = None) -> dict:

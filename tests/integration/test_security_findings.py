@@ -16,8 +16,9 @@ import requests
 
 from chalicelib.localstack.calls import recording
 from chalicelib.services.accounts import patient_import
-from tests.integration.lifecycle_support import events
-from tests.support import page_csrf, unique_email, unique_mrn
+from tests.support.http import unique_email, unique_mrn
+from tests.support.lifecycle import events
+from tests.support.pages import page_csrf
 
 XSS_EMAIL = '"><svg/onload=alert(4)>@example.com'
 
@@ -94,7 +95,7 @@ def test_every_other_place_an_email_is_taken_refuses_one_that_is_not(portal, sta
 def test_the_registration_page_and_the_import_refuse_it_too(portal, staff):
     # Given the staff's registration page, signed in, and an import file's row with the bad address
     from tests.conftest import STAFF_PASSWORD
-    from tests.support import signed_in_pages
+    from tests.support.pages import signed_in_pages
 
     pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
     form = pages.get(portal.base_url + "/staff/patients/new")

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
-from tests.load_support import put_upload, upload_key
-from tests.support import TEMP_PASSWORD_RE, Api, strong_password
+from tests.support.http import TEMP_PASSWORD_RE, Api, strong_password
+from tests.support.load import put_upload, upload_key
 
 
 def mailed_temporary_passwords(portal, email: str) -> list[str]:

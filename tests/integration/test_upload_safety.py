@@ -15,7 +15,7 @@ from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_publication import META, PDF, bucket, objects, post_file, put_direct, quarantined, upload_form
-from tests.support import page_csrf, signed_in_pages
+from tests.support.pages import page_csrf, signed_in_pages
 
 
 def dead_letters_about(key: str) -> list[dict]:

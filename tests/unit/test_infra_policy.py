@@ -11,7 +11,7 @@ from chalice.app import SQSEventConfig
 
 from chalicelib.stages import ROOT, stage_environment
 from infra import policy
-from tests.app_calls import AppCallRecorder, allows
+from tests.support.app_calls import AppCallRecorder, allows
 
 CONFIG = json.loads((ROOT / ".chalice/config.json").read_text())
 STAGE_FUNCTIONS = [(stage, function) for stage in policy.DEPLOYED_STAGES for function in policy.FUNCTIONS]
