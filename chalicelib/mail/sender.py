@@ -2,6 +2,11 @@
 
 Templates get identifiers and links only: never a result, test name, diagnosis or comment. The
 one secret a mail may carry is a temporary password, on its own line in the text part.
+
+Every mail names the clinic (`CLINIC_NAME`): the From display name, the subject (which says what
+kind of thing arrived, never what it holds), and the footer with the clinic's phone and address
+and the line that the clinic never asks for a password by email. `X-Portal-Mail` names the
+template (the kind of mail), for the local mailbox and SES's event records.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,25 +55,38 @@ def _when(value: str | None, language: str = i18n.DEFAULT) -> str:
 
     return local_text(parse_iso(value), get_settings().clinic_time_zone, language=language) if value else ""
 
+# Each subject names the clinic and the kind of thing the mail is about, never what it holds.
 SUBJECTS = {
-    "invitation": N_("Your patient portal account is ready"),
-    "item_notice": N_("You have a new item in your patient portal"),
-    "password_reset": N_("Your patient portal temporary password"),
-    "account_locked": N_("Your patient portal account was locked"),
-    "username_changed": N_("Your patient portal username was changed"),
-    "email_changed": N_("The email address on your patient portal account was changed"),
-    "password_changed": N_("Your patient portal password was changed"),
-    "staff_welcome": N_("Your patient portal staff account"),
-    "mfa_enabled": N_("A sign-in code app was set up on your patient portal account"),
-    "mfa_removed": N_("The sign-in code app was removed from your patient portal account"),
-    "mfa_reset": N_("Your patient portal sign-in code app was reset"),
-    "office_new_message": N_("A patient sent a secure message"),
-    "office_digest": N_("Patient portal daily read report"),
-    "export_ready": N_("The copy of your patient portal records is ready"),
-    "caregiver_invitation": N_("You have been given caregiver access in the patient portal"),
-    "caregiver_access": N_("You have been given caregiver access in the patient portal"),
-    "caregiver_changed": N_("Caregiver access to your patient portal records changed"),
+    "invitation": N_("%(clinic)s: your patient portal account is ready"),
+    "item_notice": N_("%(clinic)s: new item in your patient portal"),
+    "password_reset": N_("%(clinic)s: your patient portal temporary password"),
+    "account_locked": N_("%(clinic)s: your patient portal account was locked"),
+    "username_changed": N_("%(clinic)s: your patient portal username was changed"),
+    "email_changed": N_("%(clinic)s: the email address on your patient portal account was changed"),
+    "password_changed": N_("%(clinic)s: your patient portal password was changed"),
+    "staff_welcome": N_("%(clinic)s: your patient portal staff account"),
+    "mfa_enabled": N_("%(clinic)s: a sign-in code app was set up on your patient portal account"),
+    "mfa_removed": N_("%(clinic)s: the sign-in code app was removed from your patient portal account"),
+    "mfa_reset": N_("%(clinic)s: your patient portal sign-in code app was reset"),
+    "office_new_message": N_("%(clinic)s: a patient sent a secure message"),
+    "office_digest": N_("%(clinic)s: patient portal daily read report"),
+    "export_ready": N_("%(clinic)s: the copy of your patient portal records is ready"),
+    "caregiver_invitation": N_("%(clinic)s: %(patient)s gave you caregiver access in the patient portal"),
+    "caregiver_access": N_("%(clinic)s: %(patient)s gave you caregiver access in the patient portal"),
+    "caregiver_changed": N_("%(clinic)s: caregiver access to your patient portal records changed"),
 }
+# An item notice's subject says what kind of item arrived; later notices of the same item remind.
+ITEM_SUBJECTS = {
+    ("document", False): N_("%(clinic)s: new document in your patient portal"),
+    ("result", False): N_("%(clinic)s: new test result in your patient portal"),
+    ("message", False): N_("New message from %(clinic)s in your patient portal"),
+    ("document", True): N_("Reminder from %(clinic)s: a new document is waiting in your patient portal"),
+    ("result", True): N_("Reminder from %(clinic)s: a new test result is waiting in your patient portal"),
+    ("message", True): N_("Reminder from %(clinic)s: a new message is waiting in your patient portal"),
+}
+
+# The office's mail about a lab result with a critical value (services/results): a call is needed, nothing more.
+SUBJECTS["office_critical_result"] = N_("%(clinic)s: a lab result needs a call to the patient")
 
 # SES answers these when it is busy or briefly failing: try again later.
 TRANSIENT_CODES = {
@@ -128,23 +146,52 @@ def limiter() -> TokenBucket:
     return _limiter
 
 
+# What a template's context holds when its caller says nothing of it.
+DEFAULTS: dict[str, dict[str, object]] = {"item_notice": {"item_kind": None, "reminder": False}}
+
+
+def subject(template: str, language: str | None = None, **context) -> str:
+    """A mail's subject in a language: the clinic's name and the kind of thing it is about. An item
+    notice's names the item's kind (`item_kind`: document, result, message) and reminds when it
+    is not the item's first notice (`reminder`)."""
+    text = SUBJECTS[template]
+    if template == "item_notice":
+        text = ITEM_SUBJECTS.get((context.get("item_kind") or "", bool(context.get("reminder"))), text)
+    patient = str(context.get("patient_first_name") or "")
+    return i18n.gettext(text, language) % {"clinic": get_settings().clinic_name, "patient": patient}
+
+
+def clinic_context() -> dict[str, str]:
+    """What every template may name about the clinic and the portal."""
+    settings = get_settings()
+    return {"clinic_name": settings.clinic_name, "clinic_phone": settings.clinic_phone,
+            "clinic_address": settings.clinic_address, "portal_url": settings.portal_url}
+
+
 def render(template: str, language: str | None = None, **context) -> tuple[str, str, str]:
     """(subject, text, html) for a template in a language (English when unset), with the portal
-    link always available."""
+    link and the clinic's name, phone and address always available."""
     language = i18n.of(language)
-    context.setdefault("portal_url", get_settings().portal_url)
+    context = {**clinic_context(), **DEFAULTS.get(template, {}), **context}
     text = _env(language).get_template(f"{template}.txt").render(**context)
     html = _env(language).get_template(f"{template}.html").render(**context)
-    return i18n.gettext(SUBJECTS[template], language), text, html
+    return subject(template, language, **context), text, html
+
+
+def sender_address() -> str:
+    """The From header: the clinic's name as the display name, then the sending address."""
+    settings = get_settings()
+    return formataddr((settings.clinic_name, settings.mail_from))
 
 
 def build(to: str, template: str, language: str | None = None, **context) -> EmailMessage:
-    subject, text, html = render(template, language, **context)
+    subject_, text, html = render(template, language, **context)
     settings = get_settings()
     message = EmailMessage()
-    message["From"] = settings.mail_from
+    message["From"] = sender_address()
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = subject_
+    message["X-Portal-Mail"] = template
     message["Date"] = formatdate(clock.now().timestamp(), usegmt=True)
     message["Message-ID"] = make_msgid(domain=settings.mail_from.rsplit("@", 1)[-1])
     message.set_content(text)

@@ -116,7 +116,7 @@ class Account(PortalModel):
     role = UnicodeAttribute()  # patient | staff | admin
     username = UnicodeAttribute()
     name = UnicodeAttribute()
-    email = UnicodeAttribute()
+    email = NullableText()  # a patient may have none (registered with a phone only, or neither)
     email_status = UnicodeAttribute(default="ok")  # ok | bad
     email_bad_reason = NullableText()
     email_bad_at = UTCDateTimeAttribute(null=True)
@@ -124,7 +124,18 @@ class Account(PortalModel):
     email_lower = NullableText()  # kept equal to email.casefold() by create() and email changes
     date_of_birth = NullableText()
     mrn = NullableText()
-    phone = NullableText()  # patients: the number the office calls for follow-up
+    phone = NullableText()  # patients: the number the office calls for follow-up, in E.164
+    # How notices reach a patient (store/contact.py): email (on when unset) and text messages (off
+    # when unset); an SMS opt-out (STOP) turns texts off and is kept with when it was seen.
+    notify_email = BooleanAttribute(null=True)
+    notify_sms = BooleanAttribute(null=True)
+    sms_opted_out_at = UTCDateTimeAttribute(null=True)
+    # The enrolment letter's one-time code (store/enrolment.py): its SHA-256, when it expires, the
+    # wrong dates of birth tried with it, and the letter that printed it.
+    enrolment_code_hash = NullableText()
+    enrolment_expires_at = UTCDateTimeAttribute(null=True)
+    enrolment_failures = NumberAttribute(null=True)
+    enrolment_letter_id = NullableText()
     language = NullableText()  # en | es: the language of the account's pages and mails (en when unset)
     search_shard = NullableText()
     name_lower = NullableText()
@@ -397,7 +408,7 @@ def change_email(account: Account, email: str, now: datetime) -> None:
     """A new email on file, presumed good (any bounce or complaint mark is dropped)."""
     account.update(actions=[
         Account.email.set(email),
-        Account.email_lower.set(email_lower(email)),
+        Account.email_lower.set(email.strip().casefold()),
         Account.email_status.set("ok"),
         Account.email_bad_reason.remove(),
         Account.email_bad_at.remove(),
@@ -460,7 +471,7 @@ def search_patients(query: str, *, date_of_birth: str | None = None, limit: int 
     if not query:
         return list(Account.by_name.query(PATIENT_SHARD, limit=limit))
     exact = [owner for owner in read_together(owner_read(mrn_key(query)), owner_read(username_key(query))) if owner]
-    by_email = [row.id for row in Account.by_email.query(email_lower(query), limit=limit)] if "@" in query else []
+    by_email = [row.id for row in Account.by_email.query(email_lower(query) or "", limit=limit)] if "@" in query else []
     words = fold_words(query)
     named = _born_on(date_of_birth) if date_of_birth else _named(words) if words else {}  # id -> folded name
     first_by_name = sorted(named, key=lambda id_: (named[id_], id_))[:limit]
@@ -480,14 +491,14 @@ def count_bad_email() -> int:
     return Account.bad_email.count(BAD_EMAIL_SHARD)
 
 
-def email_lower(email: str) -> str:
-    return email.strip().casefold()
+def email_lower(email: str | None) -> str | None:
+    return email.strip().casefold() if email else None
 
 
 def find_by_email(email: str) -> list[Account]:
     """Every account with this email on file (a Query on `by_email`, never a scan)."""
     found = []
-    for key in Account.by_email.query(email_lower(email)):
+    for key in Account.by_email.query(email_lower(email) or ""):
         account = get(key.id)
         if account is not None and email_lower(account.email) == email_lower(email):
             found.append(account)

@@ -164,3 +164,39 @@ def put_file(bucket: str, key: str, file: BinaryIO, content_type: str) -> None:
     """A new object from an open file, sent from where the file stands (botocore reads it a chunk at
     a time: the object is never whole in memory), encrypted at rest."""
     _s3().put_object(Bucket=bucket, Key=key, Body=file, ContentType=content_type, ServerSideEncryption=SSE)
+
+
+# ---------------------------------------------------------------- enrolment letters
+
+def put_bytes(bucket: str, key: str, data: bytes, content_type: str) -> None:
+    """A small new object (an enrolment letter's PDF), encrypted at rest."""
+    _s3().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type, ServerSideEncryption=SSE)
+
+
+# ---------------------------------------------------------------- backups of the tables (backups/)
+
+def read_bytes(bucket: str, key: str) -> bytes:
+    """A small object whole (a backup's manifest or one of its data files)."""
+    try:
+        answer = _s3().get_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if _missing(err):
+            raise UploadMissing(key) from err
+        raise
+    with answer["Body"] as body:
+        data: bytes = body.read()
+    return data
+
+
+def keys_under(bucket: str, prefix: str) -> list[str]:
+    """Every key under a prefix, in key order."""
+    keys: list[str] = []
+    for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [entry["Key"] for entry in page.get("Contents") or []]
+    return keys
+
+
+def copy_to(source_bucket: str, key: str, destination_bucket: str) -> None:
+    """Copy an object, metadata and all, to the same key in another bucket, encrypted at rest."""
+    _s3().copy_object(Bucket=destination_bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": key},
+                      MetadataDirective="COPY", ServerSideEncryption=SSE)

@@ -25,6 +25,13 @@ def increment(key: str, expires_at: datetime) -> int:
     return int(counter.count)
 
 
+def add(key: str, amount: int, expires_at: datetime) -> int:
+    """Add `amount` to the counter and return the new total, in one round trip."""
+    counter = Counter(key)
+    counter.update(actions=[Counter.count.add(amount), Counter.expires_at.set(expires_at)])
+    return int(counter.count)
+
+
 def read(key: str) -> RowRead:
     """The counter's value (0 when it was never counted), as a read to make together with another."""
     return RowRead(Counter, key, lambda raw: int(raw["count"]["N"]) if raw and "count" in raw else 0)

@@ -46,6 +46,11 @@ class Notice(PortalModel):
     ses_message_id = NullableText()
     retry_shard = NullableText()
     next_attempt_at = UTCDateTimeAttribute(null=True)
+    # An item notice: the kind of item (its subject and text say so), and how its text message
+    # went (sent | failed | opted_out | rate_limited | spend_limit), so a retry never texts twice.
+    item_kind = NullableText()
+    text_status = NullableText()
+    text_message_id = NullableText()
 
     retry_due = RetryIndex()
 
@@ -91,6 +96,14 @@ def mark_sent(notice: Notice, now: datetime, message_id: str) -> None:
             if err.cause_response_code not in _PASSING_ERRORS or attempt == _MARK_SENT_ATTEMPTS - 1:
                 raise
             time.sleep(0.05 * 2**attempt)
+
+
+def mark_text(notice: Notice, status: str, message_id: str | None = None) -> None:
+    """Record how the notice's text message went (once it went, a retry of the mail skips it)."""
+    actions: list[Action] = [Notice.text_status.set(status)]
+    if message_id:
+        actions.append(Notice.text_message_id.set(message_id))
+    notice.update(actions=actions)
 
 
 def mark_retry(notice: Notice, error: str, next_attempt_at: datetime) -> None:

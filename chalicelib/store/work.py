@@ -105,3 +105,10 @@ def reopen(entry: WorkEntry) -> None:
         WorkEntry.resolution.remove(),
         WorkEntry.republished_key.remove(),
     ])
+
+
+def link_patient(entry: WorkEntry, patient_id: str) -> bool:
+    """Name the chart an open entry is about (a forgot-username request the office matched);
+    False when the entry is closed."""
+    return conditional(lambda: entry.update(actions=[WorkEntry.patient_id.set(patient_id)],
+                                            condition=WorkEntry.open_kind.exists()))

@@ -16,7 +16,6 @@ from chalicelib.store import items as item_store
 from tests.integration.test_documents import published
 from tests.integration.test_publication import PDF, PNG, objects, post_file, quarantined, upload_form
 from tests.support.followup import (
-    NOTICE_SUBJECT,
     day,
     follow_up_entries,
     fresh_day0,
@@ -182,7 +181,7 @@ def test_a_corrected_file_becomes_version_2_unread_again_with_one_notice(portal,
     # Given a patient who read their document
     patient, doc_id = _publish_titled(portal, staff, title="Thyroid panel")
     patient.api.get(f"/api/documents/{doc_id}")
-    notices_before = len([m for m in portal.outbox(patient.email) if m["subject"] == NOTICE_SUBJECT])
+    notices_before = len(notices_to(portal, patient.email))
 
     # When the office sends a corrected file
     form = _replace(staff, doc_id, comment="The TSH value was corrected")
@@ -193,7 +192,7 @@ def test_a_corrected_file_becomes_version_2_unread_again_with_one_notice(portal,
     # Then the patient's item is unread again and marked updated, and they got one notice
     [entry] = [i for i in patient.api.get("/api/items").json()["items"] if i["id"] == doc_id]
     assert entry["status"] == "updated" and entry["read_at"] is None and entry["title"] == "Thyroid panel"
-    notices_after = [m for m in portal.outbox(patient.email) if m["subject"] == NOTICE_SUBJECT]
+    notices_after = notices_to(portal, patient.email)
     assert len(notices_after) == notices_before + 1
     # And the document is version 2, its file the corrected one, the comment added
     document = patient.api.get(f"/api/documents/{doc_id}").json()
@@ -219,7 +218,7 @@ def test_a_comment_on_a_corrected_document_makes_it_unread_again(portal, staff):
     assert patient.api.get(f"/api/documents/{doc_id}").json()["version"] == 2
     [entry] = [i for i in patient.api.get("/api/items").json()["items"] if i["id"] == doc_id]
     assert entry["read_at"] is not None
-    notices_before = len([m for m in portal.outbox(patient.email) if m["subject"] == NOTICE_SUBJECT])
+    notices_before = len(notices_to(portal, patient.email))
 
     # When the office adds a provider comment to it
     answer = staff.post(f"/api/staff/documents/{doc_id}/comments", json={"text": "Please book a follow-up visit"})
@@ -228,7 +227,7 @@ def test_a_comment_on_a_corrected_document_makes_it_unread_again(portal, staff):
     assert answer.status_code == 201, answer.text
     [entry] = [i for i in patient.api.get("/api/items").json()["items"] if i["id"] == doc_id]
     assert entry["read_at"] is None and entry["status"] == "updated"
-    notices_after = [m for m in portal.outbox(patient.email) if m["subject"] == NOTICE_SUBJECT]
+    notices_after = notices_to(portal, patient.email)
     assert len(notices_after) == notices_before + 1
     # And the office sees version 2 unread, with the comment
     seen = staff.get(f"/api/staff/documents/{doc_id}").json()

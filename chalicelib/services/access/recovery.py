@@ -22,6 +22,7 @@ from chalicelib.services import audit
 from chalicelib.services.access import ratelimit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import email_address
+from chalicelib.services.accounts import phone as phone_number
 from chalicelib.services.followup import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -55,6 +56,8 @@ def forgot_username(caller: Caller, form: dict[str, Any]) -> str:
     """The form goes to the staff forms queue whether or not anything matches."""
     if form.get("email"):
         form = {**form, "email": email_address.valid(form["email"])}
+    if form.get("phone"):  # the office calls it: in E.164, as every number on file
+        form = {**form, "phone": phone_number.valid(form["phone"])}
     allowed, retry_after = ratelimit.hit(f"forgot-username-ip#{caller.client_ip}",
                                          get_settings().forgot_password_per_client_per_hour, _HOUR)
     if not allowed:

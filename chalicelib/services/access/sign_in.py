@@ -64,6 +64,11 @@ def _failures_key(caller: Caller) -> str:
     return f"login-failures-ip#{caller.client_ip}"
 
 
+def client_failures_key(caller: Caller) -> str:
+    """The counter of the client address's failed sign-ins, which wrong enrolment codes add to."""
+    return _failures_key(caller)
+
+
 def _username_digest(username: str) -> str:
     return hashlib.sha256(username.casefold().encode()).hexdigest()[:32]
 

@@ -17,7 +17,7 @@ from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access import sessions, temporary_passwords
 from chalicelib.services.access.identity import Caller
-from chalicelib.services.accounts import account_mail
+from chalicelib.services.accounts import account_mail, letters
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -116,6 +116,7 @@ def resend_invitation(caller: Caller, patient_id: str) -> str:
     if account.disabled_at is not None:
         audit.record_about(caller, "patient.invitation", account, outcome="access_closed")
         raise Conflict(N_("The patient's portal access is closed; reopen it first."), code="access_closed")
+    letters.require_email(caller, account, "patient.invitation")  # none on file: a letter instead
     hours = get_settings().invitation_hours
     temporary = temporary_passwords.issue(account, hours)
     mail = account_mail.send(account, "invitation", username=account.username, temporary_password=temporary, hours=hours)

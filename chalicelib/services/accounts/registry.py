@@ -19,7 +19,7 @@ from chalicelib.services import audit
 from chalicelib.services.access import passwords, ratelimit, sessions, sign_in, temporary_passwords
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
-from chalicelib.services.accounts import account_mail, email_address
+from chalicelib.services.accounts import account_mail, contact, email_address
 from chalicelib.services.accounts import phone as phone_number
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -68,6 +68,8 @@ def account_json(account: Account) -> dict[str, Any]:
     return {
         **identity_json(account),
         "email_status": account.email_status,
+        "phone": account.phone,
+        "notifications": contact.notifications_json(account),
         "language": account.language or "en",
     }
 
@@ -77,7 +79,7 @@ def patient_json(account: Account) -> dict[str, Any]:
         **account_json(account),
         "mrn": account.mrn,
         "date_of_birth": account.date_of_birth,
-        "phone": account.phone,
+        "sms_opted_out_at": iso(account.sms_opted_out_at),
         "language": account.language or "en",
         "has_signed_in": bool(account.has_signed_in),
         "locked": bool(account.locked_until and account.locked_until > clock.now()),
@@ -89,7 +91,7 @@ def patient_json(account: Account) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- registration
 
-def _new_account(*, role: str, username: str, name: str, email: str, date_of_birth: str | None = None,
+def _new_account(*, role: str, username: str, name: str, email: str | None, date_of_birth: str | None = None,
                  mrn: str | None = None, temporary_hours: int | None = None, phone: str | None = None,
                  language: str | None = None) -> tuple[Account, str | None]:
     """A new account (not yet saved), with a temporary password when `temporary_hours` is given:
@@ -137,27 +139,43 @@ def _registration_conflict(taken: list[str]) -> Conflict:
     return Conflict(code="mrn_taken" if "mrn" in taken else "username_taken", fields=fields)
 
 
-def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: str, mrn: str,
+def _username_from(name: str) -> str:
+    """A username for a patient without an email: the first word of their name and four digits
+    (`maria4821`); their enrolment letter prints it, and they may choose another as they enrol."""
+    words = account_store.fold_words(name)
+    first = "".join(char for char in (words[0] if words else "") if char.isascii() and char.isalnum())[:20]
+    return f"{first or 'patient'}{secrets.randbelow(9000) + 1000}"
+
+
+def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: str | None, mrn: str,
                      phone: str | None = None, language: str | None = None) -> Account:
     """The username defaults to the email on file; the invitation carries a temporary password.
+    A patient may have no email (a phone only, or neither): the username is made from the name
+    and nothing is mailed; the office prints an enrolment letter instead (`letters`).
     The account and the claims on its username and MRN are one transaction. A conflict names
     every field in conflict (the email, the MRN, or both)."""
     name, mrn = _not_blank("name", name), _not_blank("mrn", mrn)
-    email = valid_email(email)
+    email = valid_email(email) if (email or "").strip() else None
     phone = phone_number.valid(phone)
     if (language or "en") not in LANGUAGES:
         raise BadRequest(N_("Must be en or es."), field="language", code="invalid_request")
     hours = get_settings().invitation_hours
-    account, temporary = _new_account(role="patient", username=email, name=name, email=email,
-                                      date_of_birth=date_of_birth, mrn=mrn, temporary_hours=hours,
-                                      phone=phone, language=language or "en")
-    try:
-        account_store.create(account)
-    except UniqueTaken as taken:
-        fields = account_store.taken_claims(email, mrn) or [taken.field]
-        audit.record_for(caller, "patient.register", outcome="conflict", detail={"field": ",".join(fields)})
-        raise _registration_conflict(fields) from None
-    mail = account_mail.send(account, "invitation", username=account.username, temporary_password=temporary, hours=hours)
+    for attempt in range(5):
+        account, temporary = _new_account(role="patient", username=email or _username_from(name), name=name,
+                                          email=email, date_of_birth=date_of_birth, mrn=mrn,
+                                          temporary_hours=hours if email else None, phone=phone,
+                                          language=language or "en")
+        try:
+            account_store.create(account)
+            break
+        except UniqueTaken as taken:
+            fields = account_store.taken_claims(account.username, mrn) or [taken.field]
+            if not email and fields == ["username"] and attempt < 4:
+                continue  # a made-up username someone has: make another
+            audit.record_for(caller, "patient.register", outcome="conflict", detail={"field": ",".join(fields)})
+            raise _registration_conflict(fields) from None
+    mail = (account_mail.send(account, "invitation", username=account.username, temporary_password=temporary,
+                              hours=hours) if email else "none")
     audit.record_about(caller, "patient.register", account, detail={"invitation": mail})
     return account
 
@@ -217,7 +235,7 @@ def change_password(caller: Caller, current_password: str, new_password: str) ->
     account = _load(principal)
     sign_in.check_current_password(caller, account, current_password, "account.password_change")
     try:
-        passwords.check_policy(new_password, name=account.name, email=account.email, username=account.username)
+        passwords.check_policy(new_password, name=account.name, email=account.email or "", username=account.username)
     except passwords.WeakPassword:
         audit.record_about(caller, "account.password_change", account, outcome="weak_password")
         raise
@@ -295,12 +313,7 @@ def change_language(caller: Caller, language: str) -> str:
 def staff_change_phone(caller: Caller, patient_id: str, phone: str | None) -> Account:
     """The phone the office calls (blank removes it); audited, nothing mailed (the patient's
     sign-in and mail do not depend on it)."""
-    account = get_patient(patient_id)
-    phone = phone_number.valid(phone)
-    account_store.change_phone(account, phone, clock.now())
-    account.phone = phone
-    audit.record_about(caller, "patient.phone_change", account, detail={"removed": phone is None})
-    return account
+    return contact.change_patient_phone(caller, patient_id, phone)
 
 
 def staff_change_email(caller: Caller, patient_id: str, email: str) -> Account:

@@ -132,10 +132,16 @@ def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_s
     return account, temporary
 
 
+def first_name(name: str) -> str:
+    """How a caregiver's mail names the patient: the first word of their name only."""
+    words = name.split()
+    return words[0] if words else ""
+
+
 def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationship: str, scope: str,
           expires_on: str | None = None) -> dict[str, str]:
     """Give a caregiver access to a patient's records (by the patient, or by the office for them).
-    The caregiver is mailed (no patient name, nothing medical); so is the patient. Granting again
+    The caregiver is mailed (the clinic and the patient's first name, nothing medical); so is the patient. Granting again
     to a caregiver whose grant is live changes it (scope, end date, the names shown): the same
     grant, audited and mailed to the patient as a change."""
     patient = accounts.get_patient(patient_id)
@@ -153,9 +159,10 @@ def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationshi
     grant_store.put(row)
     if temporary:
         mail = account_mail.send(caregiver, "caregiver_invitation", username=caregiver.username,
-                                 temporary_password=temporary, hours=get_settings().invitation_hours)
+                                 temporary_password=temporary, hours=get_settings().invitation_hours,
+                                 patient_first_name=first_name(patient.name))
     else:
-        mail = account_mail.send(caregiver, "caregiver_access", to=email)
+        mail = account_mail.send(caregiver, "caregiver_access", to=email, patient_first_name=first_name(patient.name))
     patient_mail = account_mail.send(patient, "caregiver_changed", change="changed" if changing else "granted")
     audit.record_for(caller, "proxy.change" if changing else "proxy.grant", patient_id=patient.id,
                      target_id=caregiver.id,

@@ -1,4 +1,13 @@
-"""Item notices: the email that says "you have a new item in your portal", and nothing medical.
+"""Item notices: the email and the text message that say "you have a new item in your portal",
+and nothing medical.
+
+A notice goes by each channel the patient chose that works now (`contact.channels`): email, text
+messages (SMS), or both; re-notices go the same ways. Its text goes first and is recorded on the
+notice's row (`text_status`), so retrying the email never texts twice. Before each text, SNS's
+opted-out list is asked (a STOP reply turns texts off on the record); texts are limited per patient
+per day (TEXTS_PER_PATIENT_PER_DAY) and in spend per month (SMS_MONTHLY_SPEND_LIMIT_USD, counted
+at SMS_PRICE_USD a message part). A text SNS refuses for good is put on the staff queue as a failed
+notice, as a mail SES refuses is.
 
 Every notice is an outbox row with a deterministic id (`<item>#<round>#<number>`) written before
 it is sent, so a notice is queued once however often publication or the sweep runs, and a
@@ -24,11 +33,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from chalicelib.clock import clock, iso
-from chalicelib.mail import sender
+from chalicelib.mail import sender, texts
 from chalicelib.observability import failure, logger, metrics
-from chalicelib.services.access import temporary_passwords
+from chalicelib.services.access import ratelimit, temporary_passwords
+from chalicelib.services.accounts import contact
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
+from chalicelib.store import counters
 from chalicelib.store import items as item_store
 from chalicelib.store import outbox
 from chalicelib.store import work as work_store
@@ -37,6 +48,8 @@ from chalicelib.store.items import Item
 ITEM_NOTICE = "item_notice"
 PASSWORD_RESET = "password_reset"
 OFFICE_NEW_MESSAGE = "office_new_message"  # the kind names its template
+# "A lab result with a critical value needs a call" (nothing medical): one per result version.
+OFFICE_CRITICAL_RESULT = "office_critical_result"
 MAX_SEND_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=30)
 _SEND_LEASE = timedelta(minutes=5)
@@ -57,7 +70,7 @@ def new_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
     """The outbox row for notice `number` of the item's current round (not yet saved), so a
     caller can write it in the same transaction as the item."""
     return outbox.Notice(notice_id(item, number), account_id=item.patient_id, kind=ITEM_NOTICE,
-                         item_id=item.id, status="pending", attempts=0, created_at=now)
+                         item_id=item.id, item_kind=item.kind, status="pending", attempts=0, created_at=now)
 
 
 def new_leased_item_notice(item: Item, number: int, now: datetime) -> outbox.Notice:
@@ -105,15 +118,25 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
     the notice was written already taken (`new_leased_item_notice`), so no second claim."""
     if notice.status != "pending":
         return notice.status
-    if notice.kind == OFFICE_NEW_MESSAGE:
+    if notice.kind in (OFFICE_NEW_MESSAGE, OFFICE_CRITICAL_RESULT):
         if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
             return "taken"
+        if notice.kind == OFFICE_CRITICAL_RESULT:
+            return _send(notice, get_settings().office_email, {"queue_url": _office_queue_url()})
         return _send(notice, get_settings().office_email, {"inbox_url": _office_inbox_url()})
     if account is None or account.id != notice.account_id:
         account = account_store.get(notice.account_id)
-    if account is None or account.email_status == "bad":
-        # No mail to an address that bounced: the follow-up sweep escalates the item instead.
-        outbox.mark_failed(notice, "bad_email" if account else "no_account")
+    if account is None:
+        outbox.mark_failed(notice, "no_account")
+        return "suppressed"
+    ways = contact.channels(account) if notice.kind == ITEM_NOTICE else contact.Channels(bool(account.email), False)
+    if notice.kind != ITEM_NOTICE and account.email_status == "bad":
+        ways = contact.Channels(False, False)
+    if not ways.any:
+        # No mail to an address that bounced, none to no address, and no texts: the follow-up
+        # sweep escalates the item instead.
+        outbox.mark_failed(notice, contact.why_unreachable(account) if notice.kind == ITEM_NOTICE
+                           else "bad_email" if account.email else "no_email")
         return "suppressed"
     if account.disabled_at is not None and notice.kind == ITEM_NOTICE:
         # The patient's portal access is closed: the item is kept (and published), no notice goes out.
@@ -126,19 +149,108 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
         return "suppressed"
     if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
         return "taken"
+    if ways.sms and notice.text_status is None:
+        texted = _text(notice, account)
+        if texted == "retry":
+            return "retry"
+    if not ways.email:
+        return _texted_only(notice)
     context: dict = {}
+    if notice.kind == ITEM_NOTICE:
+        context = {"item_kind": notice.item_kind, "reminder": _is_reminder(notice)}
     if notice.kind == PASSWORD_RESET:
         hours = get_settings().reset_hours
         context = {"temporary_password": temporary_passwords.issue(account, hours), "hours": hours}
     elif not account.has_signed_in:
         hours = get_settings().invitation_hours
-        context = {
+        context |= {
             "username": account.username,
             "temporary_password": temporary_passwords.issue(account, hours),
             "hours": hours,
         }
     context.setdefault("temporary_password", None)
     return _send(notice, account.email, context, account.language)
+
+
+def _is_reminder(notice: outbox.Notice) -> bool:
+    """A notice after the first of its round (`<item>#<round>#<number>`) reminds."""
+    return notice.id.rsplit("#", 1)[-1] not in ("", "1")
+
+
+def _month_key() -> tuple[str, datetime]:
+    """The counter of this month's text parts, and when it may expire (well after the month)."""
+    now = clock.now()
+    return f"text-parts#{now:%Y-%m}", now + timedelta(days=62)
+
+
+def _within_spend(parts: int) -> bool:
+    """Count `parts` against this month's limit (SMS_MONTHLY_SPEND_LIMIT_USD at SMS_PRICE_USD a
+    part); False when they would go over it."""
+    settings = get_settings()
+    allowed = int(settings.sms_monthly_spend_limit_usd / settings.sms_price_usd) if settings.sms_price_usd > 0 else 0
+    key, expires_at = _month_key()
+    return counters.add(key, parts, expires_at) <= allowed
+
+
+def _text(notice: outbox.Notice, account: account_store.Account) -> str:
+    """The notice's text message, once: sent | opted_out | rate_limited | spend_limit | failed, each
+    recorded on the notice; `retry` (nothing recorded) when SNS failed in passing."""
+    number = str(account.phone)
+    settings = get_settings()
+    try:
+        if texts.opted_out(number):
+            contact.opted_out(account, number, seen="before_text")
+            outbox.mark_text(notice, "opted_out")
+            return "opted_out"
+    except texts.TextError as err:
+        if err.transient and int(notice.attempts or 0) < MAX_SEND_ATTEMPTS:
+            outbox.mark_retry(notice, f"text:{err.code}", clock.now() + _backoff(int(notice.attempts or 0)))
+            return "retry"
+    words = texts.item_text(account.language, notice.item_kind, _is_reminder(notice))
+    allowed, _ = ratelimit.hit(f"texts#{account.id}", settings.texts_per_patient_per_day, 24 * 3600)
+    if not allowed:
+        outbox.mark_text(notice, "rate_limited")
+        logger.warning("text not sent: the patient's daily limit", extra={"notice_id": notice.id})
+        return "rate_limited"
+    if not _within_spend(texts.segments(words)):
+        outbox.mark_text(notice, "spend_limit")
+        metrics.add_metric(name="TextSpendLimitReached", unit="Count", value=1)
+        logger.error("text not sent: the month's spend limit", extra={"notice_id": notice.id})
+        return "spend_limit"
+    try:
+        message_id = texts.send(number, words)
+    except texts.TextError as err:
+        attempts = int(notice.attempts or 0)
+        if err.transient and attempts < MAX_SEND_ATTEMPTS:
+            outbox.mark_retry(notice, f"text:{err.code}", clock.now() + _backoff(attempts))
+            logger.warning("text not sent", extra={"notice_id": notice.id, "error_code": err.code, "outcome": "retry"})
+            return "retry"
+        outbox.mark_text(notice, "failed")
+        work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}#text", kind="notice_failed",
+                                            created_at=clock.now(), patient_id=notice.account_id,
+                                            item_id=notice.item_id, reason=f"text:{err.code}",
+                                            data={"channel": "sms"}))
+        metrics.add_metric(name="TextFailed", unit="Count", value=1)
+        logger.warning("text failed", extra={"notice_id": notice.id, "error_code": err.code})
+        return "failed"
+    outbox.mark_text(notice, "sent", message_id)
+    notice.text_status, notice.text_message_id = "sent", message_id
+    metrics.add_metric(name="TextSent", unit="Count", value=1)
+    logger.info("text sent", extra={"notice_id": notice.id, "outcome": "sent"})
+    return "sent"
+
+
+def _texted_only(notice: outbox.Notice) -> str:
+    """A notice that goes by text alone: sent when its text was, else failed (the text's failure
+    is on the staff queue already) or suppressed (opted out, over a limit)."""
+    if notice.text_status == "sent":
+        outbox.mark_sent(notice, clock.now(), notice.text_message_id or "")
+        metrics.add_metric(name="NoticeSent", unit="Count", value=1)
+        logger.info("notice sent", extra={"notice_id": notice.id, "kind": notice.kind, "outcome": "sent"})
+        return "sent"
+    status = notice.text_status or "no_channel"
+    outbox.mark_failed(notice, f"text_{status}")
+    return "failed" if status == "failed" else "suppressed"
 
 
 def _retracted(item_id: str | None) -> bool:
@@ -150,7 +262,19 @@ def _office_inbox_url() -> str:
     return f"{get_settings().portal_url}/staff/inbox"
 
 
-def _send(notice: outbox.Notice, to: str, context: dict, language: str | None = None) -> str:
+def _office_queue_url() -> str:
+    return f"{get_settings().portal_url}/staff/queue#critical-results"
+
+
+def new_leased_office_critical(result_id: str, version: int, now: datetime) -> outbox.Notice:
+    """The office's mail about a result version with a critical value (not yet saved), taken for
+    its first attempt: written in the result's transaction, sent right after it."""
+    notice = outbox.Notice(f"office-critical#{result_id}#v{version}", account_id=outbox.OFFICE,
+                           kind=OFFICE_CRITICAL_RESULT, item_id=result_id, status="pending", attempts=0, created_at=now)
+    return outbox.leased(notice, now + _SEND_LEASE)
+
+
+def _send(notice: outbox.Notice, to: str | None, context: dict, language: str | None = None) -> str:
     """One claimed attempt: sent, or back in the retry index, or failed for good (then the staff
     queue shows it when it needs a person)."""
     try:
@@ -167,12 +291,12 @@ def _send(notice: outbox.Notice, to: str, context: dict, language: str | None = 
             work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
                                                 created_at=clock.now(), patient_id=notice.account_id,
                                                 item_id=notice.item_id, reason=err.code))
-        elif notice.kind == OFFICE_NEW_MESSAGE:
-            # The office's own address refused: the inbox still holds the messages, and the staff
-            # queue says that an alert did not arrive (no patient: the alert names none).
+        elif notice.kind in (OFFICE_NEW_MESSAGE, OFFICE_CRITICAL_RESULT):
+            # The office's own address refused: the inbox (or the queue's critical results) still
+            # holds what it was about, and the staff queue says that an alert did not arrive.
             work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
                                                 created_at=clock.now(), reason=err.code,
-                                                data={"notice": OFFICE_NEW_MESSAGE}))
+                                                data={"notice": notice.kind}))
             metrics.add_metric(name="OfficeAlertFailed", unit="Count", value=1)
         logger.warning("notice failed", extra={"notice_id": notice.id, "error_code": err.code})
         return "failed"

@@ -22,6 +22,7 @@ from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.i18n import N_
 from chalicelib.observability import failure, logger, metrics
 from chalicelib.services.access.identity import Caller
+from chalicelib.services.accounts import contact
 from chalicelib.services.followup import digest, notices
 from chalicelib.services.followup import work_queue as queue
 from chalicelib.settings import get_settings
@@ -126,11 +127,12 @@ def follow_up_item(item: item_store.Item, now: datetime, summary: SweepSummary,
         # Portal access closed: follow-up stops (no notice, no call for the office); the item stays.
         summary.stopped += int(item_store.stop_follow_up(item))
         return
-    bad_address = account is None or account.email_status == "bad"
-    if bad_address or int(item.notices_sent or 0) >= get_settings().max_notices:
-        if _escalate(item, now, "bad_email" if bad_address else "not_read"):
+    # Nowhere to send a notice (the address bounced, no email chosen or on file, no texts): a call.
+    unreachable = contact.why_unreachable(account) if account is None or not contact.channels(account).any else None
+    if unreachable or int(item.notices_sent or 0) >= get_settings().max_notices:
+        if _escalate(item, now, unreachable or "not_read"):
             summary.escalated += 1
-            summary.escalated_bad_email += int(bad_address)
+            summary.escalated_bad_email += int(unreachable == "bad_email")
         else:
             summary.taken += 1
         return

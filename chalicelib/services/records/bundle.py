@@ -132,7 +132,7 @@ def patient_resource(account: account_store.Account) -> dict[str, Any]:
                                        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
                                                             "code": "MR"}], "text": "Medical record number"}})
     resource["name"] = [{"text": account.name}]
-    telecom = [{"system": "email", "value": account.email}]
+    telecom = [{"system": "email", "value": account.email}] if account.email else []
     if getattr(account, "phone", None):
         telecom.append({"system": "phone", "value": account.phone})
     resource["telecom"] = telecom
