@@ -1,5 +1,21 @@
 """The portal's fixed vocabularies that both doors and the services name: one declaration each,
 free of any library so that reading one costs nothing at a cold start."""
 
+from enum import StrEnum  # the standard library's, loaded by `re` already
+
 # What a secure message is about (the request bodies offer these; the services check them).
 MESSAGE_CATEGORIES = ("results_question", "prescription", "billing", "appointment", "other")
+
+
+class Role(StrEnum):
+    """Who an account is. A `str` enum: stored rows, JSON answers and templates see the same strings
+    (`Role.PATIENT == "patient"`), and code compares with these names, never with bare strings."""
+
+    PATIENT = "patient"
+    STAFF = "staff"
+    ADMIN = "admin"
+    PROXY = "proxy"  # a caregiver, reaching a patient's records through a grant
+
+
+# The office's roles: staff members and admins.
+OFFICE_ROLES = (Role.STAFF, Role.ADMIN)

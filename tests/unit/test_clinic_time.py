@@ -40,14 +40,14 @@ def test_another_zone_has_its_own_rules():
 def test_pages_and_mails_use_the_clinic_time_zone_setting(monkeypatch):
     # Given a clinic whose CLINIC_TIME_ZONE is Chicago
     from chalicelib.mail import sender
-    from chalicelib.web import framework
+    from chalicelib.web import rendering
 
     chicago = replace(get_settings(), clinic_time_zone="America/Chicago")
-    monkeypatch.setattr(framework, "get_settings", lambda: chicago)
+    monkeypatch.setattr(rendering, "get_settings", lambda: chicago)
     monkeypatch.setattr(sender, "get_settings", lambda: chicago)
     # When a page and a mail show a time from the API (UTC)
     # Then both show it in Chicago time, with the abbreviation, and never as UTC
-    assert framework.environment().filters["when"]("2026-01-15T18:30:00Z") == "15 Jan 2026, 12:30 PM CST"
+    assert rendering.environment().filters["when"]("2026-01-15T18:30:00Z") == "15 Jan 2026, 12:30 PM CST"
     assert sender._env().filters["when"]("2026-07-15T18:30:00Z") == "15 Jul 2026, 1:30 PM CDT"
 
 

@@ -73,7 +73,7 @@ def sign_in(ctx: PageCtx):
 @page(bp, "/sign-out", ("POST",), allow_password_change=True, allow_factor_owed=True)
 def sign_out(ctx: PageCtx):
     sign_in_service.logout(ctx.caller)
-    return redirect("/sign-in?notice=signed-out", cookies=[expired_cookie(SESSION_COOKIE)])
+    return redirect("/sign-in", notice="signed-out", cookies=[expired_cookie(SESSION_COOKIE)])
 
 
 @page(bp, "/password", ("GET", "POST"), allow_password_change=True)
@@ -87,11 +87,9 @@ def password(ctx: PageCtx):
             raise FormErrors({"confirm_password": "The two new passwords are not the same."})
         accounts.change_password(ctx.caller, body.current_password, body.new_password)
 
-    _, problem = ctx.submit("PasswordBody", change, lambda status, errors: ctx.render(
-        "password.html", status=status, forced=forced, errors=errors))
-    if problem:
-        return problem
-    return redirect(home_for(ctx.principal.role) + "?notice=password-changed")
+    return ctx.submit("PasswordBody", change, lambda status, errors: ctx.render(
+        "password.html", status=status, forced=forced, errors=errors),
+                      done=home_for(ctx.principal.role), notice="password-changed")
 
 
 @page(bp, "/forgot-password", ("GET", "POST"), access=PUBLIC)
@@ -99,12 +97,10 @@ def forgot_password(ctx: PageCtx):
     if ctx.request.method == "GET":
         answer = recovery.FORGOT_PASSWORD_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_password.html", errors={}, username="", answer=answer)
-    _, problem = ctx.submit("ForgotPasswordBody", lambda body: recovery.forgot_password(ctx.caller, body.username),
-                            lambda status, errors: ctx.render("forgot_password.html", status=status, errors=errors,
-                                                              username=ctx.form.get("username", "")))
-    if problem:
-        return problem
-    return redirect("/forgot-password?sent=1")
+    return ctx.submit("ForgotPasswordBody", lambda body: recovery.forgot_password(ctx.caller, body.username),
+                      lambda status, errors: ctx.render("forgot_password.html", status=status, errors=errors,
+                                                        username=ctx.form.get("username", "")),
+                      done="/forgot-password?sent=1")
 
 
 @page(bp, "/forms", access=PUBLIC)
@@ -117,12 +113,10 @@ def forgot_username(ctx: PageCtx):
     if ctx.request.method == "GET":
         answer = recovery.FORGOT_USERNAME_ANSWER if ctx.query.get("sent") else None
         return ctx.render("forgot_username.html", errors={}, values={}, answer=answer)
-    _, problem = ctx.submit("ForgotUsernameBody", lambda body: recovery.forgot_username(ctx.caller, body.model_dump()),
-                            lambda status, errors: ctx.render("forgot_username.html", status=status, errors=errors,
-                                                              values=ctx.form))
-    if problem:
-        return problem
-    return redirect("/forms/forgot-username?sent=1")
+    return ctx.submit("ForgotUsernameBody", lambda body: recovery.forgot_username(ctx.caller, body.model_dump()),
+                      lambda status, errors: ctx.render("forgot_username.html", status=status, errors=errors,
+                                                        values=ctx.form),
+                      done="/forms/forgot-username?sent=1")
 
 
 def _profile(ctx: PageCtx, status: int = 200, **context):
@@ -140,29 +134,23 @@ def profile(ctx: PageCtx):
 
 @page(bp, "/profile/username", ("POST",))
 def change_username(ctx: PageCtx):
-    _, problem = ctx.submit(
+    return ctx.submit(
         "UsernameBody", lambda body: accounts.change_username(ctx.caller, body.username, body.current_password),
-        lambda status, errors: _profile(ctx, status, username_errors=errors, new_username=ctx.form.get("username", "")))
-    if problem:
-        return problem
-    return redirect("/profile?notice=username-changed")
+        lambda status, errors: _profile(ctx, status, username_errors=errors, new_username=ctx.form.get("username", "")),
+        done="/profile", notice="username-changed")
 
 
 @page(bp, "/profile/language", ("POST",))
 def change_language(ctx: PageCtx):
     """The language of the account's pages and mails; the next page is already in it."""
-    _, problem = ctx.submit("LanguageBody", lambda body: accounts.change_language(ctx.caller, body.language),
-                            lambda status, errors: _profile(ctx, status, language_errors=errors))
-    if problem:
-        return problem
-    return redirect("/profile?notice=language-changed#language")
+    return ctx.submit("LanguageBody", lambda body: accounts.change_language(ctx.caller, body.language),
+                      lambda status, errors: _profile(ctx, status, language_errors=errors),
+                      done="/profile#language", notice="language-changed")
 
 
 @page(bp, "/profile/email", ("POST",))
 def change_email(ctx: PageCtx):
-    _, problem = ctx.submit(
+    return ctx.submit(
         "EmailBody", lambda body: accounts.change_email(ctx.caller, body.email, body.current_password),
-        lambda status, errors: _profile(ctx, status, email_errors=errors, new_email=ctx.form.get("email", "")))
-    if problem:
-        return problem
-    return redirect("/profile?notice=email-changed")
+        lambda status, errors: _profile(ctx, status, email_errors=errors, new_email=ctx.form.get("email", "")),
+        done="/profile", notice="email-changed")

@@ -70,9 +70,7 @@ def verify(ctx: PageCtx):
 @page(bp, "/profile/mfa/remove", ("POST",))
 def remove(ctx: PageCtx):
     """Patients turn the app off with their password and a current code."""
-    _, problem = ctx.submit(
+    return ctx.submit(
         "MfaRemoveBody", lambda body: mfa.remove_own(ctx.caller, body.current_password, body.code),
-        lambda status, errors: profile_page(ctx, status, mfa_errors=errors))
-    if problem:
-        return problem
-    return redirect("/profile?notice=mfa-removed")
+        lambda status, errors: profile_page(ctx, status, mfa_errors=errors),
+        done="/profile", notice="mfa-removed")

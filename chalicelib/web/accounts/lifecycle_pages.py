@@ -33,15 +33,15 @@ def end_session(ctx: PageCtx, session_id: str):
     current = sessions.public_id(ctx.principal.token_hash) == session_id
     lifecycle.end_own_session(ctx.caller, session_id)
     if current:
-        return redirect("/sign-in?notice=signed-out", cookies=[expired_cookie(SESSION_COOKIE)])
-    return redirect("/profile?notice=device-signed-out#devices")
+        return redirect("/sign-in", notice="signed-out", cookies=[expired_cookie(SESSION_COOKIE)])
+    return redirect("/profile#devices", notice="device-signed-out")
 
 
 # ---------------------------------------------------------------- staff accounts (admins)
 
 def _to_staff_list(staff_id: str, notice: str):
     """Back to the admin's staff list at this member's row, with a notice."""
-    return redirect(f"/admin/staff?notice={notice}#staff-{quote(staff_id, safe='')}")
+    return redirect(f"/admin/staff#staff-{quote(staff_id, safe='')}", notice=notice)
 
 
 def _choice(ctx: PageCtx, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -69,7 +69,7 @@ def reset_staff_factor(ctx: PageCtx, staff_id: str):
 
 def _to_patient_page(patient_id: str, notice: str):
     """Back to the staff's page of this patient, with a notice."""
-    return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice={notice}")
+    return redirect(f"/staff/patients/{quote(patient_id, safe='')}", notice=notice)
 
 
 @page(bp, "/staff/patients/{patient_id}/access", ("POST",), access=STAFF)

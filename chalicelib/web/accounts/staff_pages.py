@@ -6,7 +6,7 @@ from chalice import Blueprint
 from chalicelib.services.accounts import lifecycle
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.publication import items
-from chalicelib.web.framework import ADMIN, STAFF, PageCtx, page, redirect
+from chalicelib.web.framework import ADMIN, STAFF, PageCtx, page
 
 bp = Blueprint(__name__)
 
@@ -22,14 +22,12 @@ def patients(ctx: PageCtx):
 def register_patient(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("staff_patient_new.html", errors={}, values={})
-    account, problem = ctx.submit(
+    return ctx.submit(
         "RegisterBody", lambda body: accounts.register_patient(ctx.caller, name=body.name, date_of_birth=body.date_of_birth,
                                                              email=body.email, mrn=body.mrn, phone=body.phone,
                                                              language=body.language),
-        lambda status, errors: ctx.render("staff_patient_new.html", status=status, errors=errors, values=ctx.form))
-    if problem:
-        return problem
-    return redirect(f"/staff/patients/{account.id}?notice=registered")
+        lambda status, errors: ctx.render("staff_patient_new.html", status=status, errors=errors, values=ctx.form),
+        done=lambda account: f"/staff/patients/{account.id}", notice="registered")
 
 
 def patient_record_page(ctx: PageCtx, patient_id: str, status: int = 200, **context):
@@ -46,34 +44,28 @@ def patient(ctx: PageCtx, patient_id: str):
 
 @page(bp, "/staff/patients/{patient_id}/email", ("POST",), access=STAFF)
 def change_patient_email(ctx: PageCtx, patient_id: str):
-    _, problem = ctx.submit(
+    return ctx.submit(
         "PatientEmailBody", lambda body: accounts.staff_change_email(ctx.caller, patient_id, body.email),
-        lambda status, errors: patient_record_page(ctx, patient_id, status, errors=errors, new_email=ctx.form.get("email", "")))
-    if problem:
-        return problem
-    return redirect(f"/staff/patients/{patient_id}?notice=patient-email-changed")
+        lambda status, errors: patient_record_page(ctx, patient_id, status, errors=errors, new_email=ctx.form.get("email", "")),
+        done=f"/staff/patients/{patient_id}", notice="patient-email-changed")
 
 
 @page(bp, "/staff/patients/{patient_id}/phone", ("POST",), access=STAFF)
 def change_patient_phone(ctx: PageCtx, patient_id: str):
-    _, problem = ctx.submit(
+    return ctx.submit(
         "PatientPhoneBody", lambda body: accounts.staff_change_phone(ctx.caller, patient_id, body.phone),
         lambda status, errors: patient_record_page(ctx, patient_id, status, phone_errors=errors,
-                                             new_phone=ctx.form.get("phone", "")))
-    if problem:
-        return problem
-    return redirect(f"/staff/patients/{patient_id}?notice=patient-phone-changed")
+                                             new_phone=ctx.form.get("phone", "")),
+        done=f"/staff/patients/{patient_id}", notice="patient-phone-changed")
 
 
 @page(bp, "/admin/staff", ("GET", "POST"), access=ADMIN)
 def staff_accounts(ctx: PageCtx):
     if ctx.request.method == "GET":
         return ctx.render("admin_staff.html", errors={}, values={}, staff=lifecycle.list_staff(ctx.caller))
-    _, problem = ctx.submit(
+    return ctx.submit(
         "StaffBody", lambda body: accounts.create_staff(ctx.caller, username=body.username, email=body.email,
                                                       name=body.name, role=body.role),
         lambda status, errors: ctx.render("admin_staff.html", status=status, errors=errors, values=ctx.form,
-                                          staff=lifecycle.list_staff(ctx.caller)))
-    if problem:
-        return problem
-    return redirect("/admin/staff?notice=staff-created")
+                                          staff=lifecycle.list_staff(ctx.caller)),
+        done="/admin/staff", notice="staff-created")

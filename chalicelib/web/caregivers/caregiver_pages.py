@@ -97,12 +97,10 @@ def caregiver_new_message(ctx: PageCtx, patient_id: str):
     caller, patient = _acting(ctx, patient_id, needs=caregivers.MESSAGE)
     if ctx.request.method == "GET":
         return _compose(ctx, patient)
-    started, problem = ctx.submit(
+    return ctx.submit(
         "NewThreadBody", lambda body: messaging.start_by_patient(caller, body.subject, body.body, body.category),
-        lambda status, errors: _compose(ctx, patient, status, errors))
-    if problem:
-        return problem
-    return redirect(f"{_base(patient_id)}/messages/{started['id']}?notice=message-sent")
+        lambda status, errors: _compose(ctx, patient, status, errors),
+        done=lambda started: f"{_base(patient_id)}/messages/{started['id']}", notice="message-sent")
 
 
 # ---------------------------------------------------------------- the patient's side
@@ -116,19 +114,17 @@ def _caregivers_page(ctx: PageCtx, status: int = 200, errors: dict | None = None
 def patient_caregivers(ctx: PageCtx):
     if ctx.request.method == "GET":
         return _caregivers_page(ctx)
-    _, problem = ctx.submit(
+    return ctx.submit(
         "ProxyBody", lambda b: caregivers.grant(ctx.caller, ctx.caller.patient_id, name=b.name, email=b.email,
                                                 relationship=b.relationship, scope=b.scope, expires_on=b.expires_on),
-        lambda status, errors: _caregivers_page(ctx, status, errors))
-    if problem:
-        return problem
-    return redirect("/profile/caregivers?notice=caregiver-granted")
+        lambda status, errors: _caregivers_page(ctx, status, errors),
+        done="/profile/caregivers", notice="caregiver-granted")
 
 
 @page(bp, "/profile/caregivers/{grant_id}/revoke", ("POST",), access=PATIENT)
 def patient_revoke_caregiver(ctx: PageCtx, grant_id: str):
     caregivers.revoke(ctx.caller, grant_id)
-    return redirect("/profile/caregivers?notice=caregiver-revoked")
+    return redirect("/profile/caregivers", notice="caregiver-revoked")
 
 
 @page(bp, "/profile/access-log", access=PATIENT)
@@ -151,16 +147,14 @@ def _staff_grant_page(ctx: PageCtx, patient_id: str, status: int = 200, errors: 
 def staff_caregivers(ctx: PageCtx, patient_id: str):
     if ctx.request.method == "GET":
         return _staff_grant_page(ctx, patient_id)
-    _, problem = ctx.submit(
+    return ctx.submit(
         "ProxyBody", lambda b: caregivers.grant(ctx.caller, patient_id, name=b.name, email=b.email,
                                                 relationship=b.relationship, scope=b.scope, expires_on=b.expires_on),
-        lambda status, errors: _staff_grant_page(ctx, patient_id, status, errors))
-    if problem:
-        return problem
-    return redirect(f"/staff/patients/{quote(patient_id, safe='')}/caregivers?notice=caregiver-granted")
+        lambda status, errors: _staff_grant_page(ctx, patient_id, status, errors),
+        done=f"/staff/patients/{quote(patient_id, safe='')}/caregivers", notice="caregiver-granted")
 
 
 @page(bp, "/staff/patients/{patient_id}/caregivers/{grant_id}/revoke", ("POST",), access=STAFF)
 def staff_revoke_caregiver(ctx: PageCtx, patient_id: str, grant_id: str):
     caregivers.revoke_for_patient(ctx.caller, patient_id, grant_id)
-    return redirect(f"/staff/patients/{quote(patient_id, safe='')}/caregivers?notice=caregiver-revoked")
+    return redirect(f"/staff/patients/{quote(patient_id, safe='')}/caregivers", notice="caregiver-revoked")

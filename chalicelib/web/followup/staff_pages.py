@@ -31,7 +31,7 @@ def resolve_form(ctx: PageCtx, form_id: str):
     except FormErrors as exc:
         raise PortalError(next(iter(exc.errors.values()))) from None
     queue.resolve(ctx.caller, form_id, body.note, kind="form")
-    return redirect("/staff/queue?notice=form-resolved#forms")
+    return redirect("/staff/queue#forms", notice="form-resolved")
 
 
 @page(bp, "/staff/queue/{entry_id}/resolve", ("POST",), access=STAFF)
@@ -42,4 +42,4 @@ def resolve_follow_up(ctx: PageCtx, entry_id: str):
     except FormErrors as exc:
         raise PortalError(next(iter(exc.errors.values()))) from None
     followup.resolve(ctx.caller, entry_id, body.note)
-    return redirect("/staff/queue?notice=follow-up-resolved#follow-ups")
+    return redirect("/staff/queue#follow-ups", notice="follow-up-resolved")

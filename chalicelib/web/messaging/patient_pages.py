@@ -4,7 +4,7 @@ from chalice import Blueprint
 
 from chalicelib.i18n import N_
 from chalicelib.services.messaging import threads as messaging
-from chalicelib.web.framework import PATIENT, PageCtx, page, redirect
+from chalicelib.web.framework import PATIENT, PageCtx, page
 
 bp = Blueprint(__name__)
 
@@ -41,13 +41,11 @@ def _compose(ctx: PageCtx, status: int = 200, errors: dict | None = None):
 def new_thread(ctx: PageCtx):
     if ctx.request.method == "GET":
         return _compose(ctx)
-    started, problem = ctx.submit(
+    return ctx.submit(
         "NewThreadBody", lambda body: messaging.start_by_patient(ctx.caller, body.subject, body.body, body.category,
                                                                  body.item_id),
-        lambda status, errors: _compose(ctx, status, errors))
-    if problem:
-        return problem
-    return redirect(f"/messages/{started['id']}?notice=message-sent")
+        lambda status, errors: _compose(ctx, status, errors),
+        done=lambda started: f"/messages/{started['id']}", notice="message-sent")
 
 
 def _thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None = None):
@@ -61,8 +59,6 @@ def _thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None
 def thread(ctx: PageCtx, thread_id: str):
     if ctx.request.method == "GET":
         return _thread(ctx, thread_id)
-    _, problem = ctx.submit("ReplyBody", lambda body: messaging.reply_by_patient(ctx.caller, thread_id, body.body),
-                            lambda status, errors: _thread(ctx, thread_id, status, errors))
-    if problem:
-        return problem
-    return redirect(f"/messages/{thread_id}?notice=reply-sent")
+    return ctx.submit("ReplyBody", lambda body: messaging.reply_by_patient(ctx.caller, thread_id, body.body),
+                      lambda status, errors: _thread(ctx, thread_id, status, errors),
+                      done=f"/messages/{thread_id}", notice="reply-sent")

@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.messaging import threads as messaging
-from chalicelib.web.framework import STAFF, PageCtx, page, redirect
+from chalicelib.web.framework import STAFF, PageCtx, page
 from chalicelib.web.messaging.patient_pages import categories
 
 bp = Blueprint(__name__)
@@ -27,11 +27,9 @@ def _office_thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict
 def office_thread(ctx: PageCtx, thread_id: str):
     if ctx.request.method == "GET":
         return _office_thread(ctx, thread_id)
-    _, problem = ctx.submit("ReplyBody", lambda body: messaging.reply_by_office(ctx.caller, thread_id, body.body),
-                            lambda status, errors: _office_thread(ctx, thread_id, status, errors))
-    if problem:
-        return problem
-    return redirect(f"/staff/messages/{thread_id}?notice=reply-sent")
+    return ctx.submit("ReplyBody", lambda body: messaging.reply_by_office(ctx.caller, thread_id, body.body),
+                      lambda status, errors: _office_thread(ctx, thread_id, status, errors),
+                      done=f"/staff/messages/{thread_id}", notice="reply-sent")
 
 
 @page(bp, "/staff/patients/{patient_id}/message", ("GET", "POST"), access=STAFF)
@@ -45,9 +43,7 @@ def message_patient(ctx: PageCtx, patient_id: str):
 
     if ctx.request.method == "GET":
         return compose()
-    started, problem = ctx.submit(
+    return ctx.submit(
         "OfficeThreadBody", lambda body: messaging.start_by_office(ctx.caller, patient.id, body.subject, body.body,
-                                                                 body.category), compose)
-    if problem:
-        return problem
-    return redirect(f"/staff/messages/{started['id']}?notice=message-sent")
+                                                                 body.category), compose,
+        done=lambda started: f"/staff/messages/{started['id']}", notice="message-sent")

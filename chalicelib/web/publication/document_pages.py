@@ -12,16 +12,6 @@ from chalicelib.web.publication.staff_pages import FILE_TYPES
 
 bp = Blueprint(__name__)
 
-DONE = {
-    "commented": "The comment was added. The document is unread again and the patient was notified.",
-    "retracted": "The document was retracted. The patient now sees only “Removed by your clinic”; the file is kept "
-                 "for the record.",
-    "replaced": "The corrected file was received. It is checked now and becomes the document's next version once "
-                "it is published (the patient is then notified); if it cannot be published, it goes to the work "
-                "queue with the reason.",
-}
-
-
 def _path(document_id: str, *rest: str) -> str:
     return "/".join([f"/staff/documents/{quote(document_id, safe='')}", *rest])
 
@@ -35,7 +25,6 @@ def _document_page(ctx: PageCtx, document_id: str, status: int = 200, **context)
         parts = urlsplit(merged["upload"]["url"])
         form_origins = (f"{parts.scheme}://{parts.netloc}",)  # the browser posts the file straight to S3
     return ctx.render("staff_document.html", status=status, form_origins=form_origins, doc=doc,
-                      done=DONE.get(ctx.query.get("done", ""), ""),
                       types=[(value, label) for value, (label, _) in FILE_TYPES.items()],
                       type_label=FILE_TYPES.get(merged["values"].get("content_type", ""), ("", ""))[0],
                       max_mb=get_settings().max_upload_bytes // (1024 * 1024), **merged)
@@ -48,16 +37,16 @@ def staff_document(ctx: PageCtx, document_id: str):
 
 @page(bp, "/staff/documents/{document_id}/comment", ("POST",), access=STAFF)
 def comment(ctx: PageCtx, document_id: str):
-    _, problem = ctx.submit("CommentBody", lambda body: uploads.add_comment(ctx.caller, document_id, body.text),
-                            lambda status, errors: _document_page(ctx, document_id, status, comment_errors=errors))
-    return problem or redirect(_path(document_id) + "?done=commented")
+    return ctx.submit("CommentBody", lambda body: uploads.add_comment(ctx.caller, document_id, body.text),
+                      lambda status, errors: _document_page(ctx, document_id, status, comment_errors=errors),
+                      done=_path(document_id), notice="document-commented")
 
 
 @page(bp, "/staff/documents/{document_id}/retract", ("POST",), access=STAFF)
 def retract(ctx: PageCtx, document_id: str):
-    _, problem = ctx.submit("RetractBody", lambda body: corrections.retract(ctx.caller, document_id, body.reason),
-                            lambda status, errors: _document_page(ctx, document_id, status, retract_errors=errors))
-    return problem or redirect(_path(document_id) + "?done=retracted")
+    return ctx.submit("RetractBody", lambda body: corrections.retract(ctx.caller, document_id, body.reason),
+                      lambda status, errors: _document_page(ctx, document_id, status, retract_errors=errors),
+                      done=_path(document_id), notice="document-retracted")
 
 
 @page(bp, "/staff/documents/{document_id}/replace", ("POST",), access=STAFF)
@@ -76,4 +65,4 @@ def replace(ctx: PageCtx, document_id: str):
 @page(bp, "/staff/documents/{document_id}/replaced", access=STAFF)
 def replaced(ctx: PageCtx, document_id: str):
     """Where S3 sends the browser back after storing the corrected file."""
-    return redirect(_path(document_id) + "?done=replaced")
+    return redirect(_path(document_id), notice="document-replaced")

@@ -9,7 +9,7 @@ from chalicelib.services.followup import sweep as followup
 from chalicelib.services.publication import uploads
 from chalicelib.settings import get_settings
 from chalicelib.web.accounts.staff_pages import patient_record_page
-from chalicelib.web.framework import STAFF, PageCtx, page, redirect
+from chalicelib.web.framework import STAFF, PageCtx, page
 
 bp = Blueprint(__name__)
 
@@ -30,18 +30,18 @@ def quarantined_upload(ctx: PageCtx, entry_id: str):
 def publish_quarantined_again(ctx: PageCtx, entry_id: str):
     if not ctx.form.get("mrn", "").strip():
         ctx.form.pop("mrn", None)  # an empty box keeps the MRN of the upload's key
-    done, problem = ctx.submit("PublishAgainBody",
-                               lambda body: uploads.publish_again(ctx.caller, entry_id, body.mrn, body.note),
-                               lambda status, errors: _quarantine_page(ctx, entry_id, status, publish_errors=errors))
-    return problem or redirect(f"/staff/quarantine/{quote(done['id'], safe='')}")
+    return ctx.submit("PublishAgainBody",
+                      lambda body: uploads.publish_again(ctx.caller, entry_id, body.mrn, body.note),
+                      lambda status, errors: _quarantine_page(ctx, entry_id, status, publish_errors=errors),
+                      done=lambda entry: f"/staff/quarantine/{quote(entry['id'], safe='')}")
 
 
 @page(bp, "/staff/quarantine/{entry_id}/close", ("POST",), access=STAFF)
 def close_quarantined(ctx: PageCtx, entry_id: str):
     uploads.quarantine_entry(entry_id)  # this page closes quarantined uploads only: 404 for other entries
-    done, problem = ctx.submit("ResolveBody", lambda body: followup.resolve(ctx.caller, entry_id, body.note),
-                               lambda status, errors: _quarantine_page(ctx, entry_id, status, close_errors=errors))
-    return problem or redirect(f"/staff/quarantine/{quote(done['id'], safe='')}")
+    return ctx.submit("ResolveBody", lambda body: followup.resolve(ctx.caller, entry_id, body.note),
+                      lambda status, errors: _quarantine_page(ctx, entry_id, status, close_errors=errors),
+                      done=lambda entry: f"/staff/quarantine/{quote(entry['id'], safe='')}")
 
 
 FILE_TYPES = {"application/pdf": ("PDF", "pdf"), "image/png": ("PNG image", "png"), "image/jpeg": ("JPEG image", "jpg"),
@@ -92,9 +92,7 @@ def upload_received(ctx: PageCtx, patient_id: str):
 @page(bp, "/staff/documents/comment", ("POST",), access=STAFF)
 def add_comment(ctx: PageCtx):
     patient_id = ctx.form.get("patient_id", "")
-    _, problem = ctx.submit("CommentBody", lambda body: uploads.add_comment(ctx.caller, ctx.form.get("document_id", ""),
-                                                                               body.text),
-                            lambda status, errors: patient_record_page(ctx, patient_id, status, comment_errors=errors))
-    if problem:
-        return problem
-    return redirect(f"/staff/patients/{quote(patient_id, safe='')}?notice=comment-added")
+    return ctx.submit("CommentBody", lambda body: uploads.add_comment(ctx.caller, ctx.form.get("document_id", ""),
+                                                                         body.text),
+                      lambda status, errors: patient_record_page(ctx, patient_id, status, comment_errors=errors),
+                      done=f"/staff/patients/{quote(patient_id, safe='')}", notice="comment-added")
