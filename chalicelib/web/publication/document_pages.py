@@ -12,6 +12,7 @@ from chalicelib.web.publication.staff_pages import FILE_TYPES
 
 bp = Blueprint(__name__)
 
+
 def _path(document_id: str, *rest: str) -> str:
     return "/".join([f"/staff/documents/{quote(document_id, safe='')}", *rest])
 
