@@ -1,7 +1,7 @@
-"""The portal's command line for administrators: accounts, patient import, follow-up, dead letters, audit.
+"""The portal's command line for administrators: accounts, patient import, follow-up, dead letters, audit, upgrades, backups.
 
 `create-admin`, `create-staff`, `list-staff`, `disable-staff`, `enable-staff`, `set-role`, `mfa-reset`,
-`import-patients`, `sweep`, `replay-dlq`, `export-audit`.
+`import-patients`, `sweep`, `replay-dlq`, `export-audit`, `migrate`, `backup`, `restore`.
 It runs the portal's own services with the operator's AWS credentials. `--stage` picks the
 stage's settings from `.chalice/config.json`; variables already in the environment win, so the
 local stack is reached with `AWS_ENDPOINT_URL_<SERVICE>` (see docs/command-line.md).
@@ -343,3 +343,67 @@ def migrate(
         typer.echo(json.dumps({"dry_run": dry_run, "migrations": [o.as_json() for o in outcomes]}, indent=2))
     if any(o.status == "stopped" for o in outcomes):
         raise typer.Exit(3)
+
+
+@app.command("backup")
+def backup(
+    aws_export: Annotated[bool, typer.Option("--aws-export", help="have DynamoDB export each table to the bucket "
+                                                                   "(point-in-time; AWS only, finishes minutes later)")] = False,
+    kms_key: Annotated[str | None, typer.Option(help="with --aws-export: the KMS key the export is encrypted with")] = None,
+    list_them: Annotated[bool, typer.Option("--list", help="list the backups in the bucket")] = False,
+    status: Annotated[str | None, typer.Option(help="a backup made with --aws-export: how far each table's export is")] = None,
+) -> None:
+    """Back up every table into the results bucket (backups/<id>/), to restore with `portal restore`."""
+    from chalicelib.services.maintenance import backups
+
+    try:
+        if list_them:
+            for backup_id in backups.list_backups():
+                typer.echo(backup_id)
+            return
+        if status:
+            for table, state in sorted(backups.export_states(status).items()):
+                typer.echo(f"{table}: {state}")
+            return
+        manifest = backups.backup(_operator(), aws_export=aws_export, kms_key=kms_key,
+                                  progress=lambda line: typer.echo(line, err=True))
+    except backups.BackupProblem as problem:
+        _fail(problem.message)
+    rows = sum(entry.get("rows", 0) for entry in manifest["tables"].values())
+    what = "exports started" if aws_export else f"{rows} row(s)"
+    typer.echo(f"backup {manifest['id']}: {len(manifest['tables'])} table(s), {what}", err=True)
+    typer.echo(manifest["id"])
+
+
+@app.command("restore")
+def restore(
+    backup_id: Annotated[str, typer.Argument(help="the backup's id (`portal backup --list`)")],
+    from_bucket: Annotated[str | None, typer.Option(help="the bucket holding the backup (the old stack's; "
+                                                         "default: this stack's own)")] = None,
+    files_from: Annotated[str | None, typer.Option(help="also copy the filed documents and quarantined uploads "
+                                                        "from this bucket (the old stack's)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
+) -> None:
+    """Restore a backup into this stage's stack, which must be fresh (every table empty); then check
+    every table against the backup. See docs/operations.md, "Backup and restore"."""
+    from chalicelib.services.maintenance import backups
+
+    try:
+        restored = backups.restore(_operator(), backup_id, source_bucket=from_bucket, files_from=files_from,
+                                   progress=None if as_json else lambda line: typer.echo(line, err=True))
+    except backups.BackupProblem as problem:
+        _fail(problem.message)
+    if as_json:
+        typer.echo(json.dumps(restored.as_json(), indent=2))
+    else:
+        rows = sum(table.rows for table in restored.tables)
+        expired = sum(table.expired for table in restored.tables)
+        left_out = f" ({expired} whose time to live had passed left out)" if expired else ""
+        typer.echo(f"restored {backup_id}: {rows} row(s){left_out} in {len(restored.tables)} table(s), "
+                   f"{restored.files} file(s); "
+                   + ("every table matches the backup" if restored.verified else "SOME TABLES DO NOT MATCH THE BACKUP"))
+    for table in restored.tables:
+        if not table.verified:
+            typer.echo(f"{table.table}: {table.problem}", err=True)
+    if not restored.verified:
+        raise typer.Exit(1)

@@ -17,15 +17,16 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from chalicelib.store.accounts import STAFF_SHARD, Account
-from chalicelib.store.base import ALL_MODELS, NullableText, PortalModel, conditional, connection, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
 from chalicelib.store.items import Item
 from chalicelib.store.sessions import Session
 from chalicelib.store.uploads import PendingUpload
@@ -113,8 +114,8 @@ def checkpoint(claim_: Claim, cursor: dict[str, Any] | None, examined: int, chan
     """Record how far the run got (and renew its lease): a run that stops after this carries on
     from `cursor`. Held when another run took the migration over meanwhile."""
     record = claim_.record
-    actions = [MigrationRecord.examined.add(examined), MigrationRecord.changed.add(changed),
-               MigrationRecord.lease_until.set(now + LEASE)]
+    actions: list[Action] = [MigrationRecord.examined.add(examined), MigrationRecord.changed.add(changed),
+                             MigrationRecord.lease_until.set(now + LEASE)]
     actions.append(MigrationRecord.cursor.set(json.dumps(cursor)) if cursor else MigrationRecord.cursor.remove())
     if not conditional(lambda: record.update(actions=actions, condition=MigrationRecord.holder == claim_.holder)):
         raise Held(record.id, None)
@@ -156,8 +157,9 @@ def pages(source: RowSource[_Row], start: dict[str, Any] | None, page_size: int
     table_connection = source.model._get_connection()
     key = start
     while True:
+        # PynamoDB declares the start key a str; DynamoDB's (and what it hands back) is a dict.
         answer = table_connection.scan(filter_condition=source.condition, limit=page_size,
-                                       exclusive_start_key=key, consistent_read=True)
+                                       exclusive_start_key=cast(Any, key), consistent_read=True)
         rows = [source.model.from_raw_data(raw) for raw in answer.get("Items", [])]
         key = answer.get("LastEvaluatedKey")
         yield rows, key
@@ -207,23 +209,3 @@ def published_from(upload_key: str, patient_id: str, replaces: str | None) -> bo
 def drop_pending_upload(upload: PendingUpload) -> bool:
     """Delete a pending-upload row that nothing needs any more (its upload published, or expired)."""
     return conditional(lambda: upload.delete(condition=PendingUpload.id.exists()))
-
-
-# ---------------------------------------------------------------- the stack's tables against the code's
-
-def schema_gaps() -> list[str]:
-    """What the code's tables need that the stack lacks: a table, or an index of one. Empty when
-    this release's template (or the local stack) made them all."""
-    client = connection().client
-    gaps = []
-    for model in ALL_MODELS:
-        name = model.Meta.table_name
-        try:
-            described = client.describe_table(TableName=name)["Table"]
-        except client.exceptions.ResourceNotFoundException:
-            gaps.append(f"table {name}")
-            continue
-        present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes") or []}
-        wanted = {index.Meta.index_name for index in model._indexes.values()}
-        gaps.extend(f"index {index} of {name}" for index in sorted(wanted - present))
-    return gaps

@@ -26,6 +26,7 @@ from chalicelib.clock import clock, iso
 from chalicelib.observability import logger
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
+from chalicelib.store import backups as backup_store
 from chalicelib.store import migrations as store
 from chalicelib.store.accounts import Account
 from chalicelib.store.sessions import Session
@@ -157,7 +158,7 @@ def run(caller: Caller, *, dry_run: bool = False, only: str | None = None, page_
     `max_pages` stops the run after that many pages (the rest carries on at the next run). A dry
     run counts what each would change and writes nothing. Raises SchemaBehind before touching
     anything when the stack lacks a table or index, and MigrationHeld when another run holds one."""
-    gaps = store.schema_gaps()
+    gaps = backup_store.schema_gaps()
     if gaps:
         raise SchemaBehind(gaps)
     chosen = _selected(only)
