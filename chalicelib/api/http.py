@@ -33,6 +33,7 @@ from chalicelib.frontdoor import (
     resolve_session,
     user_agent,
 )
+from chalicelib.i18n import N_
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
 from chalicelib.settings import get_settings
@@ -141,7 +142,7 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
                 check_session_state(principal, allow_password_change=allow_password_change,
                                     allow_factor_owed=allow_factor_owed)
                 if not allowed(principal, access):
-                    raise Forbidden("Your account is not allowed to do this.")
+                    raise Forbidden(N_("Your account is not allowed to do this."))
                 if access == PATIENT_RECORD:
                     acting, scope, row = acting_for(principal, patient_id, needs=needs, with_session=with_session,
                                                     found=found)
