@@ -37,13 +37,17 @@ from chalicelib.store.base import (
     table,
     transact,
 )
-from chalicelib.store.item_lists import PUBLISHED, RETRACTED, RETRACTED_TITLE, UPDATED, shown_title
+
+# The statuses and the shown title, from item_lists (re-exported: `items.RETRACTED`).
+from chalicelib.store.item_lists import PUBLISHED as PUBLISHED
+from chalicelib.store.item_lists import RETRACTED as RETRACTED
+from chalicelib.store.item_lists import RETRACTED_TITLE as RETRACTED_TITLE
+from chalicelib.store.item_lists import UPDATED as UPDATED
+from chalicelib.store.item_lists import shown_title as shown_title
 
 if TYPE_CHECKING:
     from chalicelib.store.outbox import Notice
     from chalicelib.store.work import WorkEntry
-
-__all__ = ["PUBLISHED", "RETRACTED", "RETRACTED_TITLE", "UPDATED", "shown_title"]  # the statuses, from item_lists
 
 DUE_SHARD = "due"
 READ_SHARD_PREFIX = "read#"
