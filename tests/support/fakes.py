@@ -177,8 +177,8 @@ class FakeAccounts(_Borrowing):
     """Accounts and their username claims, with the sign-in's counted writes and their conditions."""
 
     REAL = accounts
-    PURE = frozenset({"username_key", "mrn_key", "working_temporary_passwords", "fold_words", "email_lower",
-                      "still_as_checked"})
+    PURE = frozenset({"username_key", "mrn_key", "working_temporary_passwords", "first_temporary_password",
+                      "fold_words", "email_lower", "still_as_checked"})
 
     def __init__(self, clock: FakeClock) -> None:
         self._clock = clock
