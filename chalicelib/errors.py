@@ -269,7 +269,7 @@ def http_error_middleware(event: Any, get_response: Any) -> Response:
         return response
     except Exception as exc:  # noqa: BLE001 - the last line of defence must not leak internals
         if _is_validation_error(exc):
-            return error_response(400, "invalid_request", validation_message(exc))
+            return error_response(400, "invalid_request", validation_message(exc))  # type: ignore[arg-type]
         logger.error("unhandled error", extra={"outcome": "internal_error", "status": 500,
                                                "route": getattr(event, "path", None), **failure(exc)})
         return error_response(500, "internal_error", i18n.gettext(ON_OUR_SIDE, request_language(event)))

@@ -26,6 +26,7 @@ from chalicelib.errors import (
 from chalicelib.i18n import N_
 from chalicelib.services.access import sessions
 from chalicelib.services.access.sessions import Principal
+from chalicelib.vocabulary import OFFICE_ROLES, Role
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -57,9 +58,9 @@ SECURITY_HEADERS = {
 PUBLIC, SIGNED_IN, PATIENT, STAFF, ADMIN = "public", "signed_in", "patient", "staff", "admin"
 # A patient's own records, which a caregiver (role `proxy`) reaches too, for the patient a live grant
 # names (`?patient_id=`): see `acting_for`.
-PATIENT_RECORD, PROXY = "patient_records", "proxy"
-ROLES: dict[str, set[str] | None] = {SIGNED_IN: None, PATIENT: {"patient"}, STAFF: {"staff", "admin"},
-                                     ADMIN: {"admin"}, PATIENT_RECORD: {"patient", PROXY}}
+PATIENT_RECORD, PROXY = "patient_records", Role.PROXY
+ROLES: dict[str, set[Role] | None] = {SIGNED_IN: None, PATIENT: {Role.PATIENT}, STAFF: set(OFFICE_ROLES),
+                                     ADMIN: {Role.ADMIN}, PATIENT_RECORD: {Role.PATIENT, PROXY}}
 
 
 def allowed(principal: Principal, access: str) -> bool:

@@ -79,5 +79,5 @@ def negotiate(accept_language: str | None) -> str | None:
         if tag and tag != "*" and quality > 0:
             ranked.append((-quality, position, tag.strip()))
     preferred = [tag for _, _, tag in sorted(ranked)]
-    chosen = negotiate_locale(preferred, list(LANGUAGES), sep="-", aliases=None)
+    chosen = negotiate_locale(preferred, list(LANGUAGES), sep="-", aliases={})  # no aliases: "es-MX" counts as "es"
     return valid(chosen)

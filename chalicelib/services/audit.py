@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.clock import clock, iso
 from chalicelib.store import audit as audit_store
+from chalicelib.vocabulary import Role
 
 if TYPE_CHECKING:
     from chalicelib.services.access.identity import Caller
@@ -55,7 +56,7 @@ def record_for(caller: Caller, action: str, *, outcome: str = "ok", patient_id: 
 
 def patient_of(account: Someone) -> str | None:
     """The patient an event about this account concerns: the account itself, for a patient."""
-    return account.id if account.role == "patient" else None
+    return account.id if account.role == Role.PATIENT else None
 
 
 def record_about(caller: Caller, action: str, account: Someone, *, outcome: str = "ok",

@@ -44,6 +44,7 @@ from chalicelib.store.base import (
     set_nullable,
     table,
 )
+from chalicelib.vocabulary import OFFICE_ROLES, Role
 
 PATIENT_SHARD = "patient"
 # Staff and admins share the name index under a shard of their own: the admin's staff list is one Query.
@@ -223,7 +224,7 @@ def fold_words(text: str) -> list[str]:
 
 def name_word_rows(account: Account) -> list[NameWord]:
     """The search rows of a patient's name (none for staff), written with the account."""
-    if account.role != "patient":
+    if account.role != Role.PATIENT:
         return []
     words = fold_words(account.name)
     joined = " ".join(words)
@@ -396,7 +397,7 @@ def set_disabled(account: Account, disabled: bool, reason: str | None, now: date
 def set_role(account: Account, role: str, now: datetime) -> None:
     """Staff become admins or admins staff (never a patient, never the other way)."""
     account.update(actions=[Account.role.set(role), Account.updated_at.set(now)],
-                   condition=Account.role.is_in("staff", "admin"))
+                   condition=Account.role.is_in(*OFFICE_ROLES))
 
 
 def list_staff() -> list[Account]:
@@ -457,7 +458,7 @@ def _named(query_words: list[str]) -> dict[str, str]:
 
 def _born_on(date_of_birth: str) -> dict[str, str]:
     return {row.id: " ".join(fold_words(row.name)) for row in Account.by_birth_date.query(date_of_birth)
-            if row.role == "patient"}
+            if row.role == Role.PATIENT}
 
 
 def _account(raw: dict[str, Any] | None) -> Account | None:
@@ -477,7 +478,7 @@ def search_patients(query: str, *, date_of_birth: str | None = None, limit: int 
     first_by_name = sorted(named, key=lambda id_: (named[id_], id_))[:limit]
     wanted = list(dict.fromkeys(exact + by_email + first_by_name))
     found = {account.id: account for account in read_together(*(RowRead(Account, id_, _account) for id_ in wanted))
-             if account is not None and account.role == "patient"}
+             if account is not None and account.role == Role.PATIENT}
     first = [found.pop(id_) for id_ in dict.fromkeys(exact) if id_ in found]
     rest = sorted(found.values(), key=lambda account: (" ".join(fold_words(account.name)), account.id))
     return (first + rest)[:limit]

@@ -30,6 +30,7 @@ from chalicelib.store.base import NullableText, PortalModel, conditional, meta, 
 from chalicelib.store.items import Item
 from chalicelib.store.sessions import Session
 from chalicelib.store.uploads import PendingUpload
+from chalicelib.vocabulary import OFFICE_ROLES
 
 IN_PROGRESS, DONE = "in_progress", "done"
 LEASE = timedelta(minutes=2)
@@ -169,7 +170,7 @@ def pages(source: RowSource[_Row], start: dict[str, Any] | None, page_size: int
 
 # ---------------------------------------------------------------- what the migrations change
 
-STAFF_WITHOUT_NAME_KEY = RowSource(Account, Account.role.is_in("staff", "admin") & Account.search_shard.does_not_exist())
+STAFF_WITHOUT_NAME_KEY = RowSource(Account, Account.role.is_in(*OFFICE_ROLES) & Account.search_shard.does_not_exist())
 
 
 def put_in_staff_name_index(account: Account) -> bool:
@@ -177,10 +178,10 @@ def put_in_staff_name_index(account: Account) -> bool:
     reads). False when it has them already, or is no longer staff."""
     return conditional(lambda: account.update(
         actions=[Account.search_shard.set(STAFF_SHARD), Account.name_lower.set(account.name.casefold())],
-        condition=Account.role.is_in("staff", "admin") & Account.search_shard.does_not_exist()))
+        condition=Account.role.is_in(*OFFICE_ROLES) & Account.search_shard.does_not_exist()))
 
 
-OFFICE_SESSIONS_WITHOUT_FACTOR = RowSource(Session, Session.role.is_in("staff", "admin") & Session.mfa.does_not_exist())
+OFFICE_SESSIONS_WITHOUT_FACTOR = RowSource(Session, Session.role.is_in(*OFFICE_ROLES) & Session.mfa.does_not_exist())
 
 
 def end_session_without_factor(session: Session) -> bool:

@@ -244,8 +244,8 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
                     if request.method == "POST":
                         check_public_form(ctx.form, request.headers)
                 else:
-                    _sign_in_required(ctx, allow_password_change, allow_factor_owed)
-                    if not allowed(ctx.principal, access):
+                    principal = _sign_in_required(ctx, allow_password_change, allow_factor_owed)
+                    if not allowed(principal, access):
                         raise NotFound(N_("There is no such page for your account."))
                 response: Response = fn(ctx, **path_params)
                 return response
@@ -267,12 +267,12 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
     return decorate
 
 
-def _sign_in_required(ctx: PageCtx, allow_password_change: bool, allow_factor_owed: bool = False) -> None:
-    ctx.principal = resolve_principal(ctx.request, csrf_form_value=ctx.form.get("csrf_token"))
-    check_session_state(ctx.principal, allow_password_change=allow_password_change,
-                        allow_factor_owed=allow_factor_owed)
-    if not ctx.principal.must_change_password:
-        ctx.account = accounts.me(ctx.principal)
+def _sign_in_required(ctx: PageCtx, allow_password_change: bool, allow_factor_owed: bool = False) -> Principal:
+    ctx.principal = principal = resolve_principal(ctx.request, csrf_form_value=ctx.form.get("csrf_token"))
+    check_session_state(principal, allow_password_change=allow_password_change, allow_factor_owed=allow_factor_owed)
+    if not principal.must_change_password:
+        ctx.account = accounts.me(principal)
+    return principal
 
 
 def _to_second_factor(request: Any, owed: str) -> Response:

@@ -222,7 +222,8 @@ def safe_next(value: str | None, default: str) -> str:
 
 
 def home_for(role: str) -> str:
-    return {Role.PATIENT: "/", Role.PROXY: "/caregiver"}.get(role, "/staff")
+    homes: dict[str, str] = {Role.PATIENT: "/", Role.PROXY: "/caregiver"}
+    return homes.get(role, "/staff")
 
 
 def current_path(request: Any) -> str:

@@ -27,6 +27,7 @@ from chalicelib.store import accounts as account_store
 from chalicelib.store import enrolment as enrolment_store
 from chalicelib.store.accounts import Account, UniqueTaken
 from chalicelib.store.base import read_together
+from chalicelib.vocabulary import Role
 
 # Wrong dates of birth a code takes before it is locked.
 MAX_FAILURES = 5
@@ -59,7 +60,7 @@ def _account_of(caller: Caller, code_hash: str) -> Account | None:
 
 def _why_not(account: Account | None, code_hash: str) -> str | None:
     """Why the code cannot be used now (None: it can)."""
-    if account is None or account.role != "patient":
+    if account is None or account.role != Role.PATIENT:
         return "unknown_code"
     if account.enrolment_code_hash != code_hash:
         return "replaced"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from chalicelib.errors import Forbidden
 from chalicelib.i18n import N_
 from chalicelib.services.access.sessions import Principal
+from chalicelib.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Caller:
         patient a live grant lets a caregiver act for."""
         if self.acting_for:
             return self.acting_for
-        return self.actor_id if self.actor_role == "patient" else None
+        return self.actor_id if self.actor_role == Role.PATIENT else None
 
     @property
     def actor_id(self) -> str | None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.vocabulary import OFFICE_ROLES
+
 ENROLL, VERIFY, NONE = "enroll", "verify", "none"
-OFFICE_ROLES = ("staff", "admin")
 
 
 def is_office(account: Any) -> bool:

@@ -23,6 +23,7 @@ from chalicelib.i18n import N_
 from chalicelib.settings import get_settings
 from chalicelib.store import sessions as session_store
 from chalicelib.store.base import RowRead
+from chalicelib.vocabulary import OFFICE_ROLES
 
 # Don't write on every request: a minute of slack on a 15-minute idle limit saves a write per call.
 _TOUCH_AFTER = timedelta(seconds=60)
@@ -43,7 +44,7 @@ class Principal:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("staff", "admin")
+        return self.role in OFFICE_ROLES
 
     @property
     def owes_factor(self) -> bool:

@@ -15,6 +15,7 @@ from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.store import accounts as account_store
 from chalicelib.store import work as work_store
+from chalicelib.vocabulary import Role
 
 MAX_MATCHES = 10
 
@@ -76,7 +77,7 @@ def link(caller: Caller, form_id: str, patient_id: str) -> Linked:
     the number on file), audited. 404 for an unknown form or patient; 409 once it is closed."""
     entry = _form(form_id)
     patient = account_store.get(patient_id) if 0 < len(patient_id) <= 200 else None
-    if patient is None or patient.role != "patient":
+    if patient is None or patient.role != Role.PATIENT:
         raise NotFound(N_("No patient with that id."))
     if not work_store.link_patient(entry, patient.id):
         raise Conflict(N_("This entry has already been resolved."), code="already_resolved")

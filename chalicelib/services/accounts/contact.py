@@ -25,6 +25,7 @@ from chalicelib.services.accounts import phone as phone_number
 from chalicelib.store import accounts as account_store
 from chalicelib.store import contact as contact_store
 from chalicelib.store.accounts import Account
+from chalicelib.vocabulary import Role
 
 
 class PhoneAnswer(TypedDict):
@@ -132,7 +133,7 @@ def _own(caller: Caller) -> Account:
 
 def _patient(patient_id: str) -> Account:
     account = account_store.get(patient_id)
-    if account is None or account.role != "patient":
+    if account is None or account.role != Role.PATIENT:
         raise NotFound(N_("No patient with that id."))
     return account
 

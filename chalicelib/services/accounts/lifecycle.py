@@ -22,8 +22,7 @@ from chalicelib.services.accounts import registry as accounts
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store.accounts import Account
-
-OFFICE_ROLES = ("staff", "admin")
+from chalicelib.vocabulary import OFFICE_ROLES
 
 
 def staff_json(account: Account) -> dict[str, Any]:

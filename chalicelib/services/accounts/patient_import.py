@@ -30,6 +30,7 @@ from chalicelib.services.accounts import registry as accounts
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
 from chalicelib.store.accounts import UniqueTaken
+from chalicelib.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Row:
     language: str | None = None
 
     def same_patient(self, account: account_store.Account) -> bool:
-        return (account.role == "patient" and account.name == self.name and account.date_of_birth == self.date_of_birth
+        return (account.role == Role.PATIENT and account.name == self.name and account.date_of_birth == self.date_of_birth
                 and account.email.casefold() == self.email.casefold())
 
 

@@ -24,6 +24,7 @@ from chalicelib.services.accounts import phone as phone_number
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store.accounts import Account, UniqueTaken
+from chalicelib.vocabulary import OFFICE_ROLES, Role
 
 _HOUR = 3600
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@+\-]{3,128}$")
@@ -97,7 +98,7 @@ def _new_account(*, role: str, username: str, name: str, email: str | None, date
     """A new account (not yet saved), with a temporary password when `temporary_hours` is given:
     it is stored in the same write that creates the account, so no account exists without one."""
     now = clock.now()
-    prefix = "p_" if role == "patient" else "s_"
+    prefix = "p_" if role == Role.PATIENT else "s_"
     account = Account(
         prefix + secrets.token_hex(10),
         role=role,
@@ -109,7 +110,7 @@ def _new_account(*, role: str, username: str, name: str, email: str | None, date
         mrn=mrn,
         phone=phone,
         language=language,
-        search_shard=account_store.PATIENT_SHARD if role == "patient" else account_store.STAFF_SHARD,
+        search_shard=account_store.PATIENT_SHARD if role == Role.PATIENT else account_store.STAFF_SHARD,
         name_lower=name.casefold(),
         has_signed_in=False,
         failed_logins=0,
@@ -181,7 +182,7 @@ def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: st
 
 
 def create_staff(caller: Caller, *, username: str, email: str, name: str, role: str) -> Account:
-    if role not in ("staff", "admin"):
+    if role not in OFFICE_ROLES:
         raise BadRequest(N_("Must be staff or admin."), field="role", code="invalid_role")
     hours = get_settings().invitation_hours
     account, temporary = _new_account(role=role, username=valid_username(username), name=_not_blank("name", name),
@@ -329,7 +330,7 @@ def staff_change_email(caller: Caller, patient_id: str, email: str) -> Account:
 
 def get_patient(patient_id: str) -> Account:
     account = account_store.get(patient_id)
-    if account is None or account.role != "patient":
+    if account is None or account.role != Role.PATIENT:
         raise NotFound(N_("No patient with that id."))
     return account
 

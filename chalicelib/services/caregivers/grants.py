@@ -31,8 +31,9 @@ from chalicelib.store import items as item_store
 from chalicelib.store import messages as message_store
 from chalicelib.store.accounts import UniqueTaken
 from chalicelib.store.base import RowRead, read_together
+from chalicelib.vocabulary import Role
 
-PROXY = "proxy"
+PROXY = Role.PROXY
 SCOPES = grant_store.SCOPES
 MESSAGE = "message"  # what a route needs beyond reading: `route(..., scope=MESSAGE)`
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"

@@ -17,6 +17,7 @@ from chalicelib.clock import clock
 from chalicelib.observability import logger, metrics
 from chalicelib.services import audit
 from chalicelib.store import accounts as account_store
+from chalicelib.vocabulary import Role
 
 HARD_BOUNCE = "hard_bounce"
 COMPLAINT = "complaint"
@@ -61,7 +62,7 @@ def handle(message: str | dict) -> dict[str, Any]:
         for account in account_store.find_by_email(address):
             if account_store.mark_email_bad(account, reason, now):
                 flagged += 1
-                patient_id = account.id if account.role == "patient" else None
+                patient_id = account.id if account.role == Role.PATIENT else None
                 audit.record("account.email_bad", actor_role="system", patient_id=patient_id, target_id=account.id,
                              detail={"reason": reason})
     if flagged:

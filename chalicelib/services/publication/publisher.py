@@ -51,6 +51,7 @@ from chalicelib.store import uploads as uploads_store
 from chalicelib.store import work as work_store
 from chalicelib.store.base import StillContended
 from chalicelib.store.failures import refused_request
+from chalicelib.vocabulary import Role
 
 INCOMING = "incoming/"
 SNIFF_BYTES = 1024
@@ -195,7 +196,7 @@ def _details(source: Source, head: bucket_store.UploadHead, found: _Found
     """(patient, title/category/provider/comment, file name, uploaded by) of a checked upload."""
     if source.upload_id is None:
         account = found.by_mrn.get(source.mrn or "")
-        if account is None or account.role != "patient":
+        if account is None or account.role != Role.PATIENT:
             raise Unpublishable("unknown_patient", f"No patient has the MRN {source.mrn}.")
         return account, read_metadata(head.metadata), source.file_name or "", "direct"
     pending = found.pending.get(source.upload_id)
@@ -203,7 +204,7 @@ def _details(source: Source, head: bucket_store.UploadHead, found: _Found
         raise Unpublishable("unknown_upload", "No upload form of the portal made this upload (or its form is "
                             "too old): upload the file again from the patient's page.")
     account = found.by_id.get(pending.patient_id)
-    if account is None or account.role != "patient":
+    if account is None or account.role != Role.PATIENT:
         raise Unpublishable("unknown_patient", "The patient this upload was made for has no account any more.",
                             patient_id=pending.patient_id)
     fields = read_metadata({"title": pending.title, "category": pending.category, "provider": pending.provider,

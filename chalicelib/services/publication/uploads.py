@@ -40,6 +40,7 @@ from chalicelib.store import bucket as bucket_store
 from chalicelib.store import items as item_store
 from chalicelib.store import uploads as upload_store
 from chalicelib.store import work as work_store
+from chalicelib.vocabulary import Role
 
 # A pending upload waits this long for its file, its retries and any replay of its dead letters.
 PENDING_UPLOAD_DAYS = 30
@@ -252,12 +253,12 @@ def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | No
     if mrn is None:
         pending = upload_store.get(key[len(INCOMING):].split(".", 1)[0])
         account = account_store.get(pending.patient_id) if pending else None
-        if account is None or account.role != "patient":
+        if account is None or account.role != Role.PATIENT:
             raise BadRequest(N_("The patient this upload was made for has no account any more; upload the file "
                                 "again from the right patient's page."), field="mrn", code="unknown_patient")
     else:
         account = account_store.find_by_mrn(mrn)
-    if account is None or account.role != "patient":
+    if account is None or account.role != Role.PATIENT:
         raise BadRequest(N_("No patient has the MRN {mrn}; register the patient first or give the right MRN."),
                          field="mrn", params={"mrn": mrn}, code="unknown_patient")
     # Closed before the copy, conditionally: two staff at once (perhaps with different MRNs) never

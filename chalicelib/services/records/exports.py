@@ -39,6 +39,7 @@ from chalicelib.store import accounts as account_store
 from chalicelib.store import bucket, outbox, queues
 from chalicelib.store import exports as export_store
 from chalicelib.store import items as item_store
+from chalicelib.vocabulary import Role
 
 EXPORT_READY = "export_ready"  # the mail's kind names its template
 KEEP_DAYS = 7  # the bucket's lifecycle rule for exports/ says the same
@@ -54,7 +55,7 @@ def _status_json(export: export_store.Export) -> dict[str, Any]:
 
 def request_export(caller: Caller) -> dict[str, Any]:
     """Queue the building of the caller's zip; answers its id (the job does the work)."""
-    require_role(caller.principal, "patient")
+    require_role(caller.principal, Role.PATIENT)
     allowed, retry_after = ratelimit.hit(f"export#{caller.actor_id}", REQUESTS_PER_HOUR, _HOUR)
     if not allowed:
         audit.record_for(caller, "export.request", outcome="rate_limited", patient_id=caller.actor_id)
@@ -182,7 +183,7 @@ def build(export_id: str) -> str:
         bucket.remove_upload(get_settings().results_bucket, key)  # another delivery finished first
         return "duplicate"
     mail = _mail_ready(export, account)
-    audit.record("export.build", actor_id=account.id, actor_role="patient", patient_id=account.id, target_id=export.id,
+    audit.record("export.build", actor_id=account.id, actor_role=Role.PATIENT, patient_id=account.id, target_id=export.id,
                  detail={"documents": len(filed), "messages": messages, "size_bytes": size, "mail": mail})
     metrics.add_metric(name="ExportBuilt", unit="Count", value=1)
     logger.info("export built", extra={"export_id": export.id, "documents": len(filed), "size_bytes": size})

@@ -12,6 +12,7 @@ from chalicelib.services.access import mfa, recovery, sessions
 from chalicelib.services.access import sign_in as sign_in_service
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.publication import items
+from chalicelib.vocabulary import Role
 from chalicelib.web.framework import (
     PUBLIC,
     FormErrors,
@@ -48,7 +49,7 @@ def item_href(item: dict) -> str:
 
 @page(bp, "/")
 def home(ctx: PageCtx):
-    if ctx.principal.role != "patient":
+    if ctx.principal.role != Role.PATIENT:
         return redirect(home_for(ctx.principal.role))
     listed = [{**item, "href": item_href(item)} for item in items.list_for_patient(ctx.caller)]
     return ctx.render("home.html", items=listed, unread=sum(1 for item in listed

@@ -12,6 +12,7 @@ from chalicelib.errors import Conflict
 from chalicelib.services.access import mfa
 from chalicelib.services.access.mfa import Enrolment
 from chalicelib.services.access.mfa_policy import ENROLL, VERIFY
+from chalicelib.vocabulary import Role
 from chalicelib.web.access.account_pages import _profile as profile_page
 from chalicelib.web.framework import PageCtx, home_for, page, redirect, safe_next
 
@@ -37,7 +38,7 @@ def enroll(ctx: PageCtx):
         lambda status, errors: _enroll_page(ctx, mfa.enroll(ctx.caller, keep_pending=True), errors, status))
     if problem:
         return problem
-    continue_to = "/profile#mfa" if ctx.principal.role == "patient" else home_for(ctx.principal.role)
+    continue_to = "/profile#mfa" if ctx.principal.role == Role.PATIENT else home_for(ctx.principal.role)
     return ctx.render("mfa_recovery_codes.html", recovery_codes=codes, continue_to=continue_to)
 
 
