@@ -103,8 +103,8 @@ FUNCTIONS: dict[str, Function] = {
     # Take-away records: reads what the patient holds, streams each document's file into a zip,
     # puts it under exports/, marks the export ready and mails the patient.
     "build-exports": Function(
-        tables={"accounts": READ, "audit": APPEND, "exports": WRITE, "items": READ, "messages": READ,
-                "outbox": WRITE, "threads": READ},
+        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "exports": WRITE, "items": READ,
+                "messages": READ, "outbox": WRITE, "threads": READ},
         objects={"s3:GetObject": ("documents/",), "s3:PutObject": ("exports/",), "s3:DeleteObject": ("exports/",)},
         polls="EXPORT_QUEUE_NAME",
         mails=True,

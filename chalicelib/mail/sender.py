@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache
@@ -23,8 +25,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import aws, i18n
 from chalicelib.clock import clock
 from chalicelib.i18n import N_
-from chalicelib.observability import logger
+from chalicelib.observability import failure, logger
 from chalicelib.settings import get_settings
+from chalicelib.store import counters
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -43,7 +46,7 @@ def _env(language: str = i18n.DEFAULT):
         lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_translations(i18n.translations(language), newstyle=True)
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = lambda value: _when(value, language)
     env.globals["lang"] = language
     return env
@@ -135,14 +138,59 @@ class TokenBucket:
         return wait
 
 
-_limiter: TokenBucket | None = None
+class SharedSendRate:
+    """Keeps every instance of every function together under SES's maximum send rate (an
+    account-wide limit): each send takes a place in the current second, counted in one DynamoDB
+    counter they all share (`send-rate#<name>#<epoch second>`, one conditional update per send).
+    When the second's places are taken, the sender waits for the next second. Should the counter
+    be unreachable, this process falls back to a bucket of its own (logged once), and SES's own
+    throttling answers are retried from the outbox as before."""
+
+    def __init__(self, rate: float, name: str = "ses", *,
+                 take_place: Callable[[str, int, datetime], bool] | None = None,
+                 now: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+        self.name = name
+        self._take_place = take_place or counters.take_place
+        self._now, self._sleep = now, sleep
+        self._fallback = TokenBucket(rate)
+        self._counter_failed = False
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float) -> None:
+        self.rate = max(int(rate), 1)
+        self._fallback.set_rate(self.rate)
+
+    def _place(self, second: int) -> bool:
+        return self._take_place(f"send-rate#{self.name}#{second}", self.rate, datetime.fromtimestamp(second + 120, UTC))
+
+    def take(self) -> float:
+        """Wait for a place in a second's window; returns the seconds waited."""
+        waited = 0.0
+        while not self._counter_failed:
+            now = self._now()
+            second = int(now)
+            try:
+                if self._place(second):
+                    return waited
+            except Exception as err:  # noqa: BLE001 - a mail must not fail for want of its rate counter
+                self._counter_failed = True
+                logger.warning("shared send-rate counter unavailable; this instance keeps its own rate",
+                               extra=failure(err))
+                break
+            pause = max(second + 1 - now, 0.001)
+            self._sleep(pause)
+            waited += pause
+        return waited + self._fallback.take()
 
 
-def limiter() -> TokenBucket:
-    """The process's send-rate bucket, at `settings.ses_send_rate` per second."""
+_limiter: SharedSendRate | None = None
+
+
+def limiter() -> SharedSendRate:
+    """The send-rate limit every instance shares, at `settings.ses_send_rate` per second."""
     global _limiter
     if _limiter is None:
-        _limiter = TokenBucket(get_settings().ses_send_rate)
+        _limiter = SharedSendRate(get_settings().ses_send_rate)
     return _limiter
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 
-from chalicelib.store.base import PortalModel, RowRead, meta, table
+from chalicelib.store.base import PortalModel, RowRead, conditional, meta, table
 
 
 @table
@@ -30,6 +30,16 @@ def add(key: str, amount: int, expires_at: datetime) -> int:
     counter = Counter(key)
     counter.update(actions=[Counter.count.add(amount), Counter.expires_at.set(expires_at)])
     return int(counter.count)
+
+
+def take_place(key: str, limit: int, expires_at: datetime) -> bool:
+    """Count one more in this window only while it holds fewer than `limit`: True when counted,
+    False when the window is full (one conditional update; a refused one counts nothing). Every
+    process that counts under the same key shares the same places."""
+    counter = Counter(key)
+    return conditional(lambda: counter.update(
+        actions=[Counter.count.add(1), Counter.expires_at.set(expires_at)],
+        condition=Counter.count.does_not_exist() | (Counter.count < limit)))
 
 
 def read(key: str) -> RowRead:

@@ -1,0 +1,76 @@
+"""The send-rate limit every instance shares (chalicelib/mail/sender.py SharedSendRate), with a
+counter standing in for the DynamoDB one and a clock the test moves."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+
+from chalicelib.mail.sender import SharedSendRate
+from chalicelib.observability import logger
+
+
+class Windows:
+    """A shared fixed-window counter, as store/counters.take_place keeps it."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def take_place(self, key: str, limit: int, expires_at: datetime) -> bool:
+        if self.counts.get(key, 0) >= limit:
+            return False
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return True
+
+
+class Moment:
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.at += seconds
+
+
+def test_two_instances_share_each_seconds_places_and_wait_for_the_next_second():
+    # Given two instances (two Lambda containers) counting in the same windows, at 3 mails a second
+    windows, moment = Windows(), Moment(1_000.25)
+    first, second = (SharedSendRate(3, take_place=windows.take_place, now=moment.now, sleep=moment.sleep)
+                     for _ in range(2))
+
+    # When they send four mails each, in turns
+    waits = [instance.take() for _ in range(4) for instance in (first, second)]
+
+    # Then no second holds more than 3 of the 8, and a sender that finds its second full waits for the next
+    assert windows.counts == {"send-rate#ses#1000": 3, "send-rate#ses#1001": 3, "send-rate#ses#1002": 2}
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] == 0.75 and waits[6] == 1.0
+
+
+def test_an_unreachable_counter_leaves_each_instance_its_own_rate_and_is_logged_once():
+    # Given a shared counter that fails (throttled, or not granted)
+    calls = []
+
+    def failing(key: str, limit: int, expires_at: datetime) -> bool:
+        calls.append(key)
+        raise RuntimeError("table portal-x-counters refused")
+
+    moment = Moment(50.0)
+    instance = SharedSendRate(100, take_place=failing, now=moment.now, sleep=moment.sleep)
+
+    # When it sends three mails
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        waits = [instance.take() for _ in range(3)]
+    finally:
+        logger.registered_handler.setStream(previous)
+
+    # Then each goes at once under the instance's own bucket, the counter was tried only once,
+    # and one warning names the failure by its type
+    assert waits == [0.0, 0.0, 0.0] and len(calls) == 1
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["level"] == "WARNING" and "send-rate counter" in line["message"]
+    assert line["error_type"] == "RuntimeError" and "refused" not in json.dumps(line)  # a failure is logged by type, never by message
