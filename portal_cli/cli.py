@@ -350,12 +350,19 @@ def backup(
     aws_export: Annotated[bool, typer.Option("--aws-export", help="have DynamoDB export each table to the bucket "
                                                                    "(point-in-time; AWS only, finishes minutes later)")] = False,
     kms_key: Annotated[str | None, typer.Option(help="with --aws-export: the KMS key the export is encrypted with")] = None,
+    at: Annotated[str | None, typer.Option(help="with --aws-export: the tables as they were at this moment of the "
+                                                "last 35 days (ISO 8601), from point-in-time recovery")] = None,
     list_them: Annotated[bool, typer.Option("--list", help="list the backups in the bucket")] = False,
     status: Annotated[str | None, typer.Option(help="a backup made with --aws-export: how far each table's export is")] = None,
 ) -> None:
     """Back up every table into the results bucket (backups/<id>/), to restore with `portal restore`."""
+    from chalicelib.clock import parse_iso
     from chalicelib.services.maintenance import backups
 
+    try:
+        moment = parse_iso(at) if at else None
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {at}", param_hint="--at") from None
     try:
         if list_them:
             for backup_id in backups.list_backups():
@@ -365,7 +372,7 @@ def backup(
             for table, state in sorted(backups.export_states(status).items()):
                 typer.echo(f"{table}: {state}")
             return
-        manifest = backups.backup(_operator(), aws_export=aws_export, kms_key=kms_key,
+        manifest = backups.backup(_operator(), aws_export=aws_export, kms_key=kms_key, at=moment,
                                   progress=lambda line: typer.echo(line, err=True))
     except backups.BackupProblem as problem:
         _fail(problem.message)

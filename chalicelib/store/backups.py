@@ -141,14 +141,18 @@ def table_digest(table_name: str) -> Digest:
 
 # ---------------------------------------------------------------- DynamoDB's own export to S3
 
-def start_export(table_name: str, bucket: str, prefix: str, kms_key: str | None = None) -> str:
-    """Start DynamoDB's export of the table as it is now (point-in-time recovery must be on, as
-    the template sets it) into the bucket under `prefix`; returns the export's ARN."""
+def start_export(table_name: str, bucket: str, prefix: str, kms_key: str | None = None,
+                 at: datetime | None = None) -> str:
+    """Start DynamoDB's export of the table as it is now, or as it was at `at` (any moment of the
+    last 35 days: point-in-time recovery must be on, as the template sets it), into the bucket
+    under `prefix`; returns the export's ARN."""
     client = connection().client
     arn = client.describe_table(TableName=table_name)["Table"]["TableArn"]
-    encryption = {"S3SseAlgorithm": "KMS", "S3SseKmsKeyId": kms_key} if kms_key else {"S3SseAlgorithm": "AES256"}
+    options: dict[str, Any] = {"S3SseAlgorithm": "KMS", "S3SseKmsKeyId": kms_key} if kms_key else {"S3SseAlgorithm": "AES256"}
+    if at is not None:
+        options["ExportTime"] = at
     answer = client.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix=prefix,
-                                                  ExportFormat="DYNAMODB_JSON", **encryption)
+                                                  ExportFormat="DYNAMODB_JSON", **options)
     export_arn: str = answer["ExportDescription"]["ExportArn"]
     return export_arn
 

@@ -26,6 +26,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import clock, iso
@@ -95,22 +96,27 @@ def _lines(rows: list[dict[str, Any]]) -> bytes:
                          mtime=0)
 
 
-def backup(caller: Caller, *, aws_export: bool = False, kms_key: str | None = None,
+def backup(caller: Caller, *, aws_export: bool = False, kms_key: str | None = None, at: datetime | None = None,
            progress: Progress | None = None) -> dict[str, Any]:
     """Back up every table into the stage's results bucket; returns the manifest (its `id` names
-    the backup). With `aws_export`, DynamoDB's point-in-time export writes the data (AWS only:
-    it runs on for minutes after this returns; `export_states` follows it)."""
+    the backup). With `aws_export`, DynamoDB's point-in-time export writes the data, of the tables
+    as they are or as they were `at` a moment of the last 35 days (AWS only: it runs on for
+    minutes after this returns; `export_states` follows it)."""
+    if at is not None and not aws_export:
+        raise BackupProblem("a backup of an earlier moment is DynamoDB's point-in-time export: add --aws-export")
     settings = get_settings()
     bucket, backup_id = settings.results_bucket, new_backup_id()
     manifest: dict[str, Any] = {"format": FORMAT, "id": backup_id, "created_at": iso(clock.now()),
                                 "stage": settings.stage, "table_prefix": settings.table_prefix,
                                 "kind": "aws_export" if aws_export else "scan", "tables": {}}
+    if at is not None:
+        manifest["as_of"] = iso(at)
     total = 0
     for suffix, table in sorted(store.tables().items()):
         table_name = table.name
         prefix = f"{_prefix(backup_id)}{suffix}/"
         if aws_export:
-            arn = store.start_export(table_name, bucket, prefix.rstrip("/"), kms_key)
+            arn = store.start_export(table_name, bucket, prefix.rstrip("/"), kms_key, at)
             manifest["tables"][suffix] = {"table": table_name, "export_arn": arn}
             if progress:
                 progress(f"{suffix}: export started ({arn})")
