@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -26,6 +27,7 @@ import zipfile
 from pathlib import Path
 
 from chalicelib.stages import ROOT, deployment_settings, stage_environment  # stdlib only: safe before the stage's env is set
+from infra import bundle
 
 BIN = Path(sys.executable).parent
 CFN_LINT_ERROR = 2  # cfn-lint's exit status is a bit mask: 2 errors, 4 warnings, 8 informational
@@ -47,21 +49,59 @@ def merge_template(stage: str) -> dict:
                           deployment_settings(stage))
 
 
+# Modules the functions import on their first request rather than at import (kept lazy so a cold
+# start that doesn't need them never pays for them), compiled into the bundle all the same.
+FIRST_REQUEST_IMPORTS = (
+    "chalicelib.bodies", "chalicelib.api.answers", "chalicelib.web.framework", "jinja2", "babel.dates",
+    "babel.support", "email_validator", "pydantic", "boto3", "botocore.client",
+)
+
+# Run in a fresh interpreter whose only path beyond the standard library is the unpacked bundle:
+# import the app (and FIRST_REQUEST_IMPORTS), print the bundle's modules that were loaded.
+_IMPORTS_PROBE = """
+import importlib, json, sys
+root = sys.argv[1]
+sys.path.insert(0, root)
+import app  # noqa: F401
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+loaded = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
+print(json.dumps(sorted(f[len(root) + 1:] for f in loaded if f.startswith(root + "/") and f.endswith(".py"))))
+"""
+
+
+def imported_modules(unpacked: Path, first_request: tuple[str, ...] = FIRST_REQUEST_IMPORTS) -> list[str]:
+    """The bundle's source files (relative names) a cold start and a first request import."""
+    answer = subprocess.run(  # noqa: S603 - our own interpreter on our own bundle
+        [sys.executable, "-I", "-S", "-c", _IMPORTS_PROBE, str(unpacked), *first_request],
+        capture_output=True, text=True, check=True, env={**os.environ}, timeout=300,
+    )
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
 def add_bytecode(package: Path) -> int:
-    """Add compiled bytecode for app.py and chalicelib to the deployment zip (Chalice ships sources
-    only, and Lambda's read-only disk can't cache what it compiles): a cold start then loads the
-    portal's modules instead of compiling them on every new instance. The files are unchecked-hash
-    .pyc, named for this Python version: Lambda's runtime uses them only if it is the same
-    version, and otherwise compiles the sources as before. Returns how many were added."""
-    with zipfile.ZipFile(package) as existing:
-        sources = [name for name in existing.namelist()
-                   if name == "app.py" or (name.startswith("chalicelib/") and name.endswith(".py"))]
-    with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(package, "a", zipfile.ZIP_DEFLATED) as zipped:
-        for name in sources:
-            compiled = Path(scratch) / "module.pyc"
-            py_compile.compile(str(ROOT / name), cfile=str(compiled), dfile=name, doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-            zipped.write(compiled, importlib.util.cache_from_source(name))
+    """Add compiled bytecode to the deployment zip for every module of the portal (app.py and
+    chalicelib) and for each library module a cold start or a first request imports (Chalice ships
+    sources only, and Lambda's read-only disk can't cache what it compiles): a cold start then
+    loads those modules instead of compiling them on every new instance; a library module only a
+    rare path needs is compiled when first imported, as before, and costs the bundle no bytes.
+    The files are unchecked-hash .pyc, compiled from the zip's own sources and named for this
+    Python version: Lambda's runtime uses them only if it is the same version, and otherwise
+    compiles the sources as before. Returns how many were added."""
+    with tempfile.TemporaryDirectory() as scratch:
+        unpacked = Path(scratch) / "bundle"
+        with zipfile.ZipFile(package) as existing:
+            existing.extractall(unpacked)
+            names = set(existing.namelist())
+        portal = {name for name in names
+                  if name == "app.py" or (name.startswith("chalicelib/") and name.endswith(".py"))}
+        sources = sorted(portal | {name for name in imported_modules(unpacked) if name in names})
+        with zipfile.ZipFile(package, "a", zipfile.ZIP_DEFLATED) as zipped:
+            for name in sources:
+                compiled = Path(scratch) / "module.pyc"
+                py_compile.compile(str(unpacked / name), cfile=str(compiled), dfile=name, doraise=True,
+                                   invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                zipped.write(compiled, importlib.util.cache_from_source(name))
     return len(sources)
 
 
@@ -69,11 +109,11 @@ def add_bytecode(package: Path) -> int:
 PACKAGED = ("app.py", "chalicelib", ".chalice")
 
 
-def locked_project(scratch: Path) -> Path:
-    """A copy of what Chalice packages, whose requirements.txt is the runtime lock: every package of
-    the Lambda bundle, indirect ones included, at its locked version and checked against its locked
-    hashes (pip's hash-checking mode), as `make deps` installs them. (Not Chalice's cache of earlier
-    bundles, `.chalice/deployments`: each package is built from the lock.)"""
+def locked_project(scratch: Path, vendor: Path | None = None) -> Path:
+    """A copy of what Chalice packages. Its requirements.txt is empty and its `vendor/` holds the
+    libraries `infra.bundle` installed from the runtime lock (every package at its locked version,
+    its locked hashes checked) and trimmed: Chalice copies them into the bundle as they are. (Not
+    Chalice's cache of earlier bundles, `.chalice/deployments`.)"""
     project = scratch / "project"
     project.mkdir()
     for name in PACKAGED:
@@ -82,7 +122,9 @@ def locked_project(scratch: Path) -> Path:
             shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "deployments"))
         else:
             shutil.copy2(source, project / name)
-    shutil.copy2(ROOT / "requirements.lock", project / "requirements.txt")
+    (project / "requirements.txt").write_text("# the libraries are in vendor/ (infra/bundle.py)\n")
+    if vendor is not None:
+        shutil.copytree(vendor, project / "vendor", symlinks=True)
     return project
 
 
@@ -93,6 +135,54 @@ def lint(template_path: Path) -> int:
     if output:
         print(output)
     return answer.returncode
+
+
+def bundle_mib(package: Path) -> float:
+    return package.stat().st_size / 2**20
+
+
+# What a package is made from: when none of it changed, a package already made is the same package.
+PACKAGE_INPUTS = ("app.py", "chalicelib", ".chalice", "infra", "requirements.lock")
+
+
+def inputs_digest(stage: str) -> str:
+    digest = hashlib.sha256(stage.encode())
+    for name in PACKAGE_INPUTS:
+        source = ROOT / name
+        files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file()
+                                                          and "__pycache__" not in p.parts
+                                                          and "deployments" not in p.parts)
+        for path in files:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached(stage: str = "prod", cache: Path = ROOT / "build" / "package-cache") -> Path:
+    """The folder of a package of `stage` made from the tree as it is now (`sam.json`,
+    `deployment.zip`, and `package.log`, the command's output): made by `python -m infra.package`
+    unless one was already made from the same inputs. The tests that need a package share it;
+    concurrent callers (the suite's workers) wait for one another instead of packaging twice.
+    Raises RuntimeError, with the log, when packaging fails."""
+    import fcntl
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = cache / f"{stage}-{inputs_digest(stage)}"
+        log, status = out / "package.log", out / "exit-status"
+        if not status.exists():
+            for old in cache.glob(f"{stage}-*"):
+                shutil.rmtree(old, ignore_errors=True)
+            out.mkdir()
+            answer = subprocess.run(  # noqa: S603 - this module, as `make package` runs it
+                [sys.executable, "-m", "infra.package", "--stage", stage, "--out", str(out)],
+                cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False,
+            )
+            log.write_text(answer.stdout + answer.stderr)
+            status.write_text(str(answer.returncode))
+        if status.read_text() != "0":
+            raise RuntimeError(f"packaging {stage} failed:\n{log.read_text()[-6000:]}")
+        return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     merge_path.write_text(json.dumps(merge_template(args.stage), indent=2, sort_keys=True) + "\n")
 
     with tempfile.TemporaryDirectory() as scratch:
-        project = locked_project(Path(scratch))
+        vendor = Path(scratch) / "vendor"
+        bundle.build(vendor, Path(scratch))
+        project = locked_project(Path(scratch), vendor)
         packaged = subprocess.run(  # noqa: S603 - our own chalice, our own arguments
             [_tool("chalice"), "package", "--stage", args.stage, "--merge-template", str(merge_path), str(out)],
             cwd=project, env={**os.environ}, check=False,
@@ -120,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     if packaged.returncode:
         return packaged.returncode
     template_path = out / "sam.json"
-    print(f"packaged {args.stage}: {template_path} ({add_bytecode(out / 'deployment.zip')} modules compiled)")
+    compiled = add_bytecode(out / "deployment.zip")
+    print(f"packaged {args.stage}: {template_path}, deployment.zip {bundle_mib(out / 'deployment.zip'):.1f} MiB "
+          f"({compiled} modules compiled)")
     if args.no_lint:
         return 0
     status = lint(template_path)

@@ -19,10 +19,13 @@ its own (SES can publish only to a topic whose key policy names it).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
+
+from infra import alarms, gateway
 
 APP_NAME = "patient-portal"
 # Lambda polls the queue; SQS wants the visibility timeout at least six times the function's.
@@ -94,6 +97,8 @@ def table_resource(model: type[Model], table_name: str, kms_key: str | None = No
         "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind} for name, kind in sorted(definitions.items())],
         "KeySchema": _key_schema(schema["key_schema"]),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        # Neither a stack update, a console click nor an API call deletes a table of patients' records.
+        "DeletionProtectionEnabled": True,
         "SSESpecification": ({"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": kms_key} if kms_key
                              else {"SSEEnabled": True}),
     }
@@ -305,19 +310,26 @@ def _queue_resources(queue: str, bucket: str, kms_key: str | None = None) -> dic
 
 
 def _topic_key() -> dict[str, Any]:
-    """The mail-feedback topic's own key, when the stage names no customer-managed key: SES
-    publishes only to an encrypted topic whose key policy lets it (AWS's `aws/sns` key does not)."""
+    """The topics' own key, when the stage names no customer-managed key: SES publishes only to an
+    encrypted topic whose key policy lets it (AWS's `aws/sns` key does not), and CloudWatch's alarms
+    likewise. Kept when the stack goes: what it encrypted stays readable."""
     return {
         "MailFeedbackTopicKey": {
             "Type": "AWS::KMS::Key",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
             "Properties": {
-                "Description": "Encrypts the SES bounce and complaint topic",
+                "Description": "Encrypts the portal's SNS topics (SES bounces and complaints, alarms)",
                 "EnableKeyRotation": True,
                 "KeyPolicy": {"Version": "2012-10-17", "Statement": [
                     {"Sid": "AccountAdministers", "Effect": "Allow",
                      "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
                      "Action": "kms:*", "Resource": "*"},
                     {"Sid": "SesPublishes", "Effect": "Allow", "Principal": {"Service": "ses.amazonaws.com"},
+                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}},
+                    {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow",
+                     "Principal": {"Service": "cloudwatch.amazonaws.com"},
                      "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
                      "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}},
                 ]},
@@ -400,6 +412,20 @@ def function_logical_ids(event_sources: list) -> dict[str, str]:
     return {API_FUNCTION: API_LOGICAL_ID, **{source.name: to_cfn_resource_name(source.name) for source in event_sources}}
 
 
+def packaged_functions(stage: str, event_sources: list) -> list[alarms.PackagedFunction]:
+    """Every function the stage packages: its config name, logical id, deployed name and timeout
+    (read from `.chalice/config.json` as `chalice package` reads it)."""
+    from chalice.config import Config
+
+    from chalicelib.stages import ROOT
+
+    on_disk = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return [alarms.PackagedFunction(name, logical_id, function_name(stage, name),
+                                    int(Config(chalice_stage=stage, function_name=name,
+                                               config_from_disk=on_disk).lambda_timeout or FUNCTION_TIMEOUT_SECONDS))
+            for name, logical_id in function_logical_ids(event_sources).items()]
+
+
 def function_name(stage: str, function: str) -> str:
     """The deployed function's name, as `chalice deploy` names it; each role's log permissions name it."""
     return f"{APP_NAME}-{stage}" + ("" if function == API_FUNCTION else f"-{function}")
@@ -443,25 +469,10 @@ API_ACCESS_LOG_FORMAT = (
 
 
 def api_access_log_resources() -> dict[str, Any]:
-    """API Gateway writes access logs through the account's CloudWatch role (an account-wide
-    setting: this stack sets it to a role that may only write logs)."""
+    """The API stage's access log, written by API Gateway through the account's CloudWatch role
+    (set by this stack only when asked: `infra.gateway.account_role_resources`)."""
     return {
-        "ApiGatewayCloudWatchRole": {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
-                    "Action": "sts:AssumeRole"}]},
-                "ManagedPolicyArns": [
-                    {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}],
-            },
-        },
-        "ApiGatewayAccount": {
-            "Type": "AWS::ApiGateway::Account",
-            "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}},
-        },
         "RestAPI": {
-            "DependsOn": ["ApiGatewayAccount"],
             "Properties": {"AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
                                                 "Format": API_ACCESS_LOG_FORMAT}},
         },
@@ -563,9 +574,26 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
     exporter = function_logical_ids(event_sources).get(EXPORT_FUNCTION)
     if exporter:
         _merge(resources, {exporter: {"Properties": {"EphemeralStorage": {"Size": EXPORT_SPOOL_MB}}}})
+    stage = environment.get("PORTAL_STAGE", "local")
+    functions = packaged_functions(stage, event_sources)
+    if kms_key:
+        # The functions' environment under the stage's key too (the form-token secret among it).
+        _merge(resources, {function.logical_id: {"Properties": {"KmsKeyArn": kms_key}} for function in functions})
+    _merge(resources, gateway.stage_resources(alarms.api_name(stage, APP_NAME)))
+    _merge(resources, gateway.account_role_resources())
+    resources.update(gateway.waf_resources(stage, APP_NAME))
+    resources.update(gateway.domain_resources())
+    watched = alarms.alarm_resources(stage, APP_NAME, functions, resources, environment)
+    resources.update(alarms.topic_resources(kms_key, {"Ref": "MailFeedbackTopicKey"}))
+    resources.update(watched)
+    resources.update(alarms.dashboard_resource(stage, APP_NAME, watched))
     return {
+        "Parameters": {**alarms.parameters(), **gateway.parameters()},
+        "Conditions": gateway.conditions(),
         "Resources": resources,
         "Outputs": {
+            **gateway.outputs(),
+            "AlarmTopicArn": {"Value": {"Ref": alarms.TOPIC}},
             "ResultsBucketName": {"Value": {"Ref": "ResultsBucket"}},
             "PublishQueueUrl": {"Value": {"Ref": "PublishQueue"}},
             "PublishDeadLetterQueueUrl": {"Value": {"Ref": "PublishDeadLetterQueue"}},

@@ -152,8 +152,23 @@ def test_a_customer_managed_key_encrypts_tables_bucket_queues_topic_and_log_grou
     encryption = resources["ResultsBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY}
     assert resources["MailFeedbackTopic"]["Properties"]["KmsMasterKeyId"] == KEY
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == KEY
+    # And every function's environment is encrypted with it (CKV_AWS_173)
+    functions = template.function_logical_ids(_event_sources())
+    assert all(resources[logical_id]["Properties"]["KmsKeyArn"] == KEY for logical_id in functions.values())
     # And the template makes no key of its own
     assert not _of_type(resources, "AWS::KMS::Key")
+
+
+def test_without_a_customer_key_no_function_names_one_and_the_topics_share_the_templates_key():
+    # When the template is built without kms_key_arn
+    resources = _build()
+
+    # Then no function sets KmsKeyArn (Lambda's AWS-owned key), and both topics use the template's key
+    functions = template.function_logical_ids(_event_sources())
+    assert not any("KmsKeyArn" in resources[logical_id].get("Properties", {}) for logical_id in functions.values())
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "MailFeedbackTopicKey"}
+    assert resources["MailFeedbackTopicKey"]["DeletionPolicy"] == "Retain"
 
 
 def test_the_scan_reports_a_failed_check_the_skip_file_does_not_list():

@@ -91,7 +91,8 @@ def test_every_table_is_on_demand_encrypted_recoverable_and_retained(prod_resour
         assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert properties["SSESpecification"] == {"SSEEnabled": True}
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
-        assert resource["DeletionPolicy"] == "Retain"
+        assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
+        assert properties["DeletionProtectionEnabled"] is True
 
 
 def test_results_bucket_is_private_encrypted_versioned_and_notifies_the_publish_queue(prod_resources):
