@@ -1,4 +1,17 @@
-"""The one clock. Services ask it for the time; tests and the scheduler's event can set it."""
+"""The one clock, and how a moment is written (`iso`, as the HTTP contract has it) and shown
+(`local_text`, in the clinic's time zone and the reader's language).
+
+How the portal reads the time (one style; tests/unit/test_clock_style.py checks it): a function
+that needs the time and is not handed it reads `clock.now()` once, at its start, and hands that
+`now` down to its helpers and the store, so one operation sees one moment. A function handed `now`
+never reads the clock, and the store never does; the mail reads it only to date a message as it
+leaves (its `Date` header, the local stage's record of a text). The hourly
+sweep is handed its scheduled event's time (`events/sweep.py`, `portal sweep --now`); a long job
+reads the clock once for each of its steps (a migration's pages).
+
+`clock` is the wall clock plus an offset that only the tests move (`advance`, `travel_to`,
+`reset`): the portal runs as if it were another day, and a test never sleeps.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +56,7 @@ def local_text(moment: datetime, zone_name: str, *, with_time: bool = True, lang
 
 
 class Clock:
-    """Wall-clock time plus an offset that tests (and `/dev` tools) may move."""
+    """The wall clock (UTC) plus an offset, which only the tests move."""
 
     def __init__(self) -> None:
         self._offset = timedelta(0)
@@ -52,24 +65,16 @@ class Clock:
         return datetime.now(UTC) + self._offset
 
     def advance(self, delta: timedelta) -> None:
+        """Move the time on by `delta` (it keeps running from there)."""
         self._offset += delta
 
     def travel_to(self, moment: datetime) -> None:
+        """Make it `moment` now (it keeps running from there)."""
         self._offset = utc(moment) - datetime.now(UTC)
 
     def reset(self) -> None:
+        """Back to the wall clock."""
         self._offset = timedelta(0)
-
-
-class FixedClock(Clock):
-    """A clock stopped at one moment: the sweep runs as of its event's time."""
-
-    def __init__(self, moment: datetime) -> None:
-        super().__init__()
-        self._moment = utc(moment)
-
-    def now(self) -> datetime:
-        return self._moment + self._offset
 
 
 clock = Clock()

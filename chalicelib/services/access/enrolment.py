@@ -12,6 +12,8 @@ right, so a guesser learns nothing about usernames.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chalicelib.clock import clock
 from chalicelib.errors import Conflict, InvalidCode, RateLimited
 from chalicelib.i18n import N_
@@ -58,7 +60,7 @@ def _account_of(caller: Caller, code_hash: str) -> Account | None:
     return account_store.get(owner_id) if owner_id else None
 
 
-def _why_not(account: Account | None, code_hash: str) -> str | None:
+def _why_not(account: Account | None, code_hash: str, now: datetime) -> str | None:
     """Why the code cannot be used now (None: it can)."""
     if account is None or account.role != Role.PATIENT:
         return "unknown_code"
@@ -68,7 +70,7 @@ def _why_not(account: Account | None, code_hash: str) -> str | None:
         return "used"
     if account.disabled_at is not None:
         return "access_closed"
-    if account.enrolment_expires_at is None or account.enrolment_expires_at <= clock.now():
+    if account.enrolment_expires_at is None or account.enrolment_expires_at <= now:
         return "expired"
     if int(account.enrolment_failures or 0) >= MAX_FAILURES:
         return "locked"
@@ -83,7 +85,8 @@ def enrol(caller: Caller, code: str, date_of_birth: str, username: str, password
     account = _account_of(caller, code_hash)
     if typed is None:
         raise _refused(caller, None, "malformed_code")
-    problem = _why_not(account, code_hash)
+    now = clock.now()
+    problem = _why_not(account, code_hash, now)
     if problem or account is None:
         raise _refused(caller, account, problem or "unknown_code")
     if account.date_of_birth != date_of_birth.strip():
@@ -101,7 +104,7 @@ def enrol(caller: Caller, code: str, date_of_birth: str, username: str, password
         audit.record_about(caller, "auth.enrol", account, outcome="weak_password", as_actor=True)
         raise passwords.WeakPassword(weak.message_id, field="password", params=weak.params) from None
     try:
-        used = enrolment_store.enrol(account, code_hash, username, passwords.hash_password(password), clock.now(),
+        used = enrolment_store.enrol(account, code_hash, username, passwords.hash_password(password), now,
                                      MAX_FAILURES)
     except UniqueTaken:
         audit.record_about(caller, "auth.enrol", account, outcome="username_taken", as_actor=True)

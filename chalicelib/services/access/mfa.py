@@ -94,7 +94,8 @@ def _matching_steps(secret: str, code: str, now: datetime) -> list[int]:
             if hmac.compare_digest(code_at(secret, step), code)]
 
 
-def _use_code(account: Account, code: str, *, whole_session: str | None = None, event=None) -> bool:
+def _use_code(account: Account, code: str, now: datetime, *, whole_session: str | None = None,
+              event=None) -> bool:
     """Accept `code` once: True when it matches a step not used before, which is now used (with
     the session `whole_session` made whole and `event` audited in the same write). A concurrent
     change of the used steps is read again and decided anew."""
@@ -103,7 +104,6 @@ def _use_code(account: Account, code: str, *, whole_session: str | None = None, 
             account = account_store.get(account.id)
             if account is None or not enrolled(account):
                 return False
-        now = clock.now()
         used = mfa_store.used_steps(account)
         fresh = [step for step in _matching_steps(account.mfa_secret, code, now) if step not in used]
         if not fresh:
@@ -155,8 +155,8 @@ def _load(caller: Caller) -> Account:
     return account
 
 
-def _locked(account: Account) -> bool:
-    return bool(account.locked_until and account.locked_until > clock.now())
+def _locked(account: Account, now: datetime) -> bool:
+    return bool(account.locked_until and account.locked_until > now)
 
 
 def _otpauth_uri(account: Account, secret: str) -> str:
@@ -201,12 +201,13 @@ def confirm(caller: Caller, code: str) -> list[str]:
     secret = account.mfa_pending_secret
     if not secret:
         raise Conflict(N_("Start the set-up first (POST /api/auth/mfa/enroll)."), code="mfa_not_started")
-    steps = _matching_steps(secret, code, clock.now())
+    now = clock.now()
+    steps = _matching_steps(secret, code, now)
     if not steps:
         audit.record_about(caller, "mfa.enroll", account, outcome="bad_code")
         raise InvalidCode()
     shown, hashes = _new_recovery_codes()
-    if not mfa_store.activate(account, secret, hashes, steps[0], clock.now()):
+    if not mfa_store.activate(account, secret, hashes, steps[0], now):
         raise Conflict(N_("The set-up changed meanwhile; start it again."), code="mfa_not_started")
     _factor_given(caller, account)
     mail = account_mail.send(account, "mfa_enabled")
@@ -222,11 +223,11 @@ def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None
     """A code (or a recovery code) for a session that owes one; the session is whole. Wrong codes
     count toward the lock like wrong passwords; a locked account's codes are refused unchecked.
     `account` is the caller's, when it was read with the session (ACCOUNT_READ)."""
-    account = account or _load(caller)
+    account, now = account or _load(caller), clock.now()
     if not enrolled(account):
         audit.record_about(caller, "mfa.verify", account, outcome="not_enrolled")
         raise InvalidCode(N_("The account has no authenticator app set up."), field="code")
-    if _locked(account):
+    if _locked(account, now):
         audit.record_about(caller, "mfa.verify", account, outcome="locked")
         raise InvalidCode(N_("The account is locked for a while after too many wrong attempts."), field="code")
     if recovery_code is None:
@@ -234,7 +235,7 @@ def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None
         whole = caller.principal.token_hash if caller.principal.owes_factor else None
         event = audit.new_event("mfa.verify", patient_id=audit.patient_of(account), target_id=account.id,
                                 **audit.for_caller(caller))
-        if _use_code(account, code or "", whole_session=whole, event=event):
+        if _use_code(account, code or "", now, whole_session=whole, event=event):
             if account.failed_logins or account.lock_count or account.locked_until:
                 account_store.clear_failures(account)
             return
@@ -245,8 +246,9 @@ def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None
     if not ok:
         sign_in.record_failure(account, caller)
         audit.record_about(caller, "mfa.verify", account, outcome="bad_code", detail=detail or None)
-        raise InvalidCode("recovery_code: the recovery code is not correct (or was already used)."
-                          if recovery_code is not None else "code: the code is not correct (or was already used).")
+        if recovery_code is not None:
+            raise InvalidCode(N_("The recovery code is not correct (or was already used)."), field="recovery_code")
+        raise InvalidCode()
     _factor_given(caller, account)
     audit.record_about(caller, "mfa.verify", account, detail=detail or None)
 
@@ -261,13 +263,14 @@ def remove_own(caller: Caller, current_password: str, code: str) -> None:
     if not enrolled(account):
         raise Conflict(N_("The account has no authenticator app to remove."), code="mfa_not_enrolled")
     sign_in.check_current_password(caller, account, current_password, "mfa.remove")
-    if _locked(account) or not _use_code(account, code):
-        if not _locked(account):
+    now = clock.now()
+    if _locked(account, now) or not _use_code(account, code, now):
+        if not _locked(account, now):
             sign_in.record_failure(account, caller)
         audit.record_about(caller, "mfa.remove", account, outcome="bad_code")
         raise InvalidCode()
     mail = account_mail.send(account, "mfa_removed")
-    mfa_store.remove(account, clock.now())
+    mfa_store.remove(account, now)
     audit.record_about(caller, "mfa.remove", account, detail={"mail": mail})
 
 

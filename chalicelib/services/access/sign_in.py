@@ -8,7 +8,7 @@ session that must choose a password.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import InvalidCredentials, RateLimited
@@ -122,7 +122,7 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
     if passwords.looks_temporary(password):
         temp_hash = temporary_passwords.matching(account, password, now)
         if passwords.verify(temp_hash, password):
-            return _temporary_sign_in(caller, account, temp_hash)
+            return _temporary_sign_in(caller, account, temp_hash, now)
     elif passwords.verify(account.password_hash, password):
         owed = owed_at_sign_in(account)
         # With a second factor still to come, the failures are forgiven only once it is given
@@ -137,11 +137,11 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
     raise _refuse(caller, account, "bad_password")
 
 
-def _temporary_sign_in(caller: Caller, account: Account, temp_hash: str) -> NewSession:
+def _temporary_sign_in(caller: Caller, account: Account, temp_hash: str, now: datetime) -> NewSession:
     """Single use: the temporary passwords leave the account, every one of them (only if they are
     still as read; a concurrent second use loses), and so does the old password, which works only
     until a temporary one is used. The one used lives on in this session alone, for the forced change."""
-    if not account_store.consume_temporary_password(account, account.temp_password_hash, clock.now()):
+    if not account_store.consume_temporary_password(account, account.temp_password_hash, now):
         raise _refuse(caller, account, "temporary_password_used")
     session = sessions.create(account.id, account.role, must_change_password=True,
                               client_ip=caller.client_ip, temp_password_hash=temp_hash, mfa=owed_at_sign_in(account),

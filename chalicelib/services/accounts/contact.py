@@ -12,6 +12,7 @@ email and text messages (SMS), chosen by the patient on My Profile or by the off
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing_extensions import TypedDict
 
 from chalicelib.clock import clock, iso
@@ -91,7 +92,7 @@ def my_reach(caller: Caller) -> Reach:
 
 # ---------------------------------------------------------------- choices
 
-def _choose(caller: Caller, account: Account, email: bool, sms: bool, action: str) -> dict[str, bool]:
+def _choose(caller: Caller, account: Account, email: bool, sms: bool, action: str, now: datetime) -> dict[str, bool]:
     if sms and not phone_number.can_take_texts(account.phone):
         audit.record_about(caller, action, account, outcome="no_mobile_number")
         raise BadRequest(N_("Add a mobile phone number first: texts need one."), field="sms", code="no_mobile_number")
@@ -103,7 +104,7 @@ def _choose(caller: Caller, account: Account, email: bool, sms: bool, action: st
         audit.record_about(caller, action, account, outcome="no_channel")
         raise BadRequest(N_("Choose email, text messages or both: notices are how you hear of new items."),
                          field="email", code="no_channel")
-    contact_store.set_channels(account, email, sms, clock.now())
+    contact_store.set_channels(account, email, sms, now)
     account.notify_email, account.notify_sms = email, sms
     if sms:
         account.sms_opted_out_at = None
@@ -114,12 +115,12 @@ def _choose(caller: Caller, account: Account, email: bool, sms: bool, action: st
 def choose_my_channels(caller: Caller, email: bool, sms: bool) -> dict[str, bool]:
     """The patient's own choice (My Profile, `PUT /api/me/notifications`)."""
     account = _own(caller)
-    return _choose(caller, account, email, sms, "account.notifications_change")
+    return _choose(caller, account, email, sms, "account.notifications_change", clock.now())
 
 
 def choose_for_patient(caller: Caller, patient_id: str, email: bool, sms: bool) -> dict[str, bool]:
     """The office's choice for a patient who asked on the phone or at the desk."""
-    return _choose(caller, _patient(patient_id), email, sms, "patient.notifications_change")
+    return _choose(caller, _patient(patient_id), email, sms, "patient.notifications_change", clock.now())
 
 
 # ---------------------------------------------------------------- the phone on file
@@ -138,9 +139,9 @@ def _patient(patient_id: str) -> Account:
     return account
 
 
-def _set_phone(account: Account, phone: str | None) -> None:
+def _set_phone(account: Account, phone: str | None, now: datetime) -> None:
     texts = phone_number.can_take_texts(phone)
-    contact_store.set_phone(account, phone, texts, clock.now())
+    contact_store.set_phone(account, phone, texts, now)
     if phone != account.phone:
         account.sms_opted_out_at = None
     if not texts:
@@ -157,7 +158,7 @@ def change_my_phone(caller: Caller, phone: str, current_password: str) -> str | 
         audit.record_about(caller, "account.phone_change", account, outcome="invalid_phone")
         raise
     sign_in.check_current_password(caller, account, current_password, "account.phone_change")
-    _set_phone(account, number)
+    _set_phone(account, number, clock.now())
     audit.record_about(caller, "account.phone_change", account, detail={"removed": number is None})
     return number
 
@@ -166,19 +167,19 @@ def change_patient_phone(caller: Caller, patient_id: str, phone: str | None) -> 
     """The number the office calls and texts go to (blank removes it); audited."""
     account = _patient(patient_id)
     number = phone_number.valid(phone)
-    _set_phone(account, number)
+    _set_phone(account, number, clock.now())
     audit.record_about(caller, "patient.phone_change", account, detail={"removed": number is None})
     return account
 
 
 # ---------------------------------------------------------------- opt-outs
 
-def opted_out(account: Account, number: str, seen: str) -> bool:
+def opted_out(account: Account, number: str, seen: str, now: datetime) -> bool:
     """The number replied STOP (`seen`: before a text, or by the daily check): texts off, audited,
     counted. False when texts were already off or the number has changed."""
-    if not contact_store.mark_sms_opted_out(account, number, clock.now()):
+    if not contact_store.mark_sms_opted_out(account, number, now):
         return False
-    account.notify_sms, account.sms_opted_out_at = False, clock.now()
+    account.notify_sms, account.sms_opted_out_at = False, now
     audit.record("account.sms_opt_out", actor_role="system", patient_id=audit.patient_of(account),
                  target_id=account.id, detail={"seen": seen})
     metrics.add_metric(name="TextOptOut", unit="Count", value=1)

@@ -112,7 +112,7 @@ def _register_one(caller: Caller, row: Row) -> None:
 
 
 def _new_patient(caller: Caller, row: Row):
-    account, _ = accounts._new_account(role="patient", username=row.email, name=row.name, email=row.email,
+    account, _ = accounts.new_account(role="patient", username=row.email, name=row.name, email=row.email,
                                        date_of_birth=row.date_of_birth, mrn=row.mrn,
                                        phone=phone_number.valid(row.phone), language=row.language or "en")
     event = audit.new_event("patient.register", patient_id=account.id, target_id=account.id,

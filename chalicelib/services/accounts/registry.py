@@ -92,7 +92,7 @@ def patient_json(account: Account) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- registration
 
-def _new_account(*, role: str, username: str, name: str, email: str | None, date_of_birth: str | None = None,
+def new_account(*, role: str, username: str, name: str, email: str | None, date_of_birth: str | None = None,
                  mrn: str | None = None, temporary_hours: int | None = None, phone: str | None = None,
                  language: str | None = None) -> tuple[Account, str | None]:
     """A new account (not yet saved), with a temporary password when `temporary_hours` is given:
@@ -162,7 +162,7 @@ def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: st
         raise BadRequest(N_("Must be en or es."), field="language", code="invalid_request")
     hours = get_settings().invitation_hours
     for attempt in range(5):
-        account, temporary = _new_account(role="patient", username=email or _username_from(name), name=name,
+        account, temporary = new_account(role="patient", username=email or _username_from(name), name=name,
                                           email=email, date_of_birth=date_of_birth, mrn=mrn,
                                           temporary_hours=hours if email else None, phone=phone,
                                           language=language or "en")
@@ -185,7 +185,7 @@ def create_staff(caller: Caller, *, username: str, email: str, name: str, role: 
     if role not in OFFICE_ROLES:
         raise BadRequest(N_("Must be staff or admin."), field="role", code="invalid_role")
     hours = get_settings().invitation_hours
-    account, temporary = _new_account(role=role, username=valid_username(username), name=_not_blank("name", name),
+    account, temporary = new_account(role=role, username=valid_username(username), name=_not_blank("name", name),
                                       email=valid_email(email), temporary_hours=hours)
     try:
         account_store.create(account)
@@ -207,7 +207,7 @@ def ensure_account(role: str, username: str, password: str, email: str, name: st
         return existing
     if enforce_policy:
         passwords.check_policy(password, name=name, email=email, username=username)
-    account, _ = _new_account(role=role, username=valid_username(username), name=name, email=valid_email(email))
+    account, _ = new_account(role=role, username=valid_username(username), name=name, email=valid_email(email))
     account.password_hash = passwords.hash_password(password)
     account.has_signed_in = True
     try:

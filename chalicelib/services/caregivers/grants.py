@@ -11,7 +11,7 @@ records the caregiver as the actor and the patient as whose record it was.
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from chalicelib.clock import clock, iso, parse_iso, zone
@@ -121,7 +121,7 @@ def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_s
                            code="username_taken")
         return existing, ""
     hours = get_settings().invitation_hours
-    account, temporary = accounts._new_account(role=PROXY, username=email, name=name, email=email,
+    account, temporary = accounts.new_account(role=PROXY, username=email, name=name, email=email,
                                                temporary_hours=hours)
     account.id = "c_" + secrets.token_hex(10)
     account.search_shard = None  # caregivers are neither in the patient search nor the staff list
@@ -190,21 +190,21 @@ def list_for_patient(caller: Caller) -> list[dict[str, Any]]:
 def revoke(caller: Caller, grant_key: str) -> None:
     """A patient ends one of their grants at once (the caregiver's next request answers 404).
     Another patient's id, or an unknown one, answers 404; revoking twice is the same 204."""
-    _revoke(caller, caller.patient_id, grant_key)
+    _revoke(caller, caller.patient_id, grant_key, clock.now())
 
 
 def revoke_for_patient(caller: Caller, patient_id: str, grant_key: str) -> None:
     """The office ends one of a patient's grants, as the patient would (the patient is mailed, the
     trail names the staff member). An unknown patient, or a grant of another patient's, is a 404."""
-    _revoke(caller, accounts.get_patient(patient_id).id, grant_key)
+    _revoke(caller, accounts.get_patient(patient_id).id, grant_key, clock.now())
 
 
-def _revoke(caller: Caller, patient_id: str | None, grant_key: str) -> None:
+def _revoke(caller: Caller, patient_id: str | None, grant_key: str, now: datetime) -> None:
     row = grant_store.get(grant_key) if len(grant_key) <= 200 else None
     if row is None or row.patient_id != patient_id:
         audit.record_for(caller, "proxy.revoke", outcome="not_found", target_id=grant_key[:100])
         raise NotFound(N_("No caregiver with that id."))
-    if not grant_store.revoke(row, clock.now()):
+    if not grant_store.revoke(row, now):
         return
     patient_mail = account_mail.send(accounts.get_patient(row.patient_id), "caregiver_changed", change="revoked")
     audit.record_for(caller, "proxy.revoke", patient_id=row.patient_id, target_id=row.caregiver_id,

@@ -33,9 +33,13 @@ def _since(now: datetime) -> datetime:
     return last
 
 
-def counts(now: datetime | None = None) -> dict[str, Any]:
+def counts() -> dict[str, Any]:
+    """The digest's figures now, since the last digest went out (the office's home, the report)."""
+    return figures(clock.now())
+
+
+def figures(now: datetime) -> dict[str, Any]:
     """The digest's figures as of `now`, since the last digest went out."""
-    now = now or clock.now()
     since = _since(now)
     return {
         "since": iso(since),
@@ -60,9 +64,9 @@ def send_if_due(now: datetime) -> str:
     row = outbox.claim_digest(now.strftime("%Y-%m-%d"), now, now + _SEND_LEASE)
     if row is None:
         return "already_sent"
-    figures = counts(now)
+    shown = figures(now)
     try:
-        message_id = sender.send(settings.office_email, TEMPLATE, queue_url=queue_url(), **figures)
+        message_id = sender.send(settings.office_email, TEMPLATE, queue_url=queue_url(), **shown)
     except sender.MailError as err:
         # The next hourly sweep tries again (a failed row can be claimed again).
         outbox.mark_failed(row, err.code)

@@ -118,12 +118,13 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
     the notice was written already taken (`new_leased_item_notice`), so no second claim."""
     if notice.status != "pending":
         return notice.status
+    now = clock.now()
     if notice.kind in (OFFICE_NEW_MESSAGE, OFFICE_CRITICAL_RESULT):
-        if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
+        if not leased and not outbox.claim_attempt(notice, lease_until=now + _SEND_LEASE):
             return "taken"
         if notice.kind == OFFICE_CRITICAL_RESULT:
-            return _send(notice, get_settings().office_email, {"queue_url": _office_queue_url()})
-        return _send(notice, get_settings().office_email, {"inbox_url": _office_inbox_url()})
+            return _send(notice, get_settings().office_email, {"queue_url": _office_queue_url()}, now)
+        return _send(notice, get_settings().office_email, {"inbox_url": _office_inbox_url()}, now)
     if account is None or account.id != notice.account_id:
         account = account_store.get(notice.account_id)
     if account is None:
@@ -147,14 +148,14 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
         # caller holding a lease wrote the notice in the same transaction as a live item.)
         outbox.mark_failed(notice, "retracted")
         return "suppressed"
-    if not leased and not outbox.claim_attempt(notice, lease_until=clock.now() + _SEND_LEASE):
+    if not leased and not outbox.claim_attempt(notice, lease_until=now + _SEND_LEASE):
         return "taken"
     if ways.sms and notice.text_status is None:
-        texted = _text(notice, account)
+        texted = _text(notice, account, now)
         if texted == "retry":
             return "retry"
     if not ways.email:
-        return _texted_only(notice)
+        return _texted_only(notice, now)
     context: dict = {}
     if notice.kind == ITEM_NOTICE:
         context = {"item_kind": notice.item_kind, "reminder": _is_reminder(notice)}
@@ -169,7 +170,7 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
             "hours": hours,
         }
     context.setdefault("temporary_password", None)
-    return _send(notice, account.email, context, account.language)
+    return _send(notice, account.email, context, now, account.language)
 
 
 def _is_reminder(notice: outbox.Notice) -> bool:
@@ -177,34 +178,33 @@ def _is_reminder(notice: outbox.Notice) -> bool:
     return notice.id.rsplit("#", 1)[-1] not in ("", "1")
 
 
-def _month_key() -> tuple[str, datetime]:
-    """The counter of this month's text parts, and when it may expire (well after the month)."""
-    now = clock.now()
+def _month_key(now: datetime) -> tuple[str, datetime]:
+    """The counter of the text parts of `now`'s month, and when it may expire (well after the month)."""
     return f"text-parts#{now:%Y-%m}", now + timedelta(days=62)
 
 
-def _within_spend(parts: int) -> bool:
+def _within_spend(parts: int, now: datetime) -> bool:
     """Count `parts` against this month's limit (SMS_MONTHLY_SPEND_LIMIT_USD at SMS_PRICE_USD a
     part); False when they would go over it."""
     settings = get_settings()
     allowed = int(settings.sms_monthly_spend_limit_usd / settings.sms_price_usd) if settings.sms_price_usd > 0 else 0
-    key, expires_at = _month_key()
+    key, expires_at = _month_key(now)
     return counters.add(key, parts, expires_at) <= allowed
 
 
-def _text(notice: outbox.Notice, account: account_store.Account) -> str:
+def _text(notice: outbox.Notice, account: account_store.Account, now: datetime) -> str:
     """The notice's text message, once: sent | opted_out | rate_limited | spend_limit | failed, each
     recorded on the notice; `retry` (nothing recorded) when SNS failed in passing."""
     number = str(account.phone)
     settings = get_settings()
     try:
         if texts.opted_out(number):
-            contact.opted_out(account, number, seen="before_text")
+            contact.opted_out(account, number, seen="before_text", now=now)
             outbox.mark_text(notice, "opted_out")
             return "opted_out"
     except texts.TextError as err:
         if err.transient and int(notice.attempts or 0) < MAX_SEND_ATTEMPTS:
-            outbox.mark_retry(notice, f"text:{err.code}", clock.now() + _backoff(int(notice.attempts or 0)))
+            outbox.mark_retry(notice, f"text:{err.code}", now + _backoff(int(notice.attempts or 0)))
             return "retry"
     words = texts.item_text(account.language, notice.item_kind, _is_reminder(notice))
     allowed, _ = ratelimit.hit(f"texts#{account.id}", settings.texts_per_patient_per_day, 24 * 3600)
@@ -212,7 +212,7 @@ def _text(notice: outbox.Notice, account: account_store.Account) -> str:
         outbox.mark_text(notice, "rate_limited")
         logger.warning("text not sent: the patient's daily limit", extra={"notice_id": notice.id})
         return "rate_limited"
-    if not _within_spend(texts.segments(words)):
+    if not _within_spend(texts.segments(words), now):
         outbox.mark_text(notice, "spend_limit")
         metrics.add_metric(name="TextSpendLimitReached", unit="Count", value=1)
         logger.error("text not sent: the month's spend limit", extra={"notice_id": notice.id})
@@ -222,12 +222,12 @@ def _text(notice: outbox.Notice, account: account_store.Account) -> str:
     except texts.TextError as err:
         attempts = int(notice.attempts or 0)
         if err.transient and attempts < MAX_SEND_ATTEMPTS:
-            outbox.mark_retry(notice, f"text:{err.code}", clock.now() + _backoff(attempts))
+            outbox.mark_retry(notice, f"text:{err.code}", now + _backoff(attempts))
             logger.warning("text not sent", extra={"notice_id": notice.id, "error_code": err.code, "outcome": "retry"})
             return "retry"
         outbox.mark_text(notice, "failed")
         work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}#text", kind="notice_failed",
-                                            created_at=clock.now(), patient_id=notice.account_id,
+                                            created_at=now, patient_id=notice.account_id,
                                             item_id=notice.item_id, reason=f"text:{err.code}",
                                             data={"channel": "sms"}))
         metrics.add_metric(name="TextFailed", unit="Count", value=1)
@@ -240,11 +240,11 @@ def _text(notice: outbox.Notice, account: account_store.Account) -> str:
     return "sent"
 
 
-def _texted_only(notice: outbox.Notice) -> str:
+def _texted_only(notice: outbox.Notice, now: datetime) -> str:
     """A notice that goes by text alone: sent when its text was, else failed (the text's failure
     is on the staff queue already) or suppressed (opted out, over a limit)."""
     if notice.text_status == "sent":
-        outbox.mark_sent(notice, clock.now(), notice.text_message_id or "")
+        outbox.mark_sent(notice, now, notice.text_message_id or "")
         metrics.add_metric(name="NoticeSent", unit="Count", value=1)
         logger.info("notice sent", extra={"notice_id": notice.id, "kind": notice.kind, "outcome": "sent"})
         return "sent"
@@ -274,7 +274,7 @@ def new_leased_office_critical(result_id: str, version: int, now: datetime) -> o
     return outbox.leased(notice, now + _SEND_LEASE)
 
 
-def _send(notice: outbox.Notice, to: str | None, context: dict, language: str | None = None) -> str:
+def _send(notice: outbox.Notice, to: str | None, context: dict, now: datetime, language: str | None = None) -> str:
     """One claimed attempt: sent, or back in the retry index, or failed for good (then the staff
     queue shows it when it needs a person)."""
     try:
@@ -282,25 +282,25 @@ def _send(notice: outbox.Notice, to: str | None, context: dict, language: str | 
     except sender.MailError as err:
         attempts = int(notice.attempts or 0)
         if err.transient and attempts < MAX_SEND_ATTEMPTS:
-            outbox.mark_retry(notice, err.code, clock.now() + _backoff(attempts))
+            outbox.mark_retry(notice, err.code, now + _backoff(attempts))
             metrics.add_metric(name="NoticeRetried", unit="Count", value=1)
             logger.warning("notice not sent", extra={"notice_id": notice.id, "error_code": err.code, "outcome": "retry"})
             return "retry"
         outbox.mark_failed(notice, err.code)
         if notice.kind == ITEM_NOTICE:  # an unread item needs the office; a reset can simply be asked again
             work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
-                                                created_at=clock.now(), patient_id=notice.account_id,
+                                                created_at=now, patient_id=notice.account_id,
                                                 item_id=notice.item_id, reason=err.code))
         elif notice.kind in (OFFICE_NEW_MESSAGE, OFFICE_CRITICAL_RESULT):
             # The office's own address refused: the inbox (or the queue's critical results) still
             # holds what it was about, and the staff queue says that an alert did not arrive.
             work_store.add(work_store.WorkEntry(f"notice_failed#{notice.id}", kind="notice_failed",
-                                                created_at=clock.now(), reason=err.code,
+                                                created_at=now, reason=err.code,
                                                 data={"notice": notice.kind}))
             metrics.add_metric(name="OfficeAlertFailed", unit="Count", value=1)
         logger.warning("notice failed", extra={"notice_id": notice.id, "error_code": err.code})
         return "failed"
-    outbox.mark_sent(notice, clock.now(), message_id)
+    outbox.mark_sent(notice, now, message_id)
     metrics.add_metric(name="NoticeSent", unit="Count", value=1)
     logger.info("notice sent", extra={"notice_id": notice.id, "kind": notice.kind, "outcome": "sent"})
     return "sent"
@@ -320,10 +320,11 @@ def _claimed(notice: outbox.Notice, lease_until: datetime) -> bool:
         return False
 
 
-def _deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
+def deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
     """Every due alert row, as one email: each is taken first (so a message stored after this
     cannot join one and takes a row of its own), then one mail covers them all."""
-    lease_until = clock.now() + _SEND_LEASE
+    now = clock.now()
+    lease_until = now + _SEND_LEASE
     taken = [alert for alert in alerts if alert.status == "pending" and _claimed(alert, lease_until)]
     counts = {"taken": len(alerts) - len(taken)} if len(taken) < len(alerts) else {}
     if not taken:
@@ -332,7 +333,7 @@ def _deliver_office_alerts(alerts: list[outbox.Notice]) -> dict[str, int]:
     outcome = deliver(first, leased=True)
     for other in others:  # the same outcome as the mail that stands for them
         if outcome == "sent":
-            outbox.mark_sent(other, clock.now(), first.ses_message_id)
+            outbox.mark_sent(other, now, first.ses_message_id)
         elif outcome == "retry":
             outbox.mark_retry(other, first.last_error, first.next_attempt_at)
         else:
@@ -362,7 +363,7 @@ def retry_due(out_of_time: Callable[[], bool] = lambda: False) -> dict[str, int]
         counts[outcome] = counts.get(outcome, 0) + 1
     if office_alerts_due:
         try:
-            for outcome, count in _deliver_office_alerts(office_alerts_due).items():
+            for outcome, count in deliver_office_alerts(office_alerts_due).items():
                 counts[outcome] = counts.get(outcome, 0) + count
         except Exception as exc:  # noqa: BLE001 - as above: the leases bring the alerts back next run
             logger.error("office alert failed", extra=failure(exc))

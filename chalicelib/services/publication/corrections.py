@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import clock, iso
@@ -39,14 +40,14 @@ def _document(document_id: str) -> item_store.Item:
     return item
 
 
-def _close_open_work(caller: Caller, item: item_store.Item) -> int:
+def _close_open_work(caller: Caller, item: item_store.Item, now: datetime) -> int:
     """Close the office's open calls and failed-notice entries for the item: nobody is to call a
     patient about a document they no longer have."""
     ids = [followup.entry_id(item.id, r) for r in range(int(item.round or 0) + 1)]
     ids += [f"notice_failed#{notice_id}" for notice_id in notices.item_notice_ids(item)]
     closed = 0
     for entry in work_store.open_among(ids):
-        closed += int(work_store.resolve(entry, caller.actor_id or "office", RETRACTED_NOTE, clock.now(),
+        closed += int(work_store.resolve(entry, caller.actor_id or "office", RETRACTED_NOTE, now,
                                          resolution="retracted"))
     return closed
 
@@ -61,7 +62,7 @@ def retract(caller: Caller, document_id: str, reason: str) -> dict[str, Any]:
     now = clock.now()
     if not item_store.retract(item, now, caller.actor_id or "", reason.strip()):
         raise Conflict(N_("This document has already been retracted."), code="already_retracted")
-    closed = _close_open_work(caller, item)
+    closed = _close_open_work(caller, item, now)
     audit.record_for(caller, "document.retract", patient_id=item.patient_id, target_id=item.id,
                      detail={"version": int(item.version or 1), "was_read": item.read_at is not None,
                              "queue_entries_closed": closed})

@@ -138,12 +138,12 @@ def file_link(caller: Caller, document_id: str) -> dict[str, Any]:
         audit.record_for(caller, "document.file_link", outcome="retracted", patient_id=item.patient_id,
                          target_id=item.id)
         raise Gone(N_("This document was removed by your clinic."), code="retracted")
-    seconds = max(1, min(get_settings().file_link_seconds, MAX_LINK_SECONDS))
+    seconds, now = max(1, min(get_settings().file_link_seconds, MAX_LINK_SECONDS)), clock.now()
     url = bucket.file_link(get_settings().results_bucket, item.s3_key,
                            item.content_type or "application/octet-stream", seconds,
                            content_disposition(item.title, item.content_type))
     # A client that goes straight to the file has read it too; its receipt is audited like an open's.
-    first = followup.record_read(item, clock.now(), reader=_reader(caller)) if item.read_at is None else False
+    first = followup.record_read(item, now, reader=_reader(caller)) if item.read_at is None else False
     audit.record_for(caller, "document.file_link", patient_id=item.patient_id, target_id=item.id,
                      detail={"first_open": first})
-    return {"url": url, "expires_at": iso(clock.now() + timedelta(seconds=seconds))}
+    return {"url": url, "expires_at": iso(now + timedelta(seconds=seconds))}

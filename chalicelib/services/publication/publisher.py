@@ -34,7 +34,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
 from urllib.parse import unquote_plus
@@ -273,11 +273,12 @@ def publish(uploads: list[dict[str, str]]) -> list[dict[str, Any] | Exception]:
     exception of a passing failure (that upload must be tried again)."""
     outcomes: list[dict[str, Any] | Exception | None] = [None] * len(uploads)
     checked: dict[int, _Checked] = {}
+    now = clock.now()
     for number, upload in enumerate(uploads):
         try:
-            outcome = _check(upload)
+            outcome = _check(upload, now)
         except Exception as err:  # noqa: BLE001 - a passing failure of one upload is that upload's only
-            outcome = _passing(upload, err)
+            outcome = _passing(upload, err, now)
         if isinstance(outcome, _Checked):
             checked[number] = outcome
         else:
@@ -290,21 +291,21 @@ def publish(uploads: list[dict[str, str]]) -> list[dict[str, Any] | Exception]:
                 (c.source.upload_id for c in checked.values() if c.source.upload_id)))
         except Exception as err:  # noqa: BLE001 - every upload waiting on the look-up is tried again
             for number in checked:
-                outcomes[number] = _passing(uploads[number], err)
+                outcomes[number] = _passing(uploads[number], err, now)
             checked = {}
     leaving: dict[tuple[str, str], list[int]] = {}
     for number, upload in checked.items():
         try:
-            outcomes[number] = _file(upload, found)
+            outcomes[number] = _file(upload, found, now)
             if outcomes[number]["outcome"] in ("published", "duplicate"):
                 leaving.setdefault((upload.upload["bucket"], upload.upload["key"]), []).append(number)
         except Exception as err:  # noqa: BLE001
-            outcomes[number] = _passing(upload.upload, err)
+            outcomes[number] = _passing(upload.upload, err, now)
     _leave_incoming(leaving, outcomes, uploads)
     return outcomes  # type: ignore[return-value]
 
 
-def _passing(upload: dict[str, str], err: Exception) -> dict[str, Any] | Exception:
+def _passing(upload: dict[str, str], err: Exception, now: datetime) -> dict[str, Any] | Exception:
     """A failure before the upload's item was written: tried again when it may pass; otherwise
     quarantined with a reason the office can read (tried again only if that fails too)."""
     item_id = document_id(upload["bucket"], upload["key"], upload["etag"])
@@ -314,14 +315,14 @@ def _passing(upload: dict[str, str], err: Exception) -> dict[str, Any] | Excepti
                             f"({type(err).__name__}), and would fail the same way every time. Ask the sender "
                             "to send it again, with plain one-line title, provider and comment.")
         try:
-            return _quarantine(upload, item_id, bad)
+            return _quarantine(upload, item_id, bad, now)
         except Exception as again:  # noqa: BLE001 - then it is tried again, as a passing failure is
             err = again
     logger.warning("upload not published", extra={"item_id": item_id, "outcome": "retry", **failure(err)})
     return err
 
 
-def _check(upload: dict[str, str]) -> _Checked | dict[str, Any]:
+def _check(upload: dict[str, str], now: datetime) -> _Checked | dict[str, Any]:
     bucket, key, etag = upload["bucket"], upload["key"], upload["etag"]
     item_id = document_id(bucket, key, etag)
     try:
@@ -338,21 +339,20 @@ def _check(upload: dict[str, str]) -> _Checked | dict[str, Any]:
         if source.upload_id is None:
             read_metadata(head.metadata)  # a lab system's details are checked before anything is looked up
     except Unpublishable as bad:
-        return _quarantine(upload, item_id, bad)
+        return _quarantine(upload, item_id, bad, now)
     return _Checked(upload, item_id, source, head, content_type)
 
 
-def _file(checked: _Checked, found: _Found) -> dict[str, Any]:
+def _file(checked: _Checked, found: _Found, now: datetime) -> dict[str, Any]:
     """File one checked upload under its patient, write its item and first notice, send it."""
     upload, item_id, head = checked.upload, checked.item_id, checked.head
     try:
         account, fields, file_name, uploaded_by = _details(checked.source, head, found)
     except Unpublishable as bad:
-        return _quarantine(upload, item_id, bad)
+        return _quarantine(upload, item_id, bad, now)
     pending = found.pending.get(checked.source.upload_id or "")
     if pending is not None and pending.replaces:
-        return _file_replacement(checked, account, pending, fields)
-    now = clock.now()
+        return _file_replacement(checked, account, pending, fields, now)
     item = item_store.Item(
         item_id, patient_id=account.id, kind=documents.DOCUMENT, title=fields["title"], category=fields["category"],
         provider=fields["provider"], created_at=now, updated_at=now,
@@ -387,7 +387,7 @@ def _replaced_by(item: item_store.Item | None, key: str) -> bool:
 
 
 def _file_replacement(checked: _Checked, account: account_store.Account, pending: uploads_store.PendingUpload,
-                      fields: dict[str, str | None]) -> dict[str, Any]:
+                      fields: dict[str, str | None], now: datetime) -> dict[str, Any]:
     """A corrected file that passed every check becomes the document's next version: filed under
     a key of its own (earlier versions stay), the item updated (unread again, `updated`, a new
     follow-up round) with its notice in one transaction, and the notice sent. A document retracted
@@ -398,14 +398,13 @@ def _file_replacement(checked: _Checked, account: account_store.Account, pending
         if item is None or item.kind != documents.DOCUMENT or item.patient_id != account.id:
             return _quarantine(upload, checked.item_id, Unpublishable(
                 "unknown_document", "The document this corrected file was to replace is not in the portal.",
-                patient_id=account.id))
+                patient_id=account.id), now)
         if _replaced_by(item, upload["key"]):
             return {"outcome": "duplicate", "item_id": item.id}
         if item.status == item_store.RETRACTED:
             return _quarantine(upload, checked.item_id, Unpublishable(
                 "document_retracted", "The document this corrected file was to replace was retracted meanwhile: "
-                "if the patient should have the file, upload it as a new document.", patient_id=account.id))
-        now = clock.now()
+                "if the patient should have the file, upload it as a new document.", patient_id=account.id), now)
         number = int(item.version or 1) + 1
         version = item_store.Version(
             version=number, published_at=now, s3_key=documents.filed_key(account.id, item.id, number),
@@ -471,13 +470,13 @@ def _already_done(item_id: str, source: Source | None = None, key: str = "") -> 
     raise UploadVanished(item_id)
 
 
-def _quarantine(upload: dict[str, str], item_id: str, bad: Unpublishable) -> dict[str, Any]:
+def _quarantine(upload: dict[str, str], item_id: str, bad: Unpublishable, now: datetime) -> dict[str, Any]:
     bucket, key, etag = upload["bucket"], upload["key"], upload["etag"]
     destination = f"quarantine/{item_id}"
     # The work entry first: a crash after it leaves the upload in `incoming/` for the retry,
     # never a quarantined file that nobody is told about.
     work_store.add(work_store.WorkEntry(
-        quarantine_entry_id(item_id), kind="quarantine", created_at=clock.now(), patient_id=bad.patient_id,
+        quarantine_entry_id(item_id), kind="quarantine", created_at=now, patient_id=bad.patient_id,
         item_id=None, reason=bad.reason,
         data={"message": bad.message, "key": key, "quarantine_key": destination, "bucket": bucket},
     ))

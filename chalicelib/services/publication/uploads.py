@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -79,7 +79,7 @@ def _refuse_what_s3_cannot_carry(**values: str | None) -> None:
 
 def _pending_upload_form(caller: Caller, content_type: str, received_path: str | None, *, patient_id: str,
                          title: str, category: str, provider: str, comment: str | None, filename: str,
-                         replaces: str | None = None) -> dict[str, Any]:
+                         replaces: str | None = None, now: datetime) -> dict[str, Any]:
     """The pending-upload row under a new opaque key (`incoming/<upload id>`) and the presigned S3
     POST for it: the content type (checked here), the upload id as the only metadata, the size
     limit, and S3's redirect to `received_path` when a page asked for one."""
@@ -87,7 +87,6 @@ def _pending_upload_form(caller: Caller, content_type: str, received_path: str |
         raise BadRequest(N_("One of {types}."), field="content_type", params={"types": ", ".join(ALLOWED_TYPES)},
                          code="invalid_request")
     settings = get_settings()
-    now = clock.now()
     upload_id = new_upload_id()
     key = f"{INCOMING}{upload_id}"
     upload_store.add(upload_store.PendingUpload(
@@ -112,7 +111,8 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
     _refuse_what_s3_cannot_carry(title=title, category=category, provider=provider, comment=comment,
                                  filename=filename)
     account = get_patient(patient_id)
-    form = _pending_upload_form(caller, content_type, received_path, patient_id=account.id, title=title.strip(),
+    form = _pending_upload_form(caller, content_type, received_path, now=clock.now(), patient_id=account.id,
+                                title=title.strip(),
                                 category=category.strip(), provider=provider.strip(), comment=comment,
                                 filename=filename)
     audit.record_for(caller, "document.upload_link", patient_id=account.id, target_id=form["key"])
@@ -132,7 +132,8 @@ def replace_form(caller: Caller, document_id: str, *, filename: str, content_typ
     if item.status == item_store.RETRACTED:
         raise Conflict(N_("This document was retracted; upload the corrected file as a new document."),
                        code="already_retracted")
-    form = _pending_upload_form(caller, content_type, received_path, patient_id=item.patient_id, title=item.title,
+    form = _pending_upload_form(caller, content_type, received_path, now=clock.now(), patient_id=item.patient_id,
+                                title=item.title,
                                 category=item.category or "", provider=item.provider or "", comment=comment,
                                 filename=filename, replaces=item.id)
     audit.record_for(caller, "document.replace_link", patient_id=item.patient_id, target_id=item.id,

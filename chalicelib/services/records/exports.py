@@ -179,10 +179,10 @@ def build(export_id: str) -> str:
         spool.seek(0)
         bucket.put_file(get_settings().results_bucket, key, spool, "application/zip")
     messages = sum(len(c.messages) for c in conversations)
-    if not export_store.mark_ready(export, key, size, len(filed), messages, clock.now()):
+    if not export_store.mark_ready(export, key, size, len(filed), messages, now):
         bucket.remove_upload(get_settings().results_bucket, key)  # another delivery finished first
         return "duplicate"
-    mail = _mail_ready(export, account)
+    mail = mail_ready(export, account)
     audit.record("export.build", actor_id=account.id, actor_role=Role.PATIENT, patient_id=account.id, target_id=export.id,
                  detail={"documents": len(filed), "messages": messages, "size_bytes": size, "mail": mail})
     metrics.add_metric(name="ExportBuilt", unit="Count", value=1)
@@ -190,11 +190,13 @@ def build(export_id: str) -> str:
     return "ready"
 
 
-def _mail_ready(export: export_store.Export, account: account_store.Account) -> str:
-    """'Your records are ready' (a link to the portal, nothing else), once, through the outbox."""
+def mail_ready(export: export_store.Export, account: account_store.Account) -> str:
+    """'Your records are ready' (a link to the portal, nothing else), once, through the outbox: a
+    step of its own after the build (whose time is the zip's), with a lease from the moment it is sent."""
+    now = clock.now()
     notice = outbox.Notice(f"{EXPORT_READY}#{export.id}", account_id=account.id, kind=EXPORT_READY,
-                           status="pending", attempts=0, created_at=clock.now())
-    notice = outbox.leased(notice, clock.now() + timedelta(minutes=5))
+                           status="pending", attempts=0, created_at=now)
+    notice = outbox.leased(notice, now + timedelta(minutes=5))
     if not outbox.put_once(notice):
         return "duplicate"
     return notices.deliver(notice, account, leased=True)
