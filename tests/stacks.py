@@ -2,10 +2,11 @@
 
 A stack here is what a deployment is to the portal: its tables under a prefix of its own and its
 own results bucket, on the same DynamoDB Local and moto server as the suite's stack. The portal
-reads its settings and table names once per process, so the portal serving such a stack and the
-`portal` command line working on it run in processes of their own: `serving()` starts
-`python -m tests.stacks serve PORT` (which first creates whatever tables and bucket this release
-needs and the stack lacks, as a deploy does), and `portal()` runs `bin/portal`.
+reads its settings and table names once per process, so the `portal` command line working on
+such a stack and the portal serving it run in a process of the stack's own (`python -m tests.stacks`,
+started once per stack): `portal()` runs a command of the command line's own Typer app there, and
+`serving()` first creates whatever tables and bucket this release needs and the stack lacks (as a
+deploy does), then serves the portal from it over HTTP.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -41,6 +40,7 @@ class OwnStack:
     """Tables named `<prefix>-<table>` and the bucket `<prefix>-results`."""
 
     prefix: str
+    _process: StackProcess | None = field(default=None, repr=False)
 
     @classmethod
     def new(cls, name: str) -> OwnStack:
@@ -56,13 +56,17 @@ class OwnStack:
                    PYTHONPATH=str(ROOT), **extra)
         return env
 
-    def portal(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """`bin/portal --stage local ARGS` on this stack."""
-        done = subprocess.run([str(ROOT / "bin" / "portal"), "--stage", "local", *args], env=self.environment(),
-                              capture_output=True, text=True, timeout=120, check=False)
+    def portal(self, *args: str, check: bool = True) -> Done:
+        """`portal --stage local ARGS` on this stack (in the stack's process, started when first needed)."""
+        done = self.process().cli(*args)
         if check:
             assert done.returncode == 0, f"portal {' '.join(args)}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
         return done
+
+    def process(self) -> StackProcess:
+        if self._process is None:
+            self._process = StackProcess(self.environment())
+        return self._process
 
     # ---------------------------------------------------------------- tables and rows, from outside
 
@@ -111,7 +115,8 @@ class OwnStack:
         s3.put_object(Bucket=self.bucket, Key=key, Body=body, ServerSideEncryption="AES256")
 
     def remove(self) -> None:
-        """Drop the stack's tables and bucket."""
+        """Stop the stack's process, drop its tables and bucket."""
+        self.close()
         dynamodb, s3 = _client("dynamodb"), _client("s3")
         for suffix in self.tables():
             dynamodb.delete_table(TableName=self.table(suffix))
@@ -125,26 +130,63 @@ class OwnStack:
 
     # ---------------------------------------------------------------- the portal serving it
 
-    @contextmanager
-    def serving(self) -> Iterator[str]:
-        """The portal on this stack, over HTTP from a process of its own; yields its address.
-        Starting it deploys this release's tables and bucket where the stack lacks them."""
-        from chalicelib.localstack.stack import free_port
+    def serving(self) -> str:
+        """The portal on this stack, over HTTP from the stack's process; its address. Starting it
+        deploys this release's tables and bucket where the stack lacks them."""
+        return self.process().serve()
 
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        process = subprocess.Popen([sys.executable, "-m", "tests.stacks", "serve", str(port)], cwd=ROOT,
-                                   env=self.environment(PORTAL_URL=url), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.close()
+            self._process = None
+
+
+@dataclass
+class Done:
+    """What one command did: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class StackProcess:
+    """A process of the stack's own (its settings, its table names) that runs `portal` commands
+    sent to it (the command line's own Typer app, as tests/integration/test_cli.py runs it) and
+    serves the portal over HTTP once asked to: one start-up for every command and request of a
+    test, instead of one per command. Its logs go to a file, shown when it fails."""
+
+    def __init__(self, environment: dict[str, str]):
+        self.log = tempfile.NamedTemporaryFile(prefix="stack-", suffix=".log", delete=False)  # noqa: SIM115
+        self._process = subprocess.Popen([sys.executable, "-m", "tests.stacks"], cwd=ROOT, env=environment,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+
+    def _ask(self, request: dict) -> dict:
+        assert self._process.stdin and self._process.stdout
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the stack's process ended:\n{Path(self.log.name).read_text(errors='replace')}")
+        return json.loads(line)
+
+    def cli(self, *args: str) -> Done:
+        answer = self._ask({"cli": ["--stage", "local", *args]})
+        return Done(answer["exit"], answer["stdout"], answer["stderr"])
+
+    def serve(self) -> str:
+        url = self._ask({"serve": True})["url"]
+        _wait_until_healthy(url, self._process)
+        return url
+
+    def close(self) -> None:
+        self._process.terminate()
         try:
-            _wait_until_healthy(url, process)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
@@ -186,10 +228,12 @@ def document_body(title: str) -> bytes:
     return b"%PDF-1.4\n" + title.encode() + b"\n%%EOF\n"
 
 
-def _serve(port: int) -> None:
-    """Deploy what this release needs where the stack lacks it (tables, bucket), then serve."""
+def _serve() -> str:
+    """Deploy what this release needs where the stack lacks it (tables, bucket), then serve the
+    portal from a thread; its address."""
     from chalicelib import aws
     from chalicelib.localstack import server
+    from chalicelib.localstack.stack import free_port
     from chalicelib.settings import get_settings
     from chalicelib.store import tables
 
@@ -198,11 +242,34 @@ def _serve(port: int) -> None:
     bucket = get_settings().results_bucket
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
+    port = free_port()
+    os.environ["PORTAL_URL"] = f"http://127.0.0.1:{port}"
+    get_settings.cache_clear()
     server.serve("127.0.0.1", port)
-    print(f"serving {get_settings().table_prefix} on {port}", flush=True)
-    threading.Event().wait()
+    return os.environ["PORTAL_URL"]
+
+
+def _work() -> None:
+    """The stack's process: a JSON request a line on standard input ({"cli": [args]} or
+    {"serve": true}), a JSON answer a line on the standard output it started with (everything
+    else it prints, the portal's logs included, goes to standard error)."""
+    from typer.testing import CliRunner
+
+    from portal_cli.cli import app
+
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    runner = CliRunner()
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "serve" in request:
+            answer: dict = {"url": _serve()}
+        else:
+            result = runner.invoke(app, request["cli"], catch_exceptions=False)
+            answer = {"exit": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["serve"]:
-        _serve(int(sys.argv[2]))
+    _work()

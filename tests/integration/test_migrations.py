@@ -55,71 +55,71 @@ def test_migrate_refuses_a_stack_this_release_has_not_been_deployed_to(first_rel
 def test_the_first_releases_rows_are_migrated_once_resumably_and_served_by_this_release(first_release):
     own, release = first_release
     ana = ("ana.rio@example.com", release["passwords"]["ana.rio@example.com"])
-    with own.serving() as url:
-        # Given this release deployed over the first release's data, whose staff have no keys in
-        # the name index yet and whose office sessions predate the second factor
-        portal = Portal(url)
-        assert [row for row in own.rows("accounts") if "search_shard" not in row] != []
-        assert len(office_sessions_without_factor(own)) == 3
-        accounts_before = own.rows("accounts")
+    url = own.serving()
+    # Given this release deployed over the first release's data, whose staff have no keys in
+    # the name index yet and whose office sessions predate the second factor
+    portal = Portal(url)
+    assert [row for row in own.rows("accounts") if "search_shard" not in row] != []
+    assert len(office_sessions_without_factor(own)) == 3
+    accounts_before = own.rows("accounts")
 
-        # When the migrations run dry
-        dry = migrate(own, "--dry-run")
+    # When the migrations run dry
+    dry = migrate(own, "--dry-run")
 
-        # Then each says what it would change, and nothing changed or was recorded
-        assert dry["0001-staff-in-name-index"]["status"] == "dry_run"
-        assert dry["0001-staff-in-name-index"]["changed"] == 2  # the admin and the front desk
-        assert dry["0002-office-sessions-before-second-factor"]["changed"] == 3
-        assert dry["0003-pending-uploads-finished"]["changed"] == 0  # the first release had none
-        assert own.rows("accounts") == accounts_before and own.rows("migrations") == []
+    # Then each says what it would change, and nothing changed or was recorded
+    assert dry["0001-staff-in-name-index"]["status"] == "dry_run"
+    assert dry["0001-staff-in-name-index"]["changed"] == 2  # the admin and the front desk
+    assert dry["0002-office-sessions-before-second-factor"]["changed"] == 3
+    assert dry["0003-pending-uploads-finished"]["changed"] == 0  # the first release had none
+    assert own.rows("accounts") == accounts_before and own.rows("migrations") == []
 
-        # When a run is stopped after its first page (one row a page)
-        stopped = migrate(own, "--page-size", "1", "--max-pages", "1", exit_code=3)
+    # When a run is stopped after its first page (one row a page)
+    stopped = migrate(own, "--page-size", "1", "--max-pages", "1", exit_code=3)
 
-        # Then it stopped partway through the first migration, which records where it got to
-        assert list(stopped) == ["0001-staff-in-name-index"] and stopped["0001-staff-in-name-index"]["status"] == "stopped"
-        [record] = own.rows("migrations")
-        assert record["status"]["S"] == "in_progress" and "cursor" in record
+    # Then it stopped partway through the first migration, which records where it got to
+    assert list(stopped) == ["0001-staff-in-name-index"] and stopped["0001-staff-in-name-index"]["status"] == "stopped"
+    [record] = own.rows("migrations")
+    assert record["status"]["S"] == "in_progress" and "cursor" in record
 
-        # When the migrations are run again, to the end
-        finished = migrate(own, "--page-size", "1")
+    # When the migrations are run again, to the end
+    finished = migrate(own, "--page-size", "1")
 
-        # Then the first carried on where it stopped and every one is done, each row changed once
-        assert {row["status"] for row in finished.values()} == {"done"}
-        records = {row["id"]["S"]: row for row in own.rows("migrations")}
-        assert records["0001-staff-in-name-index"]["changed"]["N"] == "2"
-        assert records["0001-staff-in-name-index"]["runs"]["N"] == "2"
-        assert records["0002-office-sessions-before-second-factor"]["changed"]["N"] == "3"
-        assert office_sessions_without_factor(own) == []
-        migrated_accounts = own.rows("accounts")
+    # Then the first carried on where it stopped and every one is done, each row changed once
+    assert {row["status"] for row in finished.values()} == {"done"}
+    records = {row["id"]["S"]: row for row in own.rows("migrations")}
+    assert records["0001-staff-in-name-index"]["changed"]["N"] == "2"
+    assert records["0001-staff-in-name-index"]["runs"]["N"] == "2"
+    assert records["0002-office-sessions-before-second-factor"]["changed"]["N"] == "3"
+    assert office_sessions_without_factor(own) == []
+    migrated_accounts = own.rows("accounts")
 
-        # When they are run once more
-        again = migrate(own)
+    # When they are run once more
+    again = migrate(own)
 
-        # Then none runs twice, nothing changes, and the admin's staff list has the first release's staff
-        assert {row["status"] for row in again.values()} == {"already_done"}
-        assert own.rows("accounts") == migrated_accounts
-        assert staff_usernames(own) == {"admin", "frontdesk"}
+    # Then none runs twice, nothing changes, and the admin's staff list has the first release's staff
+    assert {row["status"] for row in again.values()} == {"already_done"}
+    assert own.rows("accounts") == migrated_accounts
+    assert staff_usernames(own) == {"admin", "frontdesk"}
 
-        # When the hourly sweep runs after the first release's follow-up time has come
-        swept = requests.post(f"{url}/dev/sweep", json={"now": "2026-11-29T10:00:00Z"}, timeout=60).json()
+    # When the hourly sweep runs after the first release's follow-up time has come
+    swept = requests.post(f"{url}/dev/sweep", json={"now": "2026-11-29T10:00:00Z"}, timeout=60).json()
 
-        # Then it finds every item that release left unread and mails each patient again
-        assert swept["due"] == 3 and swept["notified"] == 3
-        assert any("new" in mail["subject"].lower() for mail in portal.outbox("ben.okafor@example.com"))
+    # Then it finds every item that release left unread and mails each patient again
+    assert swept["due"] == 3 and swept["notified"] == 3
+    assert any("new" in mail["subject"].lower() for mail in portal.outbox("ben.okafor@example.com"))
 
-        # When Ana signs in with the password she chose under the first release
-        patient: Api = portal.signed_in(*ana)
+    # When Ana signs in with the password she chose under the first release
+    patient: Api = portal.signed_in(*ana)
 
-        # Then she sees her items as that release left them, and reads the unread document and its file
-        items = {item["id"]: item for item in patient.get("/api/items").json()["items"]}
-        documents = release["documents"]
-        assert items[documents["read"]]["read_at"] is not None and items[documents["unread"]]["read_at"] is None
-        opened = patient.get(f"/api/documents/{documents['unread']}")
-        assert opened.status_code == 200 and opened.json()["title"] == "Chest X-ray report"
-        link = patient.get(f"/api/documents/{documents['unread']}/file").json()["url"]
-        assert requests.get(link, timeout=30).content == document_body("Chest X-ray report")
-        assert {i["id"]: i for i in patient.get("/api/items").json()["items"]}[documents["unread"]]["read_at"]
-        # And the message the office answered under the first release is still hers to read
-        threads = patient.get("/api/messages").json()["threads"]
-        assert [thread["subject"] for thread in threads] == ["Question"]
+    # Then she sees her items as that release left them, and reads the unread document and its file
+    items = {item["id"]: item for item in patient.get("/api/items").json()["items"]}
+    documents = release["documents"]
+    assert items[documents["read"]]["read_at"] is not None and items[documents["unread"]]["read_at"] is None
+    opened = patient.get(f"/api/documents/{documents['unread']}")
+    assert opened.status_code == 200 and opened.json()["title"] == "Chest X-ray report"
+    link = patient.get(f"/api/documents/{documents['unread']}/file").json()["url"]
+    assert requests.get(link, timeout=30).content == document_body("Chest X-ray report")
+    assert {i["id"]: i for i in patient.get("/api/items").json()["items"]}[documents["unread"]]["read_at"]
+    # And the message the office answered under the first release is still hers to read
+    threads = patient.get("/api/messages").json()["threads"]
+    assert [thread["subject"] for thread in threads] == ["Question"]

@@ -41,12 +41,12 @@ def test_a_backup_restored_into_a_fresh_stack_loses_no_row_and_serves_its_patien
     unread = release["documents"]["unread"]
     # Given a stack holding the first release's rows and rows this release's code wrote: Ana reads
     # a document, asks the office a question and switches to Spanish
-    with old.serving() as url:
-        patient = Portal(url).signed_in(*ana)
-        assert patient.get(f"/api/documents/{unread}").status_code == 200
-        assert patient.post("/api/messages", json={"subject": "Results", "body": "Is this normal?",
-                                                   "category": "results_question"}).status_code == 201
-        assert patient.put("/api/me/language", json={"language": "es"}).status_code == 200
+    url = old.serving()
+    patient = Portal(url).signed_in(*ana)
+    assert patient.get(f"/api/documents/{unread}").status_code == 200
+    assert patient.post("/api/messages", json={"subject": "Results", "body": "Is this normal?",
+                                               "category": "results_question"}).status_code == 201
+    assert patient.put("/api/me/language", json={"language": "es"}).status_code == 200
     before = live_rows(old.every_row())
 
     # When it is backed up
@@ -55,37 +55,37 @@ def test_a_backup_restored_into_a_fresh_stack_loses_no_row_and_serves_its_patien
     # Then the backup is listed in the stack's bucket
     assert backup_id in old.portal("backup", "--list").stdout.split()
 
-    with new.serving() as url:
-        # When it is restored into a fresh stack, from the old stack's bucket, files included
-        done = new.portal("restore", backup_id, "--from-bucket", old.bucket, "--files-from", old.bucket, "--json")
-        restored = json.loads(done.stdout)
+    url = new.serving()
+    # When it is restored into a fresh stack, from the old stack's bucket, files included
+    done = new.portal("restore", backup_id, "--from-bucket", old.bucket, "--files-from", old.bucket, "--json")
+    restored = json.loads(done.stdout)
 
-        # Then the restore found every table holding exactly the backup's rows
-        assert restored["verified"] is True and restored["files"] == 3
-        assert set(restored["tables"]) == set(before)
+    # Then the restore found every table holding exactly the backup's rows
+    assert restored["verified"] is True and restored["files"] == 3
+    assert set(restored["tables"]) == set(before)
 
-        # And every row of every table is the old stack's, the restore itself added to the trail
-        after = live_rows(new.every_row())
-        [restore_event] = [row for row in after["audit"] if row["action"]["S"] == "maintenance.restore"]
-        after["audit"].remove(restore_event)
-        assert after == before
-        assert sum(map(len, before.values())) > 50
+    # And every row of every table is the old stack's, the restore itself added to the trail
+    after = live_rows(new.every_row())
+    [restore_event] = [row for row in after["audit"] if row["action"]["S"] == "maintenance.restore"]
+    after["audit"].remove(restore_event)
+    assert after == before
+    assert sum(map(len, before.values())) > 50
 
-        # When the same backup is restored into it again (no longer a fresh stack)
-        refused = new.portal("restore", backup_id, "--from-bucket", old.bucket, check=False)
+    # When the same backup is restored into it again (no longer a fresh stack)
+    refused = new.portal("restore", backup_id, "--from-bucket", old.bucket, check=False)
 
-        # Then it is refused, naming the tables that hold rows, and nothing changes
-        assert refused.returncode == 1 and "already hold rows: accounts" in refused.stderr
-        assert live_rows(new.every_row())["accounts"] == after["accounts"]
+    # Then it is refused, naming the tables that hold rows, and nothing changes
+    assert refused.returncode == 1 and "already hold rows: accounts" in refused.stderr
+    assert live_rows(new.every_row())["accounts"] == after["accounts"]
 
-        # When Ana signs in on the restored stack
-        patient = Portal(url).signed_in(*ana)
+    # When Ana signs in on the restored stack
+    patient = Portal(url).signed_in(*ana)
 
-        # Then she finds her items as they were, her language, and her document and its file
-        items = {item["id"]: item for item in patient.get("/api/items").json()["items"]}
-        assert items[unread]["read_at"] is not None
-        assert patient.get("/api/me").json()["language"] == "es"
-        assert patient.get(f"/api/documents/{unread}").json()["title"] == "Chest X-ray report"
-        link = patient.get(f"/api/documents/{unread}/file").json()["url"]
-        assert requests.get(link, timeout=30).content == document_body("Chest X-ray report")
-        assert {thread["subject"] for thread in patient.get("/api/messages").json()["threads"]} == {"Question", "Results"}
+    # Then she finds her items as they were, her language, and her document and its file
+    items = {item["id"]: item for item in patient.get("/api/items").json()["items"]}
+    assert items[unread]["read_at"] is not None
+    assert patient.get("/api/me").json()["language"] == "es"
+    assert patient.get(f"/api/documents/{unread}").json()["title"] == "Chest X-ray report"
+    link = patient.get(f"/api/documents/{unread}/file").json()["url"]
+    assert requests.get(link, timeout=30).content == document_body("Chest X-ray report")
+    assert {thread["subject"] for thread in patient.get("/api/messages").json()["threads"]} == {"Question", "Results"}
