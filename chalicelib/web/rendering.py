@@ -79,13 +79,9 @@ NOTICES = {
                             "published, it goes to the work queue with the reason."),
 }
 
-# Fixed texts that page modules and services hand to templates, which show them through the
-# catalog (`_(back_label)`, a removed item's neutral title): listed here so the catalog holds them.
-SHOWN_THROUGH_THE_CATALOG = (
-    N_("Messages"),
-    N_("Office inbox"),
-    N_("Removed by your clinic"),
-)
+# A fixed text that services hand to templates, which show it through the catalog (a removed
+# item's neutral title): listed here so the catalog holds it.
+SHOWN_THROUGH_THE_CATALOG = (N_("Removed by your clinic"),)
 # The hint beside every date typed on a page (see chalicelib/web/forms.py).
 DATE_HINT = N_("Month/day/year, for example 04/30/1980.")
 

@@ -18,6 +18,7 @@ from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.services.messaging import threads as messaging
 from chalicelib.services.publication import documents
 from chalicelib.web.framework import PATIENT, SIGNED_IN, STAFF, PageCtx, page, redirect
+from chalicelib.web.messaging import thread_view
 
 bp = Blueprint(__name__)
 
@@ -83,8 +84,10 @@ def caregiver_document_file(ctx: PageCtx, patient_id: str, document_id: str):
 @page(bp, "/caregiver/patients/{patient_id}/messages/{thread_id}", access=SIGNED_IN)
 def caregiver_thread(ctx: PageCtx, patient_id: str, thread_id: str):
     caller, patient = _acting(ctx, patient_id)
-    thread = messaging.open_for_patient(caller, thread_id, messaging.paging(None, None))
-    return ctx.render("caregiver_thread.html", patient=patient, base=_base(patient_id), thread=thread)
+    base = _base(patient_id)
+    reading = thread_view.Side(messaging.open_for_patient, None, lambda thread_id: f"{base}/messages/{thread_id}",
+                               base, "")
+    return thread_view.page(ctx, thread_id, reading, caller=caller, patient=patient)
 
 
 def _compose(ctx: PageCtx, patient: dict, status: int = 200, errors: dict | None = None):

@@ -5,6 +5,7 @@ from chalice import Blueprint
 from chalicelib.i18n import N_
 from chalicelib.services.messaging import threads as messaging
 from chalicelib.web.framework import PATIENT, PageCtx, page
+from chalicelib.web.messaging import thread_view
 
 bp = Blueprint(__name__)
 
@@ -48,17 +49,10 @@ def new_thread(ctx: PageCtx):
         done=lambda started: f"/messages/{started['id']}", notice="message-sent")
 
 
-def _thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None = None):
-    thread = messaging.open_for_patient(ctx.caller, thread_id, messaging.paging(None, None))
-    return ctx.render("message_thread.html", status=status, thread=thread, errors=errors or {},
-                      reply_body=ctx.form.get("body", ""), reply_action=f"/messages/{thread['id']}",
-                      back_href="/messages", back_label="Messages", office_view=False)
+PATIENT_SIDE = thread_view.Side(messaging.open_for_patient, messaging.reply_by_patient,
+                                lambda thread_id: f"/messages/{thread_id}", "/messages", N_("Messages"))
 
 
 @page(bp, "/messages/{thread_id}", ("GET", "POST"), access=PATIENT)
 def thread(ctx: PageCtx, thread_id: str):
-    if ctx.request.method == "GET":
-        return _thread(ctx, thread_id)
-    return ctx.submit("ReplyBody", lambda body: messaging.reply_by_patient(ctx.caller, thread_id, body.body),
-                      lambda status, errors: _thread(ctx, thread_id, status, errors),
-                      done=f"/messages/{thread_id}", notice="reply-sent")
+    return thread_view.answer(ctx, thread_id, PATIENT_SIDE)

@@ -3,9 +3,11 @@
 
 from chalice import Blueprint
 
+from chalicelib.i18n import N_
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.messaging import threads as messaging
 from chalicelib.web.framework import STAFF, PageCtx, page
+from chalicelib.web.messaging import thread_view
 from chalicelib.web.messaging.patient_pages import categories
 
 bp = Blueprint(__name__)
@@ -16,20 +18,14 @@ def inbox(ctx: PageCtx):
     return ctx.render("staff_inbox.html", inbox=messaging.office_inbox(ctx.caller, messaging.paging(None, None)))
 
 
-def _office_thread(ctx: PageCtx, thread_id: str, status: int = 200, errors: dict | None = None):
-    thread = messaging.open_for_office(ctx.caller, thread_id, messaging.paging(None, None))
-    return ctx.render("message_thread.html", status=status, thread=thread, errors=errors or {},
-                      reply_body=ctx.form.get("body", ""), reply_action=f"/staff/messages/{thread['id']}",
-                      back_href="/staff/inbox", back_label="Office inbox", office_view=True)
+OFFICE_SIDE = thread_view.Side(messaging.open_for_office, messaging.reply_by_office,
+                               lambda thread_id: f"/staff/messages/{thread_id}", "/staff/inbox", N_("Office inbox"),
+                               office_view=True)
 
 
 @page(bp, "/staff/messages/{thread_id}", ("GET", "POST"), access=STAFF)
 def office_thread(ctx: PageCtx, thread_id: str):
-    if ctx.request.method == "GET":
-        return _office_thread(ctx, thread_id)
-    return ctx.submit("ReplyBody", lambda body: messaging.reply_by_office(ctx.caller, thread_id, body.body),
-                      lambda status, errors: _office_thread(ctx, thread_id, status, errors),
-                      done=f"/staff/messages/{thread_id}", notice="reply-sent")
+    return thread_view.answer(ctx, thread_id, OFFICE_SIDE)
 
 
 @page(bp, "/staff/patients/{patient_id}/message", ("GET", "POST"), access=STAFF)
