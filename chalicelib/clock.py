@@ -17,14 +17,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import overload
 
 
 def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+@overload
+def iso(dt: datetime) -> str: ...
+
+
+@overload
+def iso(dt: datetime | None) -> str | None: ...
+
+
 def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z, to the second, as the HTTP contract specifies (docs/contract.md)."""
+    """ISO 8601 UTC with a Z, to the second, as the HTTP contract specifies (docs/contract.md); None
+    for None."""
     if dt is None:
         return None
     return utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")

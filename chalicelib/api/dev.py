@@ -4,11 +4,13 @@ from datetime import datetime
 
 from chalice import Blueprint
 
+from chalicelib.api.answers import Outbox
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.clock import clock, parse_iso
 from chalicelib.errors import BadRequest
 from chalicelib.i18n import N_
 from chalicelib.services.followup import sweep as followup
+from chalicelib.services.followup.answers import SweepSummary
 
 bp = Blueprint(__name__)
 
@@ -22,7 +24,7 @@ def _moment(text: str | None) -> datetime:
         raise BadRequest(N_("Not an ISO 8601 time such as 2026-11-28T09:00:00Z."), field="now", code="invalid_request") from None
 
 
-@route(bp, "/dev/outbox", access=PUBLIC, response="Outbox", query="OutboxQuery")
+@route(bp, "/dev/outbox", access=PUBLIC, response=Outbox, query="OutboxQuery")
 def outbox(ctx: Ctx):
     """Every mail the local SES accepted, oldest first (`?to=`: only those to one address)."""
     from chalicelib.mail import outbox_reader  # parses MIME (the email package): only this route needs it
@@ -30,7 +32,7 @@ def outbox(ctx: Ctx):
     return {"messages": outbox_reader.messages(ctx.query.get("to") or None)}
 
 
-@route(bp, "/dev/sweep", "POST", access=PUBLIC, response="SweepSummary", body="SweepBody")
+@route(bp, "/dev/sweep", "POST", access=PUBLIC, response=SweepSummary, body="SweepBody")
 def sweep(ctx: Ctx):
     """Run the scheduled follow-up sweep as of `now` (default: the portal's clock); its summary."""
     return followup.run_schedule(_moment(ctx.body.now))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
@@ -39,18 +40,63 @@ from chalicelib.services.access.sessions import Principal
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
+    from pydantic import BaseModel, TypeAdapter
 
-__all__ = ["ADMIN", "PATIENT", "PATIENT_RECORD", "PUBLIC", "ROUTES", "SIGNED_IN", "STAFF", "Ctx", "RouteSpec", "answer_model",
-           "body_model", "route"]
+__all__ = ["ADMIN", "PATIENT", "PATIENT_RECORD", "PUBLIC", "ROUTES", "SIGNED_IN", "STAFF", "AnswerMismatch", "Ctx",
+           "RouteSpec", "answer_model", "answer_name", "body_model", "check_answer", "route"]
 
 
-def answer_model(name: str) -> type[BaseModel]:
-    """The answer model called `name` in chalicelib.api.answers. Only the OpenAPI document (and the
-    tests) read them: no request loads that module."""
+def answer_model(name: str) -> Any:
+    """A declaration named by a string (the older style, `response="Name"`): its model in
+    chalicelib.api.answers. Routes name the declaration itself (`response=Patient`)."""
     from chalicelib.api import answers
 
     return getattr(answers, name)
+
+
+def answer_name(declared: Any) -> str:
+    """What the OpenAPI document and the logs call an answer's declaration: its class name, or
+    the names of a choice's members (`Document | RetractedDocument`)."""
+    members = getattr(declared, "__args__", None)
+    if members and not hasattr(declared, "__name__"):
+        return " | ".join(answer_name(member) for member in members)
+    return str(getattr(declared, "__name__", declared))
+
+
+class AnswerMismatch(Exception):
+    """An answer that is not the shape its route declares (only checked in the suite)."""
+
+
+@cache
+def _strict(declared: Any) -> TypeAdapter:
+    """The suite's validator of one declaration: every declared key present (unless `NotRequired`),
+    of its declared type, and no key the declaration lacks, at any depth (a TypedDict without a
+    config of its own takes the adapter's; wrapping in a list lets the adapter carry one)."""
+    from pydantic import ConfigDict, TypeAdapter
+
+    return TypeAdapter(list[declared], config=ConfigDict(extra="forbid"))
+
+
+def check_answer(route: str, declared: Any, answer: dict) -> None:
+    """Raise AnswerMismatch when `answer` is not the shape `declared` says (settings.check_answers:
+    the suite only). The mismatch is logged by field and kind of error, never by value."""
+    from pydantic import BaseModel, ValidationError
+
+    from chalicelib.observability import logger
+
+    if isinstance(declared, str):
+        declared = answer_model(declared)
+    try:
+        if isinstance(declared, type) and issubclass(declared, BaseModel):
+            declared.model_validate(answer)
+        else:
+            _strict(declared).validate_python([answer])
+    except ValidationError as mismatch:
+        fields = [f"{'.'.join(str(part) for part in error['loc'][1 if error['loc'][:1] == (0,) else 0:])}: "
+                  f"{error['type']}" for error in mismatch.errors()]
+        name = answer_name(declared)
+        logger.error("answer.mismatch", extra={"route": route, "model": name, "fields": fields[:20]})
+        raise AnswerMismatch(f"{route}: the answer does not match {name}: {fields[:20]}") from None
 
 
 @dataclass(frozen=True)
@@ -63,7 +109,8 @@ class RouteSpec:
     summary: str
     allow_password_change: bool
     responses: dict[int, str] = field(default_factory=dict)
-    response_name: str | None = None
+    # The answer's declaration: a TypedDict beside the service that returns it (or a choice of them).
+    answer: Any = None
     query_name: str | None = None
     allow_factor_owed: bool = False
 
@@ -72,8 +119,13 @@ class RouteSpec:
         return body_model(self.body_name) if self.body_name else None
 
     @property
-    def response(self) -> type[BaseModel] | None:
-        return answer_model(self.response_name) if self.response_name else None
+    def response(self) -> Any:
+        """The answer's declaration."""
+        return answer_model(self.answer) if isinstance(self.answer, str) else self.answer
+
+    @property
+    def response_name(self) -> str | None:
+        return None if self.answer is None else self.answer if isinstance(self.answer, str) else answer_name(self.answer)
 
     @property
     def query(self) -> type[BaseModel] | None:
@@ -104,7 +156,7 @@ class Ctx:
 
 
 def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
-          body: str | None = None, response: str | None = None, query: str | None = None,
+          body: str | None = None, response: Any = None, query: str | None = None,
           status: int = 200, summary: str = "", allow_password_change: bool = False, allow_factor_owed: bool = False,
           responses: dict[int, str] | None = None, with_session: Callable | None = None,
           needs: str | None = None) -> Callable:
@@ -112,8 +164,10 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
     dict (sent with `status`), None (204), or a chalice Response.
 
     `body` names the request body's model in `chalicelib/bodies.py` (loaded on first use);
-    `response` names the answer's model in `chalicelib/api/answers.py` (every route that answers
-    with a body names one: it is the one description of that answer); `query` names the model of
+    `response` is the answer's declaration, the TypedDict the service function returns (declared
+    beside it: `services/<capability>/answers.py`), or one of the envelopes of `api/answers.py` that
+    only a route builds; every route that answers with a body names one, the one description of that
+    answer (the OpenAPI document and the suite's check read it); `query` names the model of
     the query string the handler reads, in `chalicelib/bodies.py`; `responses` adds error
     statuses beyond the common ones, with their codes. `with_session(account_id)` names a row of the
     caller's account to read in the same round trip as the session (`ctx.with_session`); on a
@@ -152,9 +206,7 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
                       user_agent(request), acting, scope)
             answer = fn(ctx, **path_params)
             if response is not None and isinstance(answer, dict) and get_settings().check_answers:
-                from chalicelib.api import answers  # the tests' check only: no deployed request loads it
-
-                answers.check(f"{method} {path}", response, answer)
+                check_answer(f"{method} {path}", response, answer)  # the suite's check only
             if isinstance(answer, Response):
                 return answer
             if answer is None:

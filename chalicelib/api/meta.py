@@ -2,6 +2,7 @@
 
 from chalice import Blueprint
 
+from chalicelib.api.answers import Health, OpenApiDocument
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.errors import NotFound
 from chalicelib.i18n import N_
@@ -9,13 +10,13 @@ from chalicelib.i18n import N_
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/health", access=PUBLIC, response="Health")
+@route(bp, "/api/health", access=PUBLIC, response=Health)
 def health(ctx: Ctx):
     """Liveness."""
     return {"status": "ok"}
 
 
-@route(bp, "/api/openapi.json", access=PUBLIC, response="OpenApiDocument")
+@route(bp, "/api/openapi.json", access=PUBLIC, response=OpenApiDocument)
 def openapi_document(ctx: Ctx):
     """This document."""
     from chalicelib.api import openapi  # built from pydantic models: loaded when first asked for

@@ -1,8 +1,11 @@
 """The OpenAPI document (3.1), generated from the route table (`chalicelib.api.http.ROUTES`) and the
-models each route names: its request body and query string (`chalicelib/bodies.py`, the same
-models that validate requests) and its answer (`chalicelib/api/answers.py`). Nothing here describes
-a route a second time, so the document cannot drift from the code; the fuzz tests check every
-answer against it. pydantic writes JSON Schema 2020-12, which is OpenAPI 3.1's schema dialect."""
+declarations each route names: its request body and query string (`chalicelib/bodies.py`, the same
+models that validate requests) and its answer (the TypedDict its service returns, declared beside
+the service in `services/<capability>/answers.py`, or a route's envelope in `api/answers.py`: the
+same declarations the service functions are annotated with and the suite checks every answer
+against). Nothing here describes a route a second time, so the document cannot drift from the code.
+pydantic writes JSON Schema 2020-12, which is OpenAPI 3.1's schema dialect. Built on the first
+request for it, never at a cold start."""
 
 from __future__ import annotations
 
@@ -38,20 +41,47 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+REF = "#/components/schemas/{model}"
+
+
+def _add(schemas: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    """One component per name: two declarations of one name would describe two shapes under it."""
+    if schemas.setdefault(name, schema) != schema:
+        raise ValueError(f"two different answers or bodies are both called {name}: rename one")
+
+
 def _model_schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
     """`$ref` to the model, its schema (and the models it uses) added to the components."""
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(schema.pop("$defs", {}))
-    schemas[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+    schema = model.model_json_schema(ref_template=REF)
+    for name, used in schema.pop("$defs", {}).items():
+        _add(schemas, name, used)
+    _add(schemas, model.__name__, schema)
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _answer_schema(declared: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    """An answer's schema from its declaration: `$ref` to a TypedDict (its schema, and those of the
+    declarations it uses, added to the components), or a choice between such refs."""
+    from pydantic import BaseModel, TypeAdapter
+    from typing_extensions import is_typeddict
+
+    if isinstance(declared, type) and issubclass(declared, BaseModel):
+        return _model_schema(declared, schemas)
+    schema = TypeAdapter(declared).json_schema(ref_template=REF)
+    for name, used in schema.pop("$defs", {}).items():
+        _add(schemas, name, used)
+    if is_typeddict(declared):
+        _add(schemas, declared.__name__, schema)
+        return {"$ref": REF.format(model=declared.__name__)}
+    return schema
 
 
 def _success(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     if spec.status == 204:
         return {"description": "Done."}
     if spec.response is None:
-        raise LookupError(f"{spec.method} {spec.path}: the route names no answer model (route(response=...))")
-    schema = _model_schema(spec.response, schemas)
+        raise LookupError(f"{spec.method} {spec.path}: the route names no answer (route(response=...))")
+    schema = _answer_schema(spec.response, schemas)
     return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
 
 

@@ -1,0 +1,16 @@
+"""Mail: sending through SES (`sender`), and reading back what the local stage sent (`outbox_reader`)."""
+
+from __future__ import annotations
+
+from typing_extensions import TypedDict
+
+
+class Mail(TypedDict):
+    """A mail the local SES accepted, as `outbox_reader.messages` reads it back (declared here, not
+    there, so that naming it costs no parsing library at a cold start)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+    sent_at: str | None

@@ -15,15 +15,15 @@ import urllib.request
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 from chalicelib.clock import iso
+from chalicelib.mail import Mail
 from chalicelib.settings import get_settings
 
-_PARSED: dict[str, tuple[EmailMessage, dict[str, Any]]] = {}
+_PARSED: dict[str, tuple[EmailMessage, Mail]] = {}
 
 
-def _parsed(raw: str) -> tuple[EmailMessage, dict[str, Any]]:
+def _parsed(raw: str) -> tuple[EmailMessage, Mail]:
     """The message and its parts, parsed the first time the mail is read."""
     found = _PARSED.get(raw)
     if found is None:
@@ -32,7 +32,7 @@ def _parsed(raw: str) -> tuple[EmailMessage, dict[str, Any]]:
     return found
 
 
-def _parts(message: EmailMessage) -> dict[str, Any]:
+def _parts(message: EmailMessage) -> Mail:
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     date = message.get("Date")
@@ -70,11 +70,11 @@ def _sent_over_http() -> list[str]:
             for found in data.get("ses", {}).get("RawMessage", []) or []]
 
 
-def messages(to: str | None = None) -> list[dict[str, Any]]:
+def messages(to: str | None = None) -> list[Mail]:
     """Every mail accepted so far (or only those to `to`, in any case), oldest first:
     {to, subject, text, html, sent_at}."""
     parts = (_parsed(raw)[1] for raw in _raw())
-    return [dict(part) for part in parts if to is None or part["to"].casefold() == to.casefold()]
+    return [Mail(**part) for part in parts if to is None or part["to"].casefold() == to.casefold()]
 
 
 def headers(to: str) -> list[dict[str, str]]:

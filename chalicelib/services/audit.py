@@ -5,12 +5,31 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
+from typing_extensions import TypedDict
+
 from chalicelib.clock import clock, iso
+from chalicelib.services.answers import Time
 from chalicelib.store import audit as audit_store
 from chalicelib.vocabulary import Role
 
 if TYPE_CHECKING:
     from chalicelib.services.access.identity import Caller
+
+
+class AuditEvent(TypedDict):
+    """One event of the trail as admins read it (`as_json`; see chalicelib/services/answers.py for
+    how an answer is declared). `detail` holds identifiers only."""
+
+    id: str
+    at: Time
+    action: str
+    outcome: str
+    actor_id: str | None
+    actor_role: str | None
+    patient_id: str | None
+    target_id: str | None
+    client_ip: str | None
+    detail: dict[str, Any] | None
 
 
 class Someone(Protocol):
@@ -86,7 +105,7 @@ def new_event(action: str, *, outcome: str = "ok", actor_id: str | None = None, 
     )
 
 
-def as_json(event: audit_store.AuditEvent) -> dict[str, Any]:
+def as_json(event: audit_store.AuditEvent) -> AuditEvent:
     return {
         "id": event.id,
         "at": iso(event.at),
@@ -101,7 +120,7 @@ def as_json(event: audit_store.AuditEvent) -> dict[str, Any]:
     }
 
 
-def events(*, patient_id: str | None = None, actor_id: str | None = None) -> list[dict[str, Any]]:
+def events(*, patient_id: str | None = None, actor_id: str | None = None) -> list[AuditEvent]:
     """Newest first, for one patient or one actor (both given: both must match)."""
     if patient_id:
         rows = audit_store.for_patient(patient_id)
@@ -114,7 +133,7 @@ def events(*, patient_id: str | None = None, actor_id: str | None = None) -> lis
     return [as_json(row) for row in rows]
 
 
-def read_trail(caller: Caller, *, patient_id: str | None = None, of_actor_id: str | None = None) -> list[dict[str, Any]]:
+def read_trail(caller: Caller, *, patient_id: str | None = None, of_actor_id: str | None = None) -> list[AuditEvent]:
     """An admin reads the trail (of a patient, of a staff member); the reading is recorded too."""
     record_for(caller, "audit.view", patient_id=patient_id, target_id=of_actor_id)
     return events(patient_id=patient_id, actor_id=of_actor_id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.store import audit as audit_store
@@ -19,7 +17,7 @@ def replay_dead_letters(limit: int | None = None, queue: str = "publish") -> int
     return queues.replay_dead_letters(queue, limit)
 
 
-def export_audit(caller: Caller, patient_id: str) -> list[dict[str, Any]]:
+def export_audit(caller: Caller, patient_id: str) -> list[audit.AuditEvent]:
     """The patient's whole audit trail, oldest first; the export itself is audited."""
     rows = [audit.as_json(event) for event in audit_store.for_patient(patient_id, limit=None)]
     rows.reverse()

@@ -12,7 +12,7 @@ The words and the answer are `chalicelib/web/rendering.py`'s, the forms and thei
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import quote, urlencode
@@ -94,7 +94,7 @@ class PageCtx:
     form: dict[str, str]
     query: dict[str, str]
     client_ip: str | None
-    account: dict[str, Any] | None = None
+    account: Mapping[str, Any] | None = None
     form_token: str | None = None
     set_cookies: list[str] = field(default_factory=list)
 

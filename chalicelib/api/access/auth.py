@@ -2,6 +2,7 @@
 
 from chalice import Blueprint
 
+from chalicelib.api.answers import Message, Session
 from chalicelib.api.http import PUBLIC, SIGNED_IN, Ctx, route
 from chalicelib.clock import iso
 from chalicelib.services.access import recovery, sign_in
@@ -10,7 +11,7 @@ from chalicelib.services.accounts import registry as accounts
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/auth/login", "POST", access=PUBLIC, response="Session", body="LoginBody", responses={401: "invalid_credentials"})
+@route(bp, "/api/auth/login", "POST", access=PUBLIC, response=Session, body="LoginBody", responses={401: "invalid_credentials"})
 def login(ctx: Ctx):
     """Sign in with username and password (or a temporary password)."""
     session = sign_in.login(ctx.caller, ctx.body.username, ctx.body.password)
@@ -37,7 +38,7 @@ def change_password(ctx: Ctx):
     accounts.change_password(ctx.caller, ctx.body.current_password, ctx.body.new_password)
 
 
-@route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, response="Message", body="ForgotPasswordBody", status=202)
+@route(bp, "/api/auth/forgot-password", "POST", access=PUBLIC, response=Message, body="ForgotPasswordBody", status=202)
 def forgot_password(ctx: Ctx):
     """Email a temporary password to the address on file; the same answer for every username."""
     return {"message": recovery.forgot_password(ctx.caller, ctx.body.username)}

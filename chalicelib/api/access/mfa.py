@@ -6,13 +6,14 @@ recovery code, remove it (patients), reset a staff member's (admins).
 
 from chalice import Blueprint
 
+from chalicelib.api.answers import MfaEnrollment, RecoveryCodes
 from chalicelib.api.http import ADMIN, SIGNED_IN, Ctx, route
 from chalicelib.services.access import mfa
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/auth/mfa/enroll", "POST", access=SIGNED_IN, response="MfaEnrollment", allow_factor_owed=True,
+@route(bp, "/api/auth/mfa/enroll", "POST", access=SIGNED_IN, response=MfaEnrollment, allow_factor_owed=True,
        responses={409: "mfa_already_enrolled"})
 def enroll(ctx: Ctx):
     """A new base32 secret for an authenticator app, not active until a code confirms it."""
@@ -20,7 +21,7 @@ def enroll(ctx: Ctx):
     return {"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}
 
 
-@route(bp, "/api/auth/mfa/confirm", "POST", access=SIGNED_IN, body="MfaCodeBody", response="RecoveryCodes",
+@route(bp, "/api/auth/mfa/confirm", "POST", access=SIGNED_IN, body="MfaCodeBody", response=RecoveryCodes,
        allow_factor_owed=True, responses={401: "invalid_code", 409: "mfa_not_started"})
 def confirm(ctx: Ctx):
     """The first code from the app activates it; answers the ten recovery codes, shown only now."""

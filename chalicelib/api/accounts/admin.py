@@ -2,16 +2,18 @@
 
 from chalice import Blueprint
 
+from chalicelib.api.answers import AuditTrail
 from chalicelib.api.http import ADMIN, Ctx, route
 from chalicelib.errors import BadRequest
 from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.accounts import registry as accounts
+from chalicelib.services.accounts.answers import Account
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/admin/staff", "POST", access=ADMIN, response="Account", body="StaffBody", status=201,
+@route(bp, "/api/admin/staff", "POST", access=ADMIN, response=Account, body="StaffBody", status=201,
        responses={409: "username_taken"})
 def create_staff(ctx: Ctx):
     """Create a staff account; the new member is emailed a temporary password."""
@@ -20,7 +22,7 @@ def create_staff(ctx: Ctx):
     return accounts.account_json(account)
 
 
-@route(bp, "/api/staff/audit", access=ADMIN, response="AuditTrail", query="AuditQuery")
+@route(bp, "/api/staff/audit", access=ADMIN, response=AuditTrail, query="AuditQuery")
 def audit_trail(ctx: Ctx):
     """Audit events for one patient (`?patient_id=`) or one staff member (`?actor_id=`)."""
     patient_id, actor_id = ctx.query.get("patient_id"), ctx.query.get("actor_id")

@@ -2,20 +2,22 @@
 
 from chalice import Blueprint
 
+from chalicelib.api.answers import Email, Language, Username
 from chalicelib.api.http import SIGNED_IN, Ctx, route
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.caregivers import grants as caregivers
+from chalicelib.services.caregivers.answers import MyAccount
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/me", access=SIGNED_IN, response="Account")
+@route(bp, "/api/me", access=SIGNED_IN, response=MyAccount)
 def me(ctx: Ctx):
     """The signed-in account (a caregiver's with the patients they care for)."""
     return caregivers.me(ctx.principal)
 
 
-@route(bp, "/api/me/username", "PUT", access=SIGNED_IN, response="Username", body="UsernameBody",
+@route(bp, "/api/me/username", "PUT", access=SIGNED_IN, response=Username, body="UsernameBody",
        responses={400: "invalid_username", 401: "invalid_credentials", 409: "username_taken",
                   429: "rate_limited: a few attempts an hour"})
 def change_username(ctx: Ctx):
@@ -23,14 +25,14 @@ def change_username(ctx: Ctx):
     return {"username": accounts.change_username(ctx.caller, ctx.body.username, ctx.body.current_password)}
 
 
-@route(bp, "/api/me/email", "PUT", access=SIGNED_IN, response="Email", body="EmailBody",
+@route(bp, "/api/me/email", "PUT", access=SIGNED_IN, response=Email, body="EmailBody",
        responses={400: "invalid_email", 401: "invalid_credentials"})
 def change_email(ctx: Ctx):
     """Change the email on file; the username stays as it is."""
     return {"email": accounts.change_email(ctx.caller, ctx.body.email, ctx.body.current_password)}
 
 
-@route(bp, "/api/me/language", "PUT", access=SIGNED_IN, response="Language", body="LanguageBody",
+@route(bp, "/api/me/language", "PUT", access=SIGNED_IN, response=Language, body="LanguageBody",
        responses={400: "invalid_request: en or es"})
 def change_language(ctx: Ctx):
     """Choose the language of the portal's pages and mails (en, es)."""

@@ -3,26 +3,29 @@ patient and its end, and the patient's "who viewed my record"."""
 
 from chalice import Blueprint
 
+from chalicelib.api.answers import Proxies
 from chalicelib.api.http import PATIENT, STAFF, Ctx, route
+from chalicelib.services.answers import Created
 from chalicelib.services.caregivers import grants as caregivers
+from chalicelib.services.caregivers.answers import AccessLog
 
 bp = Blueprint(__name__)
 
 
-def _grant(ctx: Ctx, patient_id: str) -> dict:
+def _grant(ctx: Ctx, patient_id: str) -> Created:
     b = ctx.body
     return caregivers.grant(ctx.caller, patient_id, name=b.name, email=b.email, relationship=b.relationship,
                             scope=b.scope, expires_on=b.expires_on)
 
 
-@route(bp, "/api/me/proxies", "POST", access=PATIENT, body="ProxyBody", response="Created", status=201,
+@route(bp, "/api/me/proxies", "POST", access=PATIENT, body="ProxyBody", response=Created, status=201,
        responses={409: "username_taken: the address signs in to an account that is not a caregiver's"})
 def grant_proxy(ctx: Ctx):
     """Give a caregiver access to my records (`read` or `read_and_message`, until `expires_on`)."""
     return _grant(ctx, ctx.caller.patient_id)
 
 
-@route(bp, "/api/me/proxies", access=PATIENT, response="Proxies")
+@route(bp, "/api/me/proxies", access=PATIENT, response=Proxies)
 def list_proxies(ctx: Ctx):
     """My caregivers, with each grant's status (active, expired, revoked)."""
     return {"proxies": caregivers.list_for_patient(ctx.caller)}
@@ -34,7 +37,7 @@ def revoke_proxy(ctx: Ctx, grant_id: str):
     caregivers.revoke(ctx.caller, grant_id)
 
 
-@route(bp, "/api/staff/patients/{patient_id}/proxies", "POST", access=STAFF, body="ProxyBody", response="Created",
+@route(bp, "/api/staff/patients/{patient_id}/proxies", "POST", access=STAFF, body="ProxyBody", response=Created,
        status=201, responses={404: "not_found", 409: "username_taken"})
 def staff_grant_proxy(ctx: Ctx, patient_id: str):
     """The office gives a caregiver (a child's parent) access to a patient's records."""
@@ -48,7 +51,7 @@ def staff_revoke_proxy(ctx: Ctx, patient_id: str, grant_id: str):
     caregivers.revoke_for_patient(ctx.caller, patient_id, grant_id)
 
 
-@route(bp, "/api/me/access-log", access=PATIENT, response="AccessLog", query="CursorQuery")
+@route(bp, "/api/me/access-log", access=PATIENT, response=AccessLog, query="CursorQuery")
 def access_log(ctx: Ctx):
     """Every view of my records by anyone else (staff, admins, caregivers), newest first (`?cursor=`)."""
     return caregivers.access_log(ctx.caller, ctx.query.get("cursor") or None)

@@ -5,25 +5,27 @@ from chalice import Blueprint
 from chalicelib.api.http import STAFF, Ctx, route
 from chalicelib.services.followup import digest
 from chalicelib.services.followup import sweep as followup
+from chalicelib.services.followup.answers import FollowUpReport, ResolvedEntry
 from chalicelib.services.publication import uploads
+from chalicelib.services.publication.answers import PublishedAgain
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/staff/follow-up", access=STAFF, response="FollowUpReport")
+@route(bp, "/api/staff/follow-up", access=STAFF, response=FollowUpReport)
 def follow_up_report(ctx: Ctx):
     """The office digest's figures, live: read since the last digest, unread, escalated, bad addresses."""
     return digest.counts()
 
 
-@route(bp, "/api/staff/queue/{entry_id}/resolve", "POST", access=STAFF, response="Resolved", body="ResolveBody",
+@route(bp, "/api/staff/queue/{entry_id}/resolve", "POST", access=STAFF, response=ResolvedEntry, body="ResolveBody",
        responses={404: "not_found", 409: "already_resolved"})
 def resolve_entry(ctx: Ctx, entry_id: str):
     """Close a follow-up (the patient was called), a failed notice, or a quarantined upload without publishing it."""
     return followup.resolve(ctx.caller, entry_id, ctx.body.note)
 
 
-@route(bp, "/api/staff/queue/{entry_id}/publish", "POST", access=STAFF, response="PublishedAgain", body="PublishAgainBody",
+@route(bp, "/api/staff/queue/{entry_id}/publish", "POST", access=STAFF, response=PublishedAgain, body="PublishAgainBody",
        responses={404: "not_found", 409: "already_resolved"})
 def publish_again(ctx: Ctx, entry_id: str):
     """Send a quarantined upload back through the publisher (optionally under the right MRN)."""

@@ -5,11 +5,12 @@ from chalice import Blueprint
 
 from chalicelib.api.http import STAFF, Ctx, route
 from chalicelib.services.publication import uploads
+from chalicelib.services.publication.answers import Commented, UploadForm
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/staff/patients/{patient_id}/uploads", "POST", access=STAFF, response="UploadForm", body="UploadBody", status=201,
+@route(bp, "/api/staff/patients/{patient_id}/uploads", "POST", access=STAFF, response=UploadForm, body="UploadBody", status=201,
        responses={404: "not_found"})
 def upload_form(ctx: Ctx, patient_id: str):
     """A presigned S3 POST into the results bucket, locked to this patient, type, metadata and size."""
@@ -18,7 +19,7 @@ def upload_form(ctx: Ctx, patient_id: str):
                                    comment=b.comment, filename=b.filename, content_type=b.content_type)
 
 
-@route(bp, "/api/staff/documents/{document_id}/comments", "POST", access=STAFF, response="Commented", body="CommentBody",
+@route(bp, "/api/staff/documents/{document_id}/comments", "POST", access=STAFF, response=Commented, body="CommentBody",
        status=201,
        responses={404: "not_found", 409: "already_retracted"})
 def add_comment(ctx: Ctx, document_id: str):
@@ -26,7 +27,7 @@ def add_comment(ctx: Ctx, document_id: str):
     return uploads.add_comment(ctx.caller, document_id, ctx.body.text)
 
 
-@route(bp, "/api/staff/documents/{document_id}/replace", "POST", access=STAFF, response="UploadForm",
+@route(bp, "/api/staff/documents/{document_id}/replace", "POST", access=STAFF, response=UploadForm,
        body="ReplaceBody", status=201, responses={404: "not_found", 409: "already_retracted"})
 def replace_form(ctx: Ctx, document_id: str):
     """A presigned S3 POST for a corrected file: once it lands and passes the publisher's checks, it

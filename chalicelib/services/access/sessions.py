@@ -20,6 +20,7 @@ from typing import Any
 from chalicelib.clock import clock, iso
 from chalicelib.errors import Unauthenticated
 from chalicelib.i18n import N_
+from chalicelib.services.access.answers import Device
 from chalicelib.settings import get_settings
 from chalicelib.store import sessions as session_store
 from chalicelib.store.base import RowRead
@@ -171,7 +172,7 @@ def _live(session: session_store.Session, now: datetime) -> bool:
     return now < session.expires_at and now - session.last_seen_at < idle_limit
 
 
-def listed(principal: Principal) -> list[dict[str, Any]]:
+def listed(principal: Principal) -> list[Device]:
     """The account's live sessions (its signed-in devices), newest first; `current` marks the
     one asking."""
     now = clock.now()

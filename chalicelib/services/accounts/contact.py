@@ -23,6 +23,7 @@ from chalicelib.services import audit
 from chalicelib.services.access import sign_in
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import phone as phone_number
+from chalicelib.services.accounts.answers import Notifications
 from chalicelib.store import accounts as account_store
 from chalicelib.store import contact as contact_store
 from chalicelib.store.accounts import Account
@@ -70,7 +71,7 @@ def why_unreachable(account: Account | None) -> str:
     return "no_channel"
 
 
-def notifications_json(account: Account) -> dict[str, bool]:
+def notifications_json(account: Account) -> Notifications:
     return {"email": email_chosen(account), "sms": sms_chosen(account)}
 
 
@@ -78,7 +79,7 @@ class Reach(TypedDict):
     """What My Profile shows of how the patient is reached."""
 
     phone: str | None
-    notifications: dict[str, bool]
+    notifications: Notifications
     sms_opted_out_at: str | None
     texts_possible: bool
 

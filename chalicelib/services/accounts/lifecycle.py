@@ -9,7 +9,7 @@ and their records are kept and still published. Every change, and every refusal,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 from chalicelib.clock import clock
 from chalicelib.errors import BadRequest, Conflict, NotFound
@@ -19,15 +19,20 @@ from chalicelib.services.access import sessions, temporary_passwords
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import account_mail, letters
 from chalicelib.services.accounts import registry as accounts
+from chalicelib.services.accounts.answers import Patient, StaffMember
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store.accounts import Account
-from chalicelib.vocabulary import OFFICE_ROLES
+from chalicelib.vocabulary import OFFICE_ROLES, Role
 
 
-def staff_json(account: Account) -> dict[str, Any]:
+def staff_json(account: Account) -> StaffMember:
     return {
-        **accounts.identity_json(account),
+        "id": account.id,
+        "username": account.username,
+        "email": account.email,
+        "name": account.name,
+        "role": cast(Literal[Role.STAFF, Role.ADMIN], account.role),
         "active": account.disabled_at is None,
         "mfa_enrolled": bool(account.mfa_secret),
     }
@@ -35,7 +40,7 @@ def staff_json(account: Account) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- staff (admins)
 
-def list_staff(caller: Caller) -> list[dict[str, Any]]:
+def list_staff(caller: Caller) -> list[StaffMember]:
     """Every staff member and admin, by name."""
     audit.record_for(caller, "staff.list")
     return [staff_json(account) for account in account_store.list_staff()]
@@ -48,11 +53,11 @@ def _staff_member(staff_id: str) -> Account:
     return account
 
 
-def get_staff(staff_id: str) -> dict[str, Any]:
+def get_staff(staff_id: str) -> StaffMember:
     return staff_json(_staff_member(staff_id))
 
 
-def update_staff(caller: Caller, staff_id: str, *, active: bool | None = None, role: str | None = None) -> dict[str, Any]:
+def update_staff(caller: Caller, staff_id: str, *, active: bool | None = None, role: str | None = None) -> StaffMember:
     """Disable or enable a staff member, change their role, or both. Either ends every session
     they have at once (a session carries its role). An admin can neither disable themselves nor
     change their own role: the clinic is never left without the admin making the change."""
@@ -87,12 +92,12 @@ def update_staff(caller: Caller, staff_id: str, *, active: bool | None = None, r
 
 # ---------------------------------------------------------------- patients (staff)
 
-def access_json(account: Account) -> dict[str, Any]:
+def access_json(account: Account) -> Patient:
     """The patient as staff see them, with their portal access."""
     return accounts.patient_json(account)
 
 
-def set_patient_access(caller: Caller, patient_id: str, *, active: bool, reason: str) -> dict[str, Any]:
+def set_patient_access(caller: Caller, patient_id: str, *, active: bool, reason: str) -> Patient:
     """Close (or reopen) a patient's portal access, with the reason (kept on the account, not in the
     trail, which holds identifiers only). Closing ends their sessions at once."""
     reason = reason.strip()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound, RateLimited
@@ -21,6 +21,9 @@ from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
 from chalicelib.services.accounts import account_mail, contact, email_address
 from chalicelib.services.accounts import phone as phone_number
+from chalicelib.services.accounts.answers import Account as AccountAnswer
+from chalicelib.services.accounts.answers import Patient
+from chalicelib.services.answers import LanguageCode
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store.accounts import Account, UniqueTaken
@@ -54,34 +57,27 @@ def valid_username(username: str) -> str:
     return username
 
 
-def identity_json(account: Account) -> dict[str, Any]:
-    """What every answer about an account names: its id, username, email, name and role."""
+def account_json(account: Account) -> AccountAnswer:
+    """An account as its owner sees it: its id, username, email, name, role and language."""
     return {
         "id": account.id,
         "username": account.username,
         "email": account.email,
         "name": account.name,
-        "role": account.role,
-    }
-
-
-def account_json(account: Account) -> dict[str, Any]:
-    return {
-        **identity_json(account),
+        "role": cast(Role, account.role),
         "email_status": account.email_status,
         "phone": account.phone,
         "notifications": contact.notifications_json(account),
-        "language": account.language or "en",
+        "language": cast(LanguageCode, account.language or "en"),
     }
 
 
-def patient_json(account: Account) -> dict[str, Any]:
+def patient_json(account: Account) -> Patient:
     return {
         **account_json(account),
         "mrn": account.mrn,
         "date_of_birth": account.date_of_birth,
         "sms_opted_out_at": iso(account.sms_opted_out_at),
-        "language": account.language or "en",
         "has_signed_in": bool(account.has_signed_in),
         "locked": bool(account.locked_until and account.locked_until > clock.now()),
         "created_at": iso(account.created_at),
@@ -250,7 +246,7 @@ def change_password(caller: Caller, current_password: str, new_password: str) ->
 
 # ---------------------------------------------------------------- My Profile
 
-def me(principal: Principal) -> dict[str, Any]:
+def me(principal: Principal) -> AccountAnswer:
     return account_json(_load(principal))
 
 
@@ -345,7 +341,7 @@ def _date_searched(query: str) -> str | None:
     return None
 
 
-def search_patients(caller: Caller, query: str) -> list[dict[str, Any]]:
+def search_patients(caller: Caller, query: str) -> list[Patient]:
     """By exact MRN, username or email, date of birth, or words of the name (see the store).
     Every patient shown in the results is an access to that patient's record: one audit event
     each (the query itself may be a name, so it is not recorded)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.clock import clock, iso, parse_iso, zone
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -22,6 +22,9 @@ from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
 from chalicelib.services.accounts import account_mail
 from chalicelib.services.accounts import registry as accounts
+from chalicelib.services.answers import Created
+from chalicelib.services.caregivers.answers import AccessEvent, AccessLog, CaredFor, GrantStatus, MyAccount, Proxy, Scope
+from chalicelib.services.publication.answers import ItemSummary
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import audit as audit_store
@@ -140,7 +143,7 @@ def first_name(name: str) -> str:
 
 
 def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationship: str, scope: str,
-          expires_on: str | None = None) -> dict[str, str]:
+          expires_on: str | None = None) -> Created:
     """Give a caregiver access to a patient's records (by the patient, or by the office for them).
     The caregiver is mailed (the clinic and the patient's first name, nothing medical); so is the patient. Granting again
     to a caregiver whose grant is live changes it (scope, end date, the names shown): the same
@@ -172,18 +175,19 @@ def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationshi
     return {"id": row.id}
 
 
-def grant_json(grant: grant_store.Grant) -> dict[str, Any]:
+def grant_json(grant: grant_store.Grant) -> Proxy:
     return {"id": grant.id, "name": grant.name, "email": grant.email, "relationship": grant.relationship,
-            "scope": grant.scope, "status": status_of(grant), "expires_on": grant.expires_on,
+            "scope": cast(Scope, grant.scope), "status": cast(GrantStatus, status_of(grant)),
+            "expires_on": grant.expires_on,
             "created_at": iso(grant.created_at), "revoked_at": iso(grant.revoked_at)}
 
 
-def grants_of_patient(patient_id: str) -> list[dict[str, Any]]:
+def grants_of_patient(patient_id: str) -> list[Proxy]:
     rows = sorted(grant_store.for_patient(patient_id), key=lambda g: g.created_at, reverse=True)
     return [grant_json(g) for g in rows]
 
 
-def list_for_patient(caller: Caller) -> list[dict[str, Any]]:
+def list_for_patient(caller: Caller) -> list[Proxy]:
     return grants_of_patient(caller.patient_id)
 
 
@@ -211,24 +215,25 @@ def _revoke(caller: Caller, patient_id: str | None, grant_key: str, now: datetim
                      detail={"patient_mail": patient_mail})
 
 
-def me(principal: Principal) -> dict[str, Any]:
+def me(principal: Principal) -> MyAccount:
     """The signed-in account (`GET /api/me`); a caregiver's carries the patients they care for now."""
-    answer = accounts.me(principal)
+    answer = cast(MyAccount, accounts.me(principal))
     if principal.role == PROXY:
         answer["patients"] = patients_of(principal.account_id)
     return answer
 
 
-def patients_of(caregiver_id: str) -> list[dict[str, Any]]:
-    """The patients a caregiver cares for now (live grants only): `{id, name, scope}`."""
+def patients_of(caregiver_id: str) -> list[CaredFor]:
+    """The patients a caregiver cares for now (live grants only): `{id, name, scope, relationship, expires_on}`."""
     live = [g for g in grant_store.for_caregiver(caregiver_id) if status_of(g) == ACTIVE]
     names = import_store.accounts_by_id(g.patient_id for g in live) if live else {}
-    answer = [{"id": g.patient_id, "name": names[g.patient_id].name if g.patient_id in names else "",
-               "scope": g.scope, "relationship": g.relationship, "expires_on": g.expires_on} for g in live]
+    answer: list[CaredFor] = [{"id": g.patient_id, "name": names[g.patient_id].name if g.patient_id in names else "",
+                                "scope": cast(Scope, g.scope), "relationship": g.relationship,
+                                "expires_on": g.expires_on} for g in live]
     return sorted(answer, key=lambda p: p["name"].casefold())
 
 
-def items_for(caller: Caller) -> list[dict[str, Any]]:
+def items_for(caller: Caller) -> list[ItemSummary]:
     """The item list of the patient a caregiver acts for (the pages; the API reads it with the
     grant), its look recorded for the patient as the API's is."""
     from chalicelib.services.publication import items
@@ -268,7 +273,7 @@ def _item_titles(target_ids: set[str]) -> dict[str, str]:
     return titles
 
 
-def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
+def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE) -> AccessLog:
     """Every view of the caller's records by anyone else, newest first, a page at a time (a Query
     of the trail's patient index, never a scan). `cursor` is the `next_cursor` of the page before."""
     patient_id = caller.patient_id
@@ -284,7 +289,7 @@ def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE
     names = import_store.accounts_by_id({r.actor_id for r in rows if r.actor_id}) if rows else {}
     titles = _item_titles({r.target_id for r in rows if r.target_id and r.target_id != patient_id
                            and r.action not in LIST_ACTIONS})
-    events = []
+    events: list[AccessEvent] = []
     for row in rows:
         actor = names.get(row.actor_id or "")
         events.append({"at": iso(row.at), "actor_name": actor.name if actor else None, "actor_role": row.actor_role,

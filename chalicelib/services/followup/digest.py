@@ -9,11 +9,11 @@ queue's `open_queue` index) and bad addresses (the accounts' `bad_email` index).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from chalicelib.clock import clock, iso
 from chalicelib.mail import sender
 from chalicelib.observability import logger
+from chalicelib.services.followup.answers import FollowUpReport
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import items as item_store
@@ -33,12 +33,12 @@ def _since(now: datetime) -> datetime:
     return last
 
 
-def counts() -> dict[str, Any]:
+def counts() -> FollowUpReport:
     """The digest's figures now, since the last digest went out (the office's home, the report)."""
     return figures(clock.now())
 
 
-def figures(now: datetime) -> dict[str, Any]:
+def figures(now: datetime) -> FollowUpReport:
     """The digest's figures as of `now`, since the last digest went out."""
     since = _since(now)
     return {

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import cast
 from urllib.parse import unquote
 
 from chalicelib.clock import iso
@@ -25,6 +25,8 @@ from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import contact
 from chalicelib.services.followup import digest, notices
 from chalicelib.services.followup import work_queue as queue
+from chalicelib.services.followup.answers import ResolvedEntry
+from chalicelib.services.followup.answers import SweepSummary as SweepAnswer
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import items as item_store
@@ -59,8 +61,8 @@ class SweepSummary:
     retries: dict[str, int] = field(default_factory=dict)
     digest: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_json(self) -> SweepAnswer:
+        return cast(SweepAnswer, asdict(self))
 
 
 def _out_of_time(remaining_ms: RemainingMs | None) -> bool:
@@ -170,7 +172,7 @@ def send_due(remaining_ms: RemainingMs | None = None) -> dict[str, int]:
     return notices.retry_due(out_of_time=lambda: _out_of_time(remaining_ms))
 
 
-def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> dict[str, Any]:
+def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> SweepAnswer:
     """The scheduled run: the sweep, then notices whose retry time has come, then the daily digest."""
     summary = sweep(now, remaining_ms)
     if not _out_of_time(remaining_ms):
@@ -183,7 +185,7 @@ def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> dict
     return summary.as_json()
 
 
-def resolve(caller: Caller, entry_id: str, note: str | None) -> dict[str, Any]:
+def resolve(caller: Caller, entry_id: str, note: str | None) -> ResolvedEntry:
     """Staff close a follow-up (they called the patient), a failed notice, or a quarantined upload
     without publishing it (sent to the wrong clinic, say: the note says why; the file stays in
     quarantine, the portal does not delete it)."""

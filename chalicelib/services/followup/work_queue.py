@@ -3,20 +3,19 @@ bad email addresses, notices that could not be sent)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
 from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
+from chalicelib.services.followup.answers import FollowUpEntry, Queue, Resolved, WorkEntry
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
 from chalicelib.store import work as work_store
 
 
-def entry_json(entry: work_store.WorkEntry) -> dict[str, Any]:
+def entry_json(entry: work_store.WorkEntry) -> WorkEntry:
     return {
         "id": entry.id,
         "kind": entry.kind,
@@ -28,7 +27,7 @@ def entry_json(entry: work_store.WorkEntry) -> dict[str, Any]:
     }
 
 
-def _named(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _named(entries: list[WorkEntry]) -> list[FollowUpEntry]:
     """Entries with the patient's name and phone on file and the item's title, as a staff member
     making the call needs them (one batch read of the accounts, one read per item)."""
     patients = import_store.accounts_by_id({e["patient_id"] for e in entries if e["patient_id"]})
@@ -38,15 +37,16 @@ def _named(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if item_id and item_id not in titles:
             item = item_store.get(item_id)
             titles[item_id] = item.title if item is not None else None
+    named: list[FollowUpEntry] = []
     for entry in entries:
         patient = patients.get(entry["patient_id"] or "")
-        entry["patient_name"] = patient.name if patient is not None else None
-        entry["phone"] = patient.phone if patient is not None else None
-        entry["item_title"] = titles.get(entry["item_id"] or "")
-    return entries
+        named.append({**entry, "patient_name": patient.name if patient is not None else None,
+                      "phone": patient.phone if patient is not None else None,
+                      "item_title": titles.get(entry["item_id"] or "")})
+    return named
 
 
-def snapshot() -> dict[str, list[dict[str, Any]]]:
+def snapshot() -> Queue:
     return {
         "follow_ups": _named([entry_json(e) for e in work_store.open_entries("follow_up")]),
         "forms": [entry_json(e) for e in work_store.open_entries("form")],
@@ -59,7 +59,7 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def resolve(caller: Caller, entry_id: str, note: str | None, kind: str | None = None) -> dict[str, Any]:
+def resolve(caller: Caller, entry_id: str, note: str | None, kind: str | None = None) -> Resolved:
     entry = work_store.get(entry_id)
     if entry is None or (kind and entry.kind != kind):
         raise NotFound(N_("No queue entry with that id."))

@@ -22,7 +22,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
@@ -31,9 +31,11 @@ from chalicelib.observability import logger
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts.registry import get_patient
+from chalicelib.services.answers import Created
 from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.services.followup import notices
 from chalicelib.services.followup import sweep as followup
+from chalicelib.services.messaging import answers
 from chalicelib.settings import get_settings
 from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
@@ -138,12 +140,13 @@ def _author_name(message: ThreadMessage, names: Names, *, for_office: bool) -> s
     return OFFICE_NAME
 
 
-def _message_json(message: ThreadMessage, names: Names, *, for_office: bool) -> dict[str, Any]:
-    answer = {"id": message.id, "author_role": message.author_role, "body": message.body,
-              "sent_at": iso(message.sent_at), "author_name": _author_name(message, names, for_office=for_office)}
-    if for_office:
-        answer["author_id"] = message.author_id
-    return answer
+def _message_json(message: ThreadMessage, names: Names, *, for_office: bool = False) -> answers.ThreadMessage:
+    return {"id": message.id, "author_role": cast(answers.AuthorRole, message.author_role), "body": message.body,
+            "sent_at": iso(message.sent_at), "author_name": _author_name(message, names, for_office=for_office)}
+
+
+def _office_message_json(message: ThreadMessage, names: Names) -> answers.OfficeThreadMessage:
+    return {**_message_json(message, names, for_office=True), "author_id": message.author_id}
 
 
 RETRACTED_TITLE = "Removed by your clinic"
@@ -175,7 +178,7 @@ class Names:
         account = self.accounts.get(account_id or "")
         return account.name if account is not None else None
 
-    def item(self, item_id: str | None, *, for_office: bool) -> dict[str, str] | None:
+    def item(self, item_id: str | None, *, for_office: bool) -> answers.OfficeLinkedItem | None:
         """The linked item as `{id, title}`; to its patient, a retracted item is only the clinic's
         neutral title (its own may have been another patient's)."""
         if not item_id:
@@ -190,7 +193,7 @@ class Names:
         return {"id": item.id, "title": title}
 
 
-def _patient_thread_json(thread: Thread, names: Names | None = None) -> dict[str, Any]:
+def _patient_thread_json(thread: Thread, names: Names | None = None) -> answers.ThreadSummary:
     names = names or Names.read([thread])
     return {
         "id": thread.id,
@@ -199,31 +202,35 @@ def _patient_thread_json(thread: Thread, names: Names | None = None) -> dict[str
         "created_at": iso(thread.created_at),
         "updated_at": iso(thread.updated_at),
         "unread": int(thread.patient_unread or 0),
-        "last_author_role": thread.last_author_role,
+        "last_author_role": cast(answers.AuthorRole, thread.last_author_role),
         "message_count": int(thread.message_count or 0),
         "item": names.item(thread.item_id, for_office=False),
     }
 
 
-def _office_thread_json(thread: Thread, names: Names | None = None) -> dict[str, Any]:
+def _office_thread_json(thread: Thread, names: Names | None = None) -> answers.OfficeThreadSummary:
     names = names or Names.read([thread])
     return {
         **_patient_thread_json(thread, names),
         "item": names.item(thread.item_id, for_office=True),
         "patient_id": thread.patient_id,
         "patient_name": names.name(thread.patient_id),
-        "started_by": thread.started_by,
+        "started_by": cast(answers.AuthorRole, thread.started_by),
         "unread": int(thread.office_unread or 0),
         "patient_unread": int(thread.patient_unread or 0),
         "waiting": thread.waiting_shard is not None,
     }
 
 
-def _opened_json(thread: Thread, history: list[ThreadMessage], next_cursor: str | None, *,
-                 for_office: bool) -> dict[str, Any]:
+def _opened_json(thread: Thread, history: list[ThreadMessage], next_cursor: str | None) -> answers.Thread:
     names = Names.read([thread], history)
-    summary = _office_thread_json(thread, names) if for_office else _patient_thread_json(thread, names)
-    return {**summary, "messages": [_message_json(m, names, for_office=for_office) for m in history],
+    return {**_patient_thread_json(thread, names), "messages": [_message_json(m, names) for m in history],
+            "next_cursor": next_cursor}
+
+
+def _office_opened_json(thread: Thread, history: list[ThreadMessage], next_cursor: str | None) -> answers.OfficeThread:
+    names = Names.read([thread], history)
+    return {**_office_thread_json(thread, names), "messages": [_office_message_json(m, names) for m in history],
             "next_cursor": next_cursor}
 
 
@@ -304,7 +311,7 @@ def _patient_thread(caller: Caller, thread_id: str, action: str) -> Thread:
     return thread
 
 
-def threads_for_patient(caller: Caller, request: Page) -> dict[str, Any]:
+def threads_for_patient(caller: Caller, request: Page) -> answers.Threads:
     patient_id = caller.patient_id
     if caller.acting_for:  # a caregiver's look at the patient's messages is a view the patient is shown
         audit.record_for(caller, "message.list", patient_id=patient_id)
@@ -325,14 +332,14 @@ def _own_item(caller: Caller, item_id: str) -> str:
     return item.id
 
 
-def item_to_ask_about(caller: Caller, item_id: str) -> dict[str, str]:
+def item_to_ask_about(caller: Caller, item_id: str) -> answers.LinkedItem | None:
     """`{id, title}` of an item of the caller's own, for the "ask about this" form."""
     item = item_store.get(_own_item(caller, item_id))
     return Names({}, {item_id: item}).item(item_id, for_office=False)
 
 
 def start_by_patient(caller: Caller, subject: str, body: str, category: str | None,
-                     item_id: str | None = None) -> dict[str, str]:
+                     item_id: str | None = None) -> Created:
     """A new thread to the office; with `item_id`, a question about that item of the patient's."""
     linked = _own_item(caller, item_id) if item_id else None
     now = clock.now()
@@ -344,7 +351,7 @@ def start_by_patient(caller: Caller, subject: str, body: str, category: str | No
     return {"id": thread.id}
 
 
-def reply_by_patient(caller: Caller, thread_id: str, body: str) -> dict[str, str]:
+def reply_by_patient(caller: Caller, thread_id: str, body: str) -> Created:
     now = clock.now()
     message = _message(thread_id, PATIENT, caller.actor_id, body, now)
     try:
@@ -360,7 +367,7 @@ def reply_by_patient(caller: Caller, thread_id: str, body: str) -> dict[str, str
     return {"id": message.id}
 
 
-def open_for_patient(caller: Caller, thread_id: str, request: Page) -> dict[str, Any]:
+def open_for_patient(caller: Caller, thread_id: str, request: Page) -> answers.Thread:
     thread = _patient_thread(caller, thread_id, "message.open")
     history, next_cursor = _history(thread, request)
     if thread.patient_unread:
@@ -370,7 +377,7 @@ def open_for_patient(caller: Caller, thread_id: str, request: Page) -> dict[str,
         if item is not None:
             followup.record_read(item, clock.now(), reader=(caller.actor_role, caller.actor_id))
     _audit(caller, "message.open", thread.id, thread.patient_id)
-    return _opened_json(thread, history, next_cursor, for_office=False)
+    return _opened_json(thread, history, next_cursor)
 
 
 # ---------------------------------------------------------------- office
@@ -383,7 +390,7 @@ def _office_thread(caller: Caller, thread_id: str, action: str) -> Thread:
     return thread
 
 
-def office_inbox(caller: Caller, request: Page) -> dict[str, Any]:
+def office_inbox(caller: Caller, request: Page) -> answers.OfficeInbox:
     """Threads waiting for the office first, then every other thread; newest first within each.
     The cursor says which of the two lists the next page continues, and where."""
     kind, parts = _decode(request.cursor, ("w", "r")) or ("w", [])
@@ -411,7 +418,7 @@ def office_inbox(caller: Caller, request: Page) -> dict[str, Any]:
     return _inbox_answer(shown + others, next_cursor)
 
 
-def _inbox_answer(shown: list[Thread], next_cursor: str | None) -> dict[str, Any]:
+def _inbox_answer(shown: list[Thread], next_cursor: str | None) -> answers.OfficeInbox:
     waiting = list(store.waiting_for_office(MAX_LIMIT * 5))
     names = Names.read(shown)
     return {
@@ -422,7 +429,7 @@ def _inbox_answer(shown: list[Thread], next_cursor: str | None) -> dict[str, Any
     }
 
 
-def threads_of_patient(caller: Caller, patient_id: str, request: Page) -> dict[str, Any]:
+def threads_of_patient(caller: Caller, patient_id: str, request: Page) -> answers.OfficeThreads:
     """A patient's threads as the office sees them (for the staff patient page)."""
     account = get_patient(patient_id)
     shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(account.id, limit, after), "s", request)
@@ -431,16 +438,16 @@ def threads_of_patient(caller: Caller, patient_id: str, request: Page) -> dict[s
     return {"threads": [_office_thread_json(t, names) for t in shown], "next_cursor": next_cursor}
 
 
-def open_for_office(caller: Caller, thread_id: str, request: Page) -> dict[str, Any]:
+def open_for_office(caller: Caller, thread_id: str, request: Page) -> answers.OfficeThread:
     thread = _office_thread(caller, thread_id, "message.open")
     history, next_cursor = _history(thread, request)
     if thread.office_unread:
         store.mark_read(thread, OFFICE)
     _audit(caller, "message.open", thread.id, thread.patient_id)
-    return _opened_json(thread, history, next_cursor, for_office=True)
+    return _office_opened_json(thread, history, next_cursor)
 
 
-def start_by_office(caller: Caller, patient_id: str, subject: str, body: str, category: str | None) -> dict[str, str]:
+def start_by_office(caller: Caller, patient_id: str, subject: str, body: str, category: str | None) -> Created:
     account = get_patient(patient_id)
     now = clock.now()
     thread = _new_thread(account.id, subject, category, OFFICE, now)
@@ -452,7 +459,7 @@ def start_by_office(caller: Caller, patient_id: str, subject: str, body: str, ca
     return {"id": thread.id}
 
 
-def reply_by_office(caller: Caller, thread_id: str, body: str) -> dict[str, str]:
+def reply_by_office(caller: Caller, thread_id: str, body: str) -> Created:
     for _ in range(_OFFICE_REPLY_TRIES):
         thread = _office_thread(caller, thread_id, "message.send")
         now = clock.now()

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Literal, cast
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
@@ -25,6 +25,7 @@ from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import notices
 from chalicelib.services.followup import sweep as followup
 from chalicelib.services.publication import documents
+from chalicelib.services.publication.answers import DocumentVersion, ItemStatus, Reader, Retracted, StaffDocument
 from chalicelib.store import accounts as account_store
 from chalicelib.store import items as item_store
 from chalicelib.store import outbox
@@ -52,7 +53,7 @@ def _close_open_work(caller: Caller, item: item_store.Item, now: datetime) -> in
     return closed
 
 
-def retract(caller: Caller, document_id: str, reason: str) -> dict[str, Any]:
+def retract(caller: Caller, document_id: str, reason: str) -> Retracted:
     """Take a document back from its patient (409 when it was retracted already)."""
     if not reason.strip():
         raise BadRequest(N_("Say why the document is retracted."), field="reason", code="invalid_request")
@@ -67,10 +68,10 @@ def retract(caller: Caller, document_id: str, reason: str) -> dict[str, Any]:
                      detail={"version": int(item.version or 1), "was_read": item.read_at is not None,
                              "queue_entries_closed": closed})
     metrics.add_metric(name="DocumentRetracted", unit="Count", value=1)
-    return {"id": item.id, "status": item_store.RETRACTED, "retracted_at": iso(now)}
+    return {"id": item.id, "status": "retracted", "retracted_at": iso(now)}
 
 
-def _versions(item: item_store.Item) -> list[dict[str, Any]]:
+def _versions(item: item_store.Item) -> list[DocumentVersion]:
     current = int(item.version or 1)
     return [{"version": int(v.version), "published_at": iso(v.published_at), "content_type": v.content_type,
              "size_bytes": int(v.size_bytes) if v.size_bytes is not None else None, "comment": v.comment,
@@ -78,14 +79,15 @@ def _versions(item: item_store.Item) -> list[dict[str, Any]]:
             for v in (item.versions or [item_store.first_version(item)])]
 
 
-def staff_document(caller: Caller, document_id: str) -> dict[str, Any]:
+def staff_document(caller: Caller, document_id: str) -> StaffDocument:
     """One document as the office sees it, whatever its status (audited as a view of the record)."""
     item = _document(document_id)
     patient = account_store.get(item.patient_id)
     reader = patient if item.first_read_by in (None, item.patient_id) else account_store.get(item.first_read_by)
-    read_by = None
+    read_by: Reader | None = None
     if item.first_read_at is not None:
-        read_by = {"role": item.first_read_role or "patient", "name": reader.name if reader else None}
+        read_by = {"role": cast(Literal["patient", "proxy"], item.first_read_role or "patient"),
+                   "name": reader.name if reader else None}
     retracter = account_store.get(item.retracted_by) if item.retracted_by else None
     sent = outbox.sent_among(notices.item_notice_ids(item))
     audit.record_for(caller, "document.staff_view", patient_id=item.patient_id, target_id=item.id)
@@ -96,7 +98,7 @@ def staff_document(caller: Caller, document_id: str) -> dict[str, Any]:
         "title": item.title,
         "category": item.category,
         "provider": item.provider,
-        "status": item_store.status_of(item),
+        "status": cast(ItemStatus, item_store.status_of(item)),
         "version": int(item.version or 1),
         "published_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import timedelta
-from typing import Any
+from typing import Literal, cast
 from urllib.parse import quote
 
 from chalicelib.clock import clock, iso
@@ -20,6 +20,7 @@ from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import sweep as followup
+from chalicelib.services.publication.answers import Comment, Document, FileLink, RetractedDocument, RetractedTitle
 from chalicelib.settings import get_settings
 from chalicelib.store import bucket
 from chalicelib.store import items as item_store
@@ -69,23 +70,23 @@ def content_disposition(title: str, content_type: str | None) -> str:
 
 # ---------------------------------------------------------------- what the patient sees
 
-def comment_json(comment: item_store.Comment) -> dict[str, Any]:
+def comment_json(comment: item_store.Comment) -> Comment:
     return {"author": comment.author, "text": comment.text, "created_at": iso(comment.created_at)}
 
 
-def retracted_json(item: item_store.Item) -> dict[str, Any]:
+def retracted_json(item: item_store.Item) -> RetractedDocument:
     """All a patient sees of a retracted document: never its own title (it may be another
     patient's), its file or its comments."""
-    return {"id": item.id, "status": item_store.RETRACTED, "title": item_store.RETRACTED_TITLE,
+    return {"id": item.id, "status": "retracted", "title": cast(RetractedTitle, item_store.RETRACTED_TITLE),
             "retracted_at": iso(item.retracted_at)}
 
 
-def document_json(item: item_store.Item) -> dict[str, Any]:
+def document_json(item: item_store.Item) -> Document | RetractedDocument:
     if item_store.status_of(item) == item_store.RETRACTED:
         return retracted_json(item)
     return {
         "id": item.id,
-        "status": item_store.status_of(item),
+        "status": cast(Literal["published", "updated"], item_store.status_of(item)),
         "version": int(item.version or 1),
         "title": item.title,
         "category": item.category,
@@ -112,7 +113,7 @@ def _own_document(caller: Caller, document_id: str, action: str) -> item_store.I
     return item
 
 
-def open_document(caller: Caller, document_id: str) -> dict[str, Any]:
+def open_document(caller: Caller, document_id: str) -> Document | RetractedDocument:
     """The document as the patient sees it. The first open writes the read receipt (a
     conditional write, never overwritten); later opens are counted."""
     item = _own_document(caller, document_id, "document.view")
@@ -129,7 +130,7 @@ def open_document(caller: Caller, document_id: str) -> dict[str, Any]:
     return document_json(item)
 
 
-def file_link(caller: Caller, document_id: str) -> dict[str, Any]:
+def file_link(caller: Caller, document_id: str) -> FileLink:
     """A presigned GET for the patient's own file (its current version), valid for at most five
     minutes, that names a saved copy after the document's title. A retracted document's file
     answers 410: it is kept for the record, never handed out again."""

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from chalicelib.clock import iso
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts.registry import get_patient, patient_json
+from chalicelib.services.publication.answers import ItemKind, ItemStatus, ItemSummary, PatientDetail, StaffItem
 from chalicelib.store import item_lists
 from chalicelib.store import items as item_store
 
 
-def summary_json(item: item_store.Item | item_lists.Entry) -> dict[str, Any]:
+def summary_json(item: item_store.Item | item_lists.Entry) -> ItemSummary:
     return {
         "id": item.id,
-        "kind": item.kind,
+        "kind": cast(ItemKind, item.kind),
         "title": item.title,
         "created_at": iso(item.created_at),
         "read_at": iso(item.read_at),
-        "status": item.status or item_lists.PUBLISHED,
+        "status": cast(ItemStatus, item.status or item_lists.PUBLISHED),
     }
 
 
-def staff_item_json(item: item_store.Item) -> dict[str, Any]:
+def staff_item_json(item: item_store.Item) -> StaffItem:
     return {
         **summary_json(item),
         "category": item.category,
@@ -40,7 +41,7 @@ def staff_item_json(item: item_store.Item) -> dict[str, Any]:
 LIST_READ = item_lists.read
 
 
-def list_for_patient(caller: Caller, entries: list[item_lists.Entry] | None = None) -> list[dict[str, Any]]:
+def list_for_patient(caller: Caller, entries: list[item_lists.Entry] | None = None) -> list[ItemSummary]:
     """The caller's patient's items, newest first: `entries` when they came with the session, else
     read now. A caregiver's look at the list is a view the patient is shown ("who viewed my
     record"): one audit event about the patient, the caregiver as its actor."""
@@ -52,7 +53,7 @@ def list_for_patient(caller: Caller, entries: list[item_lists.Entry] | None = No
     return [summary_json(entry) for entry in entries]
 
 
-def staff_patient_view(caller: Caller, patient_id: str) -> dict[str, Any]:
+def staff_patient_view(caller: Caller, patient_id: str) -> PatientDetail:
     account = get_patient(patient_id)
     audit.record_for(caller, "patient.view", patient_id=account.id, target_id=account.id)
     return {

@@ -26,6 +26,7 @@ from chalicelib.services.accounts.registry import get_patient
 from chalicelib.services.followup import notices
 from chalicelib.services.followup import work_queue as queue
 from chalicelib.services.publication import documents
+from chalicelib.services.publication.answers import Commented, PublishedAgain, UploadForm
 from chalicelib.services.publication.publisher import (
     ALLOWED_TYPES,
     INCOMING,
@@ -79,7 +80,7 @@ def _refuse_what_s3_cannot_carry(**values: str | None) -> None:
 
 def _pending_upload_form(caller: Caller, content_type: str, received_path: str | None, *, patient_id: str,
                          title: str, category: str, provider: str, comment: str | None, filename: str,
-                         replaces: str | None = None, now: datetime) -> dict[str, Any]:
+                         replaces: str | None = None, now: datetime) -> UploadForm:
     """The pending-upload row under a new opaque key (`incoming/<upload id>`) and the presigned S3
     POST for it: the content type (checked here), the upload id as the only metadata, the size
     limit, and S3's redirect to `received_path` when a page asked for one."""
@@ -102,7 +103,7 @@ def _pending_upload_form(caller: Caller, content_type: str, received_path: str |
 
 
 def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, provider: str, comment: str | None,
-                filename: str, content_type: str, received_path: str | None = None) -> dict[str, Any]:
+                filename: str, content_type: str, received_path: str | None = None) -> UploadForm:
     """A presigned S3 POST locked to a new opaque key (`incoming/<upload id>`), the content type,
     the upload id as its only metadata, and the size limit; the details wait in a pending-upload
     row until publication. The publisher still checks everything when the file arrives. With
@@ -120,7 +121,7 @@ def upload_form(caller: Caller, patient_id: str, *, title: str, category: str, p
 
 
 def replace_form(caller: Caller, document_id: str, *, filename: str, content_type: str, comment: str | None,
-                 received_path: str | None = None) -> dict[str, Any]:
+                 received_path: str | None = None) -> UploadForm:
     """A presigned S3 POST for a corrected file of a published document, as `upload_form` (an
     opaque key, the details in a pending-upload row that names the document it replaces). The
     publisher checks the file as any upload's; when it publishes, it becomes the document's next
@@ -154,7 +155,7 @@ def _staff_name(caller: Caller) -> str:
     return staff.name if staff else "Office"
 
 
-def add_comment(caller: Caller, document_id: str, text: str) -> dict[str, Any]:
+def add_comment(caller: Caller, document_id: str, text: str) -> Commented:
     """A provider comment added later: the document is unread again, a new follow-up round
     starts, and the patient is told (the comment itself never goes into the email)."""
     author = _staff_name(caller)
@@ -245,7 +246,7 @@ def _republish_key(entry: work_store.WorkEntry, mrn: str | None) -> tuple[str | 
     return mrn, f"{INCOMING}{mrn}/{tag}-{file_name}"[: len(INCOMING) + len(mrn) + 1 + 200], corrected
 
 
-def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | None) -> dict[str, Any]:
+def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | None) -> PublishedAgain:
     """Send a quarantined upload back through the publisher, once its cause is fixed (the patient
     is registered now, or staff give the right MRN). The publisher checks it all again: it
     publishes and notifies, or quarantines it anew with the new reason."""
@@ -282,4 +283,4 @@ def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | No
     audit.record_for(caller, "quarantine.publish_again", patient_id=account.id, target_id=entry.id,
                      detail={"reason": entry.reason, "mrn_corrected": corrected})
     metrics.add_metric(name="UploadPublishedAgain", unit="Count", value=1)
-    return {"id": entry.id, "status": "resolved", "resolution": PUBLISHED_AGAIN, "key": key, "patient_id": account.id}
+    return {"id": entry.id, "status": "resolved", "resolution": "published_again", "key": key, "patient_id": account.id}

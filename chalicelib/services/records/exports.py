@@ -22,7 +22,7 @@ import secrets
 import tempfile
 import zipfile
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, cast
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound, RateLimited
@@ -31,9 +31,11 @@ from chalicelib.observability import logger, metrics
 from chalicelib.services import audit
 from chalicelib.services.access import ratelimit
 from chalicelib.services.access.identity import Caller, require_role
+from chalicelib.services.answers import Created
 from chalicelib.services.followup import notices
 from chalicelib.services.publication.documents import MAX_LINK_SECONDS, download_name
 from chalicelib.services.records import bundle as records_bundle
+from chalicelib.services.records.answers import ExportStatus
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import bucket, outbox, queues
@@ -49,11 +51,7 @@ _HOUR = 3600
 DOCUMENTS_FOLDER = "documents"
 
 
-def _status_json(export: export_store.Export) -> dict[str, Any]:
-    return {"status": export.status}
-
-
-def request_export(caller: Caller) -> dict[str, Any]:
+def request_export(caller: Caller) -> Created:
     """Queue the building of the caller's zip; answers its id (the job does the work)."""
     require_role(caller.principal, Role.PATIENT)
     allowed, retry_after = ratelimit.hit(f"export#{caller.actor_id}", REQUESTS_PER_HOUR, _HOUR)
@@ -98,16 +96,16 @@ def latest_export(caller: Caller) -> dict[str, Any] | None:
     return _summary(export)
 
 
-def export_status(caller: Caller, export_id: str) -> dict[str, Any]:
+def export_status(caller: Caller, export_id: str) -> ExportStatus:
     """Pending, or ready with a short-lived link to the zip (each link handed out is audited)."""
     export = _own_export(caller, export_id, "export.status")
     if export.status != export_store.READY:
-        return _status_json(export)
+        return {"status": cast(Literal["pending"], export.status)}
     seconds = max(1, min(get_settings().file_link_seconds, MAX_LINK_SECONDS))
     url = bucket.file_link(get_settings().results_bucket, export.s3_key, "application/zip", seconds,
                            f'attachment; filename="{zip_name(export)}"')
     audit.record_for(caller, "export.download", patient_id=export.patient_id, target_id=export.id)
-    return {"status": export.status, "url": url, "expires_at": iso(clock.now() + timedelta(seconds=seconds))}
+    return {"status": "ready", "url": url, "expires_at": iso(clock.now() + timedelta(seconds=seconds))}
 
 
 def zip_name(export: export_store.Export) -> str:

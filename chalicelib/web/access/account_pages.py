@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
@@ -43,7 +44,7 @@ def static(name: str) -> Response:
                              "Cache-Control": "public, max-age=31536000, immutable"})
 
 
-def item_href(item: dict) -> str:
+def item_href(item: Mapping[str, Any]) -> str:
     return f"/documents/{item['id']}" if item["kind"] == "document" else f"/messages/{item['id']}"
 
 

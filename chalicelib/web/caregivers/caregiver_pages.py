@@ -5,7 +5,9 @@ where the API decides it (`frontdoor.acting_for`, which reads the grant)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
 from chalice import Blueprint
@@ -36,7 +38,7 @@ def _only_caregivers(ctx: PageCtx) -> None:
         raise NotFound(N_("There is no such page for your account."))
 
 
-def _acting(ctx: PageCtx, patient_id: str, needs: str | None = None) -> tuple[Caller, dict]:
+def _acting(ctx: PageCtx, patient_id: str, needs: str | None = None) -> tuple[Caller, Mapping[str, Any]]:
     """The caller acting for `patient_id` (the same grant check as the API's: 404 without a live
     grant), and that patient as the banner names them."""
     _only_caregivers(ctx)
@@ -90,7 +92,7 @@ def caregiver_thread(ctx: PageCtx, patient_id: str, thread_id: str):
     return thread_view.page(ctx, thread_id, reading, caller=caller, patient=patient)
 
 
-def _compose(ctx: PageCtx, patient: dict, status: int = 200, errors: dict | None = None):
+def _compose(ctx: PageCtx, patient: Mapping[str, Any], status: int = 200, errors: dict | None = None):
     return ctx.render("caregiver_message_new.html", status=status, patient=patient, base=_base(patient["id"]),
                       errors=errors or {}, values=ctx.form)
 

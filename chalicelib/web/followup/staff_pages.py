@@ -15,7 +15,8 @@ bp = Blueprint(__name__)
 @page(bp, "/staff", access=STAFF)
 def staff_home(ctx: PageCtx):
     snapshot = queue.snapshot()
-    counts = {name: len(snapshot.get(name, [])) for name in ("follow_ups", "forms", "quarantine", "bad_emails")}
+    counts = {"follow_ups": len(snapshot["follow_ups"]), "forms": len(snapshot["forms"]),
+              "quarantine": len(snapshot["quarantine"]), "bad_emails": len(snapshot["bad_emails"])}
     return ctx.render("staff_home.html", counts=counts, report=digest.counts())
 
 

@@ -1,0 +1,94 @@
+"""The office's follow-up answers: the work queue, the read report, the sweep's summary (see
+chalicelib/services/answers.py for how an answer is declared)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from typing_extensions import TypedDict
+
+from chalicelib.services.answers import Time
+
+
+class WorkEntry(TypedDict):
+    """One entry of the office's work queue (`work_queue.entry_json`)."""
+
+    id: str
+    kind: str
+    created_at: Time
+    patient_id: str | None
+    item_id: str | None
+    reason: str | None
+    data: dict[str, Any] | None
+
+
+class FollowUpEntry(WorkEntry):
+    """A call to make, or a notice that could not be sent: who (name and phone on file) and about
+    which item."""
+
+    patient_name: str | None
+    phone: str | None
+    item_title: str | None
+
+
+class BadEmail(TypedDict):
+    """A patient whose address on file bounces or complained."""
+
+    patient_id: str
+    name: str | None
+    reason: str | None
+    since: Time | None
+
+
+class Queue(TypedDict):
+    """The office's work queue (`work_queue.snapshot`)."""
+
+    follow_ups: list[FollowUpEntry]
+    forms: list[WorkEntry]
+    quarantine: list[WorkEntry]
+    failed_notices: list[FollowUpEntry]
+    bad_emails: list[BadEmail]
+
+
+class Resolved(TypedDict):
+    """A queue entry closed (`work_queue.resolve`)."""
+
+    id: str
+    status: Literal["resolved"]
+
+
+class ResolvedEntry(Resolved):
+    """A follow-up, failed notice or quarantined upload closed, with its kind (`sweep.resolve`)."""
+
+    kind: str
+
+
+class FollowUpReport(TypedDict):
+    """The office digest's figures, live (`digest.counts`)."""
+
+    since: Time
+    as_of: Time
+    read_since_last: int
+    unread_in_follow_up: int
+    escalated_open: int
+    escalated_since_last: int
+    bad_emails: int
+
+
+class SweepSummary(TypedDict):
+    """What one run of the follow-up sweep did, counts only (`sweep.SweepSummary`)."""
+
+    now: Time
+    due: int
+    notified: int
+    escalated: int
+    escalated_bad_email: int
+    taken: int
+    retry: int
+    failed: int
+    suppressed: int
+    errors: int
+    stopped: int
+    complete: bool
+    retries: dict[str, int]
+    digest: str | None
