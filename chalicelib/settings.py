@@ -1,7 +1,10 @@
 """Every setting of the portal, read from the environment once.
 
 The deployed stages get these from `.chalice/config.json`; the local stack and the tests set the
-same variables. Nothing else in the code reads `os.environ`.
+same variables. Nothing a deployed function runs reads `os.environ` elsewhere (boto3 reads the AWS
+ones, the region and endpoints, itself): only the local runner (`chalicelib/localstack/`: its port,
+the demo accounts' passwords, its schedule, and the variables it sets for the portal) and the
+command line (`portal_cli/`, which sets them from a stage's config) touch it, and a test holds to that.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ from chalicelib.vocabulary import Role
 
 PROXY = Role.PROXY
 SCOPES = grant_store.SCOPES
-MESSAGE = "message"  # what a route needs beyond reading: `route(..., scope=MESSAGE)`
+# What a caregiver's request needs beyond reading: `route(..., needs="message")`, `acting_for(..., needs=MESSAGE)`.
+MESSAGE = "message"
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
 
 
