@@ -157,6 +157,14 @@ def inputs_digest(stage: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _packaging_environment() -> dict[str, str]:
+    """The caller's environment without what a stage or a local stack sets: a package is the same
+    whoever asks for it (the suite's workers run with the local stage's settings and endpoints)."""
+    keep = ("PATH", "HOME", "USER", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AWS_DEFAULT_REGION")
+    return {name: value for name, value in os.environ.items()
+            if name in keep or name.startswith(("PIP_", "UV_", "XDG_", "LC_", "LANG"))}
+
+
 def cached(stage: str = "prod", cache: Path = ROOT / "build" / "package-cache") -> Path:
     """The folder of a package of `stage` made from the tree as it is now (`sam.json`,
     `deployment.zip`, and `package.log`, the command's output): made by `python -m infra.package`
@@ -176,7 +184,7 @@ def cached(stage: str = "prod", cache: Path = ROOT / "build" / "package-cache") 
             out.mkdir()
             answer = subprocess.run(  # noqa: S603 - this module, as `make package` runs it
                 [sys.executable, "-m", "infra.package", "--stage", stage, "--out", str(out)],
-                cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False,
+                cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False, env=_packaging_environment(),
             )
             log.write_text(answer.stdout + answer.stderr)
             status.write_text(str(answer.returncode))
