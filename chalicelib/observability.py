@@ -42,6 +42,9 @@ _R = TypeVar("_R")
 
 # Most requests record no metric; flushing an empty set at the end of each is expected, not news.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+# fpdf2 says at import that it cannot place images without Pillow, which the bundle leaves out
+# (infra/bundle.py: the letters are text); said on every cold start, it would be news to no one.
+warnings.filterwarnings("ignore", message="Pillow could not be imported")
 
 
 def heartbeat(job: str) -> None:
