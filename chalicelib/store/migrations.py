@@ -210,3 +210,12 @@ def published_from(upload_key: str, patient_id: str, replaces: str | None) -> bo
 def drop_pending_upload(upload: PendingUpload) -> bool:
     """Delete a pending-upload row that nothing needs any more (its upload published, or expired)."""
     return conditional(lambda: upload.delete(condition=PendingUpload.id.exists()))
+
+
+ACCOUNTS_WITH_PHONE = RowSource(Account, Account.phone.exists())
+
+
+def rewrite_phone(account: Account, typed: str, e164: str) -> bool:
+    """Store a phone number typed before numbers were kept in E.164 as its E.164 form. False when
+    the number on file changed meanwhile (its new one was checked when it was typed)."""
+    return conditional(lambda: account.update(actions=[Account.phone.set(e164)], condition=Account.phone == typed))

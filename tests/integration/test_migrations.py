@@ -8,11 +8,14 @@ processes of their own, on the suite's DynamoDB Local and moto."""
 
 from __future__ import annotations
 
+import copy
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
+from chalicelib import aws
 from tests.stacks import document_body, first_release_stack
 from tests.support import Api, Portal
 
@@ -52,12 +55,41 @@ def test_migrate_refuses_a_stack_this_release_has_not_been_deployed_to(first_rel
     assert own.rows("accounts") == accounts_before
 
 
+def second_release_rows(own, release) -> None:
+    """What the second release added to such a stack, as it wrote it: phones as the office typed
+    them, and pending uploads (one of a document published three weeks ago, one published two days
+    ago, one still waiting for its file), for the migrations of later schema changes to meet."""
+    patients = release["patients"]
+    now = datetime.now(UTC)
+    dynamodb = aws.client("dynamodb")
+    for patient_id, typed in ((patients["R1-0002"], "(919) 555-0142"), (patients["R1-0001"], "ext. 12")):
+        dynamodb.update_item(TableName=own.table("accounts"), Key={"id": {"S": patient_id}},
+                             UpdateExpression="SET phone = :p", ExpressionAttributeValues={":p": {"S": typed}})
+    template = next(row for row in release["rows"]["items"] if row["id"]["S"] == release["documents"]["read"])
+    rows = {"items": [], "pending_uploads": []}
+    for upload_id, age, published in (("u_published", 21, True), ("u_recent", 2, True), ("u_waiting", 0, False)):
+        created = now - timedelta(days=age, hours=1)
+        stamp = created.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+        if published:
+            rows["items"].append({**copy.deepcopy(template), "id": {"S": f"d_{upload_id}"},
+                                  "created_at": {"S": stamp},
+                                  "source": {"M": {"key": {"S": f"incoming/{upload_id}"}}}})
+        rows["pending_uploads"].append({
+            "id": {"S": upload_id}, "patient_id": {"S": patients["R1-0001"]}, "title": {"S": "Lipid panel"},
+            "category": {"S": "lab"}, "provider": {"S": "Dr. Osei"}, "file_name": {"S": "lipids.pdf"},
+            "content_type": {"S": "application/pdf"}, "created_at": {"S": stamp},
+            "expires_at": {"N": str(int((created + timedelta(days=30)).timestamp()))}})
+    own.put_rows(rows)
+
+
 def test_the_first_releases_rows_are_migrated_once_resumably_and_served_by_this_release(first_release):
     own, release = first_release
     ana = ("ana.rio@example.com", release["passwords"]["ana.rio@example.com"])
     url = own.serving()
     # Given this release deployed over the first release's data, whose staff have no keys in
-    # the name index yet and whose office sessions predate the second factor
+    # the name index yet and whose office sessions predate the second factor, and the second
+    # release's phones as typed and pending uploads
+    second_release_rows(own, release)
     portal = Portal(url)
     assert [row for row in own.rows("accounts") if "search_shard" not in row] != []
     assert len(office_sessions_without_factor(own)) == 3
@@ -70,7 +102,8 @@ def test_the_first_releases_rows_are_migrated_once_resumably_and_served_by_this_
     assert dry["0001-staff-in-name-index"]["status"] == "dry_run"
     assert dry["0001-staff-in-name-index"]["changed"] == 2  # the admin and the front desk
     assert dry["0002-office-sessions-before-second-factor"]["changed"] == 3
-    assert dry["0003-pending-uploads-finished"]["changed"] == 0  # the first release had none
+    assert dry["0003-pending-uploads-finished"]["changed"] == 1  # published three weeks ago
+    assert dry["0004-phones-in-e164"]["changed"] == 1  # Ben's; Ana's "ext. 12" is no number
     assert own.rows("accounts") == accounts_before and own.rows("migrations") == []
 
     # When a run is stopped after its first page (one row a page)
@@ -91,6 +124,10 @@ def test_the_first_releases_rows_are_migrated_once_resumably_and_served_by_this_
     assert records["0001-staff-in-name-index"]["runs"]["N"] == "2"
     assert records["0002-office-sessions-before-second-factor"]["changed"]["N"] == "3"
     assert office_sessions_without_factor(own) == []
+    assert {row["id"]["S"] for row in own.rows("pending_uploads")} == {"u_recent", "u_waiting"}
+    phones = {row["id"]["S"]: row.get("phone", {}).get("S") for row in own.rows("accounts")}
+    assert phones[release["patients"]["R1-0002"]] == "+19195550142"
+    assert phones[release["patients"]["R1-0001"]] == "ext. 12"
     migrated_accounts = own.rows("accounts")
 
     # When they are run once more

@@ -26,6 +26,7 @@ from chalicelib.clock import clock, iso
 from chalicelib.observability import logger
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
+from chalicelib.services.accounts import phone
 from chalicelib.store import backups as backup_store
 from chalicelib.store import migrations as store
 from chalicelib.store.accounts import Account
@@ -67,6 +68,16 @@ def _drop_finished_upload(upload: PendingUpload, now: datetime, dry_run: bool) -
     return dry_run or store.drop_pending_upload(upload)
 
 
+def _phone_in_e164(account: Account, now: datetime, dry_run: bool) -> bool:
+    typed = account.phone or ""
+    if phone.problem(typed) is not None:
+        return False  # not a number of the clinic's country as typed: left as it is, and shown so
+    e164 = phone.valid(typed)
+    if e164 is None or e164 == typed:
+        return False  # in E.164 already
+    return dry_run or store.rewrite_phone(account, typed, e164)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     # Second round: the admin's staff list is one Query of the name index's "staff" shard. Staff
     # and admins created by the first release have no name keys (only patients had), so the
@@ -87,6 +98,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0003-pending-uploads-finished",
               "Pending-upload rows of published or expired uploads are deleted, not left to expire",
               _drop_finished_upload, store.PENDING_UPLOADS),
+    # Third round: phone numbers are stored in E.164 (`+19195550142`), which text messages (SNS)
+    # need; the second round stored them as typed. Numbers that read as a valid number of the
+    # clinic's country (CLINIC_COUNTRY) are rewritten; any other stays as typed (pages show it so,
+    # and it takes no texts) for the office to correct on the patient's page.
+    Migration("0004-phones-in-e164",
+              "Phone numbers stored as typed are stored in E.164, as text messages need",
+              _phone_in_e164, store.ACCOUNTS_WITH_PHONE),
 )
 
 
