@@ -70,7 +70,7 @@ class PortalError(ChaliceUnhandledError):
 
     def _words(self, message_id: str, language: str) -> str:
         if self.plain and self.params and i18n.of(language) != i18n.DEFAULT:
-            return i18n.gettext(self.plain, language)
+            message_id = self.plain  # its `{placeholders}`, if any, are values, as the message's
         words = i18n.gettext(message_id, language)
         return words.format(**self.params) if self.params else words
 
@@ -197,11 +197,29 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     )
 
 
-def validation_message(exc: ValidationError) -> str:
-    """A sentence naming the first field that failed, e.g. "username: field required"."""
+# What a body that fails its model is told in a language other than English, by pydantic's kind of
+# error (English keeps pydantic's own words, which name the limit: "String should have at most 200
+# characters").
+_VALIDATION_SENTENCES = {
+    "missing": N_("{field}: this field is required."),
+    "extra_forbidden": N_("{field}: this field is not one the request takes."),
+    "string_too_short": N_("{field}: too short."),
+    "string_too_long": N_("{field}: too long."),
+    "string_pattern_mismatch": N_("{field}: not in the expected format."),
+    "literal_error": N_("{field}: not one of the values allowed."),
+}
+_NOT_VALID = N_("{field}: not a valid value.")
+_AS_PYDANTIC_SAYS = "{field}: {reason}"  # English: the field and pydantic's own sentence
+
+
+def validation_error(exc: ValidationError) -> BadRequest:
+    """400 `invalid_request` naming the first field that failed: in English with pydantic's sentence
+    ("username: Field required"), in another language with the catalog's for its kind of error."""
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first.get("loc", ())) or "body"
-    return f"{field}: {first.get('msg', 'is not valid')}"
+    return BadRequest(_AS_PYDANTIC_SAYS, code="invalid_request",
+                      params={"field": field, "reason": first.get("msg", "is not valid")},
+                      plain=_VALIDATION_SENTENCES.get(str(first.get("type")), _NOT_VALID))
 
 
 # Chalice answers some requests itself with {"Code", "Message"}; map them to the contract.
@@ -269,7 +287,9 @@ def http_error_middleware(event: Any, get_response: Any) -> Response:
         return response
     except Exception as exc:  # noqa: BLE001 - the last line of defence must not leak internals
         if _is_validation_error(exc):
-            return error_response(400, "invalid_request", validation_message(exc))  # type: ignore[arg-type]
+            refused = validation_error(exc)  # type: ignore[arg-type]
+            language = request_language(event)
+            return error_response(400, refused.code, refused.text(language))
         logger.error("unhandled error", extra={"outcome": "internal_error", "status": 500,
                                                "route": getattr(event, "path", None), **failure(exc)})
         return error_response(500, "internal_error", i18n.gettext(ON_OUR_SIDE, request_language(event)))

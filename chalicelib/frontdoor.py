@@ -21,7 +21,7 @@ from chalicelib.errors import (
     PasswordChangeRequired,
     PayloadTooLarge,
     PortalError,
-    validation_message,
+    validation_error,
 )
 from chalicelib.i18n import N_
 from chalicelib.services.access import sessions
@@ -246,7 +246,7 @@ def parse_json(request, model: str | type[BaseModel]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise BadRequest(validation_message(exc), code="invalid_request") from None
+        raise validation_error(exc) from None
 
 
 def parse_form(request) -> dict[str, str]:

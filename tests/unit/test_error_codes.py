@@ -40,6 +40,22 @@ def test_the_api_words_an_error_in_the_language_asked_for_and_keeps_its_code():
     assert ranked.body["message"] == english.body["message"]
 
 
+def test_a_body_that_fails_its_model_is_refused_in_the_language_asked_for():
+    # Given a sign-in body without its password
+    from chalicelib.bodies import LoginBody
+
+    def refused(_event):
+        LoginBody.model_validate({"username": "maria"})
+
+    def answer(accept_language: str | None):
+        headers = {"accept-language": accept_language} if accept_language else {}
+        return http_error_middleware(SimpleNamespace(headers=headers, path="/api/auth/login"), refused).body
+
+    # Then English names the field with pydantic's words, Spanish with the catalog's; the code is the same
+    assert answer(None) == {"error": "invalid_request", "message": "password: Field required"}
+    assert answer("es") == {"error": "invalid_request", "message": "password: este campo es obligatorio."}
+
+
 def test_values_and_several_fields_are_worded_in_the_language_too():
     # Given an error with a value, and a conflict naming two fields
     limit = BadRequest(N_("A whole number from 1 to {max}."), field="limit", params={"max": 200})
@@ -77,13 +93,22 @@ ERRORS = {"PortalError", "BadRequest", "Forbidden", "Conflict", "NotFound", "Gon
           "Unauthenticated", "InvalidCode", "RateLimited", "PayloadTooLarge", "UnsupportedForm", "WeakPassword"}
 
 
+def _literal(node: ast.AST | None) -> bool:
+    """A message written out in the code: a string, an f-string, or a choice of them."""
+    if isinstance(node, ast.IfExp):
+        return _literal(node.body) or _literal(node.orelse)
+    if isinstance(node, ast.BinOp):
+        return _literal(node.left) or _literal(node.right)
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and bool(node.value))
+
+
 def _worded_outside_the_catalog(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ERRORS:
             position = 1 if node.func.id == "RateLimited" else 0  # after its Retry-After seconds
             message = node.args[position] if len(node.args) > position else None
-            if isinstance(message, ast.JoinedStr) or (isinstance(message, ast.Constant) and message.value):
+            if _literal(message):
                 found.append(f"{path.relative_to(CHALICELIB)}:{node.lineno}")
     return found
 
