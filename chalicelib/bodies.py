@@ -286,6 +286,8 @@ class OutboxQuery(Query):
 class AuditQuery(Query):
     patient_id: str = ""
     actor_id: str = ""
+    limit: Annotated[str, Field(pattern=r"^(0*([1-9][0-9]?|[1-4][0-9]{2}|500))?$", description="1 to 500 (500)")] = ""
+    cursor: Annotated[str, Field(description="next_cursor of the page before")] = ""
 
 
 # ---------------------------------------------------------------- caregivers

@@ -98,6 +98,7 @@ class Proxies(TypedDict):
 
 class AuditTrail(TypedDict):
     events: list[AuditEvent]
+    next_cursor: str | None  # the next (older) page's cursor; null on the last page
 
 
 # ---------------------------------------------------------------- the local stage's /dev routes

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 from typing_extensions import TypedDict
 
 from chalicelib.clock import clock, iso
+from chalicelib.services import paging
 from chalicelib.services.answers import Time
 from chalicelib.store import audit as audit_store
 from chalicelib.vocabulary import Role
@@ -92,7 +92,7 @@ def new_event(action: str, *, outcome: str = "ok", actor_id: str | None = None, 
     """An event not yet written, for a store that writes it in the same transaction as the change."""
     now = clock.now()
     return audit_store.AuditEvent(
-        f"{iso(now)}#{secrets.token_hex(6)}",
+        audit_store.event_id(now),
         at=now,
         action=action,
         outcome=outcome,
@@ -120,20 +120,26 @@ def as_json(event: audit_store.AuditEvent) -> AuditEvent:
     }
 
 
-def events(*, patient_id: str | None = None, actor_id: str | None = None) -> list[AuditEvent]:
-    """Newest first, for one patient or one actor (both given: both must match)."""
-    if patient_id:
-        rows = audit_store.for_patient(patient_id)
-        if actor_id:
-            rows = (row for row in rows if row.actor_id == actor_id)
-    elif actor_id:
-        rows = audit_store.for_actor(actor_id)
-    else:
-        rows = []
-    return [as_json(row) for row in rows]
+# Events a page of the trail holds, at most and when the reader does not say.
+TRAIL_PAGE = 500
 
 
-def read_trail(caller: Caller, *, patient_id: str | None = None, of_actor_id: str | None = None) -> list[AuditEvent]:
-    """An admin reads the trail (of a patient, of a staff member); the reading is recorded too."""
-    record_for(caller, "audit.view", patient_id=patient_id, target_id=of_actor_id)
-    return events(patient_id=patient_id, actor_id=of_actor_id)
+def trail_page(*, patient_id: str | None = None, actor_id: str | None = None, limit: int = TRAIL_PAGE,
+               cursor: str | None = None) -> tuple[list[AuditEvent], str | None]:
+    """One page of the trail, newest first (events of one moment in the order they were written),
+    for one patient or one actor (both given: both must match): the events, and the cursor of the
+    next page (None on the last). A cursor this trail did not give out is a 400."""
+    position = paging.decode(cursor, "audit", parts=1)
+    rows, last = audit_store.page(patient_id=patient_id, actor_id=actor_id, before=position[0] if position else None,
+                                  limit=limit)
+    return [as_json(row) for row in rows], (paging.encode("audit", last) if last else None)
+
+
+def read_trail(caller: Caller, *, patient_id: str | None = None, of_actor_id: str | None = None,
+               limit: int = TRAIL_PAGE, cursor: str | None = None) -> tuple[list[AuditEvent], str | None]:
+    """An admin reads a page of the trail (of a patient, of a staff member); each reading is
+    recorded too. (The events, and the next page's cursor or None.)"""
+    position = paging.decode(cursor, "audit", parts=1)  # a bad cursor is refused before anything is written
+    record_for(caller, "audit.view", patient_id=patient_id, target_id=of_actor_id,
+               detail={"page": "older"} if position else None)
+    return trail_page(patient_id=patient_id, actor_id=of_actor_id, limit=limit, cursor=cursor)

@@ -3,7 +3,10 @@ or deleted, and the deployed IAM policy grants no UpdateItem or DeleteItem on th
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -34,7 +37,7 @@ class ActorIndex(GlobalSecondaryIndex["AuditEvent"]):
 class AuditEvent(PortalModel):
     Meta = meta("audit")
 
-    # "<ISO time>#<random>": unique and in time order within each index.
+    # Unique, and the sort key of both indexes: see `event_id`.
     id = UnicodeAttribute(hash_key=True)
     at = UTCDateTimeAttribute()
     action = UnicodeAttribute()
@@ -50,16 +53,49 @@ class AuditEvent(PortalModel):
     by_actor = ActorIndex()
 
 
+# How many events this process has given an id: orders its events within one microsecond too.
+_SEQUENCE = itertools.count()
+
+
+def event_id(at: datetime) -> str:
+    """A new event's id, the sort key of both indexes: `<time to the microsecond>Z#<sequence><random>`.
+    Ids sort in the order of their times, and the events one process writes in the order it wrote
+    them, also within one second or one microsecond (its sequence grows with each event); events of
+    two processes at the same microsecond are told apart by the random part. (The first releases'
+    ids, `<time to the second>Z#<random>`, sort among these by their second.)"""
+    sequence = next(_SEQUENCE) % 10**8
+    return f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{sequence:08d}{secrets.token_hex(3)}"
+
+
 def append(event: AuditEvent) -> None:
     event.save(condition=AuditEvent.id.does_not_exist())
 
 
-def for_patient(patient_id: str, limit: int = 500) -> Iterable[AuditEvent]:
+def for_patient(patient_id: str, limit: int | None = 500) -> Iterable[AuditEvent]:
     return AuditEvent.by_patient.query(patient_id, scan_index_forward=False, limit=limit)
 
 
 def for_actor(actor_id: str, limit: int = 500) -> Iterable[AuditEvent]:
     return AuditEvent.by_actor.query(actor_id, scan_index_forward=False, limit=limit)
+
+
+def page(*, patient_id: str | None = None, actor_id: str | None = None, before: str | None = None,
+         limit: int = 500) -> tuple[list[AuditEvent], str | None]:
+    """One page of the trail, newest first: one patient's events (only one actor's among them when
+    both are given: a filter on the patient index) or one actor's, older than the event id
+    `before`. (At most `limit` events, and the id to pass as `before` for the next page, or None
+    on the last page.)"""
+    condition = AuditEvent.id < before if before else None
+    if patient_id:
+        rows = AuditEvent.by_patient.query(patient_id, condition, scan_index_forward=False, limit=limit + 1,
+                                           filter_condition=(AuditEvent.actor_id == actor_id) if actor_id else None)
+    elif actor_id:
+        rows = AuditEvent.by_actor.query(actor_id, condition, scan_index_forward=False, limit=limit + 1)
+    else:
+        return [], None
+    found = list(rows)
+    shown = found[:limit]
+    return shown, (shown[-1].id if len(found) > limit else None)
 
 
 def views_of_patient(patient_id: str, actions: tuple[str, ...], *, before: str | None = None,

@@ -1,0 +1,41 @@
+"""Long lists a page at a time: `?limit=` (how many) and the opaque `cursor` that the page before
+answered as `next_cursor` (null on the last page). A cursor is the list's own position, encoded;
+one this list did not give out is a 400 naming `cursor`, a limit out of range a 400 naming `limit`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from chalicelib.errors import BadRequest
+from chalicelib.i18n import N_
+
+
+def page_size(limit: str | None, *, default: int, maximum: int) -> int:
+    """The page size a query string asks for: `limit` 1..maximum, `default` when not given."""
+    if limit is None or limit == "":
+        return default
+    if limit.isdigit() and 1 <= int(limit) <= maximum:
+        return int(limit)
+    raise BadRequest(N_("A whole number from 1 to {max}."), field="limit", params={"max": maximum},
+                     code="invalid_request")
+
+
+def encode(kind: str, *parts: str) -> str:
+    """A cursor for the list `kind` at the position `parts`."""
+    return base64.urlsafe_b64encode(json.dumps([kind, *parts]).encode()).decode().rstrip("=")
+
+
+def decode(cursor: str | None, kind: str, *, parts: int) -> list[str] | None:
+    """The position a cursor of the list `kind` holds (`parts` strings), None for the first page."""
+    if not cursor:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        data = None
+    if (not isinstance(data, list) or len(data) != parts + 1 or data[0] != kind
+            or not all(isinstance(part, str) and 0 < len(part) <= 400 for part in data[1:])):
+        raise BadRequest(N_("Not a cursor this list gave out."), field="cursor", code="invalid_request")
+    return [str(part) for part in data[1:]]
