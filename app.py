@@ -16,8 +16,10 @@ with imports_without_gc():
     from chalicelib.api.publication import items
     from chalicelib.api.publication import uploads as uploads_api
     from chalicelib.api.records import exports as exports_api
+    from chalicelib.api.results import results as results_api
     from chalicelib.errors import http_error_middleware
     from chalicelib.events import exports as export_events
+    from chalicelib.events import lab as lab_events
     from chalicelib.events import mail_feedback as mail_feedback_events
     from chalicelib.events import publisher as publisher_events
     from chalicelib.events import recovery as recovery_events
@@ -56,6 +58,10 @@ for blueprint in (followup_api.bp, sweep_events.bp, mail_feedback_events.bp):
 
 # Publication: patient documents, staff uploads and comments, the SQS upload publisher.
 for blueprint in (documents_api.bp, uploads_api.bp, publisher_events.bp):
+    app.register_blueprint(blueprint)
+
+# Lab results: the patient's results and trends, the office's view and retries, the SQS lab intake.
+for blueprint in (results_api.bp, lab_events.bp):
     app.register_blueprint(blueprint)
 
 # Password recovery: the forgot-password request queues a job, the SQS handler mails the reset.

@@ -275,6 +275,10 @@ class PatientRecordPagingQuery(PagingQuery, PatientRecordQuery):
     pass
 
 
+class ResultTrendQuery(PatientRecordQuery):
+    code: Annotated[str, Field(description="the test's code, as its observations carry it (a LOINC code)")] = ""
+
+
 class PatientSearchQuery(Query):
     q: Annotated[str, Field(description="MRN, username or the start of a name")] = ""
 

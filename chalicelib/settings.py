@@ -93,6 +93,8 @@ class Settings:
     office_names_to_patients: bool = False
     # Take-away records: the jobs that build a patient's zip wait here.
     export_queue_name: str = "portal-local-export"
+    # Lab results: files the lab interface or the EHR puts under `lab/` wait here for the lab function.
+    lab_queue_name: str = "portal-local-lab"
     # The clinic as its mails, texts and letters name it (a deploy sets them per stage): the From
     # display name, every subject, the footer's phone and address.
     clinic_name: str = "Your clinic"
@@ -129,6 +131,10 @@ class Settings:
     @property
     def export_dead_letter_queue_name(self) -> str:
         return f"{self.export_queue_name}-dlq"
+
+    @property
+    def lab_dead_letter_queue_name(self) -> str:
+        return f"{self.lab_queue_name}-dlq"
 
     def table_name(self, name: str) -> str:
         return f"{self.table_prefix}-{name}"
@@ -174,6 +180,7 @@ def get_settings() -> Settings:
         clinic_time_zone=os.environ.get("CLINIC_TIME_ZONE", "").strip() or "America/New_York",
         office_names_to_patients=os.environ.get("OFFICE_NAMES_TO_PATIENTS", "").strip().lower() in ("1", "true", "yes"),
         export_queue_name=os.environ.get("EXPORT_QUEUE_NAME", f"{prefix}-export"),
+        lab_queue_name=os.environ.get("LAB_QUEUE_NAME", f"{prefix}-lab"),
         check_answers=os.environ.get("CHECK_ANSWERS", "").strip() == "1",
         clinic_name=os.environ.get("CLINIC_NAME", "").strip() or "Your clinic",
         clinic_phone=os.environ.get("CLINIC_PHONE", "").strip(),

@@ -67,10 +67,12 @@ FUNCTIONS: dict[str, Function] = {
     API_FUNCTION: Function(
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "exports": WRITE, "grants": WRITE, "idempotency": WRITE,
                 "item_lists": WRITE, "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE,
-                "pending_uploads": WRITE, "sessions": WRITE, "threads": WRITE, "uniques": WRITE, "work": WRITE},
+                "pending_uploads": WRITE, "results": READ, "sessions": WRITE, "threads": WRITE, "uniques": WRITE,
+                "work": WRITE},
         # Presigned uploads (incoming/) and downloads are signed with the role's credentials, and
-        # staff send a quarantined upload back through incoming/. The API deletes no object.
-        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/",)},
+        # staff send a quarantined upload back through incoming/ (a lab message through lab/). The
+        # API deletes no object.
+        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/", "lab/")},
         sends_to=("RECOVERY_QUEUE_NAME", "EXPORT_QUEUE_NAME"),
         mails=True,
     ),
@@ -81,6 +83,17 @@ FUNCTIONS: dict[str, Function] = {
         objects={"s3:GetObject": ("incoming/",), "s3:GetObjectAttributes": ("incoming/",),
                  "s3:PutObject": ("documents/", "quarantine/"), "s3:DeleteObject": ("incoming/",)},
         polls="PUBLISH_QUEUE_NAME",
+        mails=True,
+    ),
+    # Lab results: reads the files under lab/, finds patients by MRN, writes each result (item, version,
+    # list entry, notice, a critical value's work entry), keeps failed messages under quarantine/lab/
+    # and writes the parts of a large file back under lab/split/. A notice to a patient who never
+    # signed in carries a fresh temporary password.
+    "lab-results": Function(
+        tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "item_lists": WRITE, "items": WRITE,
+                "outbox": WRITE, "results": WRITE, "uniques": READ, "work": WRITE},
+        objects={"s3:GetObject": ("lab/",), "s3:PutObject": ("lab/split/", "quarantine/lab/")},
+        polls="LAB_QUEUE_NAME",
         mails=True,
     ),
     "password-recovery": Function(
@@ -104,7 +117,7 @@ FUNCTIONS: dict[str, Function] = {
     # puts it under exports/, marks the export ready and mails the patient.
     "build-exports": Function(
         tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "exports": WRITE, "items": READ,
-                "messages": READ, "outbox": WRITE, "threads": READ},
+                "messages": READ, "outbox": WRITE, "results": READ, "threads": READ},
         objects={"s3:GetObject": ("documents/",), "s3:PutObject": ("exports/",), "s3:DeleteObject": ("exports/",)},
         polls="EXPORT_QUEUE_NAME",
         mails=True,

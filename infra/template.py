@@ -36,6 +36,8 @@ DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 QUARANTINE_PREFIX = "quarantine/"
 INCOMING_PREFIX = "incoming/"
 EXPORT_PREFIX = "exports/"
+LAB_PREFIX = "lab/"  # lab results (HL7 v2, FHIR) the lab interface or the EHR drops
+LAB_KEEP_DAYS = 30  # a lab file, once read, moves to cheaper storage after this many days (never deleted)
 EXPORT_KEEP_DAYS = 7  # a patient's take-away records zip; its link is handed out for minutes only
 EXPORT_FUNCTION = "build-exports"
 EXPORT_SPOOL_MB = 4096  # the export function's /tmp, where its zip is written before it goes to S3 (512 MB by default)
@@ -200,7 +202,7 @@ def _bucket_resources(bucket: str, kms_key: str | None = None) -> dict[str, Any]
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
             # S3 checks that it may send to the queue when the notification is created.
-            "DependsOn": ["PublishQueuePolicy", "AccessLogBucketPolicy"],
+            "DependsOn": ["PublishQueuePolicy", "LabQueuePolicy", "AccessLogBucketPolicy"],
             "Properties": {
                 "BucketName": bucket,
                 "BucketEncryption": _bucket_encryption(kms_key),
@@ -228,6 +230,15 @@ def _bucket_resources(bucket: str, kms_key: str | None = None) -> dict[str, Any]
                         "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
                     },
                     {
+                        # Lab files are read as they arrive (the results table holds their values,
+                        # quarantine/lab/ any message that failed) and kept, as everything sent is:
+                        # after a month in cheaper storage.
+                        "Id": "lab-files",
+                        "Status": "Enabled",
+                        "Prefix": LAB_PREFIX,
+                        "Transitions": [{"StorageClass": "STANDARD_IA", "TransitionInDays": LAB_KEEP_DAYS}],
+                    },
+                    {
                         # Take-away records: a patient's zip is kept 7 days (and its versions
                         # one more), then gone; the patient can ask for a new one at any time.
                         "Id": "exports",
@@ -247,6 +258,10 @@ def _bucket_resources(bucket: str, kms_key: str | None = None) -> dict[str, Any]
                     "Event": "s3:ObjectCreated:*",
                     "Queue": {"Fn::GetAtt": ["PublishQueue", "Arn"]},
                     "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": INCOMING_PREFIX}]}},
+                }, {
+                    "Event": "s3:ObjectCreated:*",
+                    "Queue": {"Fn::GetAtt": ["LabQueue", "Arn"]},
+                    "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": LAB_PREFIX}]}},
                 }]},
             },
         },
@@ -301,6 +316,29 @@ def _queue_resources(queue: str, bucket: str, kms_key: str | None = None) -> dic
                     "Action": "sqs:SendMessage",
                     "Resource": {"Fn::GetAtt": ["PublishQueue", "Arn"]},
                     # The bucket's name, not a Ref: the bucket itself waits for this policy.
+                    "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+                                  "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                }]},
+            },
+        },
+    }
+
+
+def _lab_queue_resources(queue: str, bucket: str, kms_key: str | None = None) -> dict[str, Any]:
+    """The lab queue (S3 sends it what is created under `lab/`), its dead-letter queue, and the
+    policy that lets this bucket, and only it, send to it."""
+    return {
+        **_queue_with_dead_letters("LabQueue", queue, kms_key),
+        "LabQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "LabQueue"}],
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Sid": "ResultsBucketLabNotifications",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": {"Fn::GetAtt": ["LabQueue", "Arn"]},
                     "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
                                   "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
                 }]},
@@ -555,6 +593,7 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
     queue, topic = environment["PUBLISH_QUEUE_NAME"], environment["MAIL_FEEDBACK_TOPIC"]
     recovery_queue, bucket = environment["RECOVERY_QUEUE_NAME"], environment["RESULTS_BUCKET"]
     export_queue = environment["EXPORT_QUEUE_NAME"]
+    lab_queue = environment["LAB_QUEUE_NAME"]
     event_sources = event_sources or []
     resources: dict[str, Any] = {}
     resources.update(table_resources(models, current_prefix, environment["TABLE_PREFIX"], kms_key))
@@ -563,9 +602,10 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
     resources.update(_queue_resources(queue, bucket, kms_key))
     resources.update(_queue_with_dead_letters("RecoveryQueue", recovery_queue, kms_key))
     resources.update(_queue_with_dead_letters("ExportQueue", export_queue, kms_key))
+    resources.update(_lab_queue_resources(lab_queue, bucket, kms_key))
     resources.update(_mail_resources(environment["SES_CONFIGURATION_SET"], topic, kms_key))
     _merge(resources, depends_on_event_sources(event_sources, {queue: "PublishQueue", recovery_queue: "RecoveryQueue",
-                                                                export_queue: "ExportQueue"},
+                                                                export_queue: "ExportQueue", lab_queue: "LabQueue"},
                                                topic))
     _merge(resources, log_group_resources(function_logical_ids(event_sources), retention, kms_key,
                                           environment.get("PORTAL_STAGE")))
@@ -601,6 +641,8 @@ def build(environment: dict[str, str], models: list[type[Model]], current_prefix
             "RecoveryDeadLetterQueueUrl": {"Value": {"Ref": "RecoveryDeadLetterQueue"}},
             "ExportQueueUrl": {"Value": {"Ref": "ExportQueue"}},
             "ExportDeadLetterQueueUrl": {"Value": {"Ref": "ExportDeadLetterQueue"}},
+            "LabQueueUrl": {"Value": {"Ref": "LabQueue"}},
+            "LabDeadLetterQueueUrl": {"Value": {"Ref": "LabDeadLetterQueue"}},
             "MailFeedbackTopicArn": {"Value": {"Ref": "MailFeedbackTopic"}},
             "MailFeedbackDeadLetterQueueUrl": {"Value": {"Ref": "MailFeedbackDeadLetterQueue"}},
             "AccessLogBucketName": {"Value": {"Ref": "AccessLogBucket"}},

@@ -1,7 +1,7 @@
 """The portal's command line for administrators: accounts, patient import, follow-up, dead letters, audit, upgrades, backups.
 
 `create-admin`, `create-staff`, `list-staff`, `disable-staff`, `enable-staff`, `set-role`, `mfa-reset`,
-`import-patients`, `sweep`, `replay-dlq`, `export-audit`, `migrate`, `backup`, `restore`.
+`import-patients`, `sweep`, `replay-dlq`, `lab-drop`, `export-audit`, `migrate`, `backup`, `restore`.
 It runs the portal's own services with the operator's AWS credentials. `--stage` picks the
 stage's settings from `.chalice/config.json`; variables already in the environment win, so the
 local stack is reached with `AWS_ENDPOINT_URL_<SERVICE>` (see docs/command-line.md).
@@ -249,6 +249,7 @@ class DeadLetterQueue(StrEnum):
     publish = "publish"
     recovery = "recovery"
     export = "export"
+    lab = "lab"
 
 
 @app.command("replay-dlq")
@@ -257,11 +258,25 @@ def replay_dlq(
     queue: Annotated[DeadLetterQueue, typer.Option("--queue", help="whose dead letters")] = DeadLetterQueue.publish,
 ) -> None:
     """Move dead letters back to their queue: failed uploads (publish), password recovery jobs
-    (recovery) or take-away records jobs (export)."""
+    (recovery), take-away records jobs (export) or lab files (lab)."""
     from chalicelib.services import operations
 
     moved = operations.replay_dead_letters(limit, queue.value)
     typer.echo(f"moved {moved} message(s) back to the {queue.value} queue")
+
+
+@app.command("lab-drop")
+def lab_drop(file: Annotated[Path, typer.Argument(help="an HL7 v2 or FHIR R4 JSON file", exists=True, dir_okay=False)]) -> None:
+    """Put a lab file under lab/ in the results bucket, as the lab interface does: the lab function
+    reads it (docs/results.md), publishing its results or quarantining what it cannot read."""
+    from chalicelib.errors import PortalError
+    from chalicelib.services.results import intake
+
+    try:
+        key = intake.drop(file.name, file.read_bytes())
+    except PortalError as refused:
+        _fail(f"refused: {refused.message}")
+    typer.echo(f"put {file.name} at {key}; the lab function reads it from the lab queue")
 
 
 @app.command("export-audit")

@@ -43,6 +43,10 @@ def seed(admin_password: str) -> list[str]:
         if account_store.find_by_mrn(mrn) is None:
             accounts.register_patient(caller, name=name, date_of_birth=dob, email=email, mrn=mrn)
         lines.append(f"  patient     username {email}  (temporary password in /dev/outbox)")
+    from chalicelib.localstack import demo_lab
+
+    lines.append(f"  lab results {demo_lab.drop_all()} HL7 files under lab/ (Maria Garcia's HbA1c trend; a critical "
+                 "potassium for James Okafor on the work queue)")
     lines += ["  " + line for line in [
         "Staff and admins sign in with a second factor, here as everywhere: at the first sign-in the",
         "portal shows a QR code and the key as text. Scan it (or type the key) into any authenticator",

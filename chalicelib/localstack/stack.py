@@ -161,6 +161,7 @@ class LocalStack:
         queue_arn = _queue_with_dead_letters(settings.publish_queue_name, settings.publish_dead_letter_queue_name)
         _queue_with_dead_letters(settings.recovery_queue_name, settings.recovery_dead_letter_queue_name)
         _queue_with_dead_letters(settings.export_queue_name, settings.export_dead_letter_queue_name)
+        lab_queue_arn = _queue_with_dead_letters(settings.lab_queue_name, settings.lab_dead_letter_queue_name)
         s3 = aws.client("s3")
         s3.create_bucket(Bucket=settings.results_bucket)
         s3.put_bucket_encryption(
@@ -177,7 +178,13 @@ class LocalStack:
                         "QueueArn": queue_arn,
                         "Events": ["s3:ObjectCreated:*"],
                         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
-                    }
+                    },
+                    {
+                        # Lab results (HL7 v2, FHIR) the lab interface or the EHR puts under lab/.
+                        "QueueArn": lab_queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "lab/"}]}},
+                    },
                 ]
             },
         )

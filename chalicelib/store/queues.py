@@ -30,11 +30,12 @@ def enqueue_recovery_job(job: dict[str, Any]) -> None:
 
 
 def _queues(queue: str) -> tuple[str, str]:
-    """(dead-letter queue, its queue) by the name operators use: publish, recovery or export."""
+    """(dead-letter queue, its queue) by the name operators use: publish, recovery, export or lab."""
     settings = get_settings()
     names = {"publish": (settings.publish_dead_letter_queue_name, settings.publish_queue_name),
              "recovery": (settings.recovery_dead_letter_queue_name, settings.recovery_queue_name),
-             "export": (settings.export_dead_letter_queue_name, settings.export_queue_name)}
+             "export": (settings.export_dead_letter_queue_name, settings.export_queue_name),
+             "lab": (settings.lab_dead_letter_queue_name, settings.lab_queue_name)}
     if queue not in names:
         raise ValueError(f"queue: one of {', '.join(names)}")
     return names[queue]

@@ -14,6 +14,7 @@ from chalicelib.store import (  # noqa: F401
     messages,
     migrations,
     outbox,
+    results,
     sessions,
     uploads,
     work,

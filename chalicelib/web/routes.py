@@ -15,7 +15,8 @@ def blueprints() -> list[Blueprint]:
     from chalicelib.web.publication import document_pages, patient_pages
     from chalicelib.web.publication import staff_pages as publication_staff_pages
     from chalicelib.web.records import export_pages
+    from chalicelib.web.results import result_pages
 
     return [account_pages.bp, mfa_pages.bp, patient_pages.bp, message_pages.bp, followup_staff_pages.bp,
             account_staff_pages.bp, publication_staff_pages.bp, message_staff_pages.bp, audit_pages.bp,
-            lifecycle_pages.bp, document_pages.bp, export_pages.bp, caregiver_pages.bp]
+            lifecycle_pages.bp, document_pages.bp, export_pages.bp, caregiver_pages.bp, result_pages.bp]

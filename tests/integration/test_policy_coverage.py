@@ -35,7 +35,8 @@ def _tour(portal, staff) -> None:
     pump.run_schedules()
 
 
-_RENAMED = ("TABLE_PREFIX", "RESULTS_BUCKET", "PUBLISH_QUEUE_NAME", "RECOVERY_QUEUE_NAME", "SES_CONFIGURATION_SET",
+_RENAMED = ("TABLE_PREFIX", "RESULTS_BUCKET", "PUBLISH_QUEUE_NAME", "RECOVERY_QUEUE_NAME", "LAB_QUEUE_NAME",
+            "SES_CONFIGURATION_SET",
             "MAIL_FEEDBACK_TOPIC", "MAIL_FROM")
 LOCAL, PROD = stage_environment("local"), stage_environment("prod")
 

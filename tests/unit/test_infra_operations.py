@@ -117,11 +117,13 @@ def test_queue_pollers_never_run_more_copies_than_the_functions_reserved_concurr
     resources = _build()
 
     # Then each SQS mapping's maximum concurrency fits inside its function's reservation
-    for name, logical_id in (("publish-uploads", "PublishUploads"), ("password-recovery", "PasswordRecovery")):
+    for name, logical_id in (("publish-uploads", "PublishUploads"), ("password-recovery", "PasswordRecovery"),
+                             ("lab-results", "LabResults")):
         events = resources[logical_id]["Properties"]["Events"][f"{logical_id}SqsEventSource"]["Properties"]
         assert events["ScalingConfig"]["MaximumConcurrency"] <= config[name]["reserved_concurrency"]
     # And every event function has reserved concurrency
-    for name in ("publish-uploads", "password-recovery", "follow-up-sweep", "outbox-sender", "mail-feedback"):
+    for name in ("publish-uploads", "password-recovery", "follow-up-sweep", "outbox-sender", "mail-feedback",
+                 "lab-results"):
         assert config[name]["reserved_concurrency"] >= 1
 
 

@@ -116,16 +116,21 @@ def test_results_bucket_is_private_encrypted_versioned_and_notifies_the_publish_
     assert exports["Prefix"] == "exports/" and exports["ExpirationInDays"] == 7 and exports["Status"] == "Enabled"
 
     # And only new objects under incoming/ go to the publish queue, which lets this bucket send
-    [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
-    assert notification["Queue"] == {"Fn::GetAtt": ["PublishQueue", "Arn"]}
-    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "incoming/"}]
-    statement = prod_resources["PublishQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
-    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{PROD['RESULTS_BUCKET']}"
+    # (and only new objects under lab/ go to the lab queue, which lets this bucket send likewise)
+    notifications = {n["Filter"]["S3Key"]["Rules"][0]["Value"]: n
+                     for n in bucket["NotificationConfiguration"]["QueueConfigurations"]}
+    assert sorted(notifications) == ["incoming/", "lab/"]
+    for prefix, queue in (("incoming/", "PublishQueue"), ("lab/", "LabQueue")):
+        assert notifications[prefix]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert notifications[prefix]["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": prefix}]
+        statement = prod_resources[f"{queue}Policy"]["Properties"]["PolicyDocument"]["Statement"][0]
+        assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{PROD['RESULTS_BUCKET']}"
+        assert f"{queue}Policy" in prod_resources["ResultsBucket"]["DependsOn"]
 
 
 @pytest.mark.parametrize(("name", "setting"), [("Publish", "PUBLISH_QUEUE_NAME"), ("Recovery", "RECOVERY_QUEUE_NAME"),
-                                               ("Export", "EXPORT_QUEUE_NAME")])
+                                               ("Export", "EXPORT_QUEUE_NAME"), ("Lab", "LAB_QUEUE_NAME")])
 def test_each_queue_redrives_to_its_dead_letter_queue(prod_resources, name, setting):
     # Given the publish queue or the password recovery queue
     queue = prod_resources[f"{name}Queue"]["Properties"]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from typing_extensions import TypedDict
 
 from chalicelib.services.answers import Time
+from chalicelib.services.results.answers import CriticalResultEntry
 
 
 class WorkEntry(TypedDict):
@@ -47,6 +48,7 @@ class Queue(TypedDict):
     forms: list[WorkEntry]
     quarantine: list[WorkEntry]
     failed_notices: list[FollowUpEntry]
+    critical_results: list[CriticalResultEntry]
     bad_emails: list[BadEmail]
 
 

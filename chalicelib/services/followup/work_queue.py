@@ -9,6 +9,7 @@ from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup.answers import FollowUpEntry, Queue, Resolved, WorkEntry
+from chalicelib.services.results import critical
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
@@ -52,6 +53,7 @@ def snapshot() -> Queue:
         "forms": [entry_json(e) for e in work_store.open_entries("form")],
         "quarantine": [entry_json(e) for e in work_store.open_entries("quarantine")],
         "failed_notices": _named([entry_json(e) for e in work_store.open_entries("notice_failed")]),
+        "critical_results": critical.open_entries(),
         "bad_emails": [
             {"patient_id": a.id, "name": a.name, "reason": a.email_bad_reason, "since": iso(a.email_bad_at)}
             for a in account_store.with_bad_email()

@@ -10,7 +10,7 @@ from typing_extensions import TypedDict
 from chalicelib.services.accounts.answers import Patient
 from chalicelib.services.answers import Time
 
-ItemKind = Literal["document", "message"]
+ItemKind = Literal["document", "message", "result"]
 ItemStatus = Literal["published", "updated", "retracted"]
 # All a patient sees of a retracted document's title.
 RetractedTitle = Literal["Removed by your clinic"]

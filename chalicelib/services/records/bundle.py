@@ -29,6 +29,7 @@ from urllib.parse import quote
 from chalicelib import i18n
 from chalicelib.clock import iso, utc, zone
 from chalicelib.i18n import N_
+from chalicelib.services.results import records as results_records
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import exports as export_store
@@ -52,6 +53,13 @@ LABELS: dict[str, str] = {
     "phone": N_("Phone"),
     "documents": N_("Documents"),
     "no_documents": N_("You have no documents in the portal."),
+    "results": N_("Test results"),
+    "no_results": N_("You have no test results in the portal."),
+    "result": N_("Result"),
+    "test": N_("Test"),
+    "value": N_("Value"),
+    "range": N_("Standard range"),
+    "flag": N_("Flag"),
     "document": N_("Document"),
     "category": N_("Category"),
     "provider": N_("From"),
@@ -197,6 +205,7 @@ def bundle(account: account_store.Account, documents: list[FiledDocument], threa
     office = labels(language_of(account))["office"]
     entries = [_entry(patient_url, patient_resource(account))]
     entries += [_entry(_urn("document", d.item.id), document_resource(d, patient_url, account.name)) for d in documents]
+    entries += results_records.fhir_entries(account.id, patient_url, account.name)
     entries += [_entry(_urn("message", f"{c.thread.id}/{m.id}"),
                        communication_resource(c, m, patient_url, account.name, office))
                 for c in threads for m in c.messages]
@@ -239,6 +248,7 @@ def index_html(account: account_store.Account, documents: list[FiledDocument], t
         lang=language, t=shown, intro=shown["intro"].format(date=_when(now, with_time=False)),
         account=account, mrn=getattr(account, "mrn", None), phone=getattr(account, "phone", None),
         birth_date=getattr(account, "date_of_birth", None),
+        results=results_records.index_rows(account.id, language, _when),
         documents=[{"title": d.item.title, "category": d.item.category or "", "provider": d.item.provider or "",
                     "date": _when(d.item.updated_at or d.item.created_at), "href": quote(d.path),
                     "file": d.path.rsplit("/", 1)[-1], "size": _size(d.size),

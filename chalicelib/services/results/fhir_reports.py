@@ -87,8 +87,8 @@ def _validated(resource: dict[str, Any]) -> Any:
     try:
         return model.model_validate(resource)
     except ValidationError as err:
-        first = err.errors()[0] if err.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))[:120]
+        problems = err.errors()
+        where = ".".join(str(part) for part in (problems[0]["loc"] if problems else ()))[:120]
         raise Unreadable(UNPARSEABLE, f"The {kind} is not valid FHIR R4 (at {where or 'the top'}).") from None
 
 

@@ -57,9 +57,11 @@ def is_hl7(data: bytes) -> bool:
     return start in (b"MSH", b"FHS", b"BHS") or b"\rMSH" in data or b"\nMSH" in data
 
 
-def messages(data: bytes, clinic_zone: str) -> list[Message]:
-    """Every message of an HL7 file, each read or with the reason it cannot be. Unreadable for a
-    file that holds no message at all."""
+def cut(data: bytes) -> list[bytes]:
+    """The file cut into its messages' own bytes (segments ended by CR), on their MSH segments:
+    batch and file headers and trailers dropped, MLLP bytes and LF or CRLF line ends undone.
+    Segments before the first MSH come first, as a piece of their own (it is quarantined).
+    Unreadable for a file that holds no message at all."""
     data = data.removeprefix(_BOM)
     for byte in _FRAMING:
         data = data.replace(byte, b"")
@@ -81,13 +83,12 @@ def messages(data: bytes, clinic_zone: str) -> list[Message]:
             stray.append(segment)
     if not groups:
         raise Unreadable(UNPARSEABLE, "The file holds no HL7 message (no MSH segment).")
-    found = []
-    if stray:
-        found.append(Message(0, _raw(stray), unreadable=Unreadable(
-            UNPARSEABLE, "Segments before the first MSH segment belong to no message.")))
-    for number, group in enumerate(groups, start=1):
-        found.append(read_message(number, _raw(group), clinic_zone))
-    return found
+    return [_raw(group) for group in ([stray] if stray else []) + groups]
+
+
+def messages(data: bytes, clinic_zone: str) -> list[Message]:
+    """Every message of an HL7 file, each read or with the reason it cannot be."""
+    return [read_message(number, raw, clinic_zone) for number, raw in enumerate(cut(data), start=1)]
 
 
 def _raw(segments: list[str]) -> bytes:
@@ -98,6 +99,8 @@ def read_message(number: int, raw: bytes, clinic_zone: str) -> Message:
     """One message's reports (or why it cannot be read); never raises."""
     message = Message(number, raw)
     try:
+        if not raw.startswith(b"MSH"):
+            raise Unreadable(UNPARSEABLE, "Segments before the first MSH segment belong to no message.")
         if len(raw) > MAX_MESSAGE_BYTES:
             raise Unreadable(UNPARSEABLE, f"The message is larger than {MAX_MESSAGE_BYTES // 1_000_000} MB; the portal "
                              "reads results as values (ask the lab not to embed documents in it).")

@@ -46,9 +46,9 @@ class Unreadable(Exception):
     """A message (or file) that cannot become a result: quarantined with this reason and message
     (the message is for the office; it may name what the message holds, so it is never logged)."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, patient_id: str | None = None):
         super().__init__(reason)
-        self.reason, self.message = reason, message
+        self.reason, self.message, self.patient_id = reason, message, patient_id
 
 
 @dataclass

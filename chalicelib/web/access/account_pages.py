@@ -45,7 +45,8 @@ def static(name: str) -> Response:
 
 
 def item_href(item: Mapping[str, Any]) -> str:
-    return f"/documents/{item['id']}" if item["kind"] == "document" else f"/messages/{item['id']}"
+    folder = {"document": "documents", "result": "results"}.get(item["kind"], "messages")
+    return f"/{folder}/{item['id']}"
 
 
 @page(bp, "/")

@@ -63,7 +63,8 @@ def caregiver_home(ctx: PageCtx):
 def caregiver_patient(ctx: PageCtx, patient_id: str):
     caller, patient = _acting(ctx, patient_id)
     base = _base(patient_id)
-    listed = [{**item, "href": f"{base}/{'documents' if item['kind'] == 'document' else 'messages'}/{item['id']}"}
+    folders = {"document": "documents", "result": "results"}
+    listed = [{**item, "href": f"{base}/{folders.get(item['kind'], 'messages')}/{item['id']}"}
               for item in caregivers.items_for(caller)]
     threads = messaging.threads_for_patient(caller, messaging.paging(None, None))["threads"]
     return ctx.render("caregiver_patient.html", patient=patient, items=listed, threads=threads, base=base,
