@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.clock import clock
+from chalicelib.i18n import N_
 from chalicelib.vocabulary import MESSAGE_CATEGORIES
 
 # ---------------------------------------------------------------- field types
@@ -84,12 +85,23 @@ class ForgotPasswordBody(Body):
     username: UsernameText
 
 
+REACH_PATIENT = N_("Give a phone number or an email address, so the office can reach you.")
+
+
 class ForgotUsernameBody(Body):
+    """At least one way to reach the patient: a phone or an email (or both)."""
+
     name: Name
     date_of_birth: DateOfBirth
     email: EmailText | None = None
     phone: Annotated[Text, Field(max_length=40, pattern=r"^[0-9+()\-. ]*$")] | None = None
     note: Note | None = None
+
+    @model_validator(mode="after")
+    def _a_way_to_reach(self) -> ForgotUsernameBody:
+        if not (self.email or "").strip() and not (self.phone or "").strip():
+            raise ValueError(REACH_PATIENT)
+        return self
 
 
 class UsernameBody(Body):
@@ -105,6 +117,27 @@ class EmailBody(Body):
 
 class LanguageBody(Body):
     language: Literal["en", "es"]
+
+
+# The patient's own phone (read by chalicelib/services/accounts/phone.py, stored in E.164), confirmed
+# by the password; blank removes it.
+class PhoneBody(Body):
+    phone: PhoneText
+    current_password: PasswordText
+
+
+# How notices reach a patient: email, text messages (SMS), or both.
+class NotificationsBody(Body):
+    email: bool
+    sms: bool
+
+
+# Enrolling with the code of an enrolment letter: case, dashes and spaces do not matter.
+class EnrolBody(Body):
+    code: Annotated[Text, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+$")]
+    date_of_birth: DateOfBirth
+    username: UsernameText
+    password: PasswordText
 
 
 # ---------------------------------------------------------------- the second factor
@@ -167,9 +200,12 @@ class OfficeThreadBody(Body):
 
 
 class RegisterBody(Body):
+    """`email` is optional: a patient may be registered with a phone only, or neither (the office
+    then prints an enrolment letter)."""
+
     name: Name
     date_of_birth: DateOfBirth
-    email: EmailText
+    email: EmailText | None = None
     mrn: Mrn
     # Checked by chalicelib/services/accounts/phone.py (7 to 20 digits with the usual separators).
     phone: PhoneText | None = None
@@ -184,6 +220,11 @@ class PatientPhoneBody(Body):
 
 class PatientEmailBody(Body):
     email: EmailText
+
+
+# The chart a forgot-username request is about.
+class LinkChartBody(Body):
+    patient_id: Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 # Closing a work-queue entry: a follow-up, a failed notice, a forgot-username form, or a

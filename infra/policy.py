@@ -40,6 +40,9 @@ POLL_QUEUE_ACTIONS = [
 # Queueing a job (finding the queue's URL once per process).
 SEND_QUEUE_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 MAIL_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail"]
+# Text messages straight to a phone number (no topic) and the check of SNS's opted-out list: IAM
+# knows no resource for either, so they are granted on "*" (as X-Ray's two actions are).
+TEXT_ACTIONS = ["sns:CheckIfPhoneNumberIsOptedOut", "sns:Publish"]
 # The template declares every function's log group: the functions only write to it.
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 # X-Ray has no resource-level permissions: these two take "*" only.
@@ -60,6 +63,7 @@ class Function:
     sends_to: tuple[str, ...] = ()  # queues it sends jobs to
     dead_letters: str | None = None  # a queue its failed invocations go to (asynchronous invocations)
     mails: bool = False
+    texts: bool = False  # item notices by text message (SNS SMS)
 
 
 # What each function does (checked against the calls the suite records, per function).
@@ -72,9 +76,10 @@ FUNCTIONS: dict[str, Function] = {
         # Presigned uploads (incoming/) and downloads are signed with the role's credentials, and
         # staff send a quarantined upload back through incoming/ (a lab message through lab/). The
         # API deletes no object.
-        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/", "lab/")},
+        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/", "lab/", "letters/")},
         sends_to=("RECOVERY_QUEUE_NAME", "EXPORT_QUEUE_NAME"),
         mails=True,
+        texts=True,
     ),
     # A new-item notice to a patient who never signed in carries a fresh temporary password.
     "publish-uploads": Function(
@@ -84,6 +89,7 @@ FUNCTIONS: dict[str, Function] = {
                  "s3:PutObject": ("documents/", "quarantine/"), "s3:DeleteObject": ("incoming/",)},
         polls="PUBLISH_QUEUE_NAME",
         mails=True,
+        texts=True,
     ),
     # Lab results: reads the files under lab/, finds patients by MRN, writes each result (item, version,
     # list entry, notice, a critical value's work entry), keeps failed messages under quarantine/lab/
@@ -95,6 +101,7 @@ FUNCTIONS: dict[str, Function] = {
         objects={"s3:GetObject": ("lab/",), "s3:PutObject": ("lab/split/", "quarantine/lab/")},
         polls="LAB_QUEUE_NAME",
         mails=True,
+        texts=True,
     ),
     "password-recovery": Function(
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "outbox": WRITE, "uniques": READ},
@@ -107,11 +114,13 @@ FUNCTIONS: dict[str, Function] = {
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "item_lists": WRITE, "items": WRITE,
                 "messages": READ, "outbox": WRITE, "threads": READ, "work": WRITE},
         mails=True,
+        texts=True,
     ),
     "outbox-sender": Function(
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "items": WRITE, "messages": READ,
                 "outbox": WRITE, "threads": READ, "work": WRITE},
         mails=True,
+        texts=True,
     ),
     # Take-away records: reads what the patient holds, streams each document's file into a zip,
     # puts it under exports/, marks the export ready and mails the patient.
@@ -196,6 +205,8 @@ def build(environment: dict[str, str], stage: str, function: str, models: list, 
             f"arn:aws:ses:*:*:identity/{sender}",
             f"arn:aws:ses:*:*:configuration-set/{environment['SES_CONFIGURATION_SET']}",
         ]})
+    if does.texts:
+        statements.append({"Sid": "SendTexts", "Effect": "Allow", "Action": TEXT_ACTIONS, "Resource": "*"})
     if kms_key and (does.objects or does.polls or does.sends_to or does.dead_letters):
         statements.append({"Sid": "CustomerKey", "Effect": "Allow", "Action": KMS_ACTIONS, "Resource": [kms_key]})
     statements += [

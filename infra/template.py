@@ -39,6 +39,8 @@ EXPORT_PREFIX = "exports/"
 LAB_PREFIX = "lab/"  # lab results (HL7 v2, FHIR) the lab interface or the EHR drops
 LAB_KEEP_DAYS = 30  # a lab file, once read, moves to cheaper storage after this many days (never deleted)
 EXPORT_KEEP_DAYS = 7  # a patient's take-away records zip; its link is handed out for minutes only
+LETTER_PREFIX = "letters/"
+LETTER_KEEP_DAYS = 45  # an enrolment letter's PDF, kept to print it (its code works ENROLMENT_CODE_DAYS, 30 by default)
 EXPORT_FUNCTION = "build-exports"
 EXPORT_SPOOL_MB = 4096  # the export function's /tmp, where its zip is written before it goes to S3 (512 MB by default)
 MAIL_FEEDBACK_EVENTS = ["bounce", "complaint", "reject"]
@@ -245,6 +247,15 @@ def _bucket_resources(bucket: str, kms_key: str | None = None) -> dict[str, Any]
                         "Status": "Enabled",
                         "Prefix": EXPORT_PREFIX,
                         "ExpirationInDays": EXPORT_KEEP_DAYS,
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                    },
+                    {
+                        # Enrolment letters wait to be printed; each holds a one-time code that
+                        # expires, so the PDF goes a while after (the office prints a new one).
+                        "Id": "enrolment-letters",
+                        "Status": "Enabled",
+                        "Prefix": LETTER_PREFIX,
+                        "ExpirationInDays": LETTER_KEEP_DAYS,
                         "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
                     },
                     {

@@ -4,11 +4,12 @@ from datetime import datetime
 
 from chalice import Blueprint
 
-from chalicelib.api.answers import Outbox
+from chalicelib.api.answers import Letters, Outbox, Texts
 from chalicelib.api.http import PUBLIC, Ctx, route
 from chalicelib.clock import clock, parse_iso
 from chalicelib.errors import BadRequest
 from chalicelib.i18n import N_
+from chalicelib.services.accounts import letters
 from chalicelib.services.followup import sweep as followup
 from chalicelib.services.followup.answers import SweepSummary
 
@@ -30,6 +31,20 @@ def outbox(ctx: Ctx):
     from chalicelib.mail import outbox_reader  # parses MIME (the email package): only this route needs it
 
     return {"messages": outbox_reader.messages(ctx.query.get("to") or None)}
+
+
+@route(bp, "/dev/texts", access=PUBLIC, response=Texts, query="OutboxQuery")
+def texts(ctx: Ctx):
+    """Every text message the local SNS accepted, oldest first (`?to=`: only those to one number)."""
+    from chalicelib.mail import texts as text_messages
+
+    return {"messages": text_messages.accepted(ctx.query.get("to") or None)}
+
+
+@route(bp, "/dev/letters", access=PUBLIC, response=Letters)
+def enrolment_letters(ctx: Ctx):
+    """Every enrolment letter made, oldest first: its words, as printed."""
+    return {"letters": letters.local_letters()}
 
 
 @route(bp, "/dev/sweep", "POST", access=PUBLIC, response=SweepSummary, body="SweepBody")

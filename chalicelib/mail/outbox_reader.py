@@ -38,6 +38,8 @@ def _parts(message: EmailMessage) -> Mail:
     date = message.get("Date")
     return {
         "to": str(message.get("To", "")),
+        "from": str(message.get("From", "")),
+        "kind": str(message.get("X-Portal-Mail", "")),
         "subject": str(message.get("Subject", "")),
         "text": text.get_content() if text is not None else "",
         "html": html.get_content() if html is not None else "",
@@ -72,7 +74,7 @@ def _sent_over_http() -> list[str]:
 
 def messages(to: str | None = None) -> list[Mail]:
     """Every mail accepted so far (or only those to `to`, in any case), oldest first:
-    {to, subject, text, html, sent_at}."""
+    {to, from, kind, subject, text, html, sent_at} (`kind`: the template, X-Portal-Mail)."""
     parts = (_parsed(raw)[1] for raw in _raw())
     return [Mail(**part) for part in parts if to is None or part["to"].casefold() == to.casefold()]
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache
@@ -226,6 +227,12 @@ def render(template: str, language: str | None = None, **context) -> tuple[str, 
     return subject(template, language, **context), text, html
 
 
+# Headers on one line (RFC 5322 allows 998 characters): Python folds a long subject holding an
+# encoded word (a Spanish accent) with a space on both sides of the fold, which every reader then
+# shows as two ("se  bloqueó"), and may fold an ASCII one before its first word.
+_HEADERS_UNFOLDED = email_policy.default.clone(max_line_length=998)
+
+
 def sender_address() -> str:
     """The From header: the clinic's name as the display name, then the sending address."""
     settings = get_settings()
@@ -235,7 +242,7 @@ def sender_address() -> str:
 def build(to: str, template: str, language: str | None = None, **context) -> EmailMessage:
     subject_, text, html = render(template, language, **context)
     settings = get_settings()
-    message = EmailMessage()
+    message = EmailMessage(policy=_HEADERS_UNFOLDED)
     message["From"] = sender_address()
     message["To"] = to
     message["Subject"] = subject_

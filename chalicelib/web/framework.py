@@ -49,6 +49,7 @@ from chalicelib.i18n import N_
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
 from chalicelib.services.accounts import registry as accounts
+from chalicelib.settings import get_settings
 from chalicelib.web.forms import (
     FormErrors,
     check_form,
@@ -59,6 +60,7 @@ from chalicelib.web.forms import (
 )
 from chalicelib.web.rendering import (
     FLASH_COOKIE,
+    check_markup,
     cookie,
     current_path,
     environment,
@@ -192,6 +194,8 @@ class PageCtx:
             path=current_path(self.request),
             **{"notice": "", **context},
         )
+        if get_settings().check_answers:  # the suite only: every page it renders is checked
+            check_markup(template, html)
         headers: dict[str, Any] = {**page_headers(form_origins), "Content-Language": language}
         if self.set_cookies:
             headers["Set-Cookie"] = list(self.set_cookies)

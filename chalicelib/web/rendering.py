@@ -140,6 +140,21 @@ def page_headers(form_origins: tuple[str, ...] = ()) -> dict[str, str]:
     return headers
 
 
+class MarkupMismatch(Exception):
+    """A page whose attributes run together (only checked in the suite)."""
+
+
+def check_markup(template: str, html: str) -> None:
+    """Raise MarkupMismatch for a page with attributes run together (`chalicelib/web/markup.py`)."""
+    from chalicelib.observability import logger
+    from chalicelib.web.markup import attributes_run_together
+
+    found = attributes_run_together(html)
+    if found:
+        logger.error("page.markup", extra={"template": template, "attributes": found[:10]})
+        raise MarkupMismatch(f"{template}: attributes run together: {found[:10]}")
+
+
 # ---------------------------------------------------------------- cookies
 
 def cookie(name: str, value: str, *, max_age: int | None = None, same_site: str = "Lax") -> str:

@@ -17,7 +17,7 @@ def test_a_follow_up_row_names_the_patient_their_phone_and_the_unread_item(porta
     # Given a patient with a phone on file and a result left unread after every notice
     day0 = fresh_day0()
     clock.travel_to(day0)
-    patient = portal.new_patient(staff_now(portal), name="Dolores Whitfield", phone="(555) 010-4242")
+    patient = portal.new_patient(staff_now(portal), name="Dolores Whitfield", phone="(919) 555-0142")
     publish_item(patient.id, day0, title="Vitamin D level")
     for n in (3, 6, 9):
         sweep(portal, clock, day(day0, n))
@@ -30,8 +30,8 @@ def test_a_follow_up_row_names_the_patient_their_phone_and_the_unread_item(porta
     # Then the call names whom to call, the number to dial and the item that is unread
     row = browser.page.locator("tr[data-entry-id]", has_text="Dolores Whitfield")
     text = row.inner_text()
-    assert "(555) 010-4242" in text and "Vitamin D level" in text
-    assert row.get_by_role("link", name="(555) 010-4242").get_attribute("href") == "tel:(555)010-4242"
+    assert "(919) 555-0142" in text and "Vitamin D level" in text
+    assert row.get_by_role("link", name="(919) 555-0142").get_attribute("href") == "tel:+19195550142"
     assert "Patient record" not in text
 
 

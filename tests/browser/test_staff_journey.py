@@ -32,7 +32,7 @@ def test_register_upload_and_see_the_read_receipt(portal, open_browser):
     browser.visited()
     browser.fill({"Legal name": "Marcus Bell", "Date of birth": "1969-07-21", "Email on file": email,
                   "MRN (clinic identifier)": mrn})
-    browser.submit("Register and send invitation")
+    browser.submit("Register the patient")
 
     # Then the patient's page shows them, and the invitation went out with a temporary password
     assert "invitation with a temporary password has been emailed" in browser.text()

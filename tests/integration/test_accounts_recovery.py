@@ -214,8 +214,9 @@ def test_forgot_username_form_lands_in_the_staff_queue_and_resolves(portal, staf
     patient = portal.register_patient(staff, name="Odile Brandt")
     marker = secrets.token_hex(4)
     matching = {"name": "Odile Brandt", "date_of_birth": "1980-04-30", "email": patient.email,
-                "phone": "+1 (555) 010-2000", "note": f"matching {marker}"}
-    nothing = {"name": "No Such Person", "date_of_birth": "1955-01-01", "note": f"nothing {marker}"}
+                "phone": "+1 (919) 555-0120", "note": f"matching {marker}"}
+    nothing = {"name": "No Such Person", "date_of_birth": "1955-01-01", "phone": "919-555-0121",
+               "note": f"nothing {marker}"}
 
     # When a form that matches and one that matches nobody are sent
     first = portal.public.post("/api/forms/forgot-username", json=matching)
@@ -227,7 +228,14 @@ def test_forgot_username_form_lands_in_the_staff_queue_and_resolves(portal, staf
     forms = [f for f in staff.get("/api/staff/queue").json()["forms"] if marker in (f["data"] or {}).get("note", "")]
     assert len(forms) == 2
     sent = next(f for f in forms if f["data"]["note"].startswith("matching"))
-    assert sent["data"]["email"] == patient.email and sent["data"]["phone"] == "+1 (555) 010-2000"
+    assert sent["data"]["email"] == patient.email and sent["data"]["phone"] == "+19195550120"
+    # and the office is offered the chart that matches the name and date of birth
+    matches = staff.get(f"/api/staff/forms/{sent['id']}/matches").json()["patients"]
+    assert [m["patient_id"] for m in matches] == [patient.id]
+    # and a form giving no way to reach the patient is refused, saying so
+    unreachable = portal.public.post("/api/forms/forgot-username", json={"name": "Odile Brandt",
+                                                                         "date_of_birth": "1980-04-30"})
+    assert unreachable.status_code == 400 and "phone number or an email" in unreachable.json()["message"]
 
     # When staff resolve one
     resolved = staff.post(f"/api/staff/forms/{sent['id']}/resolve", json={"note": "called, username given"})

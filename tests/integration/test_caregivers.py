@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib.services.caregivers import grants as caregivers
+from chalicelib.settings import get_settings
 from tests.integration.test_documents import published
 from tests.support.http import Api, strong_password, unique_email
 from tests.support.pages import page_csrf, signed_in_pages
 
-PROXY_SUBJECT = "You have been given caregiver access in the patient portal"
+CLINIC = get_settings().clinic_name
+# The caregiver's invitation names the clinic and the patient's first name (only).
+PROXY_SUBJECT = f"{CLINIC}: Leo gave you caregiver access in the patient portal"
 PASSWORDS: dict[str, str] = {}  # each caregiver's own password, by email, once chosen
 
 
@@ -51,15 +54,15 @@ def test_a_granted_caregiver_is_invited_without_phi_and_reads_the_patients_recor
     # When the patient grants a caregiver
     answer = patient.api.post("/api/me/proxies", json=body)
 
-    # Then the caregiver is mailed a temporary password, never the patient's name
+    # Then the caregiver is mailed a temporary password, the clinic and the patient's first name only
     assert answer.status_code == 201, answer.text
     [mail] = portal.outbox(body["email"])
     assert mail["subject"] == PROXY_SUBJECT
-    assert "someone has given you access to their records" in mail["text"].lower()
+    assert f"leo has given you access to their records in the patient portal of {CLINIC.lower()}" in mail["text"].lower()
     assert "Temporary password: " in mail["text"]
-    assert "Leo" not in mail["text"] + mail["html"] + mail["subject"]
+    assert "Ruiz" not in mail["text"] + mail["html"] + mail["subject"]
     # and the patient is told too
-    assert any(m["subject"].startswith("Caregiver access") for m in portal.outbox(patient.email))
+    assert any(m["kind"] == "caregiver_changed" for m in portal.outbox(patient.email))
 
     # When the caregiver signs in for the first time (forced password change) and looks around
     caregiver = activate_caregiver(portal, body["email"])
@@ -169,7 +172,7 @@ def test_revocation_takes_effect_on_the_very_next_request(portal, staff):
     assert answers[0].json() == unknown.json()
     assert caregiver.get("/api/me").json()["patients"] == []
     # and the patient is mailed about it
-    assert sum(m["subject"].startswith("Caregiver access") for m in portal.outbox(patient.email)) == 2
+    assert sum(m["kind"] == "caregiver_changed" for m in portal.outbox(patient.email)) == 2
 
 
 def test_a_grant_past_its_end_date_stops_working_by_itself(portal, staff, clock):
@@ -320,7 +323,7 @@ def test_granting_again_to_a_live_caregiver_changes_the_grant_audited_and_mailed
     assert sent.status_code == 403
     # And the patient was mailed that a caregiver's access changed
     changed = portal.outbox(patient.email)[mails_before:]
-    assert [m["subject"] for m in changed] == ["Caregiver access to your patient portal records changed"]
+    assert [m["subject"] for m in changed] == [f"{CLINIC}: caregiver access to your patient portal records changed"]
     assert "was changed" in changed[0]["text"]
     # And the trail holds the change, done by the patient, with the new scope
     events = admin.get(f"/api/staff/audit?patient_id={patient.id}").json()["events"]
@@ -412,7 +415,7 @@ def test_the_office_ends_a_caregivers_access_from_the_patients_record(portal, st
     assert caregiver.get(f"/api/items?patient_id={patient.id}").status_code == 404
     assert [p["status"] for p in patient.api.get("/api/me/proxies").json()["proxies"]] == ["revoked"]
     # and the patient is mailed, as for their own revocation (the grant, then its end)
-    assert sum(m["subject"].startswith("Caregiver access") for m in portal.outbox(patient.email)) == 2
+    assert sum(m["kind"] == "caregiver_changed" for m in portal.outbox(patient.email)) == 2
     # and the trail names the staff member as who ended it
     trail = admin.get(f"/api/staff/audit?patient_id={patient.id}").json()["events"]
     [revoked] = [e for e in trail if e["action"] == "proxy.revoke"]

@@ -13,6 +13,7 @@ import requests
 from chalicelib.clock import clock as portal_clock
 from chalicelib.localstack import pump
 from chalicelib.mail import outbox_reader
+from chalicelib.settings import get_settings
 from tests.support.followup import publish_item
 from tests.support.pages import page_csrf, signed_in_pages
 
@@ -22,6 +23,9 @@ SPANISH_FOOTER = "Por su privacidad, este correo no incluye ninguna información
 def mails_with_headers(portal, email: str) -> list[tuple[dict, dict]]:
     """Each mail to an address (subject, text, html) beside its headers, oldest first."""
     return list(zip(portal.outbox(email), outbox_reader.headers(email), strict=True))
+
+
+CLINIC = get_settings().clinic_name  # every subject names the clinic
 
 
 def last_mail(portal, email: str, subject: str) -> tuple[dict, dict]:
@@ -64,7 +68,7 @@ def test_the_patient_chooses_the_language_in_the_api(portal, staff):
 def test_staff_set_the_language_at_registration_and_it_is_kept(portal, staff, spanish_patient):
     # Given a patient registered in Spanish / Then their account says so, and the invitation was Spanish
     assert spanish_patient.api.get("/api/me").json()["language"] == "es"
-    invitation, headers = last_mail(portal, spanish_patient.email, "Su cuenta del portal del paciente está lista")
+    invitation, headers = last_mail(portal, spanish_patient.email, f"{CLINIC}: su cuenta del portal del paciente está lista")
     assert_spanish(invitation, headers)
     assert "Contraseña temporal:" in invitation["text"]
 
@@ -76,7 +80,7 @@ def test_a_spanish_patients_notice_is_spanish_with_its_headers(portal, spanish_p
     publish_item(spanish_patient.id, portal_clock.now(), title="Hemoglobina A1c")
 
     # Then the notice is Spanish, says so in its headers, and names no result
-    notice, headers = last_mail(portal, spanish_patient.email, "Tiene un nuevo documento en su portal del paciente")
+    notice, headers = last_mail(portal, spanish_patient.email, f"{CLINIC}: nuevo documento en su portal del paciente")
     assert_spanish(notice, headers)
     assert "Tiene un nuevo documento en su portal del paciente." in notice["text"]
     assert "Hemoglobina" not in notice["text"] + notice["html"]
@@ -87,7 +91,7 @@ def test_an_english_patients_notice_stays_english(portal, staff):
     patient = portal.new_patient(staff)
     publish_item(patient.id, portal_clock.now())
     # Then the notice is English and says so
-    notice, headers = last_mail(portal, patient.email, "You have a new item in your patient portal")
+    notice, headers = last_mail(portal, patient.email, f"{CLINIC}: new document in your patient portal")
     assert headers["Content-Language"] == "en" and '<html lang="en">' in notice["html"]
 
 
@@ -98,9 +102,9 @@ def test_a_spanish_patients_reset_mail_is_spanish_and_keeps_the_contract_line(po
     pump.drain()
 
     # Then the reset mail is Spanish, with the temporary password in Spanish and on the contract's line
-    reset, headers = last_mail(portal, spanish_patient.email, "Su contraseña temporal del portal del paciente")
+    reset, headers = last_mail(portal, spanish_patient.email, f"{CLINIC}: su contraseña temporal del portal del paciente")
     assert_spanish(reset, headers)
-    temporary = re.search(r"^Contraseña temporal: (\S+)$", reset["text"], re.M).group(1)
+    assert re.search(r"^Contraseña temporal: (\S+)$", reset["text"], re.M)
     assert "Temporary password" not in reset["text"]
     assert "Alguien pidió restablecer la contraseña" in reset["html"]
 
@@ -111,7 +115,7 @@ def test_a_spanish_patients_lock_mail_is_spanish_with_the_time_in_spanish(portal
         portal.login(spanish_patient.username, "wrong-" + spanish_patient.password)
 
     # Then the lock mail is Spanish, with the time on the 24-hour clock in the clinic's zone
-    locked, headers = last_mail(portal, spanish_patient.email, "Su cuenta del portal del paciente se bloqueó")
+    locked, headers = last_mail(portal, spanish_patient.email, f"{CLINIC}: su cuenta del portal del paciente se bloqueó")
     assert_spanish(locked, headers)
     assert re.search(r"a partir del \d{1,2} \w+\.? \d{4}, \d{1,2}:\d{2} E[SD]T", locked["text"]), locked["text"]
 

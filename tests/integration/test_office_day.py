@@ -27,14 +27,14 @@ def _registration(**overrides) -> dict:
 # ---------------------------------------------------------------- phone and language
 
 def test_registration_keeps_the_phone_and_language_and_the_patient_record_shows_them(portal, staff):
-    # Given a registration with a phone and Spanish
-    body = _registration(phone="+1 (555) 010-2030", language="es")
+    # Given a registration with a phone, written as people write it, and Spanish
+    body = _registration(phone="+1 (919) 555-0130", language="es")
     # When the office registers the patient
     answer = staff.post("/api/staff/patients", json=body)
     # Then the record carries both
     assert answer.status_code == 201, answer.text
     record = _patient_view(staff, answer.json()["id"])
-    assert record["phone"] == "+1 (555) 010-2030"
+    assert record["phone"] == "+19195550130"  # E.164
     assert record["language"] == "es"
 
 
@@ -63,14 +63,14 @@ def test_the_office_edits_and_removes_the_phone(portal, staff):
     # Given a patient without a phone
     patient = portal.register_patient(staff)
     # When the office sets one
-    set_ = staff.put(f"/api/staff/patients/{patient.id}/phone", json={"phone": "555 010 4477"})
-    # Then the record shows it
+    set_ = staff.put(f"/api/staff/patients/{patient.id}/phone", json={"phone": "919 555 0177"})
+    # Then the record shows it, in E.164
     assert set_.status_code == 200, set_.text
-    assert set_.json()["phone"] == "555 010 4477" == _patient_view(staff, patient.id)["phone"]
+    assert set_.json()["phone"] == "+19195550177" == _patient_view(staff, patient.id)["phone"]
     # When a bad one is sent / Then 400 names the field and the number stays
     bad = staff.put(f"/api/staff/patients/{patient.id}/phone", json={"phone": "not a number"})
     assert bad.status_code == 400 and bad.json()["message"].startswith("phone")
-    assert _patient_view(staff, patient.id)["phone"] == "555 010 4477"
+    assert _patient_view(staff, patient.id)["phone"] == "+19195550177"
     # When it is removed (null) / Then there is none
     removed = staff.put(f"/api/staff/patients/{patient.id}/phone", json={"phone": None})
     assert removed.status_code == 200 and _patient_view(staff, patient.id)["phone"] is None
@@ -78,9 +78,9 @@ def test_the_office_edits_and_removes_the_phone(portal, staff):
 
 def test_a_patient_cannot_edit_a_phone_and_an_unknown_patient_is_404(portal, staff):
     patient = portal.new_patient(staff)
-    refused = patient.api.put(f"/api/staff/patients/{patient.id}/phone", json={"phone": "555 010 4477"})
+    refused = patient.api.put(f"/api/staff/patients/{patient.id}/phone", json={"phone": "919 555 0177"})
     assert refused.status_code == 403
-    unknown = staff.put("/api/staff/patients/p_nobody/phone", json={"phone": "555 010 4477"})
+    unknown = staff.put("/api/staff/patients/p_nobody/phone", json={"phone": "919 555 0177"})
     assert unknown.status_code == 404
 
 
@@ -97,13 +97,13 @@ def test_the_csv_import_takes_an_optional_phone_and_language(portal, staff, tmp_
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["name", "date_of_birth", "email", "mrn", "phone", "language"])
-        writer.writerow(["Imported Person", "1966-02-03", email, mrn, "(555) 010-9999", "es"])
+        writer.writerow(["Imported Person", "1966-02-03", email, mrn, "(919) 555-0199", "es"])
     # When it is imported
     result = CliRunner().invoke(cli, ["import-patients", "--no-invite", str(path)])
     # Then the patient has the phone and language
     assert result.exit_code == 0, result.output
     found = staff.get("/api/staff/patients", params={"q": mrn}).json()["patients"]
-    assert [(p["phone"], p["language"]) for p in found] == [("(555) 010-9999", "es")]
+    assert [(p["phone"], p["language"]) for p in found] == [("+19195550199", "es")]
 
 
 def test_a_csv_row_with_a_bad_phone_is_a_bad_row(portal, tmp_path):
@@ -128,7 +128,7 @@ def test_follow_up_entries_name_the_patient_their_phone_and_the_unread_item(port
     # Given a patient with a phone and a document left unread after every notice
     day0 = fresh_day0()
     clock.travel_to(day0)
-    patient = portal.new_patient(staff_now(portal), name="Walter Brennan", phone="555-010-3131")
+    patient = portal.new_patient(staff_now(portal), name="Walter Brennan", phone="919-555-0131")
     item = publish_item(patient.id, day0, title="Lipid panel")
     for n in (3, 6, 9):
         sweep(portal, clock, day(day0, n))
@@ -137,12 +137,12 @@ def test_follow_up_entries_name_the_patient_their_phone_and_the_unread_item(port
     entry = next(e for e in follow_up_entries(staff) if e["item_id"] == item.id)
     # Then the entry says whom to call, at which number, about which item
     assert entry["patient_name"] == "Walter Brennan"
-    assert entry["phone"] == "555-010-3131"
+    assert entry["phone"] == "+19195550131"
     assert entry["item_title"] == "Lipid panel"
     # And the work-queue page's row shows the same
     pages = signed_in_pages(portal.base_url, "desk", _staff_password())
     row = _row_of(pages.get(f"{portal.base_url}/staff/queue").text, entry["id"])
-    assert "Walter Brennan" in row and "555-010-3131" in row and "Lipid panel" in row
+    assert "Walter Brennan" in row and "(919) 555-0131" in row and "Lipid panel" in row
     assert "Patient record" not in row
 
 
@@ -300,11 +300,11 @@ def test_the_date_of_birth_is_typed_as_its_hint_says_on_every_form(portal, staff
     # When a patient is registered with the date typed as the hint says
     email = unique_email()
     status, _ = _register_on_page(pages, portal.base_url, name="Hint Follower", date_of_birth="04/30/1980",
-                                  email=email, mrn=unique_mrn(), phone="555 010 1212")
+                                  email=email, mrn=unique_mrn(), phone="919 555 0112")
     # Then it is stored as the API's date
     assert status == 303
     found = staff.get("/api/staff/patients", params={"q": email}).json()["patients"]
-    assert [(p["date_of_birth"], p["phone"]) for p in found] == [("1980-04-30", "555 010 1212")]
+    assert [(p["date_of_birth"], p["phone"]) for p in found] == [("1980-04-30", "+19195550112")]
     # And a date in another shape says how to type it, next to the field
     status, html = _register_on_page(pages, portal.base_url, name="X", date_of_birth="30.04.1980",
                                      email=unique_email(), mrn=unique_mrn())

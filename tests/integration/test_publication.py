@@ -80,9 +80,9 @@ def test_presigned_upload_becomes_a_document_the_patient_is_told_about_and_reads
     head = aws.client("s3").head_object(Bucket=bucket(), Key=f"documents/{patient.id}/{doc['id']}")
     assert head["ServerSideEncryption"] == "AES256" and head["ContentType"] == "application/pdf"
 
-    # And the patient got one email that says only "new item" and the link
+    # And the patient got one email that says only "new document" and the link
     [notice] = portal.outbox(patient.email)[mails_before:]
-    assert "new item" in notice["subject"].lower() and portal.base_url.split(":")[0] in notice["text"]
+    assert "new document" in notice["subject"].lower() and portal.base_url.split(":")[0] in notice["text"]
     for part in (notice["subject"], notice["text"], notice["html"]):
         for medical in META.values():
             assert medical.lower() not in part.lower()

@@ -110,10 +110,13 @@ def test_results_bucket_is_private_encrypted_versioned_and_notifies_the_publish_
     rules = bucket["LifecycleConfiguration"]["Rules"]
     assert any(rule.get("Prefix") == "quarantine/" and rule.get("Transitions") for rule in rules)
     assert not any("ExpirationInDays" in rule or "ExpirationDate" in rule for rule in rules
-                   if rule.get("Prefix") != "exports/")
-    # (only a patient's take-away records zip, made by the portal under exports/, goes after 7 days)
-    [exports] = [rule for rule in rules if "ExpirationInDays" in rule or "ExpirationDate" in rule]
-    assert exports["Prefix"] == "exports/" and exports["ExpirationInDays"] == 7 and exports["Status"] == "Enabled"
+                   if rule.get("Prefix") not in ("exports/", "letters/"))
+    # (only what the portal makes for a while goes: a patient's take-away records zip under exports/
+    # after 7 days, an enrolment letter's PDF under letters/ after 45, its code long expired)
+    expiring = {rule["Prefix"]: rule for rule in rules if "ExpirationInDays" in rule or "ExpirationDate" in rule}
+    assert sorted(expiring) == ["exports/", "letters/"]
+    assert expiring["exports/"]["ExpirationInDays"] == 7 and expiring["exports/"]["Status"] == "Enabled"
+    assert expiring["letters/"]["ExpirationInDays"] == 45 and expiring["letters/"]["Status"] == "Enabled"
 
     # And only new objects under incoming/ go to the publish queue, which lets this bucket send
     # (and only new objects under lab/ go to the lab queue, which lets this bucket send likewise)

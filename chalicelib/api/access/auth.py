@@ -5,7 +5,7 @@ from chalice import Blueprint
 from chalicelib.api.answers import Message, Session
 from chalicelib.api.http import PUBLIC, SIGNED_IN, Ctx, route
 from chalicelib.clock import iso
-from chalicelib.services.access import recovery, sign_in
+from chalicelib.services.access import enrolment, recovery, sign_in
 from chalicelib.services.accounts import registry as accounts
 
 bp = Blueprint(__name__)
@@ -42,3 +42,20 @@ def change_password(ctx: Ctx):
 def forgot_password(ctx: Ctx):
     """Email a temporary password to the address on file; the same answer for every username."""
     return {"message": recovery.forgot_password(ctx.caller, ctx.body.username)}
+
+
+@route(bp, "/api/auth/enrol", "POST", access=PUBLIC, response=Session, body="EnrolBody",
+       responses={401: "invalid_code", 409: "username_taken", 400: "weak_password or invalid_username",
+                  429: "rate_limited"})
+def enrol(ctx: Ctx):
+    """Join with an enrolment letter's code and your date of birth, choosing a username and a
+    password: answered like a sign-in."""
+    b = ctx.body
+    session = enrolment.enrol(ctx.caller, b.code, b.date_of_birth, b.username, b.password)
+    return {
+        "token": session.token,
+        "expires_at": iso(session.expires_at),
+        "must_change_password": session.must_change_password,
+        "role": session.role,
+        "mfa": session.mfa,
+    }

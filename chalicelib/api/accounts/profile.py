@@ -1,10 +1,13 @@
-"""My Profile: who am I, change username, change email, choose the language."""
+"""My Profile: who am I, change username, email and phone, choose the language and how notices come."""
 
 from chalice import Blueprint
 
 from chalicelib.api.answers import Email, Language, Username
-from chalicelib.api.http import SIGNED_IN, Ctx, route
+from chalicelib.api.http import PATIENT, SIGNED_IN, Ctx, route
+from chalicelib.services.accounts import contact
 from chalicelib.services.accounts import registry as accounts
+from chalicelib.services.accounts.answers import Notifications
+from chalicelib.services.accounts.contact import PhoneAnswer
 from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.services.caregivers.answers import MyAccount
 
@@ -37,3 +40,17 @@ def change_email(ctx: Ctx):
 def change_language(ctx: Ctx):
     """Choose the language of the portal's pages and mails (en, es)."""
     return {"language": accounts.change_language(ctx.caller, ctx.body.language)}
+
+
+@route(bp, "/api/me/phone", "PUT", access=PATIENT, response=PhoneAnswer, body="PhoneBody",
+       responses={400: "invalid_phone", 401: "invalid_credentials"})
+def change_phone(ctx: Ctx):
+    """Change the phone on file (stored in E.164; blank removes it and turns texts off)."""
+    return {"phone": contact.change_my_phone(ctx.caller, ctx.body.phone, ctx.body.current_password)}
+
+
+@route(bp, "/api/me/notifications", "PUT", access=PATIENT, response=Notifications, body="NotificationsBody",
+       responses={400: "no_mobile_number, no_email_address or no_channel"})
+def choose_notifications(ctx: Ctx):
+    """Choose how notices of new items reach you: email, text messages (SMS), or both."""
+    return contact.choose_my_channels(ctx.caller, ctx.body.email, ctx.body.sms)

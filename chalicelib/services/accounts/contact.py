@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
 from typing_extensions import TypedDict
 
 from chalicelib.clock import clock, iso

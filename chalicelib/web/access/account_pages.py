@@ -8,17 +8,24 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 
 from chalicelib import i18n
+from chalicelib.errors import NotFound, PortalError
 from chalicelib.frontdoor import SESSION_COOKIE
-from chalicelib.services.access import mfa, recovery, sessions
+from chalicelib.i18n import N_
+from chalicelib.services.access import enrolment, mfa, recovery, sessions
 from chalicelib.services.access import sign_in as sign_in_service
+from chalicelib.services.accounts import contact
+from chalicelib.services.accounts import phone as phone_number
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.publication import items
 from chalicelib.vocabulary import Role
+from chalicelib.web.access import device_names
 from chalicelib.web.framework import (
+    PATIENT,
     PUBLIC,
     FormErrors,
     PageCtx,
     expired_cookie,
+    field_errors,
     home_for,
     page,
     redirect,
@@ -124,9 +131,15 @@ def forgot_username(ctx: PageCtx):
 
 def _profile(ctx: PageCtx, status: int = 200, **context):
     defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": "", "mfa_errors": {},
-                "language_errors": {}, "languages": list(i18n.NAMES.items())}
+                "language_errors": {}, "languages": list(i18n.NAMES.items()), "phone_errors": {}, "new_phone": None,
+                "notification_errors": {}}
     context.setdefault("mfa", mfa.status(ctx.caller))
-    context.setdefault("devices", sessions.listed(ctx.principal))
+    context.setdefault("devices", device_names.named(sessions.listed(ctx.principal), ctx.language()))
+    if ctx.principal.role == Role.PATIENT:
+        reach = contact.my_reach(ctx.caller)
+        context.setdefault("phone_shown", phone_number.shown(reach["phone"]))
+        context.setdefault("texts_possible", reach["texts_possible"])
+        context.setdefault("sms_opted_out_at", reach["sms_opted_out_at"])
     return ctx.render("profile.html", status=status, **{**defaults, **context})
 
 
@@ -157,3 +170,45 @@ def change_email(ctx: PageCtx):
         "EmailBody", lambda body: accounts.change_email(ctx.caller, body.email, body.current_password),
         lambda status, errors: _profile(ctx, status, email_errors=errors, new_email=ctx.form.get("email", "")),
         done="/profile", notice="email-changed")
+
+
+@page(bp, "/profile/phone", ("POST",), access=PATIENT)
+def change_phone(ctx: PageCtx):
+    """The patient's own number, confirmed by the password."""
+    return ctx.submit(
+        "PhoneBody", lambda body: contact.change_my_phone(ctx.caller, body.phone, body.current_password),
+        lambda status, errors: _profile(ctx, status, phone_errors=errors, new_phone=ctx.form.get("phone", "")),
+        done="/profile#phone", notice="phone-changed")
+
+
+@page(bp, "/profile/notifications", ("POST",), access=PATIENT)
+def choose_notifications(ctx: PageCtx):
+    """Email, text messages, or both (a box left unticked is a no)."""
+    email, sms = ctx.form.get("email") == "on", ctx.form.get("sms") == "on"
+    try:
+        contact.choose_my_channels(ctx.caller, email, sms)
+    except PortalError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return _profile(ctx, exc.status, notification_errors=field_errors(exc, ctx.language()))
+    return redirect("/profile#notifications", notice="notifications-changed")
+
+
+@page(bp, "/enrol", ("GET", "POST"), access=PUBLIC)
+def enrol(ctx: PageCtx):
+    """"I have an enrolment code": the letter's code and the date of birth, a username and a password
+    of one's own; then signed in, on one's items."""
+    if ctx.request.method == "GET":
+        return ctx.render("enrol.html", errors={}, values={})
+
+    def join(body: models.EnrolBody):
+        if ctx.form.get("confirm_password") != body.password:
+            raise FormErrors({"confirm_password": N_("The two passwords are not the same.")})
+        return enrolment.enrol(ctx.caller, body.code, body.date_of_birth, body.username, body.password)
+
+    values = {name: ctx.form.get(name, "") for name in ("code", "date_of_birth", "username")}
+    session, problem = ctx.submit("EnrolBody", join, lambda status, errors: ctx.render(
+        "enrol.html", status=status, errors=errors, values=values))
+    if problem:
+        return problem
+    return redirect(home_for(session.role), notice="enrolled", cookies=[session_cookie_header(session.token)])

@@ -3,10 +3,11 @@
 
 from chalice import Blueprint
 
-from chalicelib.services.accounts import lifecycle
+from chalicelib.errors import NotFound, PortalError
+from chalicelib.services.accounts import contact, letters, lifecycle
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.publication import items
-from chalicelib.web.framework import ADMIN, STAFF, PageCtx, page
+from chalicelib.web.framework import ADMIN, STAFF, PageCtx, field_errors, page, redirect
 
 bp = Blueprint(__name__)
 
@@ -27,13 +28,16 @@ def register_patient(ctx: PageCtx):
                                                              email=body.email, mrn=body.mrn, phone=body.phone,
                                                              language=body.language),
         lambda status, errors: ctx.render("staff_patient_new.html", status=status, errors=errors, values=ctx.form),
-        done=lambda account: f"/staff/patients/{account.id}", notice="registered")
+        done=lambda account: redirect(f"/staff/patients/{account.id}",
+                                      notice="registered" if account.email else "registered-no-email"))
 
 
 def patient_record_page(ctx: PageCtx, patient_id: str, status: int = 200, **context):
     patient = items.staff_patient_view(ctx.caller, patient_id)
     defaults = {"errors": {}, "comment_errors": {}, "new_email": "", "can_upload": True, "can_message": True,
-                "phone_errors": {}, "new_phone": None}
+                "phone_errors": {}, "new_phone": None, "notification_errors": {}}
+    if not patient["has_signed_in"] and patient["active"]:
+        context.setdefault("letter", letters.status(patient_id))
     return ctx.render("staff_patient.html", status=status, patient=patient, **{**defaults, **context})
 
 
@@ -69,3 +73,25 @@ def staff_accounts(ctx: PageCtx):
         lambda status, errors: ctx.render("admin_staff.html", status=status, errors=errors, values=ctx.form,
                                           staff=lifecycle.list_staff(ctx.caller)),
         done="/admin/staff", notice="staff-created")
+
+
+@page(bp, "/staff/patients/{patient_id}/notifications", ("POST",), access=STAFF)
+def patient_notifications(ctx: PageCtx, patient_id: str):
+    """Email, text messages, or both, for a patient who asked (a box left unticked is a no)."""
+    email, sms = ctx.form.get("email") == "on", ctx.form.get("sms") == "on"
+    try:
+        contact.choose_for_patient(ctx.caller, patient_id, email, sms)
+    except PortalError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        return patient_record_page(ctx, patient_id, exc.status, notification_errors=field_errors(exc, ctx.language()))
+    return redirect(f"/staff/patients/{patient_id}#notifications", notice="patient-notifications-changed")
+
+
+@page(bp, "/staff/patients/{patient_id}/enrolment-letter", ("GET", "POST"), access=STAFF)
+def enrolment_letter(ctx: PageCtx, patient_id: str):
+    """POST: a new letter (the old code stops working); GET: the current letter's PDF, to print."""
+    if ctx.request.method == "GET":
+        return redirect(letters.letter_link(ctx.caller, patient_id))
+    letters.make_letter(ctx.caller, patient_id)
+    return redirect(f"/staff/patients/{patient_id}#letter", notice="letter-made")

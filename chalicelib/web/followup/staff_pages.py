@@ -4,6 +4,7 @@
 from chalice import Blueprint
 
 from chalicelib.errors import PortalError
+from chalicelib.services.accounts import chart_matches
 from chalicelib.services.followup import digest
 from chalicelib.services.followup import sweep as followup
 from chalicelib.services.followup import work_queue as queue
@@ -22,7 +23,25 @@ def staff_home(ctx: PageCtx):
 
 @page(bp, "/staff/queue", access=STAFF)
 def work_queue(ctx: PageCtx):
-    return ctx.render("staff_queue.html", queue=queue.snapshot())
+    snapshot = queue.snapshot()
+    return ctx.render("staff_queue.html", queue=snapshot, matches=_chart_matches(ctx, snapshot["forms"]))
+
+
+def _chart_matches(ctx: PageCtx, forms: list) -> dict[str, list]:
+    """Each forgot-username request's matching charts (name and date of birth), to link in one click."""
+    found = {}
+    for entry in forms:
+        data = entry.get("data") or {}
+        found[entry["id"]] = chart_matches.matching_charts(ctx.caller, str(data.get("name") or ""),
+                                                           str(data.get("date_of_birth") or ""))
+    return found
+
+
+@page(bp, "/staff/queue/forms/{form_id}/link", ("POST",), access=STAFF)
+def link_form(ctx: PageCtx, form_id: str):
+    """Link a forgot-username request to the chart it is about."""
+    chart_matches.link(ctx.caller, form_id, ctx.form.get("patient_id", "").strip())
+    return redirect("/staff/queue#forms", notice="form-linked")
 
 
 @page(bp, "/staff/queue/forms/{form_id}/resolve", ("POST",), access=STAFF)
