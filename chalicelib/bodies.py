@@ -328,6 +328,12 @@ class OutboxQuery(Query):
     to: Annotated[str, Field(description="only the mails to this address (any case)")] = ""
 
 
+class QueueQuery(Query):
+    limit: Annotated[str, Field(pattern=r"^(0*([1-9][0-9]?|[1-4][0-9]{2}|500))?$",
+                                description="entries of each list, 1 to 500 (every one when not given)")] = ""
+    cursor: Annotated[str, Field(description="next_cursor of the page before")] = ""
+
+
 class AuditQuery(Query):
     patient_id: str = ""
     actor_id: str = ""

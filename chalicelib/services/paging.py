@@ -27,8 +27,9 @@ def encode(kind: str, *parts: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([kind, *parts]).encode()).decode().rstrip("=")
 
 
-def decode(cursor: str | None, kind: str, *, parts: int) -> list[str] | None:
-    """The position a cursor of the list `kind` holds (`parts` strings), None for the first page."""
+def decode(cursor: str | None, kind: str, *, parts: int, longest: int = 400) -> list[str] | None:
+    """The position a cursor of the list `kind` holds (`parts` strings of at most `longest`
+    characters), None for the first page."""
     if not cursor:
         return None
     try:
@@ -36,6 +37,10 @@ def decode(cursor: str | None, kind: str, *, parts: int) -> list[str] | None:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         data = None
     if (not isinstance(data, list) or len(data) != parts + 1 or data[0] != kind
-            or not all(isinstance(part, str) and 0 < len(part) <= 400 for part in data[1:])):
-        raise BadRequest(N_("Not a cursor this list gave out."), field="cursor", code="invalid_request")
+            or not all(isinstance(part, str) and 0 < len(part) <= longest for part in data[1:])):
+        raise bad_cursor()
     return [str(part) for part in data[1:]]
+
+
+def bad_cursor() -> BadRequest:
+    return BadRequest(N_("Not a cursor this list gave out."), field="cursor", code="invalid_request")

@@ -73,6 +73,23 @@ def open_entries(kind: str, limit: int | None = None) -> Iterable[WorkEntry]:
     return WorkEntry.open_queue.query(kind, limit=limit)
 
 
+def open_page(kind: str, limit: int | None, after: tuple[datetime, str] | None = None
+              ) -> tuple[list[WorkEntry], bool]:
+    """One page of the open entries of a kind, oldest first, after the entry (created_at, id)
+    `after`: at most `limit` entries (None: all of them), and whether more follow. Entries created
+    at the same moment all come, in the index's order (a page starts after the exact entry, not
+    after its time)."""
+    start = None
+    if after is not None:
+        start = {"open_kind": {"S": kind}, "created_at": {"S": WorkEntry.created_at.serialize(after[0])},
+                 "id": {"S": after[1]}}
+    found = list(WorkEntry.open_queue.query(kind, limit=limit + 1 if limit is not None else None,
+                                            last_evaluated_key=start))
+    if limit is None:
+        return found, False
+    return found[:limit], len(found) > limit
+
+
 def count_open(kind: str, since: datetime | None = None) -> int:
     """Open entries of a kind (created after `since`): a count over the sparse index only."""
     condition = WorkEntry.created_at > since if since is not None else None

@@ -5,13 +5,14 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.answers import Patients, Registered
 from chalicelib.api.http import STAFF, Ctx, route
+from chalicelib.services import paging
 from chalicelib.services.accounts import chart_matches, contact, letters
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.accounts.answers import Notifications, Patient
 from chalicelib.services.accounts.chart_matches import ChartMatches, Linked
 from chalicelib.services.accounts.letters import LetterMade
 from chalicelib.services.followup import work_queue as queue
-from chalicelib.services.followup.answers import Queue, Resolved
+from chalicelib.services.followup.answers import QueuePage, Resolved
 from chalicelib.services.publication import items
 from chalicelib.services.publication.answers import PatientDetail
 
@@ -55,10 +56,15 @@ def change_patient_phone(ctx: Ctx, patient_id: str):
     return accounts.patient_json(account)
 
 
-@route(bp, "/api/staff/queue", access=STAFF, response=Queue)
+@route(bp, "/api/staff/queue", access=STAFF, response=QueuePage, query="QueueQuery")
 def work_queue(ctx: Ctx):
-    """Follow-ups, forms, quarantined uploads and bad email addresses."""
-    return queue.snapshot()
+    """Follow-ups, forms, quarantined uploads, failed notices, critical results and bad email
+    addresses, oldest first: every open entry, or a page at a time with `?limit=` entries of each
+    list (1..500) and `?cursor=` the page before's `next_cursor` (it continues every list that has more)."""
+    limit, cursor = ctx.query.get("limit"), ctx.query.get("cursor") or None
+    if not limit and cursor is None:
+        return queue.page(None)
+    return queue.page(paging.page_size(limit, default=queue.QUEUE_PAGE, maximum=queue.QUEUE_PAGE_MAX), cursor)
 
 
 @route(bp, "/api/staff/forms/{form_id}/resolve", "POST", access=STAFF, response=Resolved, body="ResolveBody")

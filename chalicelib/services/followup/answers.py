@@ -52,6 +52,14 @@ class Queue(TypedDict):
     bad_emails: list[BadEmail]
 
 
+class QueuePage(Queue):
+    """A page of the work queue (`work_queue.page`): at most `limit` entries of each list, and the
+    cursor of the next page (null on the last), which continues every list that has more (the
+    others come empty; bad_emails comes whole, on the first page)."""
+
+    next_cursor: str | None
+
+
 class Resolved(TypedDict):
     """A queue entry closed (`work_queue.resolve`)."""
 

@@ -3,12 +3,15 @@ bad email addresses, notices that could not be sent)."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
 from chalicelib.i18n import N_
-from chalicelib.services import audit
+from chalicelib.services import audit, paging
 from chalicelib.services.access.identity import Caller
-from chalicelib.services.followup.answers import FollowUpEntry, Queue, Resolved, WorkEntry
+from chalicelib.services.followup.answers import BadEmail, FollowUpEntry, Queue, QueuePage, Resolved, WorkEntry
 from chalicelib.services.results import critical
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
@@ -48,16 +51,63 @@ def _named(entries: list[WorkEntry]) -> list[FollowUpEntry]:
 
 
 def snapshot() -> Queue:
+    """The whole work queue: every open entry of every list (the staff's queue page)."""
+    return page(None)
+
+
+def _bad_emails() -> list[BadEmail]:
+    return [{"patient_id": a.id, "name": a.name, "reason": a.email_bad_reason, "since": iso(a.email_bad_at)}
+            for a in account_store.with_bad_email()]
+
+
+# Entries of each list a page of the queue holds when the reader does not say, and at most.
+QUEUE_PAGE = 100
+QUEUE_PAGE_MAX = 500
+# The lists that come a page at a time, and the kind of work entry each lists.
+PAGED = {"follow_ups": "follow_up", "forms": "form", "quarantine": "quarantine", "failed_notices": "notice_failed",
+         "critical_results": critical.CRITICAL_RESULT}
+
+
+def _positions(cursor: str | None) -> dict[str, tuple[datetime, str]] | None:
+    """Where each list with more entries goes on (the cursor a page gave out), None for the first page."""
+    decoded = paging.decode(cursor, "queue", parts=1, longest=4000)
+    if decoded is None:
+        return None
+    try:
+        raw = json.loads(decoded[0])
+        positions = {name: (datetime.fromisoformat(at), str(entry_id)) for name, (at, entry_id) in raw.items()
+                     if name in PAGED and isinstance(at, str) and isinstance(entry_id, str) and entry_id}
+    except (ValueError, TypeError, AttributeError):
+        raise paging.bad_cursor() from None
+    if not positions or len(positions) != len(raw):
+        raise paging.bad_cursor()
+    return positions
+
+
+def page(limit: int | None = QUEUE_PAGE, cursor: str | None = None) -> QueuePage:
+    """A page of the work queue: at most `limit` entries of each list (None: every one), oldest
+    first, and the cursor that continues every list with more (the others then come empty). The
+    addresses that bounced come whole on the first page (a short list: a patient leaves it with a
+    new address)."""
+    positions = _positions(cursor)
+    found: dict[str, list[work_store.WorkEntry]] = {}
+    more: dict[str, list[str]] = {}
+    for name, kind in PAGED.items():
+        if positions is not None and name not in positions:
+            found[name] = []
+            continue
+        entries, has_more = work_store.open_page(kind, limit, positions.get(name) if positions else None)
+        found[name] = entries
+        if has_more:
+            more[name] = [entries[-1].created_at.isoformat(), entries[-1].id]
     return {
-        "follow_ups": _named([entry_json(e) for e in work_store.open_entries("follow_up")]),
-        "forms": [entry_json(e) for e in work_store.open_entries("form")],
-        "quarantine": [entry_json(e) for e in work_store.open_entries("quarantine")],
-        "failed_notices": _named([entry_json(e) for e in work_store.open_entries("notice_failed")]),
-        "critical_results": critical.open_entries(),
-        "bad_emails": [
-            {"patient_id": a.id, "name": a.name, "reason": a.email_bad_reason, "since": iso(a.email_bad_at)}
-            for a in account_store.with_bad_email()
-        ],
+        "follow_ups": _named([entry_json(e) for e in found["follow_ups"]]),
+        "forms": [entry_json(e) for e in found["forms"]],
+        "quarantine": [entry_json(e) for e in found["quarantine"]],
+        "failed_notices": _named([entry_json(e) for e in found["failed_notices"]]),
+        "critical_results": critical.entries_json(found["critical_results"]),
+        "bad_emails": _bad_emails() if positions is None else [],
+        "next_cursor": paging.encode("queue", json.dumps(more, separators=(",", ":"))) if more else None,
     }
 
 

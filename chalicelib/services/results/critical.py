@@ -17,7 +17,12 @@ CRITICAL_RESULT = "critical_result"
 def open_entries() -> list[CriticalResultEntry]:
     """Every critical result still waiting for a call, oldest first, with the patients' names and
     phones (one batched read of the accounts)."""
-    entries = list(work_store.open_entries(CRITICAL_RESULT))
+    return entries_json(list(work_store.open_entries(CRITICAL_RESULT)))
+
+
+def entries_json(entries: list[work_store.WorkEntry]) -> list[CriticalResultEntry]:
+    """Critical-result entries as the office reads them, with the patients' names and phones (one
+    batched read of the accounts)."""
     patients = import_store.accounts_by_id({e.patient_id for e in entries if e.patient_id})
     shown: list[CriticalResultEntry] = []
     for entry in entries:

@@ -1,0 +1,56 @@
+"""The office's work queue a page at a time (`GET /api/staff/queue?limit=&cursor=`): following the
+cursors gives every open entry of every list once, in the order of the whole queue, entries made
+at the same moment included; without `limit` the queue answers whole, as it always has."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from chalicelib.store import work as work_store
+
+LISTS = ("follow_ups", "forms", "quarantine", "failed_notices", "critical_results")
+
+
+def test_following_the_cursors_gives_every_open_entry_once_in_the_queues_order(portal, staff):
+    # Given forgot-username forms sent in turn, and three forms the queue took at one same moment
+    for n in range(3):
+        sent = portal.public.post("/api/forms/forgot-username", json={
+            "name": f"Paging Person {n}", "date_of_birth": "1970-01-31", "email": f"paging{n}@example.com"})
+        assert sent.status_code == 202, sent.text
+    moment = datetime.now(UTC)
+    same_moment = [f"form#paging-{secrets.token_hex(4)}" for _ in range(3)]
+    for entry_id in same_moment:
+        work_store.add(work_store.WorkEntry(entry_id, kind="form", created_at=moment, data={"name": "Same Moment"}))
+    whole = staff.get("/api/staff/queue")
+    assert whole.status_code == 200 and whole.json()["next_cursor"] is None
+
+    # When the office reads the queue two entries of each list at a time, following the cursors
+    pages, cursor = [], None
+    while True:
+        answer = staff.get("/api/staff/queue", params={"limit": "2", **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            break
+
+    # Then no page holds more than two of a list, and together they hold each list whole, in order
+    assert len(pages) >= 3 and all(len(page[name]) <= 2 for page in pages for name in LISTS)
+    for name in LISTS:
+        assert [entry["id"] for page in pages for entry in page[name]] == [entry["id"] for entry in whole.json()[name]]
+    assert set(same_moment) <= {entry["id"] for page in pages for entry in page["forms"]}
+    # And the bounced addresses come whole, on the first page only
+    assert pages[0]["bad_emails"] == whole.json()["bad_emails"] and all(page["bad_emails"] == [] for page in pages[1:])
+
+
+def test_a_cursor_or_limit_the_queue_did_not_give_is_a_400_naming_it(portal, staff):
+    # When the office asks with a made-up cursor, another list's cursor, and limits out of range
+    made_up = staff.get("/api/staff/queue", params={"cursor": "bm90LWEtY3Vyc29y"})
+    audit_cursor = staff.get("/api/staff/queue", params={"limit": "2", "cursor": "WyJhdWRpdCIsICJ4Il0"})
+    too_many = staff.get("/api/staff/queue", params={"limit": "501"})
+    none = staff.get("/api/staff/queue", params={"limit": "0"})
+
+    # Then each is a 400 naming the parameter
+    for answer, field in ((made_up, "cursor"), (audit_cursor, "cursor"), (too_many, "limit"), (none, "limit")):
+        assert answer.status_code == 400 and field in answer.json()["message"], answer.text
