@@ -154,6 +154,11 @@ class Ctx:
     def caller(self) -> Caller:
         return Caller(self.principal, self.client_ip, self.user_agent, self.acting_for, self.scope)
 
+    @property
+    def signed_in(self) -> Principal:
+        """The session's principal, on a route that is not public (never missing there)."""
+        return self.caller.signed_in
+
 
 def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED_IN,
           body: str | None = None, response: Any = None, query: str | None = None,
@@ -193,6 +198,7 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
             elif access != PUBLIC:
                 principal, read = resolve_session(request, with_session=with_session)
             if access != PUBLIC:
+                assert principal is not None  # resolved above for every route that is not public
                 check_session_state(principal, allow_password_change=allow_password_change,
                                     allow_factor_owed=allow_factor_owed)
                 if not allowed(principal, access):

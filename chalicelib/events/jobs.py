@@ -9,12 +9,15 @@ stand.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import failures_logged
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
-def run_each(event, handle: Callable[[str], Any], failure: str) -> dict[str, Any]:
+
+def run_each(event: Any, handle: Callable[[str], Any], failure: str) -> PartialItemFailureResponse:
     """Run `handle` on every record's body; the answer names the records to deliver again."""
     # Imported here: the app's one Lambda bundle serves HTTP too, whose cold starts don't need it.
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response

@@ -104,6 +104,12 @@ class PageCtx:
     def caller(self) -> Caller:
         return Caller(self.principal, self.client_ip, user_agent(self.request))
 
+    @property
+    def signed_in(self) -> Principal:
+        """The session's principal, on a page only a signed-in person reaches (`@page` sends
+        anyone else to sign in before the handler runs): never missing there."""
+        return self.caller.signed_in
+
     def validate(self, model: str | type[BaseModel], *, fields: tuple[str, ...] | None = None) -> Any:
         """The API's own body model (by its name in chalicelib.bodies) checks the form: blank
         optional fields are left out. Raises FormErrors."""

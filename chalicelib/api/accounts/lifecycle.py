@@ -15,7 +15,7 @@ bp = Blueprint(__name__)
 @route(bp, "/api/me/sessions", access=SIGNED_IN, response=Devices)
 def my_sessions(ctx: Ctx):
     """The account's signed-in devices: when each session started and was last used, from where."""
-    return {"sessions": sessions.listed(ctx.principal)}
+    return {"sessions": sessions.listed(ctx.signed_in)}
 
 
 @route(bp, "/api/me/sessions/{session_id}", "DELETE", access=SIGNED_IN, status=204)

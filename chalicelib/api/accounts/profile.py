@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 @route(bp, "/api/me", access=SIGNED_IN, response=MyAccount)
 def me(ctx: Ctx):
     """The signed-in account (a caregiver's with the patients they care for)."""
-    return caregivers.me(ctx.principal)
+    return caregivers.me(ctx.signed_in)
 
 
 @route(bp, "/api/me/username", "PUT", access=SIGNED_IN, response=Username, body="UsernameBody",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.errors import Forbidden
+from chalicelib.errors import Forbidden, Unauthenticated
 from chalicelib.i18n import N_
 from chalicelib.services.access.sessions import Principal
 from chalicelib.vocabulary import Role
@@ -34,6 +34,22 @@ class Caller:
     @property
     def actor_id(self) -> str | None:
         return self.principal.account_id if self.principal else None
+
+    @property
+    def signed_in(self) -> Principal:
+        """The session's principal, on a route only a signed-in caller reaches (the front door
+        answers 401 before such a route runs): never missing there."""
+        if self.principal is None:
+            raise Unauthenticated()
+        return self.principal
+
+    @property
+    def own_patient_id(self) -> str:
+        """`patient_id` on a route only a patient (or a caregiver acting for one) reaches."""
+        patient_id = self.patient_id
+        if patient_id is None:
+            raise Forbidden(N_("Your account is not allowed to do this."))
+        return patient_id
 
     @property
     def actor_role(self) -> str | None:

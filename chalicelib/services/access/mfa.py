@@ -17,7 +17,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import clock
 from chalicelib.errors import Conflict, Forbidden, InvalidCode, NotFound
@@ -30,6 +30,11 @@ from chalicelib.services.accounts import account_mail
 from chalicelib.store import accounts as account_store
 from chalicelib.store import mfa as mfa_store
 from chalicelib.store.accounts import Account
+
+if TYPE_CHECKING:
+    import pyotp
+
+    from chalicelib.store.audit import AuditEvent
 
 ISSUER = "Patient Portal"
 DIGITS = 6
@@ -69,7 +74,7 @@ class Enrolment:
 
 # ---------------------------------------------------------------- codes
 
-def _totp(secret: str):
+def _totp(secret: str) -> pyotp.TOTP:
     import pyotp  # loaded with the first code checked, not on every cold start
 
     return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
@@ -81,7 +86,8 @@ def step_at(moment: datetime) -> int:
 
 def code_at(secret: str, step: int) -> str:
     """The code of one time step (what an authenticator app shows during it)."""
-    return _totp(secret).generate_otp(step)
+    code: str = _totp(secret).generate_otp(step)
+    return code
 
 
 def _matching_steps(secret: str, code: str, now: datetime) -> list[int]:
@@ -95,15 +101,16 @@ def _matching_steps(secret: str, code: str, now: datetime) -> list[int]:
 
 
 def _use_code(account: Account, code: str, now: datetime, *, whole_session: str | None = None,
-              event=None) -> bool:
+              event: AuditEvent | None = None) -> bool:
     """Accept `code` once: True when it matches a step not used before, which is now used (with
     the session `whole_session` made whole and `event` audited in the same write). A concurrent
     change of the used steps is read again and decided anew."""
     for attempt in range(_WRITE_TRIES):
         if attempt:
-            account = account_store.get(account.id)
-            if account is None or not enrolled(account):
+            again = account_store.get(account.id)
+            if again is None or not enrolled(again):
                 return False
+            account = again
         used = mfa_store.used_steps(account)
         fresh = [step for step in _matching_steps(account.mfa_secret, code, now) if step not in used]
         if not fresh:
@@ -139,7 +146,7 @@ def _use_recovery_code(account: Account, recovery_code: str) -> tuple[bool, int]
     hashes = mfa_store.recovery_hashes(account)
     tag = plain[:_TAG_LENGTH]
     code_hash = hashes.get(tag) if len(plain) == _RECOVERY_LENGTH else None
-    if not passwords.verify(code_hash, plain):
+    if not passwords.verify(code_hash, plain) or code_hash is None:
         return False, len(hashes)
     if not mfa_store.use_recovery_code(account, tag, code_hash):
         return False, len(hashes)  # another request used it a moment ago
@@ -149,7 +156,7 @@ def _use_recovery_code(account: Account, recovery_code: str) -> tuple[bool, int]
 # ---------------------------------------------------------------- the account's own factor
 
 def _load(caller: Caller) -> Account:
-    account = account_store.get(caller.principal.account_id)
+    account = account_store.get(caller.signed_in.account_id)
     if account is None:
         raise NotFound(N_("The account no longer exists."))
     return account
@@ -160,14 +167,15 @@ def _locked(account: Account, now: datetime) -> bool:
 
 
 def _otpauth_uri(account: Account, secret: str) -> str:
-    return _totp(secret).provisioning_uri(name=account.username, issuer_name=ISSUER)
+    uri: str = _totp(secret).provisioning_uri(name=account.username, issuer_name=ISSUER)
+    return uri
 
 
 def _factor_given(caller: Caller, account: Account) -> None:
     """The session is whole, and earlier failures (wrong passwords or codes) are forgiven: a good
     sign-in is the password and the factor together."""
-    if caller.principal.owes_factor:
-        sessions.factor_done(caller.principal)
+    if caller.signed_in.owes_factor:
+        sessions.factor_done(caller.signed_in)
     if account.failed_logins or account.lock_count or account.locked_until:
         account_store.clear_failures(account)
 
@@ -232,7 +240,7 @@ def verify(caller: Caller, *, code: str | None = None, recovery_code: str | None
         raise InvalidCode(N_("The account is locked for a while after too many wrong attempts."), field="code")
     if recovery_code is None:
         # The usual sign-in: the used step, the session made whole and the audit event in one write.
-        whole = caller.principal.token_hash if caller.principal.owes_factor else None
+        whole = caller.signed_in.token_hash if caller.signed_in.owes_factor else None
         event = audit.new_event("mfa.verify", patient_id=audit.patient_of(account), target_id=account.id,
                                 **audit.for_caller(caller))
         if _use_code(account, code or "", now, whole_session=whole, event=event):
@@ -292,7 +300,7 @@ def admin_reset(caller: Caller, staff_id: str) -> None:
         raise NotFound(N_("No staff member with that id."))
     had_factor = enrolled(account)
     mfa_store.remove(account, clock.now())
-    ended = sessions.end_others(account.id, keep=caller.principal.token_hash)
+    ended = sessions.end_others(account.id, keep=caller.signed_in.token_hash)
     mail = account_mail.send(account, "mfa_reset")
     audit.record_about(caller, "staff.mfa_reset", account,
                        detail={"had_factor": had_factor, "sessions_ended": ended, "mail": mail})

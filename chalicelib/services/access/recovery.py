@@ -71,7 +71,7 @@ def forgot_username(caller: Caller, form: dict[str, Any]) -> str:
 
 
 def _audit(caller: Caller, account: account_store.Account | None, *, outcome: str = "ok",
-           detail: dict | None = None) -> None:
+           detail: dict[str, Any] | None = None) -> None:
     """A recovery job's outcome, with the account it named when there is one."""
     if account is None:
         audit.record_for(caller, "auth.forgot_password", outcome=outcome, detail=detail)
@@ -113,6 +113,7 @@ def handle(body: str) -> str:
     if refusal is not None:
         _audit(caller, account, outcome=refusal)
         return refusal
+    assert account is not None  # no account is a refusal (unknown_user)
     notice = notices.new_leased_password_reset(account.id, job["id"], clock.now())
     if not outbox.put_once(notice):
         return "duplicate"

@@ -151,7 +151,9 @@ def _principal(digest: str, session: session_store.Session | None) -> Principal:
 
 
 def csrf_matches(principal: Principal, supplied: str | None) -> bool:
-    return bool(supplied) and hmac.compare_digest(principal.csrf_token, supplied)
+    if not supplied:
+        return False
+    return hmac.compare_digest(principal.csrf_token, supplied)
 
 
 def end(principal: Principal) -> None:

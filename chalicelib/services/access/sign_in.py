@@ -31,7 +31,7 @@ _HOUR = 3600
 
 def lock_period(lock_count: int) -> timedelta:
     """15 minutes, then 30, 60, … (doubling with each lock since the last good sign-in), 24 h at most."""
-    return min(timedelta(minutes=get_settings().lockout_base_minutes) * (2 ** min(lock_count, 16)), MAX_LOCK)
+    return min(timedelta(minutes=get_settings().lockout_base_minutes) * (1 << min(lock_count, 16)), MAX_LOCK)
 
 
 def record_failure(account: Account, caller: Caller) -> None:
@@ -42,7 +42,7 @@ def record_failure(account: Account, caller: Caller) -> None:
     if account_store.record_failed_sign_in(account) < threshold:
         return
     now = clock.now()
-    locked_until = now + lock_period(account.lock_count or 0)
+    locked_until = now + lock_period(int(account.lock_count or 0))
     if not account_store.lock(account, locked_until, now, threshold):
         return  # another request locked it a moment ago
     mail = account_mail.send(account, "account_locked", locked_until=iso(locked_until))
@@ -121,7 +121,7 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
         raise _refuse(caller, account, "disabled")
     if passwords.looks_temporary(password):
         temp_hash = temporary_passwords.matching(account, password, now)
-        if passwords.verify(temp_hash, password):
+        if passwords.verify(temp_hash, password) and temp_hash is not None:
             return _temporary_sign_in(caller, account, temp_hash, now)
     elif passwords.verify(account.password_hash, password):
         owed = owed_at_sign_in(account)
@@ -151,14 +151,14 @@ def _temporary_sign_in(caller: Caller, account: Account, temp_hash: str, now: da
 
 
 def logout(caller: Caller) -> None:
-    sessions.end(caller.principal)
+    sessions.end(caller.signed_in)
     audit.record_for(caller, "auth.logout", target_id=caller.actor_id)
 
 
 def check_current_password(caller: Caller, account: Account, current_password: str, action: str) -> None:
     """The current password (the temporary one in a forced-change session). Failures count towards
     the lockout like sign-in failures, so a borrowed session cannot guess it without limit."""
-    principal = caller.principal
+    principal = caller.signed_in
     locked = bool(account.locked_until and account.locked_until > clock.now())
     expected = principal.temp_password_hash if principal.must_change_password else account.password_hash
     if passwords.verify(None if locked else expected, current_password):

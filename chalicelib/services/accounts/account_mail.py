@@ -8,7 +8,7 @@ from chalicelib.mail import sender
 from chalicelib.observability import failure, logger
 
 
-def send(account: Any, template: str, to: str | None = None, **context) -> str:
+def send(account: Any, template: str, to: str | None = None, **context: Any) -> str:
     """Send an account mail, in the account's language; "sent" or "failed". A failed mail is logged and audited by the caller
     and never turns the answer into an error: a sign-in refusal must look the same either way.
     An account without an email (a patient registered with a phone only, or neither) is mailed

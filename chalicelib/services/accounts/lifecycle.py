@@ -142,7 +142,7 @@ def unlock(caller: Caller, patient_id: str) -> None:
 def end_own_session(caller: Caller, session_id: str) -> None:
     """End one of the caller's own sessions, by the id it is listed under; 404 for any other id
     (another account's sessions are never found)."""
-    if not sessions.end_listed(caller.principal, session_id):
+    if not sessions.end_listed(caller.signed_in, session_id):
         audit.record_for(caller, "account.session_end", outcome="not_found", target_id=caller.actor_id)
         raise NotFound(N_("No session of yours with that id."))
     audit.record_for(caller, "account.session_end", target_id=caller.actor_id, detail={"session": session_id})

@@ -19,8 +19,9 @@ Two ways to write:
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.errors import BadRequest, Conflict
 from chalicelib.services import audit
@@ -30,6 +31,7 @@ from chalicelib.services.accounts import registry as accounts
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
 from chalicelib.store.accounts import UniqueTaken
+from chalicelib.store.audit import AuditEvent
 from chalicelib.vocabulary import Role
 
 
@@ -111,7 +113,7 @@ def _register_one(caller: Caller, row: Row) -> None:
                               phone=row.phone, language=row.language)
 
 
-def _new_patient(caller: Caller, row: Row):
+def _new_patient(caller: Caller, row: Row) -> tuple[account_store.Account, AuditEvent]:
     account, _ = accounts.new_account(role="patient", username=row.email, name=row.name, email=row.email,
                                        date_of_birth=row.date_of_birth, mrn=row.mrn,
                                        phone=phone_number.valid(row.phone), language=row.language or "en")
@@ -141,6 +143,7 @@ def run(caller: Caller, rows: list[Row], *, invite: bool = True, workers: int = 
     """Write the planned new rows; `progress(n)` is called (in this thread) as rows are done."""
     outcome = Outcome()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures: dict[Future[Any], list[Row]]
         if invite:
             futures = {pool.submit(_register_one, caller, row): [row] for row in rows}
         else:

@@ -152,7 +152,7 @@ def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: st
     The account and the claims on its username and MRN are one transaction. A conflict names
     every field in conflict (the email, the MRN, or both)."""
     name, mrn = _not_blank("name", name), _not_blank("mrn", mrn)
-    email = valid_email(email) if (email or "").strip() else None
+    email = valid_email(email) if email and email.strip() else None
     phone = phone_number.valid(phone)
     if (language or "en") not in LANGUAGES:
         raise BadRequest(N_("Must be en or es."), field="language", code="invalid_request")
@@ -228,7 +228,7 @@ def _load(principal: Principal) -> Account:
 def change_password(caller: Caller, current_password: str, new_password: str) -> None:
     """Mailed to the address on file first; then the new hash replaces the old one, any pending
     temporary password is voided, and every other session of the account ends."""
-    principal = caller.principal
+    principal = caller.signed_in
     account = _load(principal)
     sign_in.check_current_password(caller, account, current_password, "account.password_change")
     try:
@@ -253,7 +253,7 @@ def me(principal: Principal) -> AccountAnswer:
 def change_username(caller: Caller, username: str, current_password: str) -> str:
     """Any unused valid name, email-shaped or not. The look-up first only spares a mail about a
     name that is plainly taken; the rename transaction is what guarantees one owner per name."""
-    account = _load(caller.principal)
+    account = _load(caller.signed_in)
     allowed, retry_after = ratelimit.hit(f"username-change#{account.id}", get_settings().username_changes_per_hour, _HOUR)
     if not allowed:
         audit.record_about(caller, "account.username_change", account, outcome="rate_limited")
@@ -288,7 +288,7 @@ def _mail_email_change(account: Account, new_email: str) -> dict[str, str]:
 
 def change_email(caller: Caller, email: str, current_password: str) -> str:
     """The username never changes with the email, even when it is the old address."""
-    account = _load(caller.principal)
+    account = _load(caller.signed_in)
     email = valid_email(email)
     sign_in.check_current_password(caller, account, current_password, "account.email_change")
     mails = _mail_email_change(account, email)
@@ -299,7 +299,7 @@ def change_email(caller: Caller, email: str, current_password: str) -> str:
 
 def change_language(caller: Caller, language: str) -> str:
     """The language of the caller's own pages and mails (en | es); audited."""
-    account = _load(caller.principal)
+    account = _load(caller.signed_in)
     if language not in LANGUAGES:
         raise BadRequest(N_("Must be en or es."), field="language", code="invalid_request")
     account_store.set_language(account, language, clock.now())

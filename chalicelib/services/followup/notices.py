@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.clock import clock, iso
 from chalicelib.mail import sender, texts
@@ -109,7 +110,7 @@ def queue_item_notice(item: Item, number: int) -> outbox.Notice | None:
 
 
 def _backoff(attempts: int) -> timedelta:
-    return _BACKOFF_BASE * (2 ** min(attempts, 8))
+    return _BACKOFF_BASE * (1 << min(attempts, 8))
 
 
 def deliver(notice: outbox.Notice, account: account_store.Account | None = None, *, leased: bool = False) -> str:
@@ -156,7 +157,7 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
             return "retry"
     if not ways.email:
         return _texted_only(notice, now)
-    context: dict = {}
+    context: dict[str, Any] = {}
     if notice.kind == ITEM_NOTICE:
         context = {"item_kind": notice.item_kind, "reminder": _is_reminder(notice)}
     if notice.kind == PASSWORD_RESET:

@@ -115,7 +115,7 @@ def resolve(caller: Caller, entry_id: str, note: str | None, kind: str | None = 
     entry = work_store.get(entry_id)
     if entry is None or (kind and entry.kind != kind):
         raise NotFound(N_("No queue entry with that id."))
-    closed = work_store.resolve(entry, caller.actor_id, note, clock.now())
+    closed = work_store.resolve(entry, caller.signed_in.account_id, note, clock.now())
     audit.record_for(caller, "queue.resolve", patient_id=entry.patient_id, target_id=entry.id,
                      outcome="ok" if closed else "already_resolved", detail={"kind": entry.kind})
     return {"id": entry.id, "status": "resolved"}

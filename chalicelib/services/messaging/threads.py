@@ -20,9 +20,10 @@ import base64
 import binascii
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.clock import clock, iso, parse_iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
@@ -42,6 +43,10 @@ from chalicelib.store import items as item_store
 from chalicelib.store import messages as store
 from chalicelib.store.messages import OFFICE, PATIENT, Thread, ThreadMessage
 from chalicelib.vocabulary import MESSAGE_CATEGORIES
+
+if TYPE_CHECKING:
+    from chalicelib.store.accounts import Account
+    from chalicelib.store.outbox import Notice
 
 CATEGORIES = MESSAGE_CATEGORIES
 DEFAULT_LIMIT = 50
@@ -107,7 +112,8 @@ def _thread_position(parts: list[str]) -> tuple[datetime, str] | None:
     raise _bad_cursor()
 
 
-def _page_of_threads(fetch, kind: str, request: Page) -> tuple[list[Thread], str | None]:
+def _page_of_threads(fetch: Callable[[int, tuple[datetime, str] | None], list[Thread]], kind: str,
+                     request: Page) -> tuple[list[Thread], str | None]:
     """One page of an index, newest first: ask for one row more than shown to know if more exist."""
     decoded = _decode(request.cursor, (kind,))
     rows = fetch(request.limit + 1, _thread_position(decoded[1]) if decoded else None)
@@ -292,7 +298,7 @@ def _audit(caller: Caller, action: str, thread_id: str, patient_id: str | None, 
                      detail={"message_id": message_id} if message_id else None)
 
 
-def _notify_patient(notice, account=None) -> None:
+def _notify_patient(notice: Notice, account: Account | None = None) -> None:
     """Send the notice written (already taken for its first attempt) with the message; if this
     send fails, the outbox retries it on schedule."""
     outcome = notices.deliver(notice, account, leased=True)
@@ -312,7 +318,7 @@ def _patient_thread(caller: Caller, thread_id: str, action: str) -> Thread:
 
 
 def threads_for_patient(caller: Caller, request: Page) -> answers.Threads:
-    patient_id = caller.patient_id
+    patient_id = caller.own_patient_id
     if caller.acting_for:  # a caregiver's look at the patient's messages is a view the patient is shown
         audit.record_for(caller, "message.list", patient_id=patient_id)
     shown, next_cursor = _page_of_threads(lambda limit, after: store.for_patient(patient_id, limit, after), "p", request)
@@ -343,9 +349,9 @@ def start_by_patient(caller: Caller, subject: str, body: str, category: str | No
     """A new thread to the office; with `item_id`, a question about that item of the patient's."""
     linked = _own_item(caller, item_id) if item_id else None
     now = clock.now()
-    thread = _new_thread(caller.patient_id, subject, category or ("results_question" if linked else "other"), PATIENT,
+    thread = _new_thread(caller.own_patient_id, subject, category or ("results_question" if linked else "other"), PATIENT,
                          now, item_id=linked)
-    message = _message(thread.id, PATIENT, caller.actor_id, body, now)
+    message = _message(thread.id, PATIENT, caller.signed_in.account_id, body, now)
     store.start(thread, message, office_alerts=notices.office_alerts(now, message.id))
     _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
     return {"id": thread.id}
@@ -353,11 +359,11 @@ def start_by_patient(caller: Caller, subject: str, body: str, category: str | No
 
 def reply_by_patient(caller: Caller, thread_id: str, body: str) -> Created:
     now = clock.now()
-    message = _message(thread_id, PATIENT, caller.actor_id, body, now)
+    message = _message(thread_id, PATIENT, caller.signed_in.account_id, body, now)
     try:
         # One transaction with the office's alert; its condition on the thread's owner is also
         # the access check.
-        store.add_patient_message(thread_id, caller.patient_id, message, notices.office_alerts(now, message.id))
+        store.add_patient_message(thread_id, caller.own_patient_id, message, notices.office_alerts(now, message.id))
     except store.ThreadGone:
         _audit(caller, "message.send", thread_id, None, outcome="not_found")
         raise NotFound(N_("No message thread with that id.")) from None
@@ -375,7 +381,7 @@ def open_for_patient(caller: Caller, thread_id: str, request: Page) -> answers.T
     if thread.has_item:
         item = item_store.get(thread.id)
         if item is not None:
-            followup.record_read(item, clock.now(), reader=(caller.actor_role, caller.actor_id))
+            followup.record_read(item, clock.now(), reader=(caller.signed_in.role, caller.signed_in.account_id))
     _audit(caller, "message.open", thread.id, thread.patient_id)
     return _opened_json(thread, history, next_cursor)
 
@@ -451,7 +457,7 @@ def start_by_office(caller: Caller, patient_id: str, subject: str, body: str, ca
     account = get_patient(patient_id)
     now = clock.now()
     thread = _new_thread(account.id, subject, category, OFFICE, now)
-    message = _message(thread.id, OFFICE, caller.actor_id, body, now)
+    message = _message(thread.id, OFFICE, caller.signed_in.account_id, body, now)
     item_write = _item_write(thread, None, now)
     store.start(thread, message, item_write)
     _audit(caller, "message.send", thread.id, thread.patient_id, message_id=message.id)
@@ -465,7 +471,7 @@ def reply_by_office(caller: Caller, thread_id: str, body: str) -> Created:
         now = clock.now()
         # Before the office first writes, the thread has no item: nothing to read.
         existing = item_store.get(thread.id) if thread.has_item else None
-        message = _message(thread.id, OFFICE, caller.actor_id, body, now)
+        message = _message(thread.id, OFFICE, caller.signed_in.account_id, body, now)
         item_write = _item_write(thread, existing, now)
         try:
             store.add_office_message(thread, message, item_write, _follow_up_due(now))

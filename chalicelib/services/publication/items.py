@@ -45,7 +45,7 @@ def list_for_patient(caller: Caller, entries: list[item_lists.Entry] | None = No
     """The caller's patient's items, newest first: `entries` when they came with the session, else
     read now. A caregiver's look at the list is a view the patient is shown ("who viewed my
     record"): one audit event about the patient, the caregiver as its actor."""
-    patient_id = caller.patient_id
+    patient_id = caller.own_patient_id
     if caller.acting_for:
         audit.record_for(caller, "item.list", patient_id=patient_id)
     if entries is None:

@@ -53,7 +53,7 @@ DOCUMENTS_FOLDER = "documents"
 
 def request_export(caller: Caller) -> Created:
     """Queue the building of the caller's zip; answers its id (the job does the work)."""
-    require_role(caller.principal, Role.PATIENT)
+    require_role(caller.signed_in, Role.PATIENT)
     allowed, retry_after = ratelimit.hit(f"export#{caller.actor_id}", REQUESTS_PER_HOUR, _HOUR)
     if not allowed:
         audit.record_for(caller, "export.request", outcome="rate_limited", patient_id=caller.actor_id)

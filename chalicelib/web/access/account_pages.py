@@ -58,8 +58,8 @@ def item_href(item: Mapping[str, Any]) -> str:
 
 @page(bp, "/")
 def home(ctx: PageCtx):
-    if ctx.principal.role != Role.PATIENT:
-        return redirect(home_for(ctx.principal.role))
+    if ctx.signed_in.role != Role.PATIENT:
+        return redirect(home_for(ctx.signed_in.role))
     listed = [{**item, "href": item_href(item)} for item in items.list_for_patient(ctx.caller)]
     return ctx.render("home.html", items=listed, unread=sum(1 for item in listed
                                                               if not item["read_at"] and item["status"] != "retracted"))
@@ -88,7 +88,7 @@ def sign_out(ctx: PageCtx):
 
 @page(bp, "/password", ("GET", "POST"), allow_password_change=True)
 def password(ctx: PageCtx):
-    forced = ctx.principal.must_change_password
+    forced = ctx.signed_in.must_change_password
     if ctx.request.method == "GET":
         return ctx.render("password.html", forced=forced, errors={})
 
@@ -99,7 +99,7 @@ def password(ctx: PageCtx):
 
     return ctx.submit("PasswordBody", change, lambda status, errors: ctx.render(
         "password.html", status=status, forced=forced, errors=errors),
-                      done=home_for(ctx.principal.role), notice="password-changed")
+                      done=home_for(ctx.signed_in.role), notice="password-changed")
 
 
 @page(bp, "/forgot-password", ("GET", "POST"), access=PUBLIC)
@@ -134,8 +134,8 @@ def _profile(ctx: PageCtx, status: int = 200, **context):
                 "language_errors": {}, "languages": list(i18n.NAMES.items()), "phone_errors": {}, "new_phone": None,
                 "notification_errors": {}}
     context.setdefault("mfa", mfa.status(ctx.caller))
-    context.setdefault("devices", device_names.named(sessions.listed(ctx.principal), ctx.language()))
-    if ctx.principal.role == Role.PATIENT:
+    context.setdefault("devices", device_names.named(sessions.listed(ctx.signed_in), ctx.language()))
+    if ctx.signed_in.role == Role.PATIENT:
         reach = contact.my_reach(ctx.caller)
         context.setdefault("phone_shown", phone_number.shown(reach["phone"]))
         context.setdefault("texts_possible", reach["texts_possible"])

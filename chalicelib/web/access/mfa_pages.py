@@ -21,7 +21,7 @@ bp = Blueprint(__name__)
 
 def _enroll_page(ctx: PageCtx, enrolment: Enrolment, errors: dict[str, str], status: int = 200):
     return ctx.render("mfa_enroll.html", status=status, errors=errors, qr_svg=enrolment.qr_svg(),
-                      grouped_secret=enrolment.grouped_secret, required=ctx.principal.is_staff)
+                      grouped_secret=enrolment.grouped_secret, required=ctx.signed_in.is_staff)
 
 
 @page(bp, "/mfa/enroll", ("GET", "POST"), allow_factor_owed=True)
@@ -38,7 +38,7 @@ def enroll(ctx: PageCtx):
         lambda status, errors: _enroll_page(ctx, mfa.enroll(ctx.caller, keep_pending=True), errors, status))
     if problem:
         return problem
-    continue_to = "/profile#mfa" if ctx.principal.role == Role.PATIENT else home_for(ctx.principal.role)
+    continue_to = "/profile#mfa" if ctx.signed_in.role == Role.PATIENT else home_for(ctx.signed_in.role)
     return ctx.render("mfa_recovery_codes.html", recovery_codes=codes, continue_to=continue_to)
 
 
@@ -52,10 +52,10 @@ def _verify_page(ctx: PageCtx, next_path: str, status: int = 200, errors: dict |
 def verify(ctx: PageCtx):
     """A code from the app, or (in the second form) a recovery code."""
     next_path = safe_next(ctx.form.get("next") or ctx.query.get("next"), "")
-    done = safe_next(next_path, home_for(ctx.principal.role))
-    if ctx.principal.mfa == ENROLL:
+    done = safe_next(next_path, home_for(ctx.signed_in.role))
+    if ctx.signed_in.mfa == ENROLL:
         return redirect("/mfa/enroll")
-    if ctx.principal.mfa != VERIFY:
+    if ctx.signed_in.mfa != VERIFY:
         return redirect(done)
     if ctx.request.method == "GET":
         return _verify_page(ctx, next_path)

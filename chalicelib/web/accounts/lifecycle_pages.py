@@ -30,7 +30,7 @@ bp = Blueprint(__name__)
 @page(bp, "/profile/sessions/{session_id}/end", ("POST",), access=SIGNED_IN)
 def end_session(ctx: PageCtx, session_id: str):
     """Sign a device out. Ending this very session signs this browser out too."""
-    current = sessions.public_id(ctx.principal.token_hash) == session_id
+    current = sessions.public_id(ctx.signed_in.token_hash) == session_id
     lifecycle.end_own_session(ctx.caller, session_id)
     if current:
         return redirect("/sign-in", notice="signed-out", cookies=[expired_cookie(SESSION_COOKIE)])

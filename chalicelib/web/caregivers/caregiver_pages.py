@@ -32,7 +32,7 @@ ACTION_LABELS = {"patient.view": N_("Viewed your record"), "document.view": N_("
 
 
 def _only_caregivers(ctx: PageCtx) -> None:
-    if ctx.principal.role != PROXY:
+    if ctx.signed_in.role != PROXY:
         from chalicelib.errors import NotFound
 
         raise NotFound(N_("There is no such page for your account."))
@@ -42,8 +42,8 @@ def _acting(ctx: PageCtx, patient_id: str, needs: str | None = None) -> tuple[Ca
     """The caller acting for `patient_id` (the same grant check as the API's: 404 without a live
     grant), and that patient as the banner names them."""
     _only_caregivers(ctx)
-    patient_id, scope, _ = acting_for(ctx.principal, patient_id, needs=needs)
-    cared = next((p for p in caregivers.patients_of(ctx.principal.account_id) if p["id"] == patient_id), None)
+    patient_id, scope, _ = acting_for(ctx.signed_in, patient_id, needs=needs)
+    cared = next((p for p in caregivers.patients_of(ctx.signed_in.account_id) if p["id"] == patient_id), None)
     caller = replace(ctx.caller, acting_for=patient_id, scope=scope)
     return caller, cared or {"id": patient_id, "name": "", "scope": scope}
 
@@ -55,7 +55,7 @@ def _base(patient_id: str) -> str:
 @page(bp, "/caregiver", access=SIGNED_IN)
 def caregiver_home(ctx: PageCtx):
     _only_caregivers(ctx)
-    return ctx.render("caregiver_home.html", patients=caregivers.patients_of(ctx.principal.account_id),
+    return ctx.render("caregiver_home.html", patients=caregivers.patients_of(ctx.signed_in.account_id),
                       scope_labels=SCOPE_LABELS)
 
 

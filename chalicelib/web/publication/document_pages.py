@@ -21,7 +21,7 @@ def _document_page(ctx: PageCtx, document_id: str, status: int = 200, **context)
     doc = corrections.staff_document(ctx.caller, document_id)
     defaults = {"comment_errors": {}, "retract_errors": {}, "replace_errors": {}, "values": ctx.form, "upload": None}
     merged = {**defaults, **context}
-    form_origins = ()
+    form_origins: tuple[str, ...] = ()
     if merged["upload"]:
         parts = urlsplit(merged["upload"]["url"])
         form_origins = (f"{parts.scheme}://{parts.netloc}",)  # the browser posts the file straight to S3
