@@ -6,15 +6,21 @@ One patient for the module (signed in once), with two glucose results and a prel
 
 from __future__ import annotations
 
+import io
+import json
 import secrets
+import zipfile
 from urllib.parse import quote
 
 import pytest
+import requests
+from fhir.resources.R4B.bundle import Bundle
 
 from chalicelib import aws
 from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.fixtures.lab import personalised
+from tests.integration.test_caregivers import caregiver_for
 from tests.support.followup import day, fresh_day0, notices_to, staff_item, staff_now, sweep
 
 BORN = "1962-03-20"  # the normative example's birth date, which the patients here share
@@ -105,6 +111,46 @@ def test_a_test_measured_twice_has_a_trend_oldest_first_with_its_range(reader, s
     # And a test the patient has no value of is 404; no code is 400
     assert reader.api.get("/api/results/trends", params={"code": "0000-0"}).status_code == 404
     assert reader.api.get("/api/results/trends").status_code == 400
+
+
+def test_a_caregiver_reads_the_result_with_patient_id_and_the_open_names_them(portal, staff, admin, reader):
+    # Given a caregiver the patient granted read access, and the patient's second glucose result (unread)
+    caregiver, _, _ = caregiver_for(portal, reader, scope="read")
+    second = reader.results["second"]
+
+    # When the caregiver opens it for the patient, and asks for the trend
+    answer = caregiver.get(f"/api/results/{second}", params={"patient_id": reader.id})
+    trend = caregiver.get("/api/results/trends", params={"code": "1554-5", "patient_id": reader.id})
+
+    # Then they read it as the patient does, the receipt is written, and the audit names the caregiver
+    assert answer.status_code == 200 and answer.json()["observations"][0]["value"] == 99
+    assert trend.status_code == 200 and len(trend.json()["points"]) == 2
+    assert staff_item(staff, reader.id, second)["first_read_at"] is not None
+    events = admin.get("/api/staff/audit", params={"patient_id": reader.id}).json()["events"]
+    assert any(e["action"] == "result.view" and e["target_id"] == second and e["actor_role"] == "proxy" for e in events)
+    # And without the patient's id it is not found
+    assert caregiver.get(f"/api/results/{second}").status_code == 404
+
+
+def test_the_take_away_records_hold_each_result_as_a_diagnostic_report_and_a_table(reader):
+    # When the patient asks for their records and the job builds them
+    export_id = reader.api.post("/api/me/exports").json()["id"]
+    pump.drain()
+    ready = reader.api.get(f"/api/me/exports/{export_id}").json()
+    download = requests.get(ready["url"], timeout=30)
+    archive = zipfile.ZipFile(io.BytesIO(download.content))
+
+    # Then bundle.json holds a DiagnosticReport per result, each with its Observations, valid FHIR
+    bundle = json.loads(archive.read("bundle.json"))
+    parsed = Bundle.model_validate(bundle)
+    reports = [e.resource for e in parsed.entry if e.resource.get_resource_type() == "DiagnosticReport"]
+    assert sorted(r.code.text for r in reports) == ["Complete blood count", "GLUCOSE", "GLUCOSE"]
+    values = sorted(float(e.resource.valueQuantity.value) for e in parsed.entry
+                    if e.resource.get_resource_type() == "Observation" and e.resource.code.text == "GLUCOSE")
+    assert values == [99.0, 182.0]
+    # And index.html lists them in a table
+    index = archive.read("index.html").decode()
+    assert "Test results" in index and "70_105" in index and "High" in index
 
 
 def test_nobody_reads_another_patients_result(portal, staff, reader):
