@@ -279,8 +279,8 @@ def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE
     of the trail's patient index, never a scan). `cursor` is the `next_cursor` of the page before."""
     patient_id = caller.patient_id
     before = None
-    if cursor:  # an event id, "<time>#<random>", with "." for "#" (safe in a query string)
-        before = cursor.replace(".", "#", 1)
+    if cursor:  # an event id, "<time>#<sequence and random>", with "." for its "#" (safe in a query string)
+        before = "#".join(cursor.rsplit(".", 1))
         try:
             parse_iso(before.split("#", 1)[0])
         except ValueError:
