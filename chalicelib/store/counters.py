@@ -32,14 +32,21 @@ def add(key: str, amount: int, expires_at: datetime) -> int:
     return int(counter.count)
 
 
-def take_place(key: str, limit: int, expires_at: datetime) -> bool:
-    """Count one more in this window only while it holds fewer than `limit`: True when counted,
-    False when the window is full (one conditional update; a refused one counts nothing). Every
-    process that counts under the same key shares the same places."""
+def take_places(key: str, wanted: int, limit: int, expires_at: datetime) -> int:
+    """Take up to `wanted` places of a window that holds `limit` at most, shared by every process
+    counting under the same key: `wanted` when that many are left, else one when one is left, else
+    none. Returns how many were taken (one conditional update each try; a refused one counts nothing)."""
     counter = Counter(key)
-    return conditional(lambda: counter.update(
-        actions=[Counter.count.add(1), Counter.expires_at.set(expires_at)],
-        condition=Counter.count.does_not_exist() | (Counter.count < limit)))
+
+    def take(count: int) -> bool:
+        return conditional(lambda: counter.update(
+            actions=[Counter.count.add(count), Counter.expires_at.set(expires_at)],
+            condition=Counter.count.does_not_exist() | (Counter.count <= limit - count)))
+
+    for count in dict.fromkeys((min(wanted, limit), 1)):
+        if take(count):
+            return count
+    return 0
 
 
 def read(key: str) -> RowRead:

@@ -12,16 +12,19 @@ from chalicelib.observability import logger
 
 
 class Windows:
-    """A shared fixed-window counter, as store/counters.take_place keeps it."""
+    """A shared fixed-window counter, as store/counters.take_places keeps it."""
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.calls = 0
 
-    def take_place(self, key: str, limit: int, expires_at: datetime) -> bool:
-        if self.counts.get(key, 0) >= limit:
-            return False
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return True
+    def take_places(self, key: str, wanted: int, limit: int, expires_at: datetime) -> int:
+        self.calls += 1
+        for count in (min(wanted, limit), 1):
+            if self.counts.get(key, 0) + count <= limit:
+                self.counts[key] = self.counts.get(key, 0) + count
+                return count
+        return 0
 
 
 class Moment:
@@ -38,7 +41,7 @@ class Moment:
 def test_two_instances_share_each_seconds_places_and_wait_for_the_next_second():
     # Given two instances (two Lambda containers) counting in the same windows, at 3 mails a second
     windows, moment = Windows(), Moment(1_000.25)
-    first, second = (SharedSendRate(3, take_place=windows.take_place, now=moment.now, sleep=moment.sleep)
+    first, second = (SharedSendRate(3, take_places=windows.take_places, now=moment.now, sleep=moment.sleep)
                      for _ in range(2))
 
     # When they send four mails each, in turns
@@ -49,16 +52,32 @@ def test_two_instances_share_each_seconds_places_and_wait_for_the_next_second():
     assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] == 0.75 and waits[6] == 1.0
 
 
+def test_an_instance_takes_its_places_a_few_at_a_time_and_never_more_than_are_left():
+    # Given an instance at 8 mails a second (it takes two places at a time), and a second in
+    # which another instance has already taken 5 of the 8
+    windows, moment = Windows(), Moment(2_000.5)
+    windows.counts["send-rate#ses#2000"] = 5
+    instance = SharedSendRate(8, take_places=windows.take_places, now=moment.now, sleep=moment.sleep)
+
+    # When it sends four mails
+    waits = [instance.take() for _ in range(4)]
+
+    # Then the first update took two places for two mails, the next the one place left, and the
+    # fourth mail, finding the second full, waited for the next one: no second went past its 8
+    assert windows.counts == {"send-rate#ses#2000": 8, "send-rate#ses#2001": 2}
+    assert waits == [0.0, 0.0, 0.0, 0.5] and windows.calls == 4
+
+
 def test_an_unreachable_counter_leaves_each_instance_its_own_rate_and_is_logged_once():
     # Given a shared counter that fails (throttled, or not granted)
     calls = []
 
-    def failing(key: str, limit: int, expires_at: datetime) -> bool:
+    def failing(key: str, wanted: int, limit: int, expires_at: datetime) -> int:
         calls.append(key)
         raise RuntimeError("table portal-x-counters refused")
 
     moment = Moment(50.0)
-    instance = SharedSendRate(100, take_place=failing, now=moment.now, sleep=moment.sleep)
+    instance = SharedSendRate(100, take_places=failing, now=moment.now, sleep=moment.sleep)
 
     # When it sends three mails
     stream = io.StringIO()
