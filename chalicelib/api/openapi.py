@@ -79,6 +79,9 @@ def _answer_schema(declared: Any, schemas: dict[str, Any]) -> dict[str, Any]:
 def _success(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     if spec.status == 204:
         return {"description": "Done."}
+    if spec.status == 303:  # a file the route hands out (an enrolment letter's PDF)
+        return {"description": "See Other: `Location` is a short-lived link to the file.",
+                "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}}}
     if spec.response is None:
         raise LookupError(f"{spec.method} {spec.path}: the route names no answer (route(response=...))")
     schema = _answer_schema(spec.response, schemas)

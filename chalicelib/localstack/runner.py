@@ -18,12 +18,15 @@ DEMO_PATIENTS = [
     ("Maria Garcia", "1975-06-14", "maria.garcia@example.com", "MRN1001"),
     ("James Okafor", "1988-11-02", "james.okafor@example.com", "MRN1002"),
 ]
+# A patient without an email: registered with a phone, in Spanish, with an enrolment letter to join by.
+DEMO_LETTER_PATIENT = ("Rosa Delgado", "1961-08-22", "MRN1003", "(919) 555-0142")
 
 
 def seed(admin_password: str) -> list[str]:
     """The first admin, a front-desk account and two invited patients. Returns lines to print."""
     from chalicelib.services.access import passwords
     from chalicelib.services.access.identity import Caller
+    from chalicelib.services.accounts import letters
     from chalicelib.services.accounts import registry as accounts
     from chalicelib.store import accounts as account_store
 
@@ -43,6 +46,12 @@ def seed(admin_password: str) -> list[str]:
         if account_store.find_by_mrn(mrn) is None:
             accounts.register_patient(caller, name=name, date_of_birth=dob, email=email, mrn=mrn)
         lines.append(f"  patient     username {email}  (temporary password in /dev/outbox)")
+    name, dob, mrn, phone = DEMO_LETTER_PATIENT
+    if account_store.find_by_mrn(mrn) is None:
+        registered = accounts.register_patient(caller, name=name, date_of_birth=dob, email=None, mrn=mrn, phone=phone,
+                                               language="es")
+        letters.make_letter(caller, registered.id)
+    lines.append(f"  patient     {name}, no email: her letter's code is in /dev/letters; she joins at /enrol (born {dob})")
     from chalicelib.localstack import demo_lab
 
     lines.append(f"  lab results {demo_lab.drop_all()} HL7 files under lab/ (Maria Garcia's HbA1c trend; a critical "
@@ -71,6 +80,7 @@ def main() -> int:
     print(f"\nPatient portal running at http://127.0.0.1:{port}/", flush=True)
     print("Sign-ins:\n" + "\n".join(lines), flush=True)
     print(f"Mailbox: http://127.0.0.1:{port}/dev/outbox    DynamoDB Local: {stack.dynamodb_url}", flush=True)
+    print(f"Texts: http://127.0.0.1:{port}/dev/texts    Enrolment letters: http://127.0.0.1:{port}/dev/letters", flush=True)
     endpoints = " ".join(f"AWS_ENDPOINT_URL_{name}={os.environ[f'AWS_ENDPOINT_URL_{name}']}"
                          for name in ("DYNAMODB", "S3", "SQS", "SESV2", "SNS"))
     print(f"Command line against this stack: env {endpoints} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "

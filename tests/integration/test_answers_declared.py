@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
@@ -222,6 +223,31 @@ def tour(portal) -> Tour:
     AUTHENTICATORS.add(f"tour-{patient_id}", enrolment["secret"])
     t.call(patient, "POST", "/api/auth/mfa/confirm", json={"code": AUTHENTICATORS.code(f"tour-{patient_id}")})
 
+    # reaching every patient: the phone and how notices come, an enrolment letter and enrolling with
+    # its code, a forgot-username request's charts (each linked in one click)
+    t.call(patient, "PUT", "/api/me/phone", json={"phone": "(919) 555-0121", "current_password": password})
+    t.call(patient, "PUT", "/api/me/notifications", json={"email": True, "sms": True})
+    t.call(staff, "PUT", "/api/staff/patients/{patient_id}/notifications",
+           f"/api/staff/patients/{patient_id}/notifications", json={"email": True, "sms": False})
+    joiner = t.call(staff, "POST", "/api/staff/patients", json={"name": "Tour Joiner", "date_of_birth": "1950-02-01",
+                                                                "mrn": unique_mrn(), "phone": "919 555 0122"})
+    t.call(staff, "POST", "/api/staff/patients/{patient_id}/enrolment-letter",
+           f"/api/staff/patients/{joiner['id']}/enrolment-letter")
+    letter = [entry for entry in t.call(public, "GET", "/dev/letters")["letters"] if entry["patient_id"] == joiner["id"]]
+    code = re.search(r"Your enrolment code: (\S+)", letter[-1]["text"]).group(1)
+    t.call(public, "POST", "/api/auth/enrol", json={"code": code, "date_of_birth": "1950-02-01",
+                                                    "username": "joiner-" + unique_mrn().lower(),
+                                                    "password": strong_password()})
+    t.call(public, "GET", "/dev/texts")
+    t.call(public, "POST", "/api/forms/forgot-username",
+           json={"name": "Tourist Patient", "date_of_birth": "1980-04-30", "phone": "(919) 555-0123"})
+    asked = next(entry for entry in t.call(staff, "GET", "/api/staff/queue")["forms"]
+                 if (entry["data"] or {}).get("phone") == "+19195550123")
+    matches = t.call(staff, "GET", "/api/staff/forms/{form_id}/matches",
+                     f"/api/staff/forms/{quote(asked['id'], safe='')}/matches")["patients"]
+    t.call(staff, "POST", "/api/staff/forms/{form_id}/link", f"/api/staff/forms/{quote(asked['id'], safe='')}/link",
+           json={"patient_id": matches[0]["patient_id"]})
+
     # the local stage's tools
     t.call(public, "GET", "/dev/outbox", params={"to": body["email"]})
     t.call(public, "POST", "/dev/sweep", json={})
@@ -230,7 +256,7 @@ def tour(portal) -> Tour:
 
 def test_every_route_that_answers_with_a_body_is_called_in_the_tour(tour):
     # Given every route that answers with a body
-    answering = {(spec.method, spec.path) for spec in ROUTES if spec.status != 204}
+    answering = {(spec.method, spec.path) for spec in ROUTES if spec.status not in (204, 303)}
 
     # When the tour has run
     # Then each of them answered it with success at least once
