@@ -371,3 +371,27 @@ def test_a_large_file_is_read_in_parts_and_one_over_the_size_limit_is_quarantine
     # And the large file is quarantined whole, unread
     [entry] = lab_quarantine(staff, too_large)
     assert entry["reason"] == "unparseable" and "25 MB" in entry["data"]["message"]
+
+
+def test_bin_portal_lab_drop_puts_a_file_where_the_lab_would(portal, staff, clinic, tmp_path):
+    # Given an HL7 file on the operator's disk, and an empty one
+    from typer.testing import CliRunner
+
+    from portal_cli.cli import app
+
+    [patient] = clinic["fhir_lipid_bundle.json"]
+    path = tmp_path / "lipids bundle.json"
+    path.write_bytes(file_for(clinic, "fhir_lipid_bundle.json", tag()))
+    empty = tmp_path / "empty.hl7"
+    empty.write_bytes(b"")
+    before = len(results_of(staff, patient))
+
+    # When `bin/portal lab-drop` puts them under lab/ and the lab function reads the queue
+    dropped = CliRunner().invoke(app, ["--stage", "local", "lab-drop", str(path)], catch_exceptions=False)
+    refused = CliRunner().invoke(app, ["--stage", "local", "lab-drop", str(empty)], catch_exceptions=False)
+    pump.drain()
+
+    # Then the file's result is published, and the empty file is refused before anything is put
+    assert dropped.exit_code == 0 and "lab/drop/" in dropped.output, dropped.output
+    assert len(results_of(staff, patient)) == before + 1
+    assert refused.exit_code == 1 and "empty" in refused.output
