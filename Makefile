@@ -62,7 +62,8 @@ run: deps
 lint: deps
 	$(VENV)/bin/ruff check .
 
-# Everything: lint, unit, integration (slow runs included) and browser tests; prints its time at the end.
+# Everything: lint, the type checker (mypy.ini; incremental, its cache in .mypy_cache), unit, integration
+# (slow runs included) and browser tests; prints its time at the end.
 # The suite runs in TEST_WORKERS processes, each with its own local stack, a test file at a time
 # per worker (a file's tests share their module fixtures), in the order tests/conftest.py gives
 # (the minutes-long files first). Each worker saves the AWS calls the portal made into APP_CALLS;
@@ -71,7 +72,7 @@ TEST_WORKERS ?= 3
 APP_CALLS := build/app-calls
 POLICY_CHECK := tests/integration/test_policy_coverage.py
 test: deps browser-deps $(AXE)
-	@start=$$(date +%s); $(VENV)/bin/ruff check . || exit $$?; rm -rf $(APP_CALLS); \
+	@start=$$(date +%s); $(VENV)/bin/ruff check . || exit $$?; $(PY) -m mypy || exit $$?; rm -rf $(APP_CALLS); \
 	APP_CALLS_DIR=$(APP_CALLS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
 	  --ignore=$(POLICY_CHECK) tests; rc=$$?; \
 	APP_CALLS_DIR=$(APP_CALLS) $(PY) -m pytest -q $(POLICY_CHECK); policy=$$?; \

@@ -32,7 +32,7 @@ with imports_without_gc():
 
 app = Chalice(app_name="patient-portal", configure_logs=False)
 # Chalice's one line (a view raised: 500) goes out once, as the one logger's JSON; see ChaliceLog.
-app.log = ChaliceLog()
+app.log = ChaliceLog()  # type: ignore[assignment]  # Chalice asks its log for `error` only
 
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 # Metrics go out at the end of each invocation (HTTP and events alike), never carried into the next.

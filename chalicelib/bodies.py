@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from chalicelib.clock import clock
 from chalicelib.i18n import N_
-from chalicelib.vocabulary import MESSAGE_CATEGORIES
+from chalicelib.vocabulary import MessageCategory
 
 # ---------------------------------------------------------------- field types
 
@@ -57,7 +57,7 @@ Note = Annotated[Text, Field(max_length=2000)]
 # Plain text, kept exactly as written (HTML included): clients show it as text, never as markup.
 MessageText = Annotated[Text, Field(max_length=10_000), AfterValidator(_not_blank)]
 SubjectText = Annotated[Text, Field(max_length=200), AfterValidator(_not_blank)]
-Category = Literal[MESSAGE_CATEGORIES]
+Category = MessageCategory
 PhoneText = Annotated[Text, Field(max_length=40)]
 
 

@@ -2,9 +2,11 @@
 free of any library so that reading one costs nothing at a cold start."""
 
 from enum import StrEnum  # the standard library's, loaded by `re` already
+from typing import Literal, get_args
 
 # What a secure message is about (the request bodies offer these; the services check them).
-MESSAGE_CATEGORIES = ("results_question", "prescription", "billing", "appointment", "other")
+MessageCategory = Literal["results_question", "prescription", "billing", "appointment", "other"]
+MESSAGE_CATEGORIES: tuple[str, ...] = get_args(MessageCategory)
 
 
 class Role(StrEnum):

@@ -193,7 +193,7 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
             check_ids(path_params)
             principal, read, acting, scope, patient_id, found = None, None, None, None, None, None
             if access == PATIENT_RECORD:
-                patient_id = (request.query_params or {}).get("patient_id")
+                patient_id = request.query_params.get("patient_id") if request.query_params else None
                 principal, read, found = resolve_record_session(request, patient_id, with_session=with_session)
             elif access != PUBLIC:
                 principal, read = resolve_session(request, with_session=with_session)

@@ -92,7 +92,7 @@ def segments(text: str) -> int:
 def item_text(language: str | None, item_kind: str | None, reminder: bool = False) -> str:
     """The words of an item notice by text, in the patient's language, in the GSM alphabet."""
     settings = get_settings()
-    kind = item_kind if (item_kind, reminder) in ITEM_TEXTS else DEFAULT_KIND
+    kind = item_kind if item_kind is not None and (item_kind, reminder) in ITEM_TEXTS else DEFAULT_KIND
     words = i18n.gettext(ITEM_TEXTS[(kind, reminder)], language) % {"clinic": settings.clinic_name,
                                                                       "url": settings.portal_url}
     return gsm7(words)

@@ -31,12 +31,12 @@ from chalicelib.store.base import (
     NamedMap,
     NullableText,
     PortalModel,
-    StillContended,
     conditional,
     meta,
     table,
     transact,
 )
+from chalicelib.store.base import StillContended as StillContended  # re-exported: `items.StillContended`
 
 # The statuses and the shown title, from item_lists (re-exported: `items.RETRACTED`).
 from chalicelib.store.item_lists import PUBLISHED as PUBLISHED

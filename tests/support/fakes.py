@@ -140,6 +140,7 @@ class FakeMailer(_Borrowing):
 
 class FakeAuditLog(_Borrowing):
     REAL = audit
+    PURE = frozenset({"event_id"})
 
     def __init__(self) -> None:
         self.events: list[audit.AuditEvent] = []

@@ -22,7 +22,7 @@ def _grant(ctx: Ctx, patient_id: str) -> Created:
        responses={409: "username_taken: the address signs in to an account that is not a caregiver's"})
 def grant_proxy(ctx: Ctx):
     """Give a caregiver access to my records (`read` or `read_and_message`, until `expires_on`)."""
-    return _grant(ctx, ctx.caller.patient_id)
+    return _grant(ctx, ctx.caller.own_patient_id)
 
 
 @route(bp, "/api/me/proxies", access=PATIENT, response=Proxies)

@@ -65,7 +65,7 @@ MAX_PATIENT_ID = 100
 
 def nameable(patient_id: str | None) -> bool:
     """Whether `patient_id` could be a patient's id at all (else no grant is read for it)."""
-    return bool(patient_id) and len(patient_id) <= MAX_PATIENT_ID
+    return patient_id is not None and 0 < len(patient_id) <= MAX_PATIENT_ID
 
 
 def grant_read(patient_id: str, caregiver_id: str) -> RowRead:
@@ -134,7 +134,7 @@ def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_s
     except UniqueTaken:
         raise Conflict(N_("This address was just taken; try again."), field="email", code="username_taken") from None
     audit.record_about(caller, "proxy.account_create", account)
-    return account, temporary
+    return account, temporary or ""
 
 
 def first_name(name: str) -> str:
@@ -159,7 +159,8 @@ def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationshi
     row = grant_store.Grant(grant_id, patient_id=patient.id,
                             caregiver_id=caregiver.id, name=name, email=email, relationship=relationship,
                             scope=scope, expires_on=expires_on or None, status=grant_store.ACTIVE,
-                            granted_by=caller.actor_id or "", created_at=live.created_at if changing else now,
+                            granted_by=caller.actor_id or "",
+                            created_at=live.created_at if live is not None and changing else now,
                             revoked_at=None)
     grant_store.put(row)
     if temporary:
@@ -189,7 +190,7 @@ def grants_of_patient(patient_id: str) -> list[Proxy]:
 
 
 def list_for_patient(caller: Caller) -> list[Proxy]:
-    return grants_of_patient(caller.patient_id)
+    return grants_of_patient(caller.own_patient_id)
 
 
 def revoke(caller: Caller, grant_key: str) -> None:
@@ -277,7 +278,7 @@ def _item_titles(target_ids: set[str]) -> dict[str, str]:
 def access_log(caller: Caller, cursor: str | None = None, limit: int = PAGE_SIZE) -> AccessLog:
     """Every view of the caller's records by anyone else, newest first, a page at a time (a Query
     of the trail's patient index, never a scan). `cursor` is the `next_cursor` of the page before."""
-    patient_id = caller.patient_id
+    patient_id = caller.own_patient_id
     before = None
     if cursor:  # an event id, "<time>#<sequence and random>", with "." for its "#" (safe in a query string)
         before = "#".join(cursor.rsplit(".", 1))

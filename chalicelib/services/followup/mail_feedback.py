@@ -23,7 +23,7 @@ HARD_BOUNCE = "hard_bounce"
 COMPLAINT = "complaint"
 
 
-def _parse(message: str | dict) -> dict | None:
+def _parse(message: str | dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(message, dict):
         return message
     try:
@@ -33,7 +33,7 @@ def _parse(message: str | dict) -> dict | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def bad_addresses(notification: dict) -> tuple[str | None, list[str]]:
+def bad_addresses(notification: dict[str, Any]) -> tuple[str | None, list[str]]:
     """(reason, addresses) that the notification says are bad; (None, []) when it says none."""
     kind = notification.get("eventType") or notification.get("notificationType")
     if kind == "Bounce":
@@ -49,7 +49,7 @@ def bad_addresses(notification: dict) -> tuple[str | None, list[str]]:
     return reason, [a for a in addresses if a]
 
 
-def handle(message: str | dict) -> dict[str, Any]:
+def handle(message: str | dict[str, Any]) -> dict[str, Any]:
     """Flag every account whose email on file is named as bad. Returns counts."""
     notification = _parse(message)
     if notification is None:
@@ -59,6 +59,7 @@ def handle(message: str | dict) -> dict[str, Any]:
     flagged = 0
     now = clock.now()
     for address in addresses:
+        assert reason is not None  # a notification that names addresses names why
         for account in account_store.find_by_email(address):
             if account_store.mark_email_bad(account, reason, now):
                 flagged += 1

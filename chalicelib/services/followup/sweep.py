@@ -92,7 +92,7 @@ def record_read(item: item_store.Item, now: datetime, reader: tuple[str, str] | 
 
 def _escalate(item: item_store.Item, now: datetime, reason: str) -> bool:
     entry = work_store.WorkEntry(
-        entry_id(item.id, item.round),
+        entry_id(item.id, int(item.round or 0)),
         kind=FOLLOW_UP,
         open_kind=FOLLOW_UP,
         created_at=now,
@@ -138,6 +138,7 @@ def follow_up_item(item: item_store.Item, now: datetime, summary: SweepSummary,
         else:
             summary.taken += 1
         return
+    assert account is not None  # an unknown account is unreachable: escalated above
     _notify(item, account, now, summary)
 
 

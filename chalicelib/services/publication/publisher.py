@@ -274,6 +274,7 @@ def publish(uploads: list[dict[str, str]]) -> list[dict[str, Any] | Exception]:
     outcomes: list[dict[str, Any] | Exception | None] = [None] * len(uploads)
     checked: dict[int, _Checked] = {}
     now = clock.now()
+    outcome: _Checked | dict[str, Any] | Exception
     for number, upload in enumerate(uploads):
         try:
             outcome = _check(upload, now)
@@ -294,13 +295,13 @@ def publish(uploads: list[dict[str, str]]) -> list[dict[str, Any] | Exception]:
                 outcomes[number] = _passing(uploads[number], err, now)
             checked = {}
     leaving: dict[tuple[str, str], list[int]] = {}
-    for number, upload in checked.items():
+    for number, ready in checked.items():
         try:
-            outcomes[number] = _file(upload, found, now)
-            if outcomes[number]["outcome"] in ("published", "duplicate"):
-                leaving.setdefault((upload.upload["bucket"], upload.upload["key"]), []).append(number)
+            filed = outcomes[number] = _file(ready, found, now)
+            if filed["outcome"] in ("published", "duplicate"):
+                leaving.setdefault((ready.upload["bucket"], ready.upload["key"]), []).append(number)
         except Exception as err:  # noqa: BLE001
-            outcomes[number] = _passing(upload.upload, err, now)
+            outcomes[number] = _passing(ready.upload, err, now)
     _leave_incoming(leaving, outcomes, uploads)
     return outcomes  # type: ignore[return-value]
 
@@ -433,7 +434,8 @@ def _file_replacement(checked: _Checked, account: account_store.Account, pending
     return {"outcome": "published", "item_id": item.id, "version": number, "notice": sent}
 
 
-def _leave_incoming(leaving: dict[tuple[str, str], list[int]], outcomes: list, uploads: list) -> None:
+def _leave_incoming(leaving: dict[tuple[str, str], list[int]], outcomes: list[dict[str, Any] | Exception | None],
+                    uploads: list[dict[str, str]]) -> None:
     """Only once their items are written may uploads leave `incoming/` (a retry before that
     point still finds them there): all of the batch's in one call. One that could not be removed
     is tried again (the retry finds its item written, and removes it)."""
@@ -463,7 +465,7 @@ def _already_done(item_id: str, source: Source | None = None, key: str = "") -> 
     pending = uploads_store.get(source.upload_id) if source is not None and source.upload_id else None
     if pending is not None and pending.replaces:
         replaced = item_store.get(pending.replaces)
-        if _replaced_by(replaced, key):
+        if replaced is not None and _replaced_by(replaced, key):
             return {"outcome": "duplicate", "item_id": replaced.id}
     if work_store.get(quarantine_entry_id(item_id)) is not None:
         return {"outcome": "quarantined", "item_id": item_id}

@@ -178,6 +178,8 @@ def add_comment(caller: Caller, document_id: str, text: str) -> Commented:
     notices.deliver(notice, leased=True)
     audit.record_for(caller, "document.comment", patient_id=item.patient_id, target_id=item.id)
     item = item_store.get(document_id)
+    if item is None:
+        raise NotFound(N_("No document with that id."))
     return {"id": item.id, "comments": [documents.comment_json(c) for c in item.comments or []]}
 
 
@@ -188,7 +190,8 @@ PUBLISHED_AGAIN = "published_again"
 
 
 def _data(entry: work_store.WorkEntry) -> dict[str, Any]:
-    return entry.data.as_dict() if entry.data is not None else {}
+    data: dict[str, Any] = entry.data.as_dict() if entry.data is not None else {}
+    return data
 
 
 def _quarantine_entry(entry_id: str) -> work_store.WorkEntry:
@@ -265,7 +268,7 @@ def publish_again(caller: Caller, entry_id: str, mrn: str | None, note: str | No
                          field="mrn", params={"mrn": mrn}, code="unknown_patient")
     # Closed before the copy, conditionally: two staff at once (perhaps with different MRNs) never
     # send the same file to two patients.
-    if not work_store.resolve(entry, caller.actor_id, note, clock.now(), resolution=PUBLISHED_AGAIN,
+    if not work_store.resolve(entry, caller.signed_in.account_id, note, clock.now(), resolution=PUBLISHED_AGAIN,
                               republished_key=key):
         raise Conflict(N_("This upload has already been dealt with."), code="already_resolved")
     data = _data(entry)

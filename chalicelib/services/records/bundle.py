@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from chalicelib import i18n
@@ -35,6 +35,9 @@ from chalicelib.store import accounts as account_store
 from chalicelib.store import exports as export_store
 from chalicelib.store import items as item_store
 from chalicelib.store import messages as message_store
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 _IDS = uuid.UUID("6f1c1d7e-3f0b-4c55-9a43-0e8f4b7f2a10")  # the namespace of the portal's FHIR ids
 
@@ -216,7 +219,7 @@ def bundle(account: account_store.Account, documents: list[FiledDocument], threa
 # ---------------------------------------------------------------- index.html
 
 @lru_cache(maxsize=1)
-def _template():
+def _template() -> Template:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(Path(__file__).parents[1] / "web" / "templates")),
@@ -233,10 +236,11 @@ def _when(moment: datetime | None, with_time: bool = True) -> str:
 
 
 def _size(size: int) -> str:
+    amount: float = size
     for unit in ("bytes", "KB", "MB"):
-        if size < 1024 or unit == "MB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
+        if amount < 1024 or unit == "MB":
+            return f"{size} {unit}" if unit == "bytes" else f"{amount:.1f} {unit}"
+        amount /= 1024
     return str(size)
 
 

@@ -128,7 +128,7 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _zip_entry(path: str, moment) -> zipfile.ZipInfo:
+def _zip_entry(path: str, moment: datetime | None) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(path, date_time=moment.timetuple()[:6] if moment else (1980, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
@@ -148,7 +148,7 @@ def _add_document(archive: zipfile.ZipFile, item: item_store.Item, taken: set[st
     return records_bundle.FiledDocument(item, path, size, sha1.digest())
 
 
-def _write_text(archive: zipfile.ZipFile, path: str, text: str, moment) -> None:
+def _write_text(archive: zipfile.ZipFile, path: str, text: str, moment: datetime | None) -> None:
     archive.writestr(_zip_entry(path, moment), text.encode("utf-8"))
 
 

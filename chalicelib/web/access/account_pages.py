@@ -130,7 +130,7 @@ def forgot_username(ctx: PageCtx):
 
 
 def _profile(ctx: PageCtx, status: int = 200, **context):
-    defaults = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": "", "mfa_errors": {},
+    defaults: dict[str, Any] = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": "", "mfa_errors": {},
                 "language_errors": {}, "languages": list(i18n.NAMES.items()), "phone_errors": {}, "new_phone": None,
                 "notification_errors": {}}
     context.setdefault("mfa", mfa.status(ctx.caller))

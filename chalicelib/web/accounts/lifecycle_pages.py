@@ -9,6 +9,7 @@ from chalice import Blueprint
 from chalicelib.errors import BadRequest
 from chalicelib.services.access import mfa, sessions
 from chalicelib.services.accounts import lifecycle
+from chalicelib.vocabulary import OFFICE_ROLES
 from chalicelib.web.accounts import staff_pages
 from chalicelib.web.framework import (
     ADMIN,
@@ -54,7 +55,7 @@ def update_staff(ctx: PageCtx, staff_id: str):
     """One button per change: enable, disable, or the role chosen beside it."""
     action = _choice(ctx, "action", ("enable", "disable", "role"))
     active = {"enable": True, "disable": False}.get(action or "")
-    role = _choice(ctx, "role", lifecycle.OFFICE_ROLES) if action == "role" else None
+    role = _choice(ctx, "role", OFFICE_ROLES) if action == "role" else None
     lifecycle.update_staff(ctx.caller, staff_id, active=active, role=role)
     return _to_staff_list(staff_id, "staff-updated")
 

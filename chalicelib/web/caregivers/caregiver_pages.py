@@ -42,7 +42,9 @@ def _acting(ctx: PageCtx, patient_id: str, needs: str | None = None) -> tuple[Ca
     """The caller acting for `patient_id` (the same grant check as the API's: 404 without a live
     grant), and that patient as the banner names them."""
     _only_caregivers(ctx)
-    patient_id, scope, _ = acting_for(ctx.signed_in, patient_id, needs=needs)
+    acting, scope, _ = acting_for(ctx.signed_in, patient_id, needs=needs)
+    assert acting is not None  # a caregiver's request (checked above): the patient a live grant names
+    patient_id = acting
     cared = next((p for p in caregivers.patients_of(ctx.signed_in.account_id) if p["id"] == patient_id), None)
     caller = replace(ctx.caller, acting_for=patient_id, scope=scope)
     return caller, cared or {"id": patient_id, "name": "", "scope": scope}
@@ -121,7 +123,7 @@ def patient_caregivers(ctx: PageCtx):
     if ctx.request.method == "GET":
         return _caregivers_page(ctx)
     return ctx.submit(
-        "ProxyBody", lambda b: caregivers.grant(ctx.caller, ctx.caller.patient_id, name=b.name, email=b.email,
+        "ProxyBody", lambda b: caregivers.grant(ctx.caller, ctx.caller.own_patient_id, name=b.name, email=b.email,
                                                 relationship=b.relationship, scope=b.scope, expires_on=b.expires_on),
         lambda status, errors: _caregivers_page(ctx, status, errors),
         done="/profile/caregivers", notice="caregiver-granted")

@@ -53,7 +53,7 @@ def _upload_page(ctx: PageCtx, patient_id: str, status: int = 200, **context):
     defaults = {"errors": {}, "values": ctx.form, "upload": None}
     merged = {**defaults, **context}
     upload = merged["upload"]
-    form_origins = ()
+    form_origins: tuple[str, ...] = ()
     if upload:
         parts = urlsplit(upload["url"])
         form_origins = (f"{parts.scheme}://{parts.netloc}",)  # the browser posts the file straight to S3
