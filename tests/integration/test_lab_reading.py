@@ -20,7 +20,8 @@ from chalicelib import aws
 from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.fixtures.lab import personalised
-from tests.integration.test_caregivers import caregiver_for
+from tests.integration.test_caregivers import PASSWORDS, caregiver_for
+from tests.support import signed_in_pages
 from tests.support.followup import day, fresh_day0, notices_to, staff_item, staff_now, sweep
 
 BORN = "1962-03-20"  # the normative example's birth date, which the patients here share
@@ -115,7 +116,7 @@ def test_a_test_measured_twice_has_a_trend_oldest_first_with_its_range(reader, s
 
 def test_a_caregiver_reads_the_result_with_patient_id_and_the_open_names_them(portal, staff, admin, reader):
     # Given a caregiver the patient granted read access, and the patient's second glucose result (unread)
-    caregiver, _, _ = caregiver_for(portal, reader, scope="read")
+    caregiver, _, grant = caregiver_for(portal, reader, scope="read")
     second = reader.results["second"]
 
     # When the caregiver opens it for the patient, and asks for the trend
@@ -130,6 +131,12 @@ def test_a_caregiver_reads_the_result_with_patient_id_and_the_open_names_them(po
     assert any(e["action"] == "result.view" and e["target_id"] == second and e["actor_role"] == "proxy" for e in events)
     # And without the patient's id it is not found
     assert caregiver.get(f"/api/results/{second}").status_code == 404
+    # And on the pages, the patient's list links the result, which shows its values
+    pages = signed_in_pages(portal.base_url, grant["email"], PASSWORDS[grant["email"]])
+    base = f"{portal.base_url}/caregiver/patients/{reader.id}"
+    assert f"/caregiver/patients/{reader.id}/results/{second}" in pages.get(base, timeout=30).text
+    shown = pages.get(f"{base}/results/{second}", timeout=30)
+    assert shown.status_code == 200 and "99" in shown.text and "70_105" in shown.text
 
 
 def test_the_take_away_records_hold_each_result_as_a_diagnostic_report_and_a_table(reader):
