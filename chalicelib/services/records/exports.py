@@ -21,7 +21,7 @@ import json
 import secrets
 import tempfile
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from chalicelib.clock import clock, iso
