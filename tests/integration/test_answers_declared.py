@@ -25,8 +25,9 @@ from chalicelib.api.http import ROUTES
 from chalicelib.localstack import pump
 from tests.integration.test_caregivers import grant_body
 from tests.integration.test_logging import captured_logs, records
-from tests.load_support import put_upload, upload_key
-from tests.support import AUTHENTICATORS, Api, strong_password, unique_email, unique_mrn
+from tests.support.http import Api, strong_password, unique_email, unique_mrn
+from tests.support.load import put_upload, upload_key
+from tests.support.second_factor import AUTHENTICATORS
 
 JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number",
               type(None): "null"}

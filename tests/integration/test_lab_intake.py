@@ -22,7 +22,8 @@ from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
 from tests.fixtures.lab import FIXTURES, personalised
-from tests.support import signed_in_pages, unique_mrn
+from tests.support.http import unique_mrn
+from tests.support.pages import signed_in_pages
 
 REAL_SHAPED = ("normative_glucose.hl7", "cerner_bmp_ucum.hl7", "hie_forward_two_ids.hl7", "batch_two_patients.hl7",
                "narrative_escapes.hl7", "fhir_lipid_bundle.json")

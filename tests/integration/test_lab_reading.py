@@ -21,8 +21,8 @@ from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.fixtures.lab import personalised
 from tests.integration.test_caregivers import PASSWORDS, caregiver_for
-from tests.support import signed_in_pages
 from tests.support.followup import day, fresh_day0, notices_to, staff_item, staff_now, sweep
+from tests.support.pages import signed_in_pages
 
 BORN = "1962-03-20"  # the normative example's birth date, which the patients here share
 

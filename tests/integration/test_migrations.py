@@ -17,7 +17,7 @@ import requests
 
 from chalicelib import aws
 from tests.stacks import document_body, first_release_stack
-from tests.support import Api, Portal
+from tests.support.http import Api, Portal
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import requests
 
 from chalicelib.store.backups import expired, tables
 from tests.stacks import OwnStack, document_body, first_release_stack
-from tests.support import Portal
+from tests.support.http import Portal
 
 
 @pytest.fixture(scope="module")
