@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -73,7 +74,7 @@ print(json.dumps(sorted(f[len(root) + 1:] for f in loaded if f.startswith(root +
 def imported_modules(unpacked: Path, first_request: tuple[str, ...] = FIRST_REQUEST_IMPORTS) -> list[str]:
     """The bundle's source files (relative names) a cold start and a first request import."""
     answer = subprocess.run(  # noqa: S603 - our own interpreter on our own bundle
-        [sys.executable, "-I", "-S", "-c", _IMPORTS_PROBE, str(unpacked), *first_request],
+        [sys.executable, "-I", "-S", "-B", "-c", _IMPORTS_PROBE, str(unpacked), *first_request],
         capture_output=True, text=True, check=True, env={**os.environ}, timeout=300,
     )
     return json.loads(answer.stdout.strip().splitlines()[-1])
@@ -93,6 +94,8 @@ def add_bytecode(package: Path) -> int:
         with zipfile.ZipFile(package) as existing:
             existing.extractall(unpacked)
             names = set(existing.namelist())
+        if any("/__pycache__/" in name or name.startswith("__pycache__/") for name in names):
+            raise ValueError(f"{package} already holds bytecode: it would be there twice")
         portal = {name for name in names
                   if name == "app.py" or (name.startswith("chalicelib/") and name.endswith(".py"))}
         sources = sorted(portal | {name for name in imported_modules(unpacked) if name in names})
@@ -141,6 +144,7 @@ def bundle_mib(package: Path) -> float:
     return package.stat().st_size / 2**20
 
 
+STALE_SECONDS = 3 * 3600
 # What a package is made from: when none of it changed, a package already made is the same package.
 PACKAGE_INPUTS = ("app.py", "chalicelib", ".chalice", "infra", "requirements.lock")
 
@@ -179,9 +183,12 @@ def cached(stage: str = "prod", cache: Path = ROOT / "build" / "package-cache") 
         out = cache / f"{stage}-{inputs_digest(stage)}"
         log, status = out / "package.log", out / "exit-status"
         if not status.exists():
+            # Packages of older trees go once nobody can still be reading them (a caller keeps
+            # the folder it was given for the length of a test module or a benchmark).
             for old in cache.glob(f"{stage}-*"):
-                shutil.rmtree(old, ignore_errors=True)
-            out.mkdir()
+                if old != out and time.time() - old.stat().st_mtime > STALE_SECONDS:
+                    shutil.rmtree(old, ignore_errors=True)
+            out.mkdir(exist_ok=True)
             answer = subprocess.run(  # noqa: S603 - this module, as `make package` runs it
                 [sys.executable, "-m", "infra.package", "--stage", stage, "--out", str(out)],
                 cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False, env=_packaging_environment(),
@@ -215,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         project = locked_project(Path(scratch), vendor)
         packaged = subprocess.run(  # noqa: S603 - our own chalice, our own arguments
             [_tool("chalice"), "package", "--stage", args.stage, "--merge-template", str(merge_path), str(out)],
-            cwd=project, env={**os.environ}, check=False,
+            # Chalice imports the app to package it: no bytecode of that import may land in the zip.
+            cwd=project, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, check=False,
         )
     if packaged.returncode:
         return packaged.returncode

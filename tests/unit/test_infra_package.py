@@ -44,7 +44,10 @@ def test_the_package_carries_bytecode_for_every_module_of_the_portal(package_dir
         compiled = {name: package.read(importlib.util.cache_from_source(name)) for name in sources
                     if importlib.util.cache_from_source(name) in names}
 
-    # Then every module of the portal has its .pyc for this Python, one that needs no source check
+    # Then no file is in the zip twice (an unzip would keep either)
+    with zipfile.ZipFile(package_dir / "deployment.zip") as package:
+        assert len(package.namelist()) == len(set(package.namelist()))
+    # And every module of the portal has its .pyc for this Python, one that needs no source check
     assert "app.py" in sources and "chalicelib/api/http.py" in sources
     assert sorted(compiled) == sources
     unchecked_hash = 0b01  # PEP 552 flags: hash-based, not checked against the source
