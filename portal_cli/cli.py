@@ -402,8 +402,9 @@ def restore(
     backup_id: Annotated[str, typer.Argument(help="the backup's id (`portal backup --list`)")],
     from_bucket: Annotated[str | None, typer.Option(help="the bucket holding the backup (the old stack's; "
                                                          "default: this stack's own)")] = None,
-    files_from: Annotated[str | None, typer.Option(help="also copy the filed documents and quarantined uploads "
-                                                        "from this bucket (the old stack's)")] = None,
+    files_from: Annotated[str | None, typer.Option(help="also copy the files the rows point at (documents, "
+                                                        "quarantined uploads, records, letters) from this bucket "
+                                                        "(the old stack's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False,
 ) -> None:
     """Restore a backup into this stage's stack, which must be fresh (every table empty); then check

@@ -12,8 +12,8 @@ A backup is `backups/<id>/` in the bucket:
 A restore goes into a stack whose tables are all empty (a new deployment of the template): it
 refuses any other, so it can never mix two clinics' rows or overwrite what is there. It writes
 every row as it was, then reads each table back and compares its digest (or, for DynamoDB's
-export, its row count) with the backup's. With `files_from`, it also copies the filed documents
-and quarantined uploads from the old stack's bucket, which the rows point at.
+export, its row count) with the backup's. With `files_from`, it also copies the files the rows
+point at from the old stack's bucket (`FILE_PREFIXES`).
 
 Backups hold every patient's records: they stay in the portal's own encrypted bucket, and
 making or restoring one is audited.
@@ -40,8 +40,9 @@ from chalicelib.store import bucket as bucket_store
 BACKUPS = "backups/"
 FORMAT = "portal-backup/1"
 ROWS_PER_FILE = 10_000
-# What the rows point at in the bucket: the filed documents (and their versions) and quarantined uploads.
-FILE_PREFIXES = ("documents/", "quarantine/")
+# What the rows point at in the bucket: the filed documents (and their versions), quarantined
+# uploads, take-away records not yet expired and enrolment letters.
+FILE_PREFIXES = ("documents/", "quarantine/", "exports/", "letters/")
 
 Progress = Callable[[str], None]
 
@@ -179,8 +180,8 @@ def restore(caller: Caller, backup_id: str, *, source_bucket: str | None = None,
             progress: Progress | None = None) -> Restored:
     """Restore a backup into this stack, whose tables must all exist and be empty; then check
     every table against the backup. `source_bucket`: the bucket holding the backup (the old
-    stack's; default this stack's own). `files_from`: a bucket to copy the filed documents and
-    quarantined uploads from (the old stack's), so the restored rows find their files."""
+    stack's; default this stack's own). `files_from`: a bucket to copy the files the rows point at
+    from (the old stack's: documents, quarantined uploads, take-away records, letters)."""
     settings = get_settings()
     source = source_bucket or settings.results_bucket
     manifest = manifest_of(backup_id, source)
