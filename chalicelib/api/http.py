@@ -14,6 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
+from typing_extensions import is_typeddict
 
 from chalicelib.errors import Forbidden
 from chalicelib.frontdoor import (
@@ -43,15 +44,16 @@ if TYPE_CHECKING:
     from pydantic import BaseModel, TypeAdapter
 
 __all__ = ["ADMIN", "PATIENT", "PATIENT_RECORD", "PUBLIC", "ROUTES", "SIGNED_IN", "STAFF", "AnswerMismatch", "Ctx",
-           "RouteSpec", "answer_model", "answer_name", "body_model", "check_answer", "route"]
+           "RouteSpec", "answer_name", "body_model", "check_answer", "declares_answer", "route"]
 
 
-def answer_model(name: str) -> Any:
-    """A declaration named by a string (the older style, `response="Name"`): its model in
-    chalicelib.api.answers. Routes name the declaration itself (`response=Patient`)."""
-    from chalicelib.api import answers
-
-    return getattr(answers, name)
+def declares_answer(declared: Any) -> bool:
+    """Whether `declared` is an answer's declaration: a TypedDict, or a choice of TypedDicts
+    (`Document | RetractedDocument`)."""
+    if is_typeddict(declared):
+        return True
+    members = getattr(declared, "__args__", ())
+    return bool(members) and not hasattr(declared, "__name__") and all(is_typeddict(m) for m in members)
 
 
 def answer_name(declared: Any) -> str:
@@ -80,17 +82,12 @@ def _strict(declared: Any) -> TypeAdapter:
 def check_answer(route: str, declared: Any, answer: dict) -> None:
     """Raise AnswerMismatch when `answer` is not the shape `declared` says (settings.check_answers:
     the suite only). The mismatch is logged by field and kind of error, never by value."""
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
     from chalicelib.observability import logger
 
-    if isinstance(declared, str):
-        declared = answer_model(declared)
     try:
-        if isinstance(declared, type) and issubclass(declared, BaseModel):
-            declared.model_validate(answer)
-        else:
-            _strict(declared).validate_python([answer])
+        _strict(declared).validate_python([answer])
     except ValidationError as mismatch:
         fields = [f"{'.'.join(str(part) for part in error['loc'][1 if error['loc'][:1] == (0,) else 0:])}: "
                   f"{error['type']}" for error in mismatch.errors()]
@@ -121,11 +118,11 @@ class RouteSpec:
     @property
     def response(self) -> Any:
         """The answer's declaration."""
-        return answer_model(self.answer) if isinstance(self.answer, str) else self.answer
+        return self.answer
 
     @property
     def response_name(self) -> str | None:
-        return None if self.answer is None else self.answer if isinstance(self.answer, str) else answer_name(self.answer)
+        return None if self.answer is None else answer_name(self.answer)
 
     @property
     def query(self) -> type[BaseModel] | None:
@@ -183,6 +180,10 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
     its password / still owes its second factor (see `frontdoor.check_session_state`). On a
     PATIENT_RECORD route a caregiver's request is checked against their grant for `?patient_id=`
     (`frontdoor.acting_for`; `needs="message"` asks for a grant that lets them write)."""
+
+    if response is not None and not declares_answer(response):
+        raise TypeError(f"{method} {path}: response= takes the answer's TypedDict (declared beside its service), "
+                        f"not {response!r}")
 
     def decorate(fn: Callable) -> Callable:
         ROUTES.append(RouteSpec(path, method, access, body, status, summary or (fn.__doc__ or "").strip(),

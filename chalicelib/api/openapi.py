@@ -62,11 +62,9 @@ def _model_schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, 
 def _answer_schema(declared: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     """An answer's schema from its declaration: `$ref` to a TypedDict (its schema, and those of the
     declarations it uses, added to the components), or a choice between such refs."""
-    from pydantic import BaseModel, TypeAdapter
+    from pydantic import TypeAdapter
     from typing_extensions import is_typeddict
 
-    if isinstance(declared, type) and issubclass(declared, BaseModel):
-        return _model_schema(declared, schemas)
     schema = TypeAdapter(declared).json_schema(ref_template=REF)
     for name, used in schema.pop("$defs", {}).items():
         _add(schemas, name, used)
