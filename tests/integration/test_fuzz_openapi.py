@@ -1,6 +1,6 @@
 """Schemathesis against the published OpenAPI document as a patient: every operation open to a
 patient, with ids of no one and with their own document's, threads' and caregiver grant's ids.
-See `fuzz_support.py` for what is fuzzed, what is left out and why, and how to replay a failure."""
+See `tests/support/fuzz.py` for what is fuzzed, what is left out and why, and how to replay a failure."""
 
 from __future__ import annotations
 

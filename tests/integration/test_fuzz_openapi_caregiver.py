@@ -1,6 +1,6 @@
 """Schemathesis against the published OpenAPI document as a caregiver: every operation open to a
 caregiver, with ids of no one and with the ids of the records of the patient they care for. See
-`fuzz_support.py` for what is fuzzed, what is left out and why, and how to replay a failure."""
+`tests/support/fuzz.py` for what is fuzzed, what is left out and why, and how to replay a failure."""
 
 from __future__ import annotations
 

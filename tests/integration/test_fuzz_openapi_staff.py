@@ -1,5 +1,5 @@
 """Schemathesis against the published OpenAPI document as office staff: every operation open to
-staff, with ids of no one and with the ids of a patient's records. See `fuzz_support.py` for
+staff, with ids of no one and with the ids of a patient's records. See `tests/support/fuzz.py` for
 what is fuzzed, what is left out and why, and how to replay a failure."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Each function's prod IAM role allows every AWS call that function made in this test session.
 
 `conftest.py` records, for the whole session, the calls made while a Lambda entry point runs
-(routes and event handlers; see `tests/app_calls.py` for what is left out and why), each with
+(routes and event handlers; see `tests/support/app_calls.py` for what is left out and why), each with
 the Lambda function that made it, and runs this file last, so with `pytest tests` it checks the
 calls of the whole suite. `make test` runs the suite in several worker processes, each saving
 its calls into `APP_CALLS_DIR`, then runs this file alone, which adds every saved file to its own.
