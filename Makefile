@@ -10,7 +10,7 @@ AXE := $(LOCAL)/node_modules/axe-core/axe.min.js
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast lint bench package deps lock lock-current browser-deps screenshots clean translations
+.PHONY: run test test-fast lint bench package deploy deps lock lock-current browser-deps screenshots clean translations
 
 deps: lock-current $(VENV)/.installed $(DDB_PKG)
 
@@ -119,8 +119,23 @@ translations: deps
 	$(VENV)/bin/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) -l es --no-wrap --ignore-obsolete
 	$(VENV)/bin/pybabel compile -d $(LOCALE) -l es --statistics
 
+# The prod stage's template and bundle in build/ (sam.json, deployment.zip), checked by cfn-lint.
 package: deps
 	$(PY) -m infra.package
+
+# `make deploy STAGE=prod`: package the stage and `sam deploy` it with infra/samconfig-<stage>.toml,
+# checked against the packaged template first (docs/deploying.md). DEPLOY_FLAGS=--no-execute-changeset
+# stops at the change set for review; DEPLOY_FLAGS=--dry-run prints the commands and runs nothing.
+# The SAM CLI has a virtualenv of its own (.venv-sam), made on the first deploy.
+STAGE ?= prod
+SAM := .venv-sam/bin/sam
+$(SAM): infra/sam-requirements.txt
+	$(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet -r infra/sam-requirements.txt
+	touch $@
+
+deploy: deps $(SAM)
+	$(PY) -m infra.deploy --stage $(STAGE) $(DEPLOY_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(LOCAL) build
