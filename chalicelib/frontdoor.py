@@ -124,11 +124,40 @@ def user_agent(request) -> str | None:
     return value[:MAX_USER_AGENT] or None
 
 
+def is_id_shaped(value: str) -> bool:
+    """Whether `value` could be an id the portal issues: at most MAX_ID_LENGTH characters, each a
+    printable ASCII character other than a space (every id the portal makes is)."""
+    return len(value) <= MAX_ID_LENGTH and all(33 <= ord(char) <= 126 for char in value)
+
+
 def check_ids(path_params: Mapping[str, str]) -> None:
-    """An id longer than any the portal issues names no record: 404 at once, no table read."""
+    """An id longer than any the portal issues, or holding a character none has, names no record:
+    404 at once, no table read (a key over DynamoDB's limit would otherwise fail the request)."""
     for value in path_params.values():
-        if len(value) > MAX_ID_LENGTH:
+        if not is_id_shaped(value):
             raise NotFound()
+
+
+def named_ids(values: Mapping[str, str]) -> dict[str, str]:
+    """The ids among a query string's or a form's values: those named `id` or `<something>_id`."""
+    return {name: value for name, value in values.items() if name == "id" or name.endswith("_id")}
+
+
+# The longest value of a query string's other parameters (a search, a cursor, a page to go back to).
+MAX_QUERY_VALUE = 1000
+
+
+def check_query(query: Mapping[str, str]) -> None:
+    """A query string's ids are checked as path ids are (`check_ids`: the 404 of an unknown id, when
+    given); any other value longer than MAX_QUERY_VALUE, or holding a control character, is a 400
+    naming the parameter. Nothing is read before."""
+    check_ids({name: value for name, value in named_ids(query).items() if value})
+    for name, value in query.items():
+        if len(value) > MAX_QUERY_VALUE:
+            raise BadRequest(N_("Use at most {count} characters."), field=name[:50], params={"count": MAX_QUERY_VALUE},
+                             code="invalid_request")
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise BadRequest(N_("Contains characters that are not allowed."), field=name[:50], code="invalid_request")
 
 
 # ---------------------------------------------------------------- the session
@@ -159,8 +188,9 @@ def resolve_record_session(request, patient_id: str | None, *,
                            with_session: Callable | None = None) -> tuple[Principal, Any, tuple[Any, Any] | None]:
     """The session of a request to a PATIENT_RECORD route. When it names a patient (`?patient_id=`,
     as a caregiver's does), the grant of that patient to the token's account and
-    `with_session(that patient)` are read in the session's own round trip: (principal, None,
-    (grant, row)) for a caregiver, for `acting_for` to check. Anyone else naming a patient gets that
+    `with_session(that patient)` are read in the session's own round trip, with the state of the
+    patient's account: (principal, None, ((grant, patient state), row)) for a caregiver, for
+    `acting_for` to check. Anyone else naming a patient gets that
     row only if it is their own (else None: the route reads its own). Naming no patient, it is
     `resolve_session`'s (principal, `with_session(own account)`, None)."""
     if not patient_id:
@@ -171,13 +201,13 @@ def resolve_record_session(request, patient_id: str | None, *,
         return (*resolve_session(request, with_session=with_session), None)
 
     def reads(account_id: str) -> tuple:
-        return (caregivers.grant_read(patient_id, account_id),
+        return (*caregivers.access_reads(patient_id, account_id),
                 *((with_session(patient_id),) if with_session is not None else ()))
 
     principal, found = resolve_session(request, with_session=reads)
-    grant, row = found[0], (found[1] if with_session is not None else None)
+    access, row = (found[0], found[1]), (found[2] if with_session is not None else None)
     if principal.role == PROXY:
-        return principal, None, (grant, row)
+        return principal, None, (access, row)
     return principal, (row if patient_id == principal.account_id else None), None
 
 
@@ -187,10 +217,16 @@ def resolve_principal(request, *, csrf_form_value: str | None = None) -> Princip
 
 def check_session_state(principal: Principal, *, allow_password_change: bool = False,
                         allow_factor_owed: bool = False) -> None:
-    """What a session that is not whole may do. A forced password change comes first: such a
-    session reaches only what allows it (changing the password, signing out). A session that still
-    owes its second factor reaches only what allows that (`/api/auth/mfa/*`, signing out), and the
-    password change while that is owed too."""
+    """What a session that is not whole may do. An account that has a second factor gives it
+    first (`mfa` "verify"): such a session reaches only what allows that (`/api/auth/mfa/*`,
+    signing out), a forced password change (a reset's) included. Then a forced password change:
+    such a session reaches only what allows it (changing the password, signing out). A new account
+    enrols its factor after that change (`mfa` "enroll"): the change is open to it while it owes
+    the enrolment."""
+    if principal.mfa == "verify":
+        if not allow_factor_owed:
+            raise MfaRequired(principal.mfa)
+        return
     if principal.must_change_password and not allow_password_change:
         raise PasswordChangeRequired()
     if principal.owes_factor and not allow_factor_owed and not (allow_password_change and principal.must_change_password):

@@ -110,6 +110,10 @@ class Settings:
     sms_monthly_spend_limit_usd: float = 20.0
     sms_price_usd: float = 0.00883
     texts_per_patient_per_day: int = 3
+    # Caregiver grants per patient per hour (by the patient or the office for them), and the mails
+    # to other addresses a patient's grants may send per day (an invitation or an access notice per grant).
+    grants_per_patient_per_hour: int = 5
+    caregiver_mails_per_patient_per_day: int = 10
 
     @property
     def dev_routes(self) -> bool:
@@ -190,4 +194,6 @@ def get_settings() -> Settings:
         sms_monthly_spend_limit_usd=float(os.environ.get("SMS_MONTHLY_SPEND_LIMIT_USD", "").strip() or 20.0),
         sms_price_usd=float(os.environ.get("SMS_PRICE_USD", "").strip() or 0.00883),
         texts_per_patient_per_day=_int("TEXTS_PER_PATIENT_PER_DAY", 3),
+        grants_per_patient_per_hour=_int("GRANTS_PER_PATIENT_PER_HOUR", 5),
+        caregiver_mails_per_patient_per_day=_int("CAREGIVER_MAILS_PER_PATIENT_PER_DAY", 10),
     )

@@ -16,13 +16,22 @@ from chalicelib.services.followup.answers import SweepSummary
 bp = Blueprint(__name__)
 
 
+# The sweep runs as of a time in these years only: it reaches days before and after `now`, which a
+# time at either end of the calendar cannot (year 9999 and one day is no date).
+SWEEP_YEARS = range(2000, 3000)
+
+
 def _moment(text: str | None) -> datetime:
     if text is None:
         return clock.now()
     try:
-        return parse_iso(text)
+        moment = parse_iso(text)
     except ValueError:
         raise BadRequest(N_("Not an ISO 8601 time such as 2026-11-28T09:00:00Z."), field="now", code="invalid_request") from None
+    if moment.year not in SWEEP_YEARS:
+        raise BadRequest(N_("Must be a time between the years {first} and {last}."), field="now",
+                         params={"first": SWEEP_YEARS[0], "last": SWEEP_YEARS[-1]}, code="invalid_request")
+    return moment
 
 
 @route(bp, "/dev/outbox", access=PUBLIC, response=Outbox, query="OutboxQuery")

@@ -28,6 +28,7 @@ from chalicelib.frontdoor import (
     allowed,
     body_model,
     check_ids,
+    check_query,
     check_session_state,
     client_ip,
     parse_json,
@@ -192,6 +193,7 @@ def route(bp: Blueprint, path: str, method: str = "GET", *, access: str = SIGNED
         def view(**path_params):
             request = bp.current_request
             check_ids(path_params)
+            check_query(request.query_params or {})
             principal, read, acting, scope, patient_id, found = None, None, None, None, None, None
             if access == PATIENT_RECORD:
                 patient_id = request.query_params.get("patient_id") if request.query_params else None

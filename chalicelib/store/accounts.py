@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -28,6 +29,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.transactions import TransactWrite
@@ -158,6 +160,10 @@ class Account(PortalModel):
     # Set while the account is disabled (staff) or its portal access closed (patients), with why.
     disabled_at = UTCDateTimeAttribute(null=True)
     disabled_reason = NullableText()
+    npi = NullableText()  # a provider's National Provider Identifier (optional): results are routed by it
+    # Goes up by one when the account is disabled or its role changes: every session carries the
+    # version it was opened at, and a request whose session carries another is refused (unset: 0).
+    session_version = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 
@@ -388,16 +394,58 @@ def set_disabled(account: Account, disabled: bool, reason: str | None, now: date
     """Disable the account (close a patient's portal access) with a reason, or enable it again."""
     reason_action = set_nullable(Account.disabled_reason, reason)
     if disabled:
-        actions = [Account.disabled_at.set(now), reason_action, Account.updated_at.set(now)]
+        # Its sessions' version goes, and so do its temporary passwords: none works once it is enabled again.
+        actions = [Account.disabled_at.set(now), reason_action, Account.updated_at.set(now),
+                   Account.session_version.add(1), Account.temp_password_hash.remove(),
+                   Account.temp_password_expires_at.remove(), Account.temp_passwords.remove()]
     else:
         actions = [Account.disabled_at.remove(), reason_action, Account.updated_at.set(now)]
     account.update(actions=actions)
 
 
 def set_role(account: Account, role: str, now: datetime) -> None:
-    """Staff become admins or admins staff (never a patient, never the other way)."""
-    account.update(actions=[Account.role.set(role), Account.updated_at.set(now)],
+    """Staff become admins or admins staff (never a patient, never the other way); the sessions'
+    version goes with the old role."""
+    account.update(actions=[Account.role.set(role), Account.updated_at.set(now), Account.session_version.add(1)],
                    condition=Account.role.is_in(*OFFICE_ROLES))
+
+
+# ---------------------------------------------------------------- what every session is checked against
+
+@dataclass(frozen=True)
+class AccountState:
+    """What a session is checked against on every request: the account's role, whether it is
+    disabled, and the version its sessions must carry."""
+
+    role: str
+    disabled: bool
+    session_version: int
+
+
+def _state(raw: dict[str, Any] | None) -> AccountState | None:
+    if not raw:
+        return None
+    return AccountState(role=raw["role"]["S"], disabled="disabled_at" in raw and "NULL" not in raw["disabled_at"],
+                        session_version=int(raw.get("session_version", {}).get("N", "0")))
+
+
+def state_read(account_id: str) -> RowRead:
+    """The account's state (AccountState, None when there is no such account), as a read to make
+    in the same round trip as the session's."""
+    return RowRead(Account, account_id, _state)
+
+
+def session_version(account: Account) -> int:
+    return int(account.session_version or 0)
+
+
+def still_as_checked(role: str, version: int) -> Condition:
+    """The condition a new session is written under: the account is still enabled, with `role`,
+    at `version` (see `store.sessions.put_if_account`)."""
+    same_version = (Account.session_version == version) if version else (
+        Account.session_version.does_not_exist() | (Account.session_version == 0))
+    still: Condition = Account.id.exists() & Account.disabled_at.does_not_exist() & (Account.role == role) & same_version
+    return still
 
 
 def list_staff() -> list[Account]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store import messages as message_store
-from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
+from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, meta, table
 from chalicelib.store.items import Item
 
 PENDING, READY = "pending", "ready"
@@ -45,6 +45,10 @@ class Export(PortalModel):
     size_bytes = NumberAttribute(null=True)
     document_count = NumberAttribute(null=True)
     message_count = NumberAttribute(null=True)
+    # The patient's items the zip holds (their ids): a download checks each is still theirs to see.
+    item_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    # The zip of a build made void (something in it was withdrawn from the patient), removed by the next build.
+    void_key = NullableText()
     expires_at = TTLAttribute()
 
     by_patient = PatientExportsIndex()
@@ -67,14 +71,36 @@ def latest_of(patient_id: str) -> Export | None:
     return next(iter(Export.by_patient.query(patient_id, scan_index_forward=False, limit=1)), None)
 
 
-def mark_ready(export: Export, key: str, size_bytes: int, documents: int, messages: int, now: datetime) -> bool:
-    """The zip is in the bucket: the row says where. False when it was marked ready already (a job
-    delivered twice): the first zip stands."""
+def mark_ready(export: Export, key: str, size_bytes: int, documents: int, messages: int, now: datetime,
+               item_ids: list[str] | None = None) -> bool:
+    """The zip is in the bucket: the row says where, and which of the patient's items it holds.
+    False when it was marked ready already (a job delivered twice): the first zip stands."""
     return conditional(lambda: export.update(
         actions=[Export.status.set(READY), Export.ready_at.set(now), Export.s3_key.set(key),
                  Export.size_bytes.set(size_bytes), Export.document_count.set(documents),
-                 Export.message_count.set(messages)],
+                 Export.message_count.set(messages),
+                 Export.item_ids.set(cast(Any, item_ids)) if item_ids else Export.item_ids.remove()],
         condition=Export.status == PENDING))
+
+
+def make_void(export: Export, now: datetime) -> bool:
+    """A ready export holds something its patient may no longer see: it is pending again (to be
+    built afresh), its zip kept only as `void_key` for the next build to remove. False when
+    another request voided it (or it changed) first."""
+    return conditional(lambda: export.update(
+        actions=[Export.status.set(PENDING), Export.void_key.set(export.s3_key), Export.s3_key.remove(),
+                 Export.ready_at.remove(), Export.item_ids.remove()],
+        condition=(Export.status == READY) & (Export.s3_key == (export.s3_key or ""))))
+
+
+def forget_void_zip(export: Export) -> None:
+    """The void zip has been removed from the bucket."""
+    export.update(actions=[Export.void_key.remove()])
+
+
+def read(export_id: str) -> RowRead:
+    """The export, as a read to make together with another (the patient's item list)."""
+    return RowRead(Export, export_id, lambda raw: Export.from_raw_data(raw) if raw else None)
 
 
 # ---------------------------------------------------------------- what an export reads

@@ -23,6 +23,10 @@ from chalicelib.store.base import NullableText, PortalModel, RowRead, conditiona
 READ, READ_AND_MESSAGE = "read", "read_and_message"
 SCOPES = (READ, READ_AND_MESSAGE)
 ACTIVE, REVOKED = "active", "revoked"
+# A grant to an address that signs in to another kind of account (a patient's, the office's): kept
+# as the patient gave it, it lets no one in; the office sees why (`reason`).
+UNUSABLE = "unusable"
+ANOTHER_KIND_OF_ACCOUNT = "another_kind_of_account"
 
 
 class ByPatient(GlobalSecondaryIndex["Grant"]):
@@ -55,7 +59,8 @@ class Grant(PortalModel):
     relationship = UnicodeAttribute()
     scope = UnicodeAttribute()
     expires_on = NullableText()  # YYYY-MM-DD: the last day the grant works
-    status = UnicodeAttribute()  # active | revoked (expiry is read against the clock)
+    status = UnicodeAttribute()  # active | revoked | unusable (expiry is read against the clock)
+    reason = NullableText()  # why an unusable grant is: another_kind_of_account
     granted_by = UnicodeAttribute()  # the account that granted it (the patient, or a staff member)
     created_at = UTCDateTimeAttribute()
     revoked_at = UTCDateTimeAttribute(null=True)
@@ -108,9 +113,9 @@ def put(grant: Grant) -> None:
 
 
 def revoke(grant: Grant, now: datetime) -> bool:
-    """Mark a grant revoked; False when it was revoked already (or is gone)."""
+    """Mark a grant revoked (an unusable one too); False when it was revoked already (or is gone)."""
     return conditional(lambda: grant.update(actions=[Grant.status.set(REVOKED), Grant.revoked_at.set(now)],
-                                            condition=Grant.status == ACTIVE))
+                                            condition=Grant.status.is_in(ACTIVE, UNUSABLE)))
 
 
 def for_patient(patient_id: str) -> Iterable[Grant]:

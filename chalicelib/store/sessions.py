@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.base import NullableText, PortalModel, RowRead, meta, read_together, table
+from chalicelib.store.accounts import Account
+from chalicelib.store.base import NullableText, PortalModel, RowRead, conditional, meta, read_together, table, transact
 
 
 class AccountIndex(GlobalSecondaryIndex["Session"]):
@@ -36,6 +39,9 @@ class Session(PortalModel):
     client_ip = NullableText()
     # The browser as it named itself at sign-in (cut short), for the account's list of devices.
     user_agent = NullableText()
+    # The account's `session_version` when the session was opened: a request whose account has
+    # moved on (disabled, its role changed) is refused (unset: 0).
+    account_version = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     last_seen_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
@@ -47,6 +53,19 @@ class Session(PortalModel):
 
 def put(session: Session) -> None:
     session.save(condition=Session.token_hash.does_not_exist())
+
+
+def put_if_account(session: Session, account_still: Condition) -> bool:
+    """Write a new session only while its account still holds `account_still` (enabled, the role
+    and version it was checked at: `store.accounts.still_as_checked`), in one transaction: a
+    sign-in in flight when the account is disabled or its role changes opens nothing. False when
+    the account had changed; StillContended when other writes kept holding the account's row."""
+
+    def write(tx: TransactWrite) -> None:
+        tx.save(session, condition=Session.token_hash.does_not_exist())
+        tx.condition_check(Account, session.account_id, condition=account_still)
+
+    return transact(write)
 
 
 def get(token_hash: str) -> Session | None:
@@ -68,7 +87,9 @@ def _session_or_none(raw: dict[str, Any] | None) -> Session | None:
 
 
 def touch(session: Session, now: datetime, ttl: datetime) -> None:
-    session.update(actions=[Session.last_seen_at.set(now), Session.ttl.set(ttl)])
+    """The session was used now; a session ended meanwhile is not written back."""
+    conditional(lambda: session.update(actions=[Session.last_seen_at.set(now), Session.ttl.set(ttl)],
+                                       condition=Session.token_hash.exists()))
 
 
 def delete(token_hash: str) -> None:

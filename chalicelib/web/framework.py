@@ -21,6 +21,7 @@ from chalice import Blueprint, Response
 
 from chalicelib import i18n
 from chalicelib.errors import (
+    BadRequest,
     Forbidden,
     MfaRequired,
     NotFound,
@@ -37,8 +38,10 @@ from chalicelib.frontdoor import (
     STAFF,
     allowed,
     check_ids,
+    check_query,
     check_session_state,
     client_ip,
+    named_ids,
     parse_form,
     read_cookie,
     resolve_principal,
@@ -114,6 +117,18 @@ class PageCtx:
         """The API's own body model (by its name in chalicelib.bodies) checks the form: blank
         optional fields are left out. Raises FormErrors."""
         return check_form(self.form, model, self.language(), fields=fields)
+
+    def required(self, *names: str, choices: tuple[str, ...] = ()) -> list[str]:
+        """The form's values of `names` (stripped), for a form read without a body model: a field
+        missing, blank, or (with `choices`) none of them is a 400 page naming it."""
+        values = []
+        for name in names:
+            value = self.form.get(name, "").strip()
+            if not value or (choices and value not in choices):
+                raise BadRequest(N_("The form's {field} field is missing or not valid; reload the page and try again."),
+                                 field=name, params={"field": name}, code="invalid_request")
+            values.append(value)
+        return values
 
     @overload
     def submit(self, model: str | type[BaseModel], action: Callable[[Any], Any],
@@ -244,10 +259,12 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
             ctx = PageCtx(request, None, {}, dict(request.query_params or {}), client_ip(request))
             try:
                 check_ids(path_params)
+                check_query(ctx.query)
                 if request.method not in ("GET", "HEAD", "OPTIONS"):
                     check_same_origin(request)
                 if request.method == "POST":
                     ctx.form = parse_form(request)
+                    check_ids({name: value for name, value in named_ids(ctx.form).items() if value})
                 if access == PUBLIC:
                     ctx.form_token, new_cookie = public_form_token(request.headers)
                     ctx.set_cookies.extend([new_cookie] if new_cookie else [])

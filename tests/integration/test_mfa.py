@@ -359,7 +359,7 @@ def test_only_admins_reset_and_only_staff_factors(portal, admin, staff):
     assert error(unknown) == (404, "not_found")
 
 
-def test_a_patient_with_a_factor_who_forgot_the_password_changes_it_then_gives_a_code(portal, staff):
+def test_a_patient_with_a_factor_who_forgot_the_password_gives_a_code_then_changes_it(portal, staff):
     # Given a patient with a factor who asked for a temporary password
     from chalicelib.localstack import pump
 
@@ -372,10 +372,12 @@ def test_a_patient_with_a_factor_who_forgot_the_password_changes_it_then_gives_a
     # When they sign in with it
     session, answer = password_only(portal, patient.username, temporary)
 
-    # Then the session owes both; it changes the password, then still owes the code
+    # Then the session owes both; the code comes first (the password cannot change before it),
+    # then the password change, then the session is whole
     assert answer["must_change_password"] is True and answer["mfa"] == "verify"
-    assert session.post("/api/auth/password", json={"current_password": temporary,
-                                                     "new_password": strong_password()}).status_code == 204
-    assert error(session.get("/api/items")) == (403, "mfa_required")
+    new_password = {"current_password": temporary, "new_password": strong_password()}
+    assert error(session.post("/api/auth/password", json=new_password)) == (403, "mfa_required")
     assert session.post("/api/auth/mfa/verify", json={"code": AUTHENTICATORS.code(patient.username)}).status_code == 204
+    assert error(session.get("/api/items")) == (403, "password_change_required")
+    assert session.post("/api/auth/password", json=new_password).status_code == 204
     assert session.get("/api/items").status_code == 200

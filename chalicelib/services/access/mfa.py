@@ -201,8 +201,9 @@ def enroll(caller: Caller, *, keep_pending: bool = False) -> Enrolment:
 
 def confirm(caller: Caller, code: str) -> list[str]:
     """The first code from the app activates the waiting secret; the session is whole. Returns the
-    ten recovery codes, the only time they are ever shown. A wrong code here does not count toward
-    the lock: it is checked against a key this session was just given, so guessing it gains nothing."""
+    ten recovery codes, the only time they are ever shown. The account's other sessions end (they
+    were opened without the factor). A wrong code here does not count toward the lock: it is
+    checked against a key this session was just given, so guessing it gains nothing."""
     account = _load(caller)
     if enrolled(account):
         raise Conflict(N_("The account already has an authenticator app."), code="mfa_already_enrolled")
@@ -218,8 +219,10 @@ def confirm(caller: Caller, code: str) -> list[str]:
     if not mfa_store.activate(account, secret, hashes, steps[0], now):
         raise Conflict(N_("The set-up changed meanwhile; start it again."), code="mfa_not_started")
     _factor_given(caller, account)
+    # Every other session was opened without the factor: they end, this one carries on.
+    ended = sessions.end_others(account.id, keep=caller.signed_in.token_hash)
     mail = account_mail.send(account, "mfa_enabled")
-    audit.record_about(caller, "mfa.enroll", account, detail={"mail": mail})
+    audit.record_about(caller, "mfa.enroll", account, detail={"mail": mail, "sessions_ended": ended})
     return shown
 
 

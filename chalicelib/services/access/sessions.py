@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,10 +23,13 @@ from chalicelib.errors import Unauthenticated
 from chalicelib.i18n import N_
 from chalicelib.services.access.answers import Device
 from chalicelib.settings import get_settings
+from chalicelib.store import accounts as account_store
 from chalicelib.store import sessions as session_store
-from chalicelib.store.base import RowRead
+from chalicelib.store.base import RowRead, StillContended, read_together
 from chalicelib.vocabulary import OFFICE_ROLES
 
+# A sign-in waits out other writes holding its account's row this many times (each a few tries).
+_CONTENDED_TRIES = 4
 # Don't write on every request: a minute of slack on a 15-minute idle limit saves a write per call.
 _TOUCH_AFTER = timedelta(seconds=60)
 
@@ -72,51 +76,82 @@ def public_id(digest: str) -> str:
     return hashlib.sha256(b"session-id:" + digest.encode()).hexdigest()[:32]
 
 
-def create(account_id: str, role: str, *, must_change_password: bool, client_ip: str | None,
-           temp_password_hash: str | None = None, mfa: str = "none", user_agent: str | None = None) -> NewSession:
+def try_create(account_id: str, role: str, *, version: int, must_change_password: bool, client_ip: str | None,
+               temp_password_hash: str | None = None, mfa: str = "none",
+               user_agent: str | None = None) -> NewSession | None:
+    """A new session of an account checked as enabled, with `role`, at session `version`: written
+    only if the account is still so (one transaction), else None (it was disabled or its role
+    changed meanwhile). Other writes holding the account's row are waited out a little."""
     settings = get_settings()
     now = clock.now()
     token = f"{account_id}.{secrets.token_urlsafe(32)}"
     csrf = secrets.token_urlsafe(24)
     expires_at = now + timedelta(hours=settings.session_max_hours)
-    session_store.put(
-        session_store.Session(
-            token_hash(token),
-            account_id=account_id,
-            role=role,
-            must_change_password=must_change_password,
-            temp_password_hash=temp_password_hash,
-            mfa=mfa,
-            csrf_token=csrf,
-            client_ip=client_ip,
-            user_agent=(user_agent or None) and user_agent[:200],
-            created_at=now,
-            last_seen_at=now,
-            expires_at=expires_at,
-            ttl=min(expires_at, now + timedelta(minutes=settings.session_idle_minutes)),
-        )
+    row = session_store.Session(
+        token_hash(token),
+        account_id=account_id,
+        role=role,
+        must_change_password=must_change_password,
+        temp_password_hash=temp_password_hash,
+        mfa=mfa,
+        csrf_token=csrf,
+        client_ip=client_ip,
+        user_agent=(user_agent or None) and user_agent[:200],
+        account_version=version,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=expires_at,
+        ttl=min(expires_at, now + timedelta(minutes=settings.session_idle_minutes)),
     )
-    return NewSession(token, csrf, expires_at, must_change_password, role, mfa)
+    condition = account_store.still_as_checked(role, version)
+    for attempt in range(_CONTENDED_TRIES):
+        try:
+            if not session_store.put_if_account(row, condition):
+                return None
+            return NewSession(token, csrf, expires_at, must_change_password, role, mfa)
+        except StillContended:
+            if attempt == _CONTENDED_TRIES - 1:
+                raise
+            time.sleep(secrets.randbelow(50) / 1000)  # many sign-ins of one account at once: spread them
+    return None
+
+
+def create(account_id: str, role: str, *, must_change_password: bool, client_ip: str | None,
+           temp_password_hash: str | None = None, mfa: str = "none", user_agent: str | None = None,
+           version: int | None = None) -> NewSession:
+    """As `try_create`, at the account's current version when none is given; Unauthenticated when
+    the account is no longer enabled with `role`."""
+    if version is None:
+        account = account_store.get(account_id)
+        version = account_store.session_version(account) if account is not None else 0
+    session = try_create(account_id, role, version=version, must_change_password=must_change_password,
+                         client_ip=client_ip, temp_password_hash=temp_password_hash, mfa=mfa, user_agent=user_agent)
+    if session is None:
+        raise Unauthenticated()
+    return session
 
 
 def authenticate(token: str | None) -> Principal:
-    """The principal behind a token, or Unauthenticated when it is unknown, idle or too old."""
-    digest = _digest(token)
-    return _principal(digest, session_store.get(digest))
+    """The principal behind a token, or Unauthenticated when it is unknown, idle or too old, or
+    its account has been disabled or given another role since it was opened."""
+    return authenticate_with(token, lambda account_id: ())[0]
 
 
 def authenticate_with(token: str | None, other: Callable[[str], RowRead | tuple[RowRead, ...]]) -> tuple[Principal, Any]:
     """As `authenticate`, reading `other(account id)` (a row the token's account id names, or a
     tuple of such rows) in the same round trip. Its answer (a tuple for a tuple) is returned only
-    once the session proves the token is that account's."""
+    once the session proves the token is that account's. The account's state is read in that
+    round trip too, and the session is checked against it."""
     digest = _digest(token)
-    account_id, dot, _ = token.partition(".")
+    account_id, dot, _ = (token or "").partition(".")
     if not (account_id and dot):  # not a token this portal issued; DynamoDB refuses an empty key
         raise Unauthenticated()
     wanted = other(account_id)
     several = isinstance(wanted, tuple)
-    session, rows = session_store.get_with(digest, *(wanted if several else (wanted,)))
-    principal = _principal(digest, session)
+    asked: tuple[RowRead, ...] = wanted if isinstance(wanted, tuple) else (wanted,)
+    session, rows = session_store.get_with(digest, account_store.state_read(account_id), *asked)
+    state, rows = rows[0], rows[1:]
+    principal = _principal(digest, session, state, clock.now())
     if principal.account_id != account_id:  # the hash matched, so this cannot happen; never trust it
         raise Unauthenticated()
     return principal, (tuple(rows) if several else rows[0])
@@ -128,11 +163,21 @@ def _digest(token: str | None) -> str:
     return token_hash(token)
 
 
-def _principal(digest: str, session: session_store.Session | None) -> Principal:
+def current(session: session_store.Session, state: account_store.AccountState | None) -> bool:
+    """Whether the session's account is still as it was when the session was opened: enabled,
+    with the session's role, at its version (disabling and role changes move the version on)."""
+    return (state is not None and not state.disabled and state.role == session.role
+            and state.session_version == int(session.account_version or 0))
+
+
+def _principal(digest: str, session: session_store.Session | None,
+               state: account_store.AccountState | None, now: datetime) -> Principal:
     if session is None:
         raise Unauthenticated()
+    if not current(session, state):
+        session_store.delete(digest)  # opened before its account was disabled or its role changed
+        raise Unauthenticated()
     settings = get_settings()
-    now = clock.now()
     idle_limit = timedelta(minutes=settings.session_idle_minutes)
     if now >= session.expires_at or now - session.last_seen_at >= idle_limit:
         session_store.delete(digest)
@@ -178,7 +223,8 @@ def listed(principal: Principal) -> list[Device]:
     """The account's live sessions (its signed-in devices), newest first; `current` marks the
     one asking."""
     now = clock.now()
-    rows = [row for row in session_store.for_account(principal.account_id) if _live(row, now)]
+    [state] = read_together(account_store.state_read(principal.account_id))
+    rows = [row for row in session_store.for_account(principal.account_id) if _live(row, now) and current(row, state)]
     rows.sort(key=lambda row: row.created_at, reverse=True)
     return [{"id": public_id(row.token_hash), "created_at": iso(row.created_at), "last_seen_at": iso(row.last_seen_at),
              "client_ip": row.client_ip, "user_agent": row.user_agent, "current": row.token_hash == principal.token_hash}

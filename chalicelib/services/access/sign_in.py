@@ -129,8 +129,7 @@ def login(caller: Caller, username: str, password: str) -> NewSession:
         # (services/mfa.py): the password alone must not reset the count of wrong codes.
         if owed == "none" and (account.failed_logins or account.lock_count or account.locked_until):
             account_store.clear_failures(account)
-        session = sessions.create(account.id, account.role, must_change_password=False, client_ip=caller.client_ip,
-                                  mfa=owed, user_agent=caller.user_agent)
+        session, account = _open_session(caller, account)
         audit.record_about(caller, "auth.login", account, as_actor=True)
         return session
     record_failure(account, caller)
@@ -143,11 +142,34 @@ def _temporary_sign_in(caller: Caller, account: Account, temp_hash: str, now: da
     until a temporary one is used. The one used lives on in this session alone, for the forced change."""
     if not account_store.consume_temporary_password(account, account.temp_password_hash, now):
         raise _refuse(caller, account, "temporary_password_used")
-    session = sessions.create(account.id, account.role, must_change_password=True,
-                              client_ip=caller.client_ip, temp_password_hash=temp_hash, mfa=owed_at_sign_in(account),
-                              user_agent=caller.user_agent)
+    session, account = _open_session(caller, account, temp_hash)
     audit.record_about(caller, "auth.login", account, detail={"temporary_password": True}, as_actor=True)
     return session
+
+
+# A sign-in whose account keeps changing role under it gives up after this many tries.
+_OPEN_TRIES = 3
+
+
+def _open_session(caller: Caller, account: Account, temp_hash: str | None = None) -> tuple[NewSession, Account]:
+    """The session of a sign-in whose password was right, written only if the account is still
+    enabled with the role and session version it was read with (one transaction,
+    `sessions.try_create`). A sign-in in flight when the account is disabled opens nothing and is
+    refused as any other; one that crossed a role change is opened with the new role (and the
+    second factor that role owes). Returns the session and the account as it was opened for."""
+    for _ in range(_OPEN_TRIES):
+        session = sessions.try_create(account.id, account.role, version=account_store.session_version(account),
+                                      must_change_password=temp_hash is not None, client_ip=caller.client_ip,
+                                      temp_password_hash=temp_hash, mfa=owed_at_sign_in(account),
+                                      user_agent=caller.user_agent)
+        if session is not None:
+            return session, account
+        fresh = account_store.get(account.id)
+        if fresh is None or fresh.disabled_at:
+            logger.info("sign-in crossed a disable", extra={"account_id": account.id})
+            raise _refuse(caller, fresh or account, "disabled")
+        account = fresh
+    raise _refuse(caller, account, "account_changing")
 
 
 def logout(caller: Caller) -> None:

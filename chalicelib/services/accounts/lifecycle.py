@@ -20,6 +20,7 @@ from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import account_mail, letters
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.accounts.answers import Patient, StaffMember
+from chalicelib.services.caregivers.answers import CaregiverAccount
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store.accounts import Account
@@ -111,6 +112,27 @@ def set_patient_access(caller: Caller, patient_id: str, *, active: bool, reason:
         detail["sessions_ended"] = sessions.end_all(account.id)
     audit.record_about(caller, "patient.access_reopen" if active else "patient.access_close", account, detail=detail)
     return access_json(account)
+
+
+def set_caregiver_access(caller: Caller, caregiver_id: str, *, active: bool, reason: str) -> CaregiverAccount:
+    """Close (or reopen) a caregiver's account, with the reason, as a patient's access is: closing
+    ends its sessions at once and refuses its sign-in, so none of its grants is used while it is
+    closed (they are kept, and work again once it is reopened). Any other id is a 404."""
+    reason = reason.strip()
+    if not reason:
+        raise BadRequest(N_("Say why the account is closed or reopened."), field="reason", code="invalid_request")
+    account = account_store.get(caregiver_id) if caregiver_id.startswith("c_") else None
+    if account is None or account.role != Role.PROXY:
+        audit.record_for(caller, "proxy.account_close" if not active else "proxy.account_reopen",
+                         outcome="not_found", target_id=caregiver_id[:100])
+        raise NotFound(N_("No caregiver with that id."))
+    was_active = account.disabled_at is None
+    account_store.set_disabled(account, not active, reason[:500], clock.now())
+    detail: dict[str, Any] = {"was_active": was_active}
+    if not active:
+        detail["sessions_ended"] = sessions.end_all(account.id)
+    audit.record_about(caller, "proxy.account_reopen" if active else "proxy.account_close", account, detail=detail)
+    return {"id": account.id, "name": account.name, "email": account.email, "active": account.disabled_at is None}
 
 
 def resend_invitation(caller: Caller, patient_id: str) -> str:

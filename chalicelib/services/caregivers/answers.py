@@ -43,6 +43,42 @@ class Proxy(TypedDict):
     revoked_at: Time | None
 
 
+OfficeStatus = Literal["active", "expired", "revoked", "unusable"]
+UnusableReason = Literal["another_kind_of_account"]
+
+
+class OfficeProxy(TypedDict):
+    """One of a patient's grants as the office sees it (`grants.office_grants`): its real status
+    (`unusable`: given to an address that signs in to another kind of account, `reason` says so)
+    and the caregiver's account (none for an unusable grant), whether it is open."""
+
+    id: str
+    name: str
+    email: str
+    relationship: str
+    scope: Scope
+    status: OfficeStatus
+    expires_on: str | None
+    created_at: Time
+    revoked_at: Time | None
+    reason: UnusableReason | None
+    caregiver_id: str | None
+    caregiver_active: bool | None
+
+
+class OfficeProxies(TypedDict):
+    proxies: list[OfficeProxy]
+
+
+class CaregiverAccount(TypedDict):
+    """A caregiver's account as the office closes or reopens it (`lifecycle.set_caregiver_access`)."""
+
+    id: str
+    name: str
+    email: str | None
+    active: bool
+
+
 class AccessEvent(TypedDict):
     """A view of the patient's records by someone else; `item_title` is null for the record itself."""
 

@@ -10,20 +10,34 @@ records the caregiver as the actor and the patient as whose record it was.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import date, datetime
 from typing import Any, cast
 
 from chalicelib.clock import clock, iso, parse_iso, zone
-from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from chalicelib.i18n import N_
+from chalicelib.observability import logger
 from chalicelib.services import audit
+from chalicelib.services.access import ratelimit, temporary_passwords
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
 from chalicelib.services.accounts import account_mail
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.answers import Created
-from chalicelib.services.caregivers.answers import AccessEvent, AccessLog, CaredFor, GrantStatus, MyAccount, Proxy, Scope
+from chalicelib.services.caregivers.answers import (
+    AccessEvent,
+    AccessLog,
+    CaredFor,
+    GrantStatus,
+    MyAccount,
+    OfficeProxy,
+    OfficeStatus,
+    Proxy,
+    Scope,
+    UnusableReason,
+)
 from chalicelib.services.publication.answers import ItemSummary
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -40,7 +54,8 @@ PROXY = Role.PROXY
 SCOPES = grant_store.SCOPES
 # What a caregiver's request needs beyond reading: `route(..., needs="message")`, `acting_for(..., needs=MESSAGE)`.
 MESSAGE = "message"
-ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
+ACTIVE, EXPIRED, REVOKED, UNUSABLE = "active", "expired", "revoked", grant_store.UNUSABLE
+_HOUR, _DAY = 3600, 24 * 3600
 
 
 def today() -> date:
@@ -49,9 +64,12 @@ def today() -> date:
 
 
 def status_of(grant: Any) -> str:
-    """active, revoked, or expired (a grant past its last day stops working by itself)."""
+    """active, revoked, expired (a grant past its last day stops working by itself), or unusable
+    (given to an address that signs in to another kind of account: it lets no one in)."""
     if grant.status == grant_store.REVOKED:
         return REVOKED
+    if grant.status == grant_store.UNUSABLE:
+        return UNUSABLE
     if grant.expires_on and date.fromisoformat(grant.expires_on) < today():
         return EXPIRED
     return ACTIVE
@@ -73,10 +91,19 @@ def grant_read(patient_id: str, caregiver_id: str) -> RowRead:
     return grant_store.read(patient_id, caregiver_id)
 
 
-def check(grant: Any, needs: str | None = None) -> Any:
-    """The grant (as `grant_read` found it) if it lets its caregiver act now: none, revoked or past
-    its last day is the 404 of an unknown id; `needs` MESSAGE and a read-only grant, a 403."""
-    if grant is None or status_of(grant) != ACTIVE:
+def access_reads(patient_id: str, caregiver_id: str) -> tuple[RowRead, RowRead]:
+    """What a caregiver's request for `patient_id` is checked against (`check`), as reads to make
+    in the session's round trip: the grant of the pair, and the state of the patient's account
+    (while their portal access is closed, no grant of theirs works)."""
+    return grant_read(patient_id, caregiver_id), account_store.state_read(patient_id)
+
+
+def check(access: tuple[Any, Any], needs: str | None = None) -> Any:
+    """The grant if it lets its caregiver act now, from what `access_reads` found (the grant, the
+    patient's state): no grant, a revoked or unusable one, one past its last day, or a patient whose
+    portal access is closed is the 404 of an unknown id; `needs` MESSAGE and a read-only grant, a 403."""
+    grant, patient = access
+    if grant is None or status_of(grant) != ACTIVE or patient is None or patient.disabled:
         raise NotFound(N_("No patient with that id."))
     if needs == MESSAGE and grant.scope != grant_store.READ_AND_MESSAGE:
         raise Forbidden(N_("Your caregiver access lets you read this patient's records, not send messages."))
@@ -85,13 +112,14 @@ def check(grant: Any, needs: str | None = None) -> Any:
 
 def resolve(principal: Principal, patient_id: str | None, needs: str | None = None,
             also: RowRead | None = None) -> tuple[Any, Any]:
-    """The grant that lets caregiver `principal` act for `patient_id` now, read (with `also`, a row
-    of that patient's, in the same round trip) and checked (`check`). Returns (the grant, the row)."""
-    if not nameable(patient_id):
+    """The grant that lets caregiver `principal` act for `patient_id` now, read (with the patient's
+    state and `also`, a row of that patient's, in the same round trip) and checked (`check`).
+    Returns (the grant, the row)."""
+    if not patient_id or not nameable(patient_id):
         raise NotFound(N_("No patient with that id."))
-    reads = [grant_read(patient_id, principal.account_id)] + ([also] if also else [])
+    reads = [*access_reads(patient_id, principal.account_id)] + ([also] if also else [])
     found = read_together(*reads)
-    return check(found[0], needs), (found[1] if also else None)
+    return check((found[0], found[1]), needs), (found[2] if also else None)
 
 
 # ---------------------------------------------------------------- grants
@@ -114,15 +142,20 @@ def _valid_grant(name: str, email: str, relationship: str, scope: str, expires_o
     return name, accounts.valid_email(email).strip(), relationship
 
 
-def _caregiver_account(caller: Caller, name: str, email: str) -> tuple[account_store.Account, str]:
-    """The caregiver's account (found by its username, the email), created with a temporary
-    password when there is none; and the mail to send ("caregiver_invitation" with the password
-    to a new account, "caregiver_access" to an existing one)."""
-    existing = account_store.find_by_username(email)
+def _same_work_as_a_new_account() -> None:
+    """A grant to an address that has an account costs the Argon2 hash a new caregiver's temporary
+    password costs: how long the answer takes says nothing about the address either."""
+    temporary_passwords.new(get_settings().invitation_hours)
+
+
+def _caregiver_account(caller: Caller, name: str, email: str,
+                       existing: account_store.Account | None) -> tuple[account_store.Account, str]:
+    """The caregiver's account (`existing`, found by its username, the email), created with a
+    temporary password when there is none; and that password ("" for an existing account), for the
+    mail ("caregiver_invitation" with the password to a new account, "caregiver_access" to an
+    existing one)."""
     if existing is not None:
-        if existing.role != PROXY:
-            raise Conflict(N_("This address already signs in to another kind of account."), field="email",
-                           code="username_taken")
+        _same_work_as_a_new_account()
         return existing, ""
     hours = get_settings().invitation_hours
     account, temporary = accounts.new_account(role=PROXY, username=email, name=name, email=email,
@@ -151,8 +184,12 @@ def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationshi
     grant, audited and mailed to the patient as a change."""
     patient = accounts.get_patient(patient_id)
     name, email, relationship = _valid_grant(name, email, relationship, scope, expires_on)
-    caregiver, temporary = _caregiver_account(caller, name, email)
-    now = clock.now()
+    _count_grant(caller, patient.id)
+    existing, now = account_store.find_by_username(email), clock.now()
+    if existing is not None and existing.role != PROXY:
+        return _unusable_grant(caller, patient, name=name, email=email, relationship=relationship, scope=scope,
+                               expires_on=expires_on, now=now)
+    caregiver, temporary = _caregiver_account(caller, name, email, existing)
     grant_id = grant_store.grant_id(patient.id, caregiver.id)
     live = None if temporary else grant_store.get(grant_id)
     changing = live is not None and status_of(live) == ACTIVE
@@ -177,11 +214,96 @@ def grant(caller: Caller, patient_id: str, *, name: str, email: str, relationshi
     return {"id": row.id}
 
 
+def _grants_key(patient_id: str) -> str:
+    return f"grants#{patient_id}"
+
+
+def _mails_key(patient_id: str) -> str:
+    return f"caregiver-mails#{patient_id}"
+
+
+def _count_grant(caller: Caller, patient_id: str) -> None:
+    """A grant counts against the patient's grants of the hour and, as the mail it sends to the
+    caregiver's address (an invitation to a new address, a notice to a caregiver's), against the
+    mails their grants may send in a day; both before the address is looked at, so the limits say
+    nothing about it. Past either: 429 with Retry-After, nothing granted or mailed."""
+    settings = get_settings()
+    allowed, retry_after = ratelimit.hit(_grants_key(patient_id), settings.grants_per_patient_per_hour, _HOUR)
+    outcome = None if allowed else "rate_limited"
+    if allowed:
+        allowed, retry_after = ratelimit.hit(_mails_key(patient_id), settings.caregiver_mails_per_patient_per_day,
+                                             _DAY)
+        outcome = None if allowed else "mail_limit"
+    if outcome:
+        audit.record_for(caller, "proxy.grant", outcome=outcome, patient_id=patient_id)
+        logger.info("caregiver grant refused", extra={"patient_id": patient_id, "outcome": outcome})
+        raise RateLimited(retry_after)
+
+
+def mails_counted(patient_id: str) -> int:
+    """The mails the patient's grants have counted today (see `_count_grant`)."""
+    [counted] = read_together(ratelimit.count_read(_mails_key(patient_id), _DAY))
+    return int(counted)
+
+
+def _unusable_grant(caller: Caller, patient: account_store.Account, *, name: str, email: str, relationship: str,
+                    scope: str, expires_on: str | None, now: datetime) -> Created:
+    """A grant to an address that signs in to another kind of account (a patient's, the office's):
+    answered as any grant is, and kept, but it lets no one in and mails that address nothing. Its
+    caregiver id is made from the address in the shape of a caregiver's, so its grant id is shaped
+    like any other; the patient is told of the grant as usual, the office sees why it is unusable."""
+    _same_work_as_a_new_account()
+    stand_in = "c_" + hashlib.sha256(b"unusable:" + email.casefold().encode()).hexdigest()[:20]
+    row = grant_store.Grant(grant_store.grant_id(patient.id, stand_in), patient_id=patient.id, caregiver_id=stand_in,
+                            name=name, email=email, relationship=relationship, scope=scope,
+                            expires_on=expires_on or None, status=grant_store.UNUSABLE,
+                            reason=grant_store.ANOTHER_KIND_OF_ACCOUNT, granted_by=caller.actor_id or "",
+                            created_at=now, revoked_at=None)
+    grant_store.put(row)
+    patient_mail = account_mail.send(patient, "caregiver_changed", change="granted")
+    audit.record_for(caller, "proxy.grant", outcome="unusable", patient_id=patient.id,
+                     detail={"scope": scope, "reason": grant_store.ANOTHER_KIND_OF_ACCOUNT,
+                             "patient_mail": patient_mail})
+    logger.info("caregiver grant unusable", extra={"patient_id": patient.id,
+                                                    "reason": grant_store.ANOTHER_KIND_OF_ACCOUNT})
+    return {"id": row.id}
+
+
+def shown_status(grant: Any) -> str:
+    """The status the patient sees: an unusable grant looks like any live one to them (its own
+    status would say whether the address has an account); the office sees it as it is."""
+    status = status_of(grant)
+    return ACTIVE if status == UNUSABLE else status
+
+
 def grant_json(grant: grant_store.Grant) -> Proxy:
     return {"id": grant.id, "name": grant.name, "email": grant.email, "relationship": grant.relationship,
-            "scope": cast(Scope, grant.scope), "status": cast(GrantStatus, status_of(grant)),
+            "scope": cast(Scope, grant.scope), "status": cast(GrantStatus, shown_status(grant)),
             "expires_on": grant.expires_on,
             "created_at": iso(grant.created_at), "revoked_at": iso(grant.revoked_at)}
+
+
+def office_grants(caller: Caller, patient_id: str) -> list[OfficeProxy]:
+    """A patient's grants as the office sees them (their caregivers page and API): each one's real
+    status (an unusable grant says why), and the caregiver's account, whether it is open. A view of
+    the patient's record: it is in their "who viewed my record"."""
+    patient = accounts.get_patient(patient_id)
+    rows = sorted(grant_store.for_patient(patient.id), key=lambda g: g.created_at, reverse=True)
+    real = {g.caregiver_id for g in rows if g.status != grant_store.UNUSABLE}
+    caregivers = import_store.accounts_by_id(real) if real else {}
+    audit.record_for(caller, "patient.caregivers_view", patient_id=patient.id, target_id=patient.id)
+    answer: list[OfficeProxy] = []
+    for row in rows:
+        account = caregivers.get(row.caregiver_id)
+        shown = grant_json(row)
+        answer.append({"id": shown["id"], "name": shown["name"], "email": shown["email"],
+                       "relationship": shown["relationship"], "scope": shown["scope"],
+                       "status": cast(OfficeStatus, status_of(row)), "expires_on": shown["expires_on"],
+                       "created_at": shown["created_at"], "revoked_at": shown["revoked_at"],
+                       "reason": cast(UnusableReason | None, row.reason),
+                       "caregiver_id": account.id if account is not None else None,
+                       "caregiver_active": account.disabled_at is None if account is not None else None})
+    return answer
 
 
 def grants_of_patient(patient_id: str) -> list[Proxy]:
@@ -229,6 +351,8 @@ def patients_of(caregiver_id: str) -> list[CaredFor]:
     """The patients a caregiver cares for now (live grants only): `{id, name, scope, relationship, expires_on}`."""
     live = [g for g in grant_store.for_caregiver(caregiver_id) if status_of(g) == ACTIVE]
     names = import_store.accounts_by_id(g.patient_id for g in live) if live else {}
+    # a patient whose portal access is closed is no one's to care for while it is
+    live = [g for g in live if g.patient_id in names and names[g.patient_id].disabled_at is None]
     answer: list[CaredFor] = [{"id": g.patient_id, "name": names[g.patient_id].name if g.patient_id in names else "",
                                 "scope": cast(Scope, g.scope), "relationship": g.relationship,
                                 "expires_on": g.expires_on} for g in live]
@@ -256,8 +380,9 @@ def author_label(caregiver_id: str, patient_id: str) -> str | None:
 
 # The actions that are a view of a patient's records (their items, files, messages, the record).
 VIEW_ACTIONS = ("patient.view", "document.view", "document.staff_view", "document.file_link", "message.open",
-                "message.list", "item.list")
-LIST_ACTIONS = ("message.list", "item.list")  # a look at a whole list: no one item's title
+                "message.list", "item.list", "patient.caregivers_view", "audit.view")
+# A look at a whole list, or at the record's caregivers or its trail: no one item's title.
+LIST_ACTIONS = ("message.list", "item.list", "patient.caregivers_view", "audit.view")
 PAGE_SIZE = 50
 
 

@@ -6,7 +6,9 @@ the tests validate it with `fhir.resources`' R4B models, which match R4 for thes
 - a DocumentReference per document the patient holds (retracted ones are left out; a replaced one
   is its current version, `docStatus` amended): type from the category, date, author display, and
   an attachment whose `url` names its file in the zip, with content type, size and SHA-1 hash;
-- a Communication per message of every thread.
+- a Communication per message of every thread, sent by its real author: the patient, a caregiver
+  who wrote for them (a RelatedPerson, one per caregiver, named and related as their grant says),
+  or the clinic (its member by name when the clinic shows names to patients).
 Every resource has a `urn:uuid` full URL derived from the portal's own id, so a second export of
 the same records names them the same.
 
@@ -33,6 +35,8 @@ from chalicelib.services.results import records as results_records
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import exports as export_store
+from chalicelib.store import grants as grant_store
+from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
 from chalicelib.store import messages as message_store
 
@@ -180,11 +184,66 @@ def document_resource(filed: FiledDocument, patient_url: str, patient_name: str)
     return resource
 
 
+@dataclass(frozen=True)
+class Caregiver:
+    """A caregiver who wrote for the patient, as their grant names them."""
+
+    id: str
+    name: str
+    relationship: str
+
+
+@dataclass(frozen=True)
+class Authors:
+    """Who wrote the messages besides the patient: their caregivers (by account id), and the office
+    members, named only when the clinic shows their names to patients (OFFICE_NAMES_TO_PATIENTS),
+    as the portal's own pages do; otherwise an office message is the clinic's."""
+
+    caregivers: dict[str, Caregiver]
+    office: dict[str, str]
+
+
+def authors(patient_id: str, threads: list[Conversation]) -> Authors:
+    """The authors of the patient's messages other than the patient: read once per export."""
+    written = [m for c in threads for m in c.messages]
+    helpers = {m.author_id for m in written if m.author_role != message_store.OFFICE and m.author_id != patient_id}
+    staff = ({m.author_id for m in written if m.author_role == message_store.OFFICE}
+             if get_settings().office_names_to_patients else set())
+    people = import_store.accounts_by_id(helpers | staff) if helpers | staff else {}
+    caregivers = {}
+    for helper in helpers:
+        grant = grant_store.get(grant_store.grant_id(patient_id, helper))
+        account = people.get(helper)
+        name = grant.name if grant is not None else account.name if account is not None else ""
+        caregivers[helper] = Caregiver(helper, name, grant.relationship if grant is not None else "")
+    return Authors(caregivers, {a: people[a].name for a in staff if a in people})
+
+
+def related_person(caregiver: Caregiver, patient_url: str) -> dict[str, Any]:
+    """A caregiver who wrote for the patient (FHIR RelatedPerson), the sender of their messages."""
+    resource: dict[str, Any] = {"resourceType": "RelatedPerson", "identifier": [_identifier("caregiver", caregiver.id)],
+                                "patient": {"reference": patient_url}, "name": [{"text": caregiver.name}]}
+    if caregiver.relationship:
+        resource["relationship"] = [{"text": caregiver.relationship}]
+    return resource
+
+
 def communication_resource(conversation: Conversation, message: message_store.ThreadMessage, patient_url: str,
-                           patient_name: str, office: str) -> dict[str, Any]:
+                           patient_name: str, office: str, written_by: Authors | None = None) -> dict[str, Any]:
+    """One message. Its sender is its real author: the patient, a caregiver who wrote for them (a
+    RelatedPerson), or the office (the member by name when the clinic shows names to patients)."""
+    written_by = written_by or Authors({}, {})
     patient = {"reference": patient_url, "display": patient_name}
     clinic = {"display": office}
-    from_patient = message.author_role == message_store.PATIENT
+    from_office = message.author_role == message_store.OFFICE
+    caregiver = None if from_office else written_by.caregivers.get(message.author_id)
+    if from_office:
+        member = written_by.office.get(message.author_id)
+        sender = {"display": f"{member}, {office}"} if member else clinic
+    elif caregiver is not None:
+        sender = {"reference": _urn("caregiver", caregiver.id), "display": caregiver.name}
+    else:
+        sender = patient
     resource: dict[str, Any] = {
         "resourceType": "Communication",
         "identifier": [_identifier("message", f"{conversation.thread.id}/{message.id}")],
@@ -192,8 +251,8 @@ def communication_resource(conversation: Conversation, message: message_store.Th
         "subject": patient,
         "topic": {"text": conversation.thread.subject},
         "sent": iso(message.sent_at),
-        "sender": patient if from_patient else clinic,
-        "recipient": [clinic if from_patient else patient],
+        "sender": sender,
+        "recipient": [patient if from_office else clinic],
         "payload": [{"contentString": message.body}],
     }
     if conversation.thread.category:
@@ -202,15 +261,18 @@ def communication_resource(conversation: Conversation, message: message_store.Th
 
 
 def bundle(account: account_store.Account, documents: list[FiledDocument], threads: list[Conversation],
-           now: datetime) -> dict[str, Any]:
+           now: datetime, written_by: Authors | None = None) -> dict[str, Any]:
     """The FHIR R4 Bundle (type `collection`) of everything in the zip."""
+    written_by = written_by or authors(account.id, threads)
     patient_url = _urn("patient", account.id)
     office = labels(language_of(account))["office"]
     entries = [_entry(patient_url, patient_resource(account))]
+    entries += [_entry(_urn("caregiver", c.id), related_person(c, patient_url))
+                for c in sorted(written_by.caregivers.values(), key=lambda c: c.id)]
     entries += [_entry(_urn("document", d.item.id), document_resource(d, patient_url, account.name)) for d in documents]
     entries += results_records.fhir_entries(account.id, patient_url, account.name)
     entries += [_entry(_urn("message", f"{c.thread.id}/{m.id}"),
-                       communication_resource(c, m, patient_url, account.name, office))
+                       communication_resource(c, m, patient_url, account.name, office, written_by))
                 for c in threads for m in c.messages]
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection", "timestamp": iso(now),
             "entry": entries}
@@ -222,7 +284,7 @@ def bundle(account: account_store.Account, documents: list[FiledDocument], threa
 def _template() -> Template:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).parents[1] / "web" / "templates")),
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parents[2] / "web" / "templates")),
                       autoescape=select_autoescape(default=True), undefined=StrictUndefined)
     return env.get_template("records_index.html")
 
@@ -244,8 +306,21 @@ def _size(size: int) -> str:
     return str(size)
 
 
+def _written_by(message: message_store.ThreadMessage, written_by: Authors, shown: dict[str, str]) -> str:
+    """Who wrote a message, as the offline page says it: "You", a caregiver by name (and how they
+    are related), or the clinic (its member by name when the clinic shows names to patients)."""
+    if message.author_role == message_store.OFFICE:
+        member = written_by.office.get(message.author_id)
+        return f"{member}, {shown['office']}" if member else shown["office"]
+    caregiver = written_by.caregivers.get(message.author_id)
+    if caregiver is None:
+        return shown["you"]
+    return f"{caregiver.name} ({caregiver.relationship})" if caregiver.relationship else caregiver.name
+
+
 def index_html(account: account_store.Account, documents: list[FiledDocument], threads: list[Conversation],
-               now: datetime) -> str:
+               now: datetime, written_by: Authors | None = None) -> str:
+    written_by = written_by or authors(account.id, threads)
     language = language_of(account)
     shown = labels(language)
     return _template().render(
@@ -258,6 +333,6 @@ def index_html(account: account_store.Account, documents: list[FiledDocument], t
                     "file": d.path.rsplit("/", 1)[-1], "size": _size(d.size),
                     "corrected": item_store.status_of(d.item) == item_store.UPDATED} for d in documents],
         threads=[{"subject": c.thread.subject,
-                  "messages": [{"from": shown["you"] if m.author_role == message_store.PATIENT else shown["office"],
+                  "messages": [{"from": _written_by(m, written_by, shown),
                                 "sent": _when(m.sent_at), "body": m.body} for m in c.messages]} for c in threads],
     )

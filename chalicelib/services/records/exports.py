@@ -38,9 +38,10 @@ from chalicelib.services.records import bundle as records_bundle
 from chalicelib.services.records.answers import ExportStatus
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
-from chalicelib.store import bucket, outbox, queues
+from chalicelib.store import bucket, item_lists, outbox, queues
 from chalicelib.store import exports as export_store
 from chalicelib.store import items as item_store
+from chalicelib.store.base import read_together
 from chalicelib.vocabulary import Role
 
 EXPORT_READY = "export_ready"  # the mail's kind names its template
@@ -67,14 +68,42 @@ def request_export(caller: Caller) -> Created:
     return {"id": export.id}
 
 
-def _own_export(caller: Caller, export_id: str, action: str) -> export_store.Export:
-    """The caller's own export, or the same 404 for another patient's id, an unknown or an expired one."""
-    export = export_store.get(export_id) if export_id else None
+def _own_export(caller: Caller, export_id: str, action: str, now: datetime) -> export_store.Export:
+    """The caller's own export, or the same 404 for another patient's id, an unknown or an expired
+    one. Read with the caller's item list (one round trip): a ready export holding an item the
+    patient may no longer see is void, and built again (`_still_theirs`)."""
+    export, entries = (read_together(export_store.read(export_id), item_lists.read(caller.actor_id or ""))
+                       if export_id and caller.actor_id else (None, []))
     if (export is None or export.patient_id != caller.actor_id
-            or clock.now() >= export.created_at + timedelta(days=KEEP_DAYS)):
+            or now >= export.created_at + timedelta(days=KEEP_DAYS)):
         audit.record_for(caller, action, outcome="not_found", target_id=export_id[:100])
         raise NotFound(N_("No export with that id."))
-    return export
+    return _still_theirs(caller, export, entries, now)
+
+
+# What a patient can no longer see in their list: a retracted document, a result held back.
+WITHDRAWN = (item_lists.RETRACTED, "held")
+
+
+def _still_theirs(caller: Caller, export: export_store.Export, entries: list[item_lists.Entry],
+                  now: datetime) -> export_store.Export:
+    """An export holds only what its patient may see when it is downloaded: a ready one holding an
+    item that has left the patient's list or been withdrawn from it since (retracted, filed to
+    another patient, a result held back) is void. It turns pending and is built again; its old zip
+    is handed out no more (the next build removes it)."""
+    if export.status != export_store.READY or not export.item_ids:
+        return export
+    visible = {entry.id for entry in entries if entry.status not in WITHDRAWN}
+    withdrawn = [item_id for item_id in export.item_ids if item_id not in visible]
+    if not withdrawn:
+        return export
+    if export_store.make_void(export, now):
+        queues.enqueue_export_job({"id": export.id})
+        audit.record_for(caller, "export.void", patient_id=export.patient_id, target_id=export.id,
+                         detail={"withdrawn": len(withdrawn)})
+        logger.info("export void", extra={"export_id": export.id, "withdrawn": len(withdrawn)})
+    fresh = export_store.get(export.id)
+    return fresh if fresh is not None else export
 
 
 def _summary(export: export_store.Export) -> dict[str, Any]:
@@ -85,27 +114,29 @@ def _summary(export: export_store.Export) -> dict[str, Any]:
 
 def export_summary(caller: Caller, export_id: str) -> dict[str, Any]:
     """What the progress page shows: the caller's own export, pending or ready (no link)."""
-    return _summary(_own_export(caller, export_id, "export.status"))
+    return _summary(_own_export(caller, export_id, "export.status", clock.now()))
 
 
 def latest_export(caller: Caller) -> dict[str, Any] | None:
     """The caller's most recent export still kept, if any."""
     export = export_store.latest_of(caller.actor_id) if caller.actor_id else None
-    if export is None or clock.now() >= export.created_at + timedelta(days=KEEP_DAYS):
+    now = clock.now()
+    if export is None or now >= export.created_at + timedelta(days=KEEP_DAYS):
         return None
-    return _summary(export)
+    return _summary(_own_export(caller, export.id, "export.status", now))
 
 
 def export_status(caller: Caller, export_id: str) -> ExportStatus:
     """Pending, or ready with a short-lived link to the zip (each link handed out is audited)."""
-    export = _own_export(caller, export_id, "export.status")
+    now = clock.now()
+    export = _own_export(caller, export_id, "export.status", now)
     if export.status != export_store.READY:
         return {"status": cast(Literal["pending"], export.status)}
     seconds = max(1, min(get_settings().file_link_seconds, MAX_LINK_SECONDS))
     url = bucket.file_link(get_settings().results_bucket, export.s3_key, "application/zip", seconds,
                            f'attachment; filename="{zip_name(export)}"')
     audit.record_for(caller, "export.download", patient_id=export.patient_id, target_id=export.id)
-    return {"status": "ready", "url": url, "expires_at": iso(clock.now() + timedelta(seconds=seconds))}
+    return {"status": "ready", "url": url, "expires_at": iso(now + timedelta(seconds=seconds))}
 
 
 def zip_name(export: export_store.Export) -> str:
@@ -170,16 +201,22 @@ def build(export_id: str) -> str:
             taken: set[str] = set()
             filed = [_add_document(archive, item, taken) for item in records_bundle.current_documents(account.id)]
             conversations = records_bundle.conversations(account.id)
-            bundle = records_bundle.bundle(account, filed, conversations, now)
+            written_by = records_bundle.authors(account.id, conversations)
+            bundle = records_bundle.bundle(account, filed, conversations, now, written_by)
             _write_text(archive, "bundle.json", json.dumps(bundle, ensure_ascii=False, indent=1), now)
-            _write_text(archive, "index.html", records_bundle.index_html(account, filed, conversations, now), now)
+            _write_text(archive, "index.html",
+                        records_bundle.index_html(account, filed, conversations, now, written_by), now)
         size = spool.tell()
         spool.seek(0)
         bucket.put_file(get_settings().results_bucket, key, spool, "application/zip")
     messages = sum(len(c.messages) for c in conversations)
-    if not export_store.mark_ready(export, key, size, len(filed), messages, now):
+    if not export_store.mark_ready(export, key, size, len(filed), messages, now,
+                                   [document.item.id for document in filed]):
         bucket.remove_upload(get_settings().results_bucket, key)  # another delivery finished first
         return "duplicate"
+    if export.void_key:  # built again after a withdrawal: the void zip goes
+        bucket.remove_upload(get_settings().results_bucket, export.void_key)
+        export_store.forget_void_zip(export)
     mail = mail_ready(export, account)
     audit.record("export.build", actor_id=account.id, actor_role=Role.PATIENT, patient_id=account.id, target_id=export.id,
                  detail={"documents": len(filed), "messages": messages, "size_bytes": size, "mail": mail})

@@ -53,7 +53,7 @@ def _choice(ctx: PageCtx, name: str, allowed: tuple[str, ...]) -> str | None:
 @page(bp, "/admin/staff/{staff_id}", ("POST",), access=ADMIN)
 def update_staff(ctx: PageCtx, staff_id: str):
     """One button per change: enable, disable, or the role chosen beside it."""
-    action = _choice(ctx, "action", ("enable", "disable", "role"))
+    [action] = ctx.required("action", choices=("enable", "disable", "role"))
     active = {"enable": True, "disable": False}.get(action or "")
     role = _choice(ctx, "role", OFFICE_ROLES) if action == "role" else None
     lifecycle.update_staff(ctx.caller, staff_id, active=active, role=role)
@@ -76,7 +76,8 @@ def _to_patient_page(patient_id: str, notice: str):
 @page(bp, "/staff/patients/{patient_id}/access", ("POST",), access=STAFF)
 def patient_access(ctx: PageCtx, patient_id: str):
     """Close or reopen the patient's portal access; the reason is required either way."""
-    active, reason = ctx.form.get("active", "") == "true", ctx.form.get("reason", "")
+    [choice] = ctx.required("active", choices=("true", "false"))
+    active, reason = choice == "true", ctx.form.get("reason", "")
     try:
         lifecycle.set_patient_access(ctx.caller, patient_id, active=active, reason=reason)
     except BadRequest as exc:

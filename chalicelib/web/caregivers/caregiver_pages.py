@@ -12,14 +12,16 @@ from urllib.parse import quote
 
 from chalice import Blueprint
 
+from chalicelib.errors import BadRequest
 from chalicelib.frontdoor import PROXY, acting_for
 from chalicelib.i18n import N_
 from chalicelib.services.access.identity import Caller
+from chalicelib.services.accounts import lifecycle
 from chalicelib.services.accounts.registry import get_patient
 from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.services.messaging import threads as messaging
 from chalicelib.services.publication import documents
-from chalicelib.web.framework import PATIENT, SIGNED_IN, STAFF, PageCtx, page, redirect
+from chalicelib.web.framework import PATIENT, SIGNED_IN, STAFF, PageCtx, field_errors, page, redirect
 from chalicelib.web.messaging import thread_view
 
 bp = Blueprint(__name__)
@@ -28,7 +30,9 @@ SCOPE_LABELS = {"read": N_("Read only"), "read_and_message": N_("Read and messag
 ACTION_LABELS = {"patient.view": N_("Viewed your record"), "document.view": N_("Opened a document"),
                  "document.staff_view": N_("Opened a document (office view)"), "document.file_link": N_("Opened a file"),
                  "message.open": N_("Read a message"), "message.list": N_("Looked at your messages"),
-                 "item.list": N_("Looked at your items")}
+                 "item.list": N_("Looked at your items"),
+                 "patient.caregivers_view": N_("Looked at your caregivers (office view)"),
+                 "audit.view": N_("Read your record's audit trail")}
 
 
 def _only_caregivers(ctx: PageCtx) -> None:
@@ -144,11 +148,12 @@ def access_log(ctx: PageCtx):
 
 # ---------------------------------------------------------------- the office
 
-def _staff_grant_page(ctx: PageCtx, patient_id: str, status: int = 200, errors: dict | None = None):
+def _staff_grant_page(ctx: PageCtx, patient_id: str, status: int = 200, errors: dict | None = None,
+                      access_errors: dict | None = None):
     patient = get_patient(patient_id)
     return ctx.render("staff_caregivers.html", status=status, errors=errors or {}, values=ctx.form,
-                      patient={"id": patient.id, "name": patient.name},
-                      proxies=caregivers.grants_of_patient(patient.id), scope_labels=SCOPE_LABELS)
+                      patient={"id": patient.id, "name": patient.name}, access_errors=access_errors or {},
+                      proxies=caregivers.office_grants(ctx.caller, patient.id), scope_labels=SCOPE_LABELS)
 
 
 @page(bp, "/staff/patients/{patient_id}/caregivers", ("GET", "POST"), access=STAFF)
@@ -166,3 +171,16 @@ def staff_caregivers(ctx: PageCtx, patient_id: str):
 def staff_revoke_caregiver(ctx: PageCtx, patient_id: str, grant_id: str):
     caregivers.revoke_for_patient(ctx.caller, patient_id, grant_id)
     return redirect(f"/staff/patients/{quote(patient_id, safe='')}/caregivers", notice="caregiver-revoked")
+
+
+@page(bp, "/staff/patients/{patient_id}/caregivers/{caregiver_id}/access", ("POST",), access=STAFF)
+def staff_caregiver_access(ctx: PageCtx, patient_id: str, caregiver_id: str):
+    """Close (or reopen) a caregiver's account, from the caregivers page of one of their patients."""
+    [choice] = ctx.required("active", choices=("true", "false"))
+    try:
+        lifecycle.set_caregiver_access(ctx.caller, caregiver_id, active=choice == "true",
+                                       reason=ctx.form.get("reason", ""))
+    except BadRequest as exc:
+        return _staff_grant_page(ctx, patient_id, exc.status, access_errors=field_errors(exc, ctx.language()))
+    notice = "caregiver-reopened" if choice == "true" else "caregiver-closed"
+    return redirect(f"/staff/patients/{quote(patient_id, safe='')}/caregivers", notice=notice)

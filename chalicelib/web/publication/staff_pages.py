@@ -91,8 +91,7 @@ def upload_received(ctx: PageCtx, patient_id: str):
 
 @page(bp, "/staff/documents/comment", ("POST",), access=STAFF)
 def add_comment(ctx: PageCtx):
-    patient_id = ctx.form.get("patient_id", "")
-    return ctx.submit("CommentBody", lambda body: uploads.add_comment(ctx.caller, ctx.form.get("document_id", ""),
-                                                                         body.text),
+    patient_id, document_id = ctx.required("patient_id", "document_id")
+    return ctx.submit("CommentBody", lambda body: uploads.add_comment(ctx.caller, document_id, body.text),
                       lambda status, errors: patient_record_page(ctx, patient_id, status, comment_errors=errors),
                       done=f"/staff/patients/{quote(patient_id, safe='')}", notice="comment-added")
