@@ -24,7 +24,7 @@ from chalicelib.frontdoor import SESSION_COOKIE, read_cookie
 from chalicelib.i18n import N_
 from chalicelib.services.accounts import phone as phone_number
 from chalicelib.settings import get_settings
-from chalicelib.vocabulary import Role
+from chalicelib.vocabulary import OFFICE_ROLES, Role
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -105,6 +105,7 @@ def environment(language: str = i18n.DEFAULT) -> Environment:
     env.filters["when"] = lambda value, with_time=True: _when(value, with_time, language)
     env.filters["phone"] = lambda value: phone_number.shown(value) or ""  # E.164 as the clinic writes it
     env.globals["lang"] = language
+    env.globals["Role"], env.globals["OFFICE_ROLES"] = Role, OFFICE_ROLES  # templates compare roles with these
     env.globals["date_hint"] = i18n.gettext(DATE_HINT, language)
     env.globals["css_url"] = static_url("portal.css")
     return env
