@@ -30,16 +30,24 @@ def encode(kind: str, *parts: str) -> str:
 def decode(cursor: str | None, kind: str, *, parts: int, longest: int = 400) -> list[str] | None:
     """The position a cursor of the list `kind` holds (`parts` strings of at most `longest`
     characters), None for the first page."""
+    found = read(cursor, (kind,), parts=range(parts, parts + 1), longest=longest)
+    return found[1] if found else None
+
+
+def read(cursor: str | None, kinds: tuple[str, ...], *, parts: range, longest: int = 400
+         ) -> tuple[str, list[str]] | None:
+    """(kind, position) of a cursor given out for one of `kinds`, its position a number of strings
+    in `parts`; None for the first page (no cursor)."""
     if not cursor:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         data = None
-    if (not isinstance(data, list) or len(data) != parts + 1 or data[0] != kind
+    if (not isinstance(data, list) or not data or data[0] not in kinds or len(data) - 1 not in parts
             or not all(isinstance(part, str) and 0 < len(part) <= longest for part in data[1:])):
         raise bad_cursor()
-    return [str(part) for part in data[1:]]
+    return str(data[0]), [str(part) for part in data[1:]]
 
 
 def bad_cursor() -> BadRequest:

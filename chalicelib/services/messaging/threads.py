@@ -16,9 +16,6 @@ the previous page answered as `next_cursor` (null on the last page).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +34,7 @@ from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.services.followup import notices
 from chalicelib.services.followup import sweep as followup
 from chalicelib.services.messaging import answers
+from chalicelib.services.paging import bad_cursor, encode, page_size, read
 from chalicelib.settings import get_settings
 from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
@@ -64,40 +62,16 @@ class Page:
 
 def paging(limit: str | None, cursor: str | None) -> Page:
     """A page request from the query string: `limit` 1..200 (default 50), `cursor` as given out."""
-    if limit is None or limit == "":
-        size = DEFAULT_LIMIT
-    elif limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT:
-        size = int(limit)
-    else:
-        raise BadRequest(N_("A whole number from 1 to {max}."), field="limit", params={"max": MAX_LIMIT},
-                         code="invalid_request")
-    return Page(size, cursor or None)
-
-
-def _encode(kind: str, *parts: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([kind, *parts]).encode()).decode().rstrip("=")
+    return Page(page_size(limit, default=DEFAULT_LIMIT, maximum=MAX_LIMIT), cursor or None)
 
 
 def _decode(cursor: str | None, kinds: tuple[str, ...]) -> tuple[str, list[str]] | None:
     """(kind, parts) of a cursor this module gave out; anything else is a 400."""
-    if cursor is None:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        data = None
-    if (not isinstance(data, list) or not 1 <= len(data) <= 3 or data[0] not in kinds
-            or not all(isinstance(part, str) and 0 < len(part) <= 200 for part in data[1:])):
-        raise _bad_cursor()
-    return data[0], data[1:]
-
-
-def _bad_cursor() -> BadRequest:
-    return BadRequest(N_("Not a cursor this list gave out."), field="cursor", code="invalid_request")
+    return read(cursor, kinds, parts=range(0, 3), longest=200)
 
 
 def _thread_cursor(kind: str, thread: Thread) -> str:
-    return _encode(kind, thread.updated_at.isoformat(), thread.id)
+    return encode(kind, thread.updated_at.isoformat(), thread.id)
 
 
 def _thread_position(parts: list[str]) -> tuple[datetime, str] | None:
@@ -109,7 +83,7 @@ def _thread_position(parts: list[str]) -> tuple[datetime, str] | None:
             return parse_iso(parts[0]), parts[1]
     except ValueError:
         pass
-    raise _bad_cursor()
+    raise bad_cursor()
 
 
 def _page_of_threads(fetch: Callable[[int, tuple[datetime, str] | None], list[Thread]], kind: str,
@@ -125,10 +99,10 @@ def _page_of_threads(fetch: Callable[[int, tuple[datetime, str] | None], list[Th
 def _history(thread: Thread, request: Page) -> tuple[list[ThreadMessage], str | None]:
     decoded = _decode(request.cursor, ("m",))
     if decoded and len(decoded[1]) != 1:
-        raise _bad_cursor()
+        raise bad_cursor()
     rows = store.messages(thread.id, request.limit + 1, decoded[1][0] if decoded else None)
     shown = rows[: request.limit]
-    return shown, _encode("m", shown[-1].id) if len(rows) > request.limit else None
+    return shown, encode("m", shown[-1].id) if len(rows) > request.limit else None
 
 
 # ---------------------------------------------------------------- answers
@@ -420,7 +394,7 @@ def office_inbox(caller: Caller, request: Page) -> answers.OfficeInbox:
     next_cursor = None
     if len(others) > room:
         others = others[:room]
-        next_cursor = _thread_cursor("r", others[-1]) if others else _encode("r")
+        next_cursor = _thread_cursor("r", others[-1]) if others else encode("r")
     return _inbox_answer(shown + others, next_cursor)
 
 
