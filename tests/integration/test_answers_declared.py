@@ -167,6 +167,12 @@ def tour(portal) -> Tour:
     t.call(caregiver, "GET", "/api/messages", **record)
     t.call(patient, "GET", "/api/me/proxies")
     t.call(patient, "GET", "/api/me/access-log")
+    office_view = t.call(staff, "GET", "/api/staff/patients/{patient_id}/proxies",
+                         f"/api/staff/patients/{patient_id}/proxies")["proxies"]
+    caregiver_id = next(grant["caregiver_id"] for grant in office_view if grant["email"] == granted["email"])
+    for active in (False, True):  # the office closes the caregiver's account (ending its session), then reopens it
+        t.call(staff, "PUT", "/api/staff/caregivers/{caregiver_id}/access", f"/api/staff/caregivers/{caregiver_id}/access",
+               json={"active": active, "reason": "Tour of the answers"})
 
     # the office's side
     office = t.call(staff, "POST", "/api/staff/patients/{patient_id}/messages", f"/api/staff/patients/{patient_id}/messages",
@@ -344,13 +350,35 @@ def test_the_comparison_catches_a_key_sent_or_missing_and_the_old_patient_drift(
         "answer.items[0].secret: sent, not documented"]
 
 
+def test_no_answer_declaration_carries_a_pydantic_config_of_its_own():
+    # Given every TypedDict a route's answer is declared with, and those they are made of
+    from typing import get_args, get_type_hints
+
+    from typing_extensions import is_typeddict
+
+    seen, todo = set(), [spec.response for spec in ROUTES if spec.response is not None]
+    while todo:
+        declared = todo.pop()
+        if is_typeddict(declared) and declared not in seen:
+            seen.add(declared)
+            todo += list(get_type_hints(declared).values())
+        else:
+            todo += [arg for arg in get_args(declared) if isinstance(arg, type) or get_args(arg)]
+
+    # Then none carries a pydantic config of its own, which would take it out of the suite's strict
+    # check (each one takes the check's `extra="forbid"`) and change the published document
+    assert len(seen) > 50
+    assert [d.__name__ for d in seen if "__pydantic_config__" in vars(d)] == []
+
+
 def test_a_service_drifting_from_its_declaration_is_a_logged_500_in_the_suite(portal, staff, monkeypatch):
-    # Given a patient, and the service of the patient answer sending a key its TypedDict lacks and
-    # leaving out one it requires
-    from chalicelib.services.accounts import registry
+    # Given a patient, and the service of the patient answer sending a key its TypedDict lacks,
+    # leaving out one it requires, and sending a key the declaration of a nested answer (how
+    # notices reach the patient) lacks
+    from chalicelib.services.accounts import contact, registry
 
     patient = portal.register_patient(staff, name="Drifting Patient")
-    declared = registry.patient_json
+    declared, declared_notifications = registry.patient_json, contact.notifications_json
 
     def drifted(account):
         answer = {**declared(account), "ssn": "000-00-0000"}
@@ -358,14 +386,16 @@ def test_a_service_drifting_from_its_declaration_is_a_logged_500_in_the_suite(po
         return answer
 
     monkeypatch.setattr(registry, "patient_json", drifted)
+    monkeypatch.setattr(contact, "notifications_json", lambda account: {**declared_notifications(account), "fax": True})
 
     # When the office changes the patient's phone (the suite checks every answer: CHECK_ANSWERS=1)
     with captured_logs() as lines:
         answer = staff.put(f"/api/staff/patients/{patient.id}/phone", json={"phone": "919 555 0142"})
 
-    # Then the answer never leaves: a 500, logged with the route, the declaration and both keys
+    # Then the answer never leaves: a 500, logged with the route, the declaration and each key, the
+    # nested one by its path
     assert answer.status_code == 500, answer.text
     [mismatch] = [r for r in records(lines) if r["message"] == "answer.mismatch"]
     assert mismatch["route"] == "PUT /api/staff/patients/{patient_id}/phone" and mismatch["model"] == "Patient"
-    assert set(mismatch["fields"]) == {"ssn: extra_forbidden", "active: missing"}
+    assert set(mismatch["fields"]) == {"ssn: extra_forbidden", "active: missing", "notifications.fax: extra_forbidden"}
     assert "000-00-0000" not in json.dumps(mismatch)
