@@ -3,10 +3,10 @@ or deleted, and the deployed IAM policy grants no UpdateItem or DeleteItem on th
 
 from __future__ import annotations
 
-import itertools
 import secrets
+import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -53,18 +53,26 @@ class AuditEvent(PortalModel):
     by_actor = ActorIndex()
 
 
-# How many events this process has given an id: orders its events within one microsecond too.
-_SEQUENCE = itertools.count()
+# The time part of the last id this process gave out (see `event_id`).
+_last_stamp = datetime.min.replace(tzinfo=UTC)
+_stamping = threading.Lock()
+_SMALL_STEP_BACK = timedelta(seconds=1)
 
 
 def event_id(at: datetime) -> str:
-    """A new event's id, the sort key of both indexes: `<time to the microsecond>Z#<sequence><random>`.
-    Ids sort in the order of their times, and the events one process writes in the order it wrote
-    them, also within one second or one microsecond (its sequence grows with each event); events of
-    two processes at the same microsecond are told apart by the random part. (The first releases'
-    ids, `<time to the second>Z#<random>`, sort among these by their second.)"""
-    sequence = next(_SEQUENCE) % 10**8
-    return f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{sequence:08d}{secrets.token_hex(3)}"
+    """A new event's id, the sort key of both indexes: `<time to the microsecond>Z#<random>`. Ids
+    sort in the order of their times, and the events one process writes in the order it wrote them,
+    also within one second or one microsecond: an id's time is at least a microsecond past the last
+    one this process gave out (unless the clock was set back by more than a second, when the time
+    read wins). The random part tells apart two processes' events of the same microsecond. (The
+    first releases' ids, `<time to the second>Z#<random>`, sort among these by their second.)"""
+    global _last_stamp
+    with _stamping:
+        stamp = at.astimezone(UTC)
+        if stamp <= _last_stamp and _last_stamp - stamp < _SMALL_STEP_BACK:
+            stamp = _last_stamp + timedelta(microseconds=1)
+        _last_stamp = stamp
+    return f"{stamp:%Y-%m-%dT%H:%M:%S.%f}Z#{secrets.token_hex(6)}"
 
 
 def append(event: AuditEvent) -> None:

@@ -49,7 +49,8 @@ def test_a_trail_of_more_than_500_events_comes_in_pages_newest_first_with_nothin
 
 
 def test_events_of_one_second_are_listed_in_the_order_they_happened(portal, admin, clock):
-    # Given a staff member's eight events written within one second through the portal's audit service
+    # Given a staff member's eight events written through the portal's audit service within one
+    # second, the clock read for each jittering around the same moment (set again before each)
     actor_id = f"s_order_{secrets.token_hex(4)}"
     moment = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     for n in range(8):
