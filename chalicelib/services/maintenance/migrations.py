@@ -27,13 +27,13 @@ from chalicelib.observability import logger
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import phone
+from chalicelib.services.publication.publisher import INCOMING  # a portal upload lands at incoming/<upload id>
 from chalicelib.store import backups as backup_store
 from chalicelib.store import migrations as store
 from chalicelib.store.accounts import Account
 from chalicelib.store.sessions import Session
 from chalicelib.store.uploads import PendingUpload
 
-INCOMING = "incoming/"  # where a portal upload lands: incoming/<upload id> (services/publication/publisher.py)
 # A published upload's S3 event can come again (a redelivery, a dead letter replayed) for as long as
 # SQS keeps a message: 14 days at most. Until then the publisher may still look at its pending row.
 REPLAYS_END_AFTER = timedelta(days=14)
