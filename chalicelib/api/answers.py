@@ -13,8 +13,10 @@ from typing import Any, Literal
 from typing_extensions import TypedDict
 
 from chalicelib.mail import Mail
+from chalicelib.mail.texts import Text
 from chalicelib.services.access.answers import Device
 from chalicelib.services.accounts.answers import Patient, StaffMember
+from chalicelib.services.accounts.letters import LocalLetter
 from chalicelib.services.answers import LanguageCode, Time
 from chalicelib.services.audit import AuditEvent
 from chalicelib.services.caregivers.answers import Proxy
@@ -108,25 +110,9 @@ class Outbox(TypedDict):
     messages: list[Mail]
 
 
-class Text(TypedDict):
-    """A text message SNS accepted (local stage)."""
-
-    to: str
-    text: str
-    sent_at: Time | None
-
-
 class Texts(TypedDict):
     messages: list[Text]
 
 
-class Letter(TypedDict):
-    """An enrolment letter's words, as printed (local stage)."""
-
-    patient_id: str
-    text: str
-    created_at: Time
-
-
 class Letters(TypedDict):
-    letters: list[Letter]
+    letters: list[LocalLetter]

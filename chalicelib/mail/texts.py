@@ -17,9 +17,9 @@ import json
 import sys
 import unicodedata
 import urllib.request
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from typing_extensions import TypedDict
 
 from chalicelib import aws, i18n
 from chalicelib.clock import clock, iso
@@ -160,7 +160,16 @@ def _accepted_over_http() -> list[tuple[str, str, str]]:
             for found in data.get("sns", {}).get("SMS", []) or []]
 
 
-def accepted(to: str | None = None) -> list[dict[str, Any]]:
+class Text(TypedDict):
+    """A text message the local SNS accepted, as `accepted` reads it back (the local stage's `GET
+    /dev/texts`)."""
+
+    to: str
+    text: str
+    sent_at: str | None
+
+
+def accepted(to: str | None = None) -> list[Text]:
     """Every text SNS accepted so far, oldest first, or only those to one number: {to, text, sent_at}."""
     found = _accepted_in_this_process()
     rows = found if found is not None else _accepted_over_http()
