@@ -12,6 +12,7 @@ with imports_without_gc():
     from chalicelib.api.caregivers import grants as caregivers_api
     from chalicelib.api.followup import reports as followup_api
     from chalicelib.api.messaging import messages, staff_messages
+    from chalicelib.api.providers import providers as providers_api
     from chalicelib.api.publication import documents as documents_api
     from chalicelib.api.publication import items
     from chalicelib.api.publication import uploads as uploads_api
@@ -63,6 +64,9 @@ for blueprint in (documents_api.bp, uploads_api.bp, publisher_events.bp):
 # Lab results: the patient's results and trends, the office's view and retries, the SQS lab intake.
 for blueprint in (results_api.bp, lab_events.bp):
     app.register_blueprint(blueprint)
+
+# Providers: their results to review and their reviews.
+app.register_blueprint(providers_api.bp)
 
 # Password recovery: the forgot-password request queues a job, the SQS handler mails the reset.
 app.register_blueprint(recovery_events.bp)

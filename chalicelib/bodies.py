@@ -266,7 +266,14 @@ class StaffBody(Body):
     username: UsernameText
     email: EmailText
     name: Name
-    role: Annotated[Literal["staff", "admin"], Field(description="staff or admin")]
+    role: Annotated[Literal["staff", "admin", "provider"], Field(description="staff, admin or provider")]
+    npi: Annotated[str | None, Field(default=None, pattern=r"^(\d{10})?$",
+                                     description="a provider's NPI: ten digits")] = None
+
+
+# A provider marks a result reviewed, optionally with a comment the patient reads under their name.
+class ProviderReviewBody(Body):
+    comment: Annotated[Text, Field(max_length=2000, description="for the patient, at most 2,000 characters")] | None = None
 
 
 # Disabling or enabling a staff member, or changing their role (admins).
@@ -332,6 +339,10 @@ class QueueQuery(Query):
     limit: Annotated[str, Field(pattern=r"^(0*([1-9][0-9]?|[1-4][0-9]{2}|500))?$",
                                 description="entries of each list, 1 to 500 (every one when not given)")] = ""
     cursor: Annotated[str, Field(description="next_cursor of the page before")] = ""
+
+
+class ProviderResultsQuery(Query):
+    state: Annotated[str, Field(pattern=r"^(to_review)?$", description="to_review (the only list)")] = ""
 
 
 class AuditQuery(Query):

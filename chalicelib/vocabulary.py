@@ -17,7 +17,8 @@ class Role(StrEnum):
     STAFF = "staff"
     ADMIN = "admin"
     PROXY = "proxy"  # a caregiver, reaching a patient's records through a grant
+    PROVIDER = "provider"  # an office account that signs results (optional NPI); may do all staff may
 
 
-# The office's roles: staff members and admins.
-OFFICE_ROLES = (Role.STAFF, Role.ADMIN)
+# The office's roles: staff members, admins and providers (a second factor each).
+OFFICE_ROLES = (Role.STAFF, Role.ADMIN, Role.PROVIDER)

@@ -86,14 +86,16 @@ def create_staff(
     username: Annotated[str, typer.Option()],
     email: Annotated[str, typer.Option()],
     name: Annotated[str, typer.Option()],
-    role: Annotated[str, typer.Option(help="staff or admin")] = "staff",
+    role: Annotated[str, typer.Option(help="staff, admin or provider")] = "staff",
+    npi: Annotated[str | None, typer.Option(help="a provider's NPI (ten digits)")] = None,
 ) -> None:
-    """Create a staff account; a temporary password is emailed to them."""
+    """Create a staff account (or a provider's); a temporary password is emailed to them."""
     from chalicelib.errors import PortalError
     from chalicelib.services.accounts import registry as accounts
 
     try:
-        account = accounts.create_staff(_operator(), username=username, email=email, name=name, role=role)
+        account = accounts.create_staff(_operator(), username=username, email=email, name=name, role=role,
+                                        npi=npi)
     except PortalError as err:
         _fail(err.message)
     typer.echo(f"{account.role} {account.username} created (id {account.id}); the welcome mail went to {account.email}")
@@ -104,7 +106,7 @@ def _staff_id(username_or_id: str) -> str:
     from chalicelib.store import accounts as account_store
 
     account = account_store.find_by_username(username_or_id) or account_store.get(username_or_id)
-    if account is None or account.role not in ("staff", "admin"):
+    if account is None or account.role not in ("staff", "admin", "provider"):
         _fail(f"no staff member {username_or_id!r}")
     return account.id
 

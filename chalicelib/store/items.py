@@ -57,6 +57,7 @@ class Comment(NamedMap):
     author = UnicodeAttribute()
     text = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    role = UnicodeAttribute(null=True)  # "provider" or "office" (unset on older rows: the office's)
 
 
 class Version(NamedMap):

@@ -20,12 +20,13 @@ class Member:
     recovery_codes: list[str] = field(default_factory=list)
 
 
-def new_member(portal, admin: Api, role: str = "staff", *, name: str = "Robin Office", prefix: str = "life") -> Member:
+def new_member(portal, admin: Api, role: str = "staff", *, name: str = "Robin Office", prefix: str = "life",
+               npi: str | None = None) -> Member:
     """A staff member (or admin) created by the admin, past the forced password change and the
     enrolment of their authenticator app (its recovery codes kept), signed in."""
     username, email = f"{prefix}_" + secrets.token_hex(5), unique_email(prefix)
     created = admin.post("/api/admin/staff", json={"username": username, "email": email, "name": name,
-                                                    "role": role})
+                                                    "role": role, **({"npi": npi} if npi else {})})
     assert created.status_code == 201, created.text
     temporary = portal.last_temporary_password(email)
     first = portal.login(username, temporary)

@@ -18,7 +18,8 @@ bp = Blueprint(__name__)
 def create_staff(ctx: Ctx):
     """Create a staff account; the new member is emailed a temporary password."""
     b = ctx.body
-    account = accounts.create_staff(ctx.caller, username=b.username, email=b.email, name=b.name, role=b.role)
+    account = accounts.create_staff(ctx.caller, username=b.username, email=b.email, name=b.name, role=b.role,
+                                   npi=b.npi)
     return accounts.account_json(account)
 
 

@@ -177,12 +177,17 @@ def register_patient(caller: Caller, *, name: str, date_of_birth: str, email: st
     return account
 
 
-def create_staff(caller: Caller, *, username: str, email: str, name: str, role: str) -> Account:
+def create_staff(caller: Caller, *, username: str, email: str, name: str, role: str,
+                 npi: str | None = None) -> Account:
     if role not in OFFICE_ROLES:
-        raise BadRequest(N_("Must be staff or admin."), field="role", code="invalid_role")
+        raise BadRequest(N_("Must be staff, admin or provider."), field="role", code="invalid_role")
+    npi = (npi or "").strip() or None
+    if npi is not None and (role != Role.PROVIDER or len(npi) != 10 or not npi.isdigit()):
+        raise BadRequest(N_("An NPI is ten digits, and only a provider has one."), field="npi", code="invalid_npi")
     hours = get_settings().invitation_hours
     account, temporary = new_account(role=role, username=valid_username(username), name=_not_blank("name", name),
                                       email=valid_email(email), temporary_hours=hours)
+    account.npi = npi
     try:
         account_store.create(account)
     except UniqueTaken:

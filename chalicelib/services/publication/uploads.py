@@ -167,7 +167,7 @@ def add_comment(caller: Caller, document_id: str, text: str) -> Commented:
             raise Conflict(N_("This document was retracted: its patient no longer sees it."), code="already_retracted")
         now = clock.now()
         expected_round = int(item.round or 0)
-        comment = item_store.Comment(author=author, text=text, created_at=now)
+        comment = item_store.Comment(author=author, text=text, created_at=now, role="office")
         item.round = expected_round + 1  # the notice belongs to the round this write starts
         notice = notices.new_leased_item_notice(item, 1, now)
         due_at = now + timedelta(days=get_settings().follow_up_days)

@@ -24,6 +24,7 @@ from typing import Any
 from chalicelib.clock import clock, iso
 from chalicelib.observability import failure, logger, metrics
 from chalicelib.services.followup import notices
+from chalicelib.services.providers import review
 from chalicelib.services.results import critical
 from chalicelib.services.results.model import (
     CORRECTED,
@@ -92,6 +93,19 @@ def _critical(result: str, row: results_store.ResultVersion, report: Report, now
     return [entry, notices.new_leased_office_critical(result, version, now)]
 
 
+def _to_review(result: str, row: results_store.ResultVersion, report: Report, now: datetime) -> list[Any]:
+    """Every version goes on the providers' "Results to review" (the ordering provider's, else
+    everyone's: `providers.routing`), in the version's transaction."""
+    ordered = report.ordered_by
+    return [review.new_entry(result, int(row.version), row.patient_id, {
+        "title": report.title, "flags": sum(1 for o in report.observations if o.flag),
+        "critical": bool(row.critical), "reported_at": iso(report.reported_at or now),
+        "released_at": iso(row.released_at), "ordered_by_npi": row.ordered_by_npi,
+        "ordered_by_name": row.ordered_by_name, "ordered_by_family": ordered.family if ordered else None,
+        "ordered_by_given": ordered.given if ordered else None,
+    }, now)]
+
+
 def _send(notice: outbox.Notice, account: account_store.Account, extras: list[Any], result: str) -> str:
     """The patient's notice, then the office's critical-result mail; a send that fails here is
     left to the outbox's retries (both rows were written leased, in the transaction)."""
@@ -157,7 +171,7 @@ def _create(result: str, report: Report, account: account_store.Account, source:
         due_shard=item_store.DUE_SHARD, due_at=now + timedelta(days=get_settings().follow_up_days),
     )
     notice = notices.new_leased_item_notice(item, 1, now)
-    extras = _critical(result, row, report, now)
+    extras = _critical(result, row, report, now) + _to_review(result, row, report, now)
     if not results_store.create(item, row, notice, extras):
         return None
     sent = _send(notice, account, extras, result)
@@ -177,7 +191,7 @@ def _update(item: item_store.Item, report: Report, account: account_store.Accoun
     row = _row(item.id, version, account, report, now, source)
     item.round = expected[1] + 1  # the notice belongs to the round this version starts
     notice = notices.new_leased_item_notice(item, 1, now)
-    extras = _critical(item.id, row, report, now)
+    extras = _critical(item.id, row, report, now) + _to_review(item.id, row, report, now)
     if not results_store.add_version(item, row, expected, now, now + timedelta(days=get_settings().follow_up_days),
                                      notice, fingerprints, extras):
         return None

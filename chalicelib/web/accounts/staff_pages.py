@@ -69,7 +69,7 @@ def staff_accounts(ctx: PageCtx):
         return ctx.render("admin_staff.html", errors={}, values={}, staff=lifecycle.list_staff(ctx.caller))
     return ctx.submit(
         "StaffBody", lambda body: accounts.create_staff(ctx.caller, username=body.username, email=body.email,
-                                                      name=body.name, role=body.role),
+                                                      name=body.name, role=body.role, npi=body.npi),
         lambda status, errors: ctx.render("admin_staff.html", status=status, errors=errors, values=ctx.form,
                                           staff=lifecycle.list_staff(ctx.caller)),
         done="/admin/staff", notice="staff-created")

@@ -1,0 +1,1 @@
+"""The JSON API of providers: their results to review and their reviews."""

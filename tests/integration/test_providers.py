@@ -1,0 +1,148 @@
+"""Providers review lab results: admins create them (role `provider`, an optional NPI, a second
+factor), each result is routed to its ordering provider (by NPI, else by family and given names,
+else to every provider), a provider's list puts critical first, then abnormal, then newest, and a
+review's comment reaches the patient under the provider's name with `role: "provider"`.
+
+One patient and two providers for the module; five results dropped as the lab would."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from chalicelib.localstack import pump
+from tests.fixtures.lab import personalised
+from tests.integration.test_lab_reading import BORN, drop, glucose, result_ids
+from tests.support.lifecycle import events, new_member
+
+
+def _npi() -> str:
+    return "1" + "".join(secrets.choice("0123456789") for _ in range(9))
+
+
+def _ordered_by(data: bytes, who: bytes, sent: bytes | None = None, normal: bool = False) -> bytes:
+    """A glucose report ordered by `who` (OBR-16: NPI^FAMILY^GIVEN), sent at `sent`, normal or high."""
+    data = data.replace(b"555-55-5555^PRIMARY^PATRICIA P", who)
+    if sent:
+        data = data.replace(b"200202150930", sent)
+    return data.replace(b"|H|||F", b"|N|||F") if normal else data
+
+
+@pytest.fixture(scope="module")
+def office(portal, admin, staff):
+    """Two providers (one with an NPI, one known by name only), a patient and their results:
+    `npi` (high, ordered by NPI), `named` (normal, by name), `nobody` (normal, matching no one,
+    sent earlier than `newer`), `newer` (normal, by NPI) and `critical` (LL/HH, by NPI)."""
+    tag = secrets.token_hex(3)
+    npi = _npi()
+    by_npi = new_member(portal, admin, "provider", name=f"Ada Npi{tag}", prefix="prov", npi=npi)
+    by_name = new_member(portal, admin, "provider", name=f"Bea Zed{tag}", prefix="prov")
+    patient = portal.new_patient(staff, date_of_birth=BORN)
+    before = result_ids(staff, patient)
+    ids: dict[str, str] = {}
+    for key, data in (
+        ("npi", _ordered_by(glucose(patient.mrn), f"{npi}^PRIMARY^PATRICIA P".encode(), b"202401010900")),
+        ("named", _ordered_by(glucose(patient.mrn), f"^ZED{tag.upper()}^BEA".encode(), b"202401020900", True)),
+        ("nobody", _ordered_by(glucose(patient.mrn), f"0000000000^NOBODY{tag}^X".encode(), b"202401030900", True)),
+        ("newer", _ordered_by(glucose(patient.mrn), f"{npi}^PRIMARY^PATRICIA P".encode(), b"202401040900", True)),
+        ("critical", personalised("critical_values.hl7", [patient.mrn], tag).replace(b"19580412", b"19620320")
+         .replace(b"1982745136^OSEI^AMA", f"{npi}^OSEI^AMA".encode())),
+    ):
+        drop(data)
+        pump.drain()
+        [made] = result_ids(staff, patient) - before - set(ids.values())
+        ids[key] = made
+    return by_npi, by_name, patient, ids
+
+
+def _listed(api) -> list[dict]:
+    answer = api.get("/api/provider/results", params={"state": "to_review"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["results"]
+
+
+def test_results_are_routed_by_npi_by_name_and_else_to_every_provider_critical_first(office):
+    # Given two providers and five results: three ordered by the first's NPI, one by the second's
+    # names, one by no provider of the portal
+    by_npi, by_name, patient, ids = office
+
+    # When each opens their list
+    mine = [r for r in _listed(by_npi.api) if r["patient_id"] == patient.id]
+    theirs = [r for r in _listed(by_name.api) if r["patient_id"] == patient.id]
+
+    # Then the NPI's provider has theirs and the unmatched one: critical, then abnormal, then newest
+    assert [r["id"] for r in mine] == [ids["critical"], ids["npi"], ids["newer"], ids["nobody"]]
+    critical = mine[0]
+    assert critical["critical"] is True and critical["flags"] == 2 and critical["title"]
+    assert mine[1]["flags"] == 1 and mine[2]["flags"] == 0 and mine[3]["routed_to_me"] is False
+    assert critical["patient_name"] == patient.name and critical["waited_hours"] >= 0 and critical["waiting_since"]
+    # And the provider known by name has the result that names them and the unmatched one (newer)
+    assert [r["id"] for r in theirs] == [ids["nobody"], ids["named"]]
+    assert theirs[1]["routed_to_me"] is True and theirs[1]["ordered_by_name"].startswith("Bea Zed")
+
+
+def test_a_review_with_a_comment_reaches_the_patient_under_the_providers_name(office, admin):
+    # Given the NPI provider's abnormal result
+    by_npi, _, patient, ids = office
+
+    # When they review it with a comment
+    answer = by_npi.api.post(f"/api/provider/results/{ids['npi']}/review", json={"comment": "Slightly high; "
+                             "repeat the test in three months."})
+
+    # Then it is reviewed and leaves their list
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["id"] == ids["npi"] and answer.json()["reviewed_at"]
+    assert ids["npi"] not in {r["id"] for r in _listed(by_npi.api)}
+    # And the patient reads the comment as their provider's
+    result = patient.api.get(f"/api/results/{ids['npi']}").json()
+    [comment] = result["comments"]
+    assert comment["role"] == "provider" and comment["author"].startswith("Ada Npi")
+    assert comment["text"].startswith("Slightly high")
+    # And the review is audited with who reviewed it
+    [event] = [e for e in events(admin, actor_id=by_npi.id) if e["action"] == "result.review"]
+    assert event["target_id"] == ids["npi"] and event["patient_id"] == patient.id
+
+
+def test_a_provider_covers_for_another_and_the_audit_names_both(office, admin):
+    # Given a result routed to the NPI provider
+    by_npi, by_name, patient, ids = office
+
+    # When the other provider reviews it (without a comment)
+    answer = by_name.api.post(f"/api/provider/results/{ids['newer']}/review", json={})
+
+    # Then it is allowed, leaves the first provider's list, and the audit names both
+    assert answer.status_code == 200, answer.text
+    assert ids["newer"] not in {r["id"] for r in _listed(by_npi.api)}
+    [event] = [e for e in events(admin, actor_id=by_name.id) if e["action"] == "result.review"]
+    assert event["detail"]["covering"] is True
+    assert event["detail"]["routed_to"].startswith("Ada Npi") and event["detail"]["reviewed_by"].startswith("Bea Zed")
+    # And the patient sees no comment on it
+    assert patient.api.get(f"/api/results/{ids['newer']}").json()["comments"] == []
+
+
+def test_staff_may_not_review_and_bad_reviews_change_nothing(office, staff):
+    by_npi, _, patient, ids = office
+    # A staff member: 403
+    assert staff.post(f"/api/provider/results/{ids['critical']}/review", json={}).status_code == 403
+    assert staff.get("/api/provider/results").status_code == 403
+    # An unknown result: 404
+    assert by_npi.api.post("/api/provider/results/r_nosuchresult/review", json={}).status_code == 404
+    # A comment of more than 2,000 characters: 400, and the result is still to review
+    too_long = by_npi.api.post(f"/api/provider/results/{ids['critical']}/review", json={"comment": "x" * 2001})
+    assert too_long.status_code == 400, too_long.text
+    assert ids["critical"] in {r["id"] for r in _listed(by_npi.api)}
+    assert patient.api.get(f"/api/results/{ids['critical']}").json()["comments"] == []
+
+
+def test_an_admin_creates_a_provider_with_an_npi_and_refuses_a_bad_one(admin):
+    # An NPI is ten digits
+    bad = admin.post("/api/admin/staff", json={"username": "prov_" + secrets.token_hex(4), "email":
+                                               f"p{secrets.token_hex(4)}@example.org", "name": "Cy Bad",
+                                               "role": "provider", "npi": "12345"})
+    assert bad.status_code == 400, bad.text
+    # Only a provider has one
+    staff_npi = admin.post("/api/admin/staff", json={"username": "stf_" + secrets.token_hex(4), "email":
+                                                     f"s{secrets.token_hex(4)}@example.org", "name": "Di Desk",
+                                                     "role": "staff", "npi": _npi()})
+    assert staff_npi.status_code == 400 and staff_npi.json()["error"] == "invalid_npi"
