@@ -120,8 +120,8 @@ def test_a_provider_comment_makes_the_document_unread_and_notifies_again(portal,
 
     # And the patient sees the comment under the staff member's name
     opened = patient.api.get(f"/api/documents/{doc_id}").json()
-    assert [(c["author"], c["text"]) for c in opened["comments"]] == [(META["provider"], META["comment"]),
-                                                                         ("Front Desk", comment)]
+    assert [(c["author"], c["role"], c["text"]) for c in opened["comments"]] == [
+        ("Front Desk", "office", META["comment"]), ("Front Desk", "office", comment)]
     assert opened["read_at"] is not None
 
 

@@ -97,7 +97,8 @@ def test_presigned_upload_becomes_a_document_the_patient_is_told_about_and_reads
     body = opened.json()
     assert (body["title"], body["category"], body["provider"]) == (META["title"], META["category"], META["provider"])
     assert [c["text"] for c in body["comments"]] == [META["comment"]]
-    assert body["comments"][0]["author"] == META["provider"]
+    # (written by the office member who uploaded it: the provider field labels the document only)
+    assert (body["comments"][0]["author"], body["comments"][0]["role"]) == ("Front Desk", "office")
     assert body["read_at"] is not None and body["published_at"] is not None
 
     # And staff see the read receipt

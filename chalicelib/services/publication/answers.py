@@ -47,6 +47,7 @@ class PatientDetail(Patient):
 
 class Comment(TypedDict):
     author: str
+    role: Literal["provider", "office"]  # who the author is to the patient: their provider, or the office
     text: str
     created_at: Time
 

@@ -71,7 +71,8 @@ def content_disposition(title: str, content_type: str | None) -> str:
 # ---------------------------------------------------------------- what the patient sees
 
 def comment_json(comment: item_store.Comment) -> Comment:
-    return {"author": comment.author, "text": comment.text, "created_at": iso(comment.created_at)}
+    role: Literal["provider", "office"] = "provider" if comment.role == "provider" else "office"
+    return {"author": comment.author, "role": role, "text": comment.text, "created_at": iso(comment.created_at)}
 
 
 def retracted_json(item: item_store.Item) -> RetractedDocument:

@@ -344,6 +344,15 @@ def _check(upload: dict[str, str], now: datetime) -> _Checked | dict[str, Any]:
     return _Checked(upload, item_id, source, head, content_type)
 
 
+def _office_comment(uploaded_by: str | None, text: str, now: datetime) -> item_store.Comment:
+    """An upload's comment, written by whoever uploaded it (the office, `role: "office"`): the
+    upload's `provider` field labels the document and never becomes a comment's author. One read,
+    only for an upload that carries a comment."""
+    member = account_store.get(uploaded_by) if uploaded_by and uploaded_by != "portal" else None
+    author = member.name if member is not None else get_settings().clinic_name
+    return item_store.Comment(author=author, text=text, created_at=now, role="office")
+
+
 def _file(checked: _Checked, found: _Found, now: datetime) -> dict[str, Any]:
     """File one checked upload under its patient, write its item and first notice, send it."""
     upload, item_id, head = checked.upload, checked.item_id, checked.head
@@ -357,8 +366,7 @@ def _file(checked: _Checked, found: _Found, now: datetime) -> dict[str, Any]:
     item = item_store.Item(
         item_id, patient_id=account.id, kind=documents.DOCUMENT, title=fields["title"], category=fields["category"],
         provider=fields["provider"], created_at=now, updated_at=now,
-        comments=[item_store.Comment(author=fields["provider"], text=fields["comment"], created_at=now)]
-        if fields["comment"] else [],
+        comments=[_office_comment(uploaded_by, fields["comment"], now)] if fields["comment"] else [],
         s3_key=documents.filed_key(account.id, item_id), content_type=checked.content_type, size_bytes=head.size,
         source={"bucket": upload["bucket"], "key": upload["key"], "etag": upload["etag"],
                 "file_name": file_name, "uploaded_by": uploaded_by},
@@ -416,8 +424,7 @@ def _file_replacement(checked: _Checked, account: account_store.Account, pending
         expected_round = int(item.round or 0)
         item.round = expected_round + 1  # the notice belongs to the round this write starts
         notice = notices.new_leased_item_notice(item, 1, now)
-        comment = (item_store.Comment(author=fields["provider"], text=fields["comment"], created_at=now)
-                   if fields["comment"] else None)
+        comment = _office_comment(pending.uploaded_by, fields["comment"], now) if fields["comment"] else None
         if item_store.replace_with_notice(item, version, now, now + timedelta(days=get_settings().follow_up_days),
                                           notice, expected_round, comment):
             break
