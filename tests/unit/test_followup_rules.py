@@ -11,6 +11,7 @@ import pytest
 from chalicelib.mail.sender import TokenBucket
 from chalicelib.services.followup import mail_feedback
 from chalicelib.services.followup import sweep as followup
+from chalicelib.store.accounts import Account
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
@@ -42,8 +43,8 @@ def fake_stores(monkeypatch):
         calls["escalated"].append((item.id, work_entry.reason))
         return True
 
-    accounts = {"p1": SimpleNamespace(id="p1", email_status="ok", disabled_at=None),
-                "p_bad": SimpleNamespace(id="p_bad", email_status="bad", disabled_at=None)}
+    accounts = {"p1": Account("p1", role="patient", email="p1@example.com", email_status="ok"),
+                "p_bad": Account("p_bad", role="patient", email="bad@example.com", email_status="bad")}
     monkeypatch.setattr(followup.item_store, "due", due)
     monkeypatch.setattr(followup.item_store, "claim_notice", claim_notice)
     monkeypatch.setattr(followup.item_store, "escalate", escalate)
