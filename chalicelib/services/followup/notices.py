@@ -275,7 +275,7 @@ def new_leased_office_critical(result_id: str, version: int, now: datetime) -> o
     return outbox.leased(notice, now + _SEND_LEASE)
 
 
-def _send(notice: outbox.Notice, to: str | None, context: dict, now: datetime, language: str | None = None) -> str:
+def _send(notice: outbox.Notice, to: str, context: dict[str, Any], now: datetime, language: str | None = None) -> str:
     """One claimed attempt: sent, or back in the retry index, or failed for good (then the staff
     queue shows it when it needs a person)."""
     try:
