@@ -40,9 +40,8 @@ from chalicelib.services.access import ratelimit, temporary_passwords
 from chalicelib.services.accounts import contact
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
-from chalicelib.store import counters
+from chalicelib.store import counters, outbox
 from chalicelib.store import items as item_store
-from chalicelib.store import outbox
 from chalicelib.store import work as work_store
 from chalicelib.store.items import Item
 
