@@ -68,6 +68,11 @@ def open_among(entry_ids: list[str]) -> list[WorkEntry]:
     return [entry for entry in WorkEntry.batch_get(entry_ids) if entry.open_kind]
 
 
+def among(entry_ids: list[str]) -> list[WorkEntry]:
+    """Those of these entries that exist, open or closed, in one batch read."""
+    return list(WorkEntry.batch_get(entry_ids)) if entry_ids else []
+
+
 def open_entries(kind: str, limit: int | None = None) -> Iterable[WorkEntry]:
     """Oldest first, every page: the queue is the office's to-do list and must not hide an entry."""
     return WorkEntry.open_queue.query(kind, limit=limit)

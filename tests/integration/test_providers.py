@@ -99,6 +99,9 @@ def test_a_review_with_a_comment_reaches_the_patient_under_the_providers_name(of
     [comment] = result["comments"]
     assert comment["role"] == "provider" and comment["author"].startswith("Ada Npi")
     assert comment["text"].startswith("Slightly high")
+    # And the office sees who reviewed it and when
+    seen = admin.get(f"/api/staff/results/{ids['npi']}").json()
+    assert seen["reviewed_by"].startswith("Ada Npi") and seen["reviewed_at"] == answer.json()["reviewed_at"]
     # And the review is audited with who reviewed it
     [event] = [e for e in events(admin, actor_id=by_npi.id) if e["action"] == "result.review"]
     assert event["target_id"] == ids["npi"] and event["patient_id"] == patient.id

@@ -44,6 +44,18 @@ def new_entry(result_id: str, version: int, patient_id: str, data: dict[str, Any
                                 data={"result_id": result_id, "version": version, **data})
 
 
+def last_review(result_id: str, versions: int) -> tuple[str | None, datetime | None]:
+    """(who, when) a provider last reviewed the result (any version), or (None, None): what the
+    office sees on the result. One batched read, and one for the reviewer's name."""
+    reviewed = [e for e in work_store.among([entry_id(result_id, v) for v in range(1, versions + 1)])
+                if e.resolution == "reviewed" and e.resolved_at is not None]
+    if not reviewed:
+        return None, None
+    last = max(reviewed, key=lambda e: e.resolved_at or e.created_at)
+    reviewer = account_store.get(last.resolved_by) if last.resolved_by else None
+    return (reviewer.name if reviewer is not None else last.resolved_by), last.resolved_at
+
+
 def _provider(caller: Caller) -> Account:
     principal = caller.signed_in
     if principal.role != Role.PROVIDER:

@@ -16,6 +16,7 @@ from chalicelib.i18n import N_
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import sweep as followup
+from chalicelib.services.providers import review
 from chalicelib.services.results.answers import (
     Result,
     ResultComment,
@@ -119,11 +120,12 @@ def staff_result(caller: Caller, result_id: str) -> StaffResult:
     if current is None:
         raise NotFound(N_("No result with that id."))
     patient = account_store.get(item.patient_id)
+    reviewed_by, reviewed_at = review.last_review(item.id, int(item.version or 1))
     audit.record_for(caller, "result.staff_view", patient_id=item.patient_id, target_id=item.id)
     return {
         **_result_json(item, current, None),
         "patient_id": item.patient_id, "patient_name": patient.name if patient is not None else None,
-        "ordered_by_npi": current.ordered_by_npi, "reviewed_by": None, "reviewed_at": None,
+        "ordered_by_npi": current.ordered_by_npi, "reviewed_by": reviewed_by, "reviewed_at": iso(reviewed_at),
         "held": not _released(current, clock.now()),
         "critical": any(bool(r.critical) for r in rows), "first_read_at": iso(item.first_read_at),
         "open_count": int(item.open_count or 0), "notices_sent": int(item.notices_sent or 0),
