@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from chalicelib.clock import clock
 from chalicelib.i18n import N_
-from chalicelib.vocabulary import MessageCategory
+from chalicelib.vocabulary import CallOutcome, MessageCategory
 
 # ---------------------------------------------------------------- field types
 
@@ -269,6 +269,12 @@ class StaffBody(Body):
     role: Annotated[Literal["staff", "admin", "provider"], Field(description="staff, admin or provider")]
     npi: Annotated[str | None, Field(default=None, pattern=r"^(\d{10})?$",
                                      description="a provider's NPI: ten digits")] = None
+
+
+# The office called a patient about a critical result: how it went, and a note.
+class CriticalCallBody(Body):
+    outcome: Annotated[CallOutcome, Field(description="reached, left_message, no_answer or wrong_number")]
+    note: Note | None = None
 
 
 # A provider marks a result reviewed, optionally with a comment the patient reads under their name.

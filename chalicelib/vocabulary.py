@@ -9,6 +9,11 @@ MessageCategory = Literal["results_question", "prescription", "billing", "appoin
 MESSAGE_CATEGORIES: tuple[str, ...] = get_args(MessageCategory)
 
 
+# How a call to a patient went (a critical value's call, a follow-up's).
+CallOutcome = Literal["reached", "left_message", "no_answer", "wrong_number"]
+CALL_OUTCOMES: tuple[str, ...] = get_args(CallOutcome)
+
+
 class Role(StrEnum):
     """Who an account is. A `str` enum: stored rows, JSON answers and templates see the same strings
     (`Role.PATIENT == "patient"`), and code compares with these names, never with bare strings."""

@@ -12,9 +12,11 @@ import secrets
 import pytest
 
 from chalicelib.localstack import pump
+from tests.conftest import STAFF_PASSWORD
 from tests.fixtures.lab import personalised
 from tests.integration.test_lab_reading import BORN, drop, glucose, result_ids
 from tests.support.lifecycle import events, new_member
+from tests.support.pages import page_csrf, signed_in_pages
 
 
 def _npi() -> str:
@@ -149,3 +151,32 @@ def test_an_admin_creates_a_provider_with_an_npi_and_refuses_a_bad_one(admin):
                                                      f"s{secrets.token_hex(4)}@example.org", "name": "Di Desk",
                                                      "role": "staff", "npi": _npi()})
     assert staff_npi.status_code == 400 and staff_npi.json()["error"] == "invalid_npi"
+
+
+def test_the_office_records_the_call_about_a_critical_result_which_clears_it(office, staff, admin, portal):
+    # Given the patient's critical result, waiting on the office's queue for a call
+    _, _, patient, ids = office
+    critical = ids["critical"]
+    waiting = {c["result_id"] for c in staff.get("/api/staff/queue").json()["critical_results"]}
+    assert critical in waiting
+
+    # When the call is recorded with an unknown outcome, or a note over 2,000 characters: 400, still waiting
+    path = f"/api/staff/queue/critical/{critical}/called"
+    assert staff.post(path, json={"outcome": "busy"}).status_code == 400
+    assert staff.post(path, json={"outcome": "reached", "note": "x" * 2001}).status_code == 400
+    assert critical in {c["result_id"] for c in staff.get("/api/staff/queue").json()["critical_results"]}
+
+    # When the office records it on the queue's page (its form, no script)
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
+    queue = pages.get(f"{portal.base_url}/staff/queue", timeout=30)
+    assert f'action="/staff/queue/critical/{critical}/called"' in queue.text
+    done = pages.post(f"{portal.base_url}/staff/queue/critical/{critical}/called", timeout=30,
+                      data={"outcome": "left_message", "note": "Voicemail, asked to call back today",
+                            "csrf_token": page_csrf(queue.text)})
+
+    # Then the entry is cleared, a second record is 404, and the call is audited with its outcome
+    assert done.status_code == 200 and "/staff/queue" in done.url, done.url
+    assert critical not in {c["result_id"] for c in staff.get("/api/staff/queue").json()["critical_results"]}
+    assert staff.post(path, json={"outcome": "reached"}).status_code == 404
+    [event] = [e for e in events(admin, patient_id=patient.id) if e["action"] == "result.critical_called"]
+    assert event["target_id"] == critical and event["detail"]["outcome"] == "left_message"

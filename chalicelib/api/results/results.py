@@ -4,8 +4,15 @@ sees every version, and sends a quarantined lab message to be read again."""
 from chalice import Blueprint
 
 from chalicelib.api.http import PATIENT_RECORD, STAFF, Ctx, route
-from chalicelib.services.results import quarantine, view
-from chalicelib.services.results.answers import LabQuarantineEntry, Result, SentAgain, StaffResult, Trend
+from chalicelib.services.results import critical, quarantine, view
+from chalicelib.services.results.answers import (
+    CriticalCallRecorded,
+    LabQuarantineEntry,
+    Result,
+    SentAgain,
+    StaffResult,
+    Trend,
+)
 
 bp = Blueprint(__name__)
 
@@ -43,3 +50,11 @@ def retry_lab_message(ctx: Ctx, entry_id: str):
     """Send a quarantined lab message to be read again (once the patient is registered, say): 202,
     it is read again by the lab intake, published, or quarantined with its new reason."""
     return quarantine.retry(ctx.caller, entry_id)
+
+
+@route(bp, "/api/staff/queue/critical/{result_id}/called", "POST", access=STAFF, response=CriticalCallRecorded,
+       body="CriticalCallBody", responses={404: "not_found"})
+def critical_result_called(ctx: Ctx, result_id: str):
+    """The patient was called about a critical result: the outcome (reached, left_message,
+    no_answer, wrong_number) and an optional note clear its entry from the queue."""
+    return critical.record_call(ctx.caller, result_id, ctx.body.outcome, ctx.body.note)

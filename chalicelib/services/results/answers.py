@@ -158,3 +158,11 @@ class LabQuarantineEntry(TypedDict):
     patient_id: str | None
     raw: str
     raw_truncated: bool
+
+
+class CriticalCallRecorded(TypedDict):
+    """A critical result's call, recorded (`critical.record_call`): its entry is cleared."""
+
+    result_id: str
+    outcome: Literal["reached", "left_message", "no_answer", "wrong_number"]
+    called_at: Time

@@ -4,14 +4,47 @@ what the call needs: the patient, their phone on file, the result and who ordere
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from chalicelib.clock import iso
-from chalicelib.services.results.answers import CriticalResultEntry
+from chalicelib.clock import clock, iso
+from chalicelib.errors import NotFound
+from chalicelib.i18n import N_
+from chalicelib.observability import logger
+from chalicelib.services import audit
+from chalicelib.services.access.identity import Caller
+from chalicelib.services.results.answers import CriticalCallRecorded, CriticalResultEntry
 from chalicelib.store import imports as import_store
+from chalicelib.store import items as item_store
 from chalicelib.store import work as work_store
 
 CRITICAL_RESULT = "critical_result"
+RESULT = "result"
+
+
+def entry_id(result_id: str, version: int) -> str:
+    """The work entry of one version's critical value."""
+    return f"{CRITICAL_RESULT}#{result_id}#v{version}"
+
+
+def record_call(caller: Caller, result_id: str, outcome: str, note: str | None) -> CriticalCallRecorded:
+    """The office called the patient about a critical result: the outcome and note close every
+    open entry of the result (one per version that had a critical value); audited. 404 when the
+    result is unknown or nothing of it waits for a call."""
+    item = item_store.get(result_id) if result_id and len(result_id) <= 100 else None
+    if item is None or item.kind != RESULT:
+        raise NotFound(N_("No critical result of that id is waiting for a call."))
+    versions = int(item.version or 1)
+    entries = work_store.open_among([entry_id(result_id, v) for v in range(1, versions + 1)])
+    if not entries:
+        raise NotFound(N_("No critical result of that id is waiting for a call."))
+    now = clock.now()
+    text = (note or "").strip() or None
+    for entry in entries:
+        work_store.resolve(entry, caller.actor_id or "", text, now, resolution=outcome)
+    audit.record_for(caller, "result.critical_called", patient_id=item.patient_id, target_id=result_id,
+                     detail={"outcome": outcome, "entries": len(entries)})
+    logger.info("critical result called", extra={"result_id": result_id, "outcome": outcome})
+    return {"result_id": result_id, "outcome": cast(Any, outcome), "called_at": iso(now)}
 
 
 def open_entries() -> list[CriticalResultEntry]:

@@ -55,7 +55,7 @@ def result_id(report: Report) -> str:
 
 
 def critical_entry_id(result: str, version: int) -> str:
-    return f"{CRITICAL_RESULT}#{result}#v{version}"
+    return critical.entry_id(result, version)
 
 
 def _row(result: str, version: int, account: account_store.Account, report: Report, now: datetime,

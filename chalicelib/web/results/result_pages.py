@@ -19,7 +19,7 @@ from chalicelib.i18n import N_
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.services.followup import sweep as followup
-from chalicelib.services.results import chart, quarantine, view, words
+from chalicelib.services.results import chart, critical, quarantine, view, words
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import PATIENT, SIGNED_IN, STAFF, PageCtx, page, redirect
 
@@ -165,6 +165,21 @@ def staff_result(ctx: PageCtx, result_id: str):
     language = ctx.language()
     versions = [{**v, "rows": rows(v["observations"], language, None)} for v in reversed(found["versions"])]
     return ctx.render("result_staff.html", result=found, versions=versions, status_words=STATUS_WORDS)
+
+
+CALL_OUTCOME_WORDS = {"reached": N_("Reached the patient"), "left_message": N_("Left a message"),
+                      "no_answer": N_("No answer"), "wrong_number": N_("Wrong number")}
+
+
+@page(bp, "/staff/queue/critical/{result_id}/called", ("POST",), access=STAFF)
+def critical_result_called(ctx: PageCtx, result_id: str):
+    """The office records its call about a critical result (the queue's form): the entry is cleared."""
+    return ctx.submit("CriticalCallBody",
+                      lambda body: critical.record_call(ctx.caller, result_id, body.outcome, body.note),
+                      lambda status, errors: ctx.render("critical_call.html", status=status, errors=errors,
+                                                        result_id=result_id, values=ctx.form,
+                                                        outcomes=CALL_OUTCOME_WORDS),
+                      done="/staff/queue#critical-results")
 
 
 def _quarantine_page(ctx: PageCtx, entry_id: str, status: int = 200, **context: Any):
