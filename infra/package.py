@@ -2,11 +2,16 @@
 
 1. the stage's environment variables from `.chalice/config.json` are set first, so the app and
    the models see the stage's names (queue, topic, table prefix) exactly as Lambda will;
-2. `infra.template` writes the merge template (tables from the models, bucket, queues, SES, SNS);
-3. `chalice package --merge-template` writes `sam.json` and `deployment.zip`, from a copy of the
-   project whose requirements.txt is `requirements.lock` (every bundled package pinned and hashed);
-4. the portal's own modules are compiled into the zip beside their sources (`add_bytecode`);
-5. cfn-lint checks the packaged template; errors fail the command, warnings are shown.
+2. `infra.template` writes the merge template (tables from the models, bucket, queues, SES, SNS,
+   alarms and dashboard, throttling, the optional WAF and custom domain);
+3. `infra.bundle` installs the runtime lock for Lambda's platform (hashes checked) and trims it;
+4. `chalice package --merge-template` writes `sam.json` and `deployment.zip` from a copy of the
+   project whose `vendor/` is that trimmed folder;
+5. the portal's modules, and the libraries' a cold start imports, are compiled into the zip beside
+   their sources (`add_bytecode`);
+6. cfn-lint checks the packaged template; errors fail the command, warnings are shown.
+
+`cached(stage)` is the same command run once for a tree: the tests that need a package share it.
 
     python -m infra.package [--stage prod] [--out build] [--no-lint]
 """
