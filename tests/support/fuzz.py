@@ -103,6 +103,7 @@ class Fuzz:
         self.base_url, self.session = base_url, requests.Session()
         self.authorization = {"Authorization": f"Bearer {token}"}
         self.sent, self.statuses, self.failures = 0, Counter(), {}
+        self.query_sent = 0  # of `sent`, the hostile query strings' (`query_strings`)
         self.still_signed_in = False
 
     def run(self, operation, mode: GenerationMode, path_parameters: dict[str, str] | None = None) -> None:
@@ -143,6 +144,42 @@ class Fuzz:
                 self.run(operation, GenerationMode.POSITIVE, {name: own_ids[name] for name in names})
 
 
+# Query-string values no generator thinks of: 3 KB, an id longer than any the portal issues, a NUL,
+# 300 accented letters, a path, a quote, a lone percent sign, nothing at all.
+HOSTILE_QUERY_VALUES = ("x" * 3 * 1024, "p_" + "9" * 250, "a\x00b", "\u00e9" * 300, "../../etc/passwd",
+                        "' OR '1'='1", "%", "")
+
+
+def query_strings(fuzz: Fuzz, portal, role: str, own_ids: dict[str, str]) -> None:
+    """Every query parameter an operation open to `role` declares, given each hostile value (and,
+    on every other read, an undeclared `patient_id` over 200 characters or with a NUL, as the front
+    door reads ids from any query string), with ids of no one and, where the path has ids, with the
+    run's own: the answer must be a status the document gives the operation, never a 5xx. Reads
+    (GET) only, and the writes that declare a query string (sent without a body: refused, nothing
+    written)."""
+    document = requests.get(portal.base_url + "/api/openapi.json", timeout=30).json()
+    for spec in ROUTES:
+        if spec.access not in OPEN_TO[role] or spec.path.startswith("/dev/") or spec.path in SESSION_ENDING:
+            continue
+        if (spec.method != "GET" and spec.query is None) or (spec.method, spec.path) in ENDS_SESSIONS_WITH_OWN_IDS:
+            continue
+        documented = {int(status) for status in document["paths"][spec.path][spec.method.lower()]["responses"]}
+        tries = ([(name, value) for name in sorted(spec.query.model_fields) for value in HOSTILE_QUERY_VALUES]
+                 if spec.query is not None else [("patient_id", value) for value in HOSTILE_QUERY_VALUES[1:3]])
+        with_ids = [own_ids, {}] if "{" in spec.path else [{}]
+        for ids in with_ids:
+            path = re.sub(r"{(\w+)}", lambda m: ids.get(m.group(1), "nobody_0000"), spec.path)
+            for name, value in tries:
+                answer = fuzz.session.request(spec.method, fuzz.base_url + path, params={name: value},
+                                              headers=fuzz.authorization, timeout=60)
+                fuzz.sent += 1
+                fuzz.query_sent += 1
+                fuzz.statuses[answer.status_code] += 1
+                if answer.status_code >= 500 or answer.status_code not in documented:
+                    fuzz.failures.setdefault(f"{spec.method} {spec.path} ?{name}= ({len(value)} characters)",
+                                             f"{answer.status_code}: {answer.text[:300]}")
+
+
 def fuzz_as(portal, role: str, hour: datetime) -> Fuzz:
     """One role's run, in an hour of its own: a staff member and a patient of the run's own, signed
     in, the patient with a document, two threads and a caregiver; every operation open to `role`
@@ -157,6 +194,7 @@ def fuzz_as(portal, role: str, hour: datetime) -> Fuzz:
         api = {"patient": patient, "staff": staff, "caregiver": caregiver}[role]
         fuzz = Fuzz(portal.base_url, api.token)
         fuzz.all_operations(_schema(portal, role), own_ids)
+        query_strings(fuzz, portal, role, own_ids)
         # the run's session survived it: the requests were authorized to the end
         fuzz.still_signed_in = api.get("/api/me").status_code == 200
         return fuzz
@@ -166,7 +204,9 @@ def fuzz_as(portal, role: str, hour: datetime) -> Fuzz:
 
 def assert_clean(fuzz: Fuzz, min_requests: int, min_successes: int) -> None:
     """Every answer matched the document, none was a 5xx, there were enough of them, and success
-    answers were among them (so their schemas were checked too)."""
+    answers were among them (so their schemas were checked too). The counts are printed."""
+    print(f"\nOpenAPI fuzz: {fuzz.sent} requests ({fuzz.query_sent} of them hostile query strings), "
+          f"statuses {dict(sorted(fuzz.statuses.items()))}")
     assert not fuzz.failures, "\n\n".join(f"{label}\n{text}" for label, text in fuzz.failures.items())
     assert not [status for status in fuzz.statuses if status >= 500], dict(fuzz.statuses)
     assert fuzz.sent >= min_requests, dict(fuzz.statuses)

@@ -87,9 +87,10 @@ WITHDRAWN = (item_lists.RETRACTED, "held")
 
 def _still_theirs(caller: Caller, export: export_store.Export, entries: list[item_lists.Entry],
                   now: datetime) -> export_store.Export:
-    """An export holds only what its patient may see when it is downloaded: a ready one holding an
-    item that has left the patient's list or been withdrawn from it since (retracted, filed to
-    another patient, a result held back) is void. It turns pending and is built again; its old zip
+    """An export holds only what its patient may see when it is downloaded: a ready one built while
+    an item was the patient's to see (every document it holds, and everything in their list as the
+    build began: results too) that has left the list or been withdrawn from it since (retracted,
+    filed to another patient, a result held back) is void. It turns pending and is built again; its old zip
     is handed out no more (the next build removes it)."""
     if export.status != export_store.READY or not export.item_ids:
         return export
@@ -194,6 +195,9 @@ def build(export_id: str) -> str:
     if account is None:
         return "missing"
     now = clock.now()
+    # What the patient could see as the build began (read before anything the zip holds): if any of
+    # it is withdrawn later, the zip is void (`_still_theirs`), whichever part of it holds it.
+    visible = {entry.id for entry in item_lists.get(account.id) if entry.status not in WITHDRAWN}
     key = f"{EXPORT_PREFIX}{secrets.token_urlsafe(24)}.zip"
     # The zip is written to a temporary file (Lambda's /tmp), a file at a time, then sent from it.
     with tempfile.TemporaryFile() as spool:
@@ -211,7 +215,7 @@ def build(export_id: str) -> str:
         bucket.put_file(get_settings().results_bucket, key, spool, "application/zip")
     messages = sum(len(c.messages) for c in conversations)
     if not export_store.mark_ready(export, key, size, len(filed), messages, now,
-                                   [document.item.id for document in filed]):
+                                   sorted(visible | {document.item.id for document in filed})):
         bucket.remove_upload(get_settings().results_bucket, key)  # another delivery finished first
         return "duplicate"
     if export.void_key:  # built again after a withdrawal: the void zip goes
