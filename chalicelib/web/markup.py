@@ -20,8 +20,9 @@ sizes span spellcheck src srcset start step stroke stroke-width style tabindex t
 transform translate type value viewbox width wrap x x1 x2 xmlns y y1 y2 points text-anchor
 font-size rx ry cx cy r opacity
 """.split())
-# A quoted value followed at once by another attribute's name, inside a tag.
-_VALUE_THEN_NAME = re.compile(r"<[a-zA-Z][^<>]*?=\"[^\"]*\"[A-Za-z][^<>]*>")
+_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
+# Inside a tag, each quoted value (a value holds no raw quote: it is escaped) and what follows it.
+_QUOTED = re.compile(r"=\s*\"[^\"]*\"(.?)")
 
 
 def _a_name(part: str) -> bool:
@@ -52,5 +53,6 @@ def attributes_run_together(html: str) -> list[str]:
     parser.feed(html)
     parser.close()
     found = parser.found
-    found += [match.group(0)[:120] for match in _VALUE_THEN_NAME.finditer(html)]
+    found += [tag.group(0)[:120] for tag in _TAG.finditer(html)
+              if any(after.group(1) not in ("", " ", "\n", "\t", "/", ">") for after in _QUOTED.finditer(tag.group(0)))]
     return found

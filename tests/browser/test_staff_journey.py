@@ -30,7 +30,7 @@ def test_register_upload_and_see_the_read_receipt(portal, open_browser):
     email, mrn = unique_email("marcus"), unique_mrn()
     browser.page.get_by_role("link", name="Register a patient").click()
     browser.visited()
-    browser.fill({"Legal name": "Marcus Bell", "Date of birth": "1969-07-21", "Email on file": email,
+    browser.fill({"Legal name": "Marcus Bell", "Date of birth": "1969-07-21", "Email on file (optional)": email,
                   "MRN (clinic identifier)": mrn})
     browser.submit("Register the patient")
 
@@ -101,7 +101,7 @@ def test_office_resolves_a_forgot_username_form(portal, open_browser):
 
     # Then the form is there with what the patient wrote
     card = browser.page.locator("li.card", has_text=name)
-    assert "919-555-0142" in card.inner_text()
+    assert "(919) 555-0142" in card.inner_text()  # as the clinic writes it (stored in E.164)
 
     # When they mark it done with a note
     card.get_by_label("Note (optional)").fill("Called back, username given")
