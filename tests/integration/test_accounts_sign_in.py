@@ -350,12 +350,13 @@ def test_a_sign_in_reads_the_username_and_the_clients_failures_in_one_round_trip
         answer = portal.login(patient.username, patient.password)
 
     # Then DynamoDB saw: the username's owner with the address's failures (one batch), the account,
-    # the new session, the audit event; a good sign-in writes no failure count
+    # the new session (one transaction with a check that the account is still as read), the audit
+    # event; a good sign-in writes no failure count
     assert answer.status_code == 200
-    tables = [(c.operation, c.resource.rsplit("-", 1)[-1] if c.resource else None)
-              for c in calls.calls if c.service == "dynamodb"]
-    assert [op for op, _ in tables] == ["BatchGetItem", "GetItem", "PutItem", "PutItem"]
-    assert tables[1:] == [("GetItem", "accounts"), ("PutItem", "sessions"), ("PutItem", "audit")]
+    tables = [(c.operation, c.resource) for c in calls.calls if c.service == "dynamodb"]
+    assert [op for op, _ in tables] == ["BatchGetItem", "GetItem", "TransactWriteItems", "PutItem"]
+    assert [resource.rsplit("-", 1)[-1] for _, resource in tables[1:]] == ["accounts", "sessions", "audit"]
+    assert "accounts" in tables[2][1]
 
 
 def test_the_sign_in_page_is_limited_the_same_way_and_says_when_to_try_again(portal, staff, clock, sign_in_limit):
