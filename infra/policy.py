@@ -122,11 +122,13 @@ FUNCTIONS: dict[str, Function] = {
         mails=True,
         texts=True,
     ),
-    # Take-away records: reads what the patient holds, streams each document's file into a zip,
-    # puts it under exports/, marks the export ready and mails the patient.
+    # Take-away records: reads what the patient holds (their item list too, and the grants of the
+    # caregivers who wrote for them), streams each document's file into a zip, puts it under
+    # exports/, marks the export ready and mails the patient.
     "build-exports": Function(
-        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "exports": WRITE, "items": READ,
-                "messages": READ, "outbox": WRITE, "results": READ, "threads": READ},
+        tables={"accounts": READ, "audit": APPEND, "counters": WRITE, "exports": WRITE, "grants": READ,
+                "item_lists": READ, "items": READ, "messages": READ, "outbox": WRITE, "results": READ,
+                "threads": READ},
         objects={"s3:GetObject": ("documents/",), "s3:PutObject": ("exports/",), "s3:DeleteObject": ("exports/",)},
         polls="EXPORT_QUEUE_NAME",
         mails=True,
