@@ -5,7 +5,7 @@ from chalice import Blueprint
 from chalicelib.api.http import STAFF, Ctx, route
 from chalicelib.services.followup import digest
 from chalicelib.services.followup import sweep as followup
-from chalicelib.services.followup.answers import FollowUpReport, ResolvedEntry
+from chalicelib.services.followup.answers import FollowUpCalled, FollowUpReport, ResolvedEntry
 from chalicelib.services.publication import uploads
 from chalicelib.services.publication.answers import PublishedAgain
 
@@ -30,3 +30,11 @@ def resolve_entry(ctx: Ctx, entry_id: str):
 def publish_again(ctx: Ctx, entry_id: str):
     """Send a quarantined upload back through the publisher (optionally under the right MRN)."""
     return uploads.publish_again(ctx.caller, entry_id, ctx.body.mrn, ctx.body.note)
+
+
+@route(bp, "/api/staff/queue/follow-ups/{item_id}/called", "POST", access=STAFF, response=FollowUpCalled,
+       body="CriticalCallBody", responses={404: "not_found"})
+def follow_up_called(ctx: Ctx, item_id: str):
+    """Mark called: the outcome (reached, left_message, no_answer, wrong_number) and a note close
+    the item's follow-up; the patient's audit trail keeps the call."""
+    return followup.record_call(ctx.caller, item_id, ctx.body.outcome, ctx.body.note)

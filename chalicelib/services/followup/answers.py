@@ -73,6 +73,14 @@ class ResolvedEntry(Resolved):
     kind: str
 
 
+class FollowUpCalled(TypedDict):
+    """A follow-up call recorded (`sweep.record_call`): the item's open follow-up entries are closed."""
+
+    item_id: str
+    outcome: Literal["reached", "left_message", "no_answer", "wrong_number"]
+    called_at: Time
+
+
 class FollowUpReport(TypedDict):
     """The office digest's figures, live (`digest.counts`)."""
 

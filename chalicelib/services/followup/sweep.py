@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote
 
-from chalicelib.clock import iso
+from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.i18n import N_
 from chalicelib.observability import failure, logger, metrics
+from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import contact
 from chalicelib.services.followup import digest, notices
 from chalicelib.services.followup import work_queue as queue
-from chalicelib.services.followup.answers import ResolvedEntry
+from chalicelib.services.followup.answers import FollowUpCalled, ResolvedEntry
 from chalicelib.services.followup.answers import SweepSummary as SweepAnswer
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -199,3 +200,25 @@ def resolve(caller: Caller, entry_id: str, note: str | None) -> ResolvedEntry:
     if entry.kind == QUARANTINE and not (note or "").strip():
         raise BadRequest(N_("Say why the upload is closed without publishing."), field="note", code="invalid_request")
     return {**queue.resolve(caller, entry.id, note, kind=entry.kind), "kind": entry.kind}
+
+
+def record_call(caller: Caller, item_id: str, outcome: str, note: str | None) -> FollowUpCalled:
+    """"Mark called": the office called the patient about an unread item; the outcome (reached,
+    left_message, no_answer, wrong_number) and the note close the item's open follow-up entries
+    (this round's and any earlier one's) and go in the patient's audit trail, which the patient's
+    record shows as the history of calls. 404 when nothing of the item waits for a call."""
+    item = item_store.get(item_id) if 0 < len(item_id) <= 100 else None
+    if item is None:
+        raise NotFound(N_("No follow-up call of that item is waiting."))
+    rounds = range(0, int(item.round or 0) + 1)
+    entries = work_store.open_among([entry_id(item.id, r) for r in rounds])
+    if not entries:
+        raise NotFound(N_("No follow-up call of that item is waiting."))
+    now = clock.now()
+    text = (note or "").strip() or None
+    for entry in entries:
+        work_store.resolve(entry, caller.signed_in.account_id, text, now, resolution=outcome)
+    audit.record_for(caller, "followup.called", patient_id=item.patient_id, target_id=item.id,
+                     detail={"outcome": outcome, "note": bool(text)})
+    logger.info("follow-up called", extra={"item_id": item.id, "outcome": outcome})
+    return {"item_id": item.id, "outcome": cast(Any, outcome), "called_at": iso(now)}

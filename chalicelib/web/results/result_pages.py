@@ -171,14 +171,25 @@ CALL_OUTCOME_WORDS = {"reached": N_("Reached the patient"), "left_message": N_("
                       "no_answer": N_("No answer"), "wrong_number": N_("Wrong number")}
 
 
+@page(bp, "/staff/queue/follow-ups/{item_id}/called", ("POST",), access=STAFF)
+def follow_up_called(ctx: PageCtx, item_id: str):
+    """"Mark called" on the queue: the outcome and a note close the item's follow-up."""
+    return ctx.submit("CriticalCallBody",
+                      lambda body: followup.record_call(ctx.caller, item_id, body.outcome, body.note),
+                      lambda status, errors: ctx.render(
+                          "critical_call.html", status=status, errors=errors, values=ctx.form,
+                          call_action=f"/staff/queue/follow-ups/{quote(item_id, safe='')}/called"),
+                      done="/staff/queue#follow-ups", notice="follow-up-resolved")
+
+
 @page(bp, "/staff/queue/critical/{result_id}/called", ("POST",), access=STAFF)
 def critical_result_called(ctx: PageCtx, result_id: str):
     """The office records its call about a critical result (the queue's form): the entry is cleared."""
     return ctx.submit("CriticalCallBody",
                       lambda body: critical.record_call(ctx.caller, result_id, body.outcome, body.note),
                       lambda status, errors: ctx.render("critical_call.html", status=status, errors=errors,
-                                                        result_id=result_id, values=ctx.form,
-                                                        outcomes=CALL_OUTCOME_WORDS),
+                                                        values=ctx.form, call_action=f"/staff/queue/critical/"
+                                                        f"{quote(result_id, safe='')}/called"),
                       done="/staff/queue#critical-results")
 
 
