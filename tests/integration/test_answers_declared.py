@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import secrets
 from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +30,7 @@ from tests.fixtures.lab import personalised
 from tests.integration.test_caregivers import grant_body
 from tests.integration.test_logging import captured_logs, records
 from tests.support.http import Api, strong_password, unique_email, unique_mrn
+from tests.support.lifecycle import new_member
 from tests.support.load import put_upload, upload_key
 from tests.support.second_factor import AUTHENTICATORS
 
@@ -277,6 +279,23 @@ def tour(portal) -> Tour:
     t.call(reader, "GET", "/api/results/{result_id}", f"/api/results/{result_id}")
     t.call(reader, "GET", "/api/results/trends", params={"code": "1554-5"})
     t.call(staff, "GET", "/api/staff/results/{result_id}", f"/api/staff/results/{result_id}")
+
+    # a critical result the lab sends for that patient, ordered by a provider (by NPI): the
+    # provider's list and review, the office's queue and its recorded call
+    npi = "1" + "".join(secrets.choice("0123456789") for _ in range(9))
+    provider = new_member(portal, admin, "provider", name="Tour Provider", prefix="prov", npi=npi).api
+    critical = (personalised("critical_values.hl7", [lab_mrn], lab_mrn).replace(b"19580412", b"19620320")
+                .replace(b"1982745136^OSEI^AMA", f"{npi}^OSEI^AMA".encode()))
+    aws.client("s3").put_object(Bucket=get_settings().results_bucket, Key=f"lab/tour-{lab_mrn}/critical.hl7",
+                                Body=critical)
+    pump.drain()
+    to_review = t.call(provider, "GET", "/api/provider/results", params={"state": "to_review"})["results"]
+    critical_id = next(result["id"] for result in to_review if result["critical"])
+    t.call(staff, "GET", "/api/staff/queue")  # with the critical result's entry
+    t.call(provider, "POST", "/api/provider/results/{result_id}/review", f"/api/provider/results/{critical_id}/review",
+           json={"comment": "Call the patient today."})
+    t.call(staff, "POST", "/api/staff/queue/critical/{result_id}/called",
+           f"/api/staff/queue/critical/{critical_id}/called", json={"outcome": "reached", "note": "Spoke with them"})
 
     # the local stage's tools
     t.call(public, "GET", "/dev/outbox", params={"to": body["email"]})
