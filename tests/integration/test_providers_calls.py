@@ -41,3 +41,6 @@ def test_mark_called_takes_an_outcome_and_a_note_and_closes_the_follow_up(portal
     admin = portal.live("admin", ADMIN_PASSWORD)  # the shared admin session, live at the clock's time
     [event] = [e for e in events(admin, patient_id=patient.id) if e["action"] == "followup.called"]
     assert event["target_id"] == item.id and event["detail"]["outcome"] == "wrong_number"
+    # And the patient's record shows the call
+    record = pages.get(f"{portal.base_url}/staff/patients/{patient.id}", timeout=30).text
+    assert "Calls from the office" in record and "Wrong number" in record

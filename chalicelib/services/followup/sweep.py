@@ -30,6 +30,7 @@ from chalicelib.services.followup.answers import FollowUpCalled, ResolvedEntry
 from chalicelib.services.followup.answers import SweepSummary as SweepAnswer
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
+from chalicelib.store import audit as audit_store
 from chalicelib.store import items as item_store
 from chalicelib.store import work as work_store
 
@@ -222,3 +223,13 @@ def record_call(caller: Caller, item_id: str, outcome: str, note: str | None) ->
                      detail={"outcome": outcome, "note": bool(text)})
     logger.info("follow-up called", extra={"item_id": item.id, "outcome": outcome})
     return {"item_id": item.id, "outcome": cast(Any, outcome), "called_at": iso(now)}
+
+
+def call_history(patient_id: str) -> list[dict[str, str | None]]:
+    """The office's calls to a patient (follow-ups and critical results), newest first, as the
+    patient's record shows them: when, how it went, about which item (one query of the patient's
+    audit events)."""
+    events, _ = audit_store.views_of_patient(patient_id, ("followup.called", "result.critical_called"), limit=50)
+    return [{"at": iso(e.at), "outcome": str((e.detail.as_dict() if e.detail is not None else {}).get("outcome") or ""),
+             "kind": "critical" if e.action == "result.critical_called" else "follow_up", "item_id": e.target_id}
+            for e in events]

@@ -6,6 +6,7 @@ from chalice import Blueprint
 from chalicelib.errors import NotFound, PortalError
 from chalicelib.services.accounts import contact, letters, lifecycle
 from chalicelib.services.accounts import registry as accounts
+from chalicelib.services.followup import sweep as followup
 from chalicelib.services.publication import items
 from chalicelib.web.framework import ADMIN, STAFF, PageCtx, field_errors, page, redirect
 
@@ -38,6 +39,7 @@ def patient_record_page(ctx: PageCtx, patient_id: str, status: int = 200, **cont
                 "phone_errors": {}, "new_phone": None, "notification_errors": {}}
     if not patient["has_signed_in"] and patient["active"]:
         context.setdefault("letter", letters.status(patient_id))
+    context.setdefault("calls", followup.call_history(patient_id))
     return ctx.render("staff_patient.html", status=status, patient=patient, **{**defaults, **context})
 
 
