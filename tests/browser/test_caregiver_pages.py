@@ -125,6 +125,18 @@ def test_the_office_grants_a_parent_access_from_the_patients_page(portal, staff,
     assert [(p["email"], p["scope"]) for p in child.api.get("/api/me/proxies").json()["proxies"]] == [
         (email, "read_and_message")]
 
+    # When staff close the mother's caregiver account, with a reason, then reopen it
+    browser.fill({"Reason for closing the account of Ana Ruiz": "Asked us to"})
+    browser.submit("Close the account of Ana Ruiz")
+    closed_text = browser.text()
+    browser.fill({"Reason for reopening the account of Ana Ruiz": "Called back"})
+    browser.submit("Reopen the account of Ana Ruiz")
+
+    # Then the page said the account was closed and marked it, and now says it is open again
+    assert "The caregiver's account is closed" in closed_text and "Account closed" in closed_text
+    assert "The caregiver's account is open again" in browser.text()
+    assert "Account closed" not in browser.text()
+
 
 def test_the_office_ends_a_caregivers_access_from_the_patients_page(portal, staff, open_browser):
     # Given a patient's caregiver, and the patient's caregivers page open on the office's pages
