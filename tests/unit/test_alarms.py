@@ -155,7 +155,8 @@ def test_api_and_mail_reputation_alarms(packaged):
 
 
 def test_heartbeats_watch_what_the_jobs_publish_and_fire_when_missing_for_26_hours(packaged):
-    # Given what the portal's one Metrics object publishes for a heartbeat
+    # Given what the portal's one Metrics object publishes for a heartbeat (and nothing an earlier test left in it)
+    observability.metrics.clear_metrics()
     observability.heartbeat("follow-up-sweep")
     published = observability.metrics.serialize_metric_set()
     observability.metrics.clear_metrics()
