@@ -58,6 +58,7 @@ def _resource(params: dict) -> str | None:
             return str(params[name])
     items = params.get("TransactItems") or []
     tables = sorted({next(iter(op.values())).get("TableName", "") for op in items if op})
+    tables += sorted(params.get("RequestItems") or {})  # BatchGetItem, BatchWriteItem: keyed by table
     return ",".join(tables) or None
 
 

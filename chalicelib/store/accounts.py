@@ -513,16 +513,23 @@ def _account(raw: dict[str, Any] | None) -> Account | None:
     return Account.from_raw_data(raw) if raw else None
 
 
-def search_patients(query: str, *, date_of_birth: str | None = None, limit: int = 25) -> list[Account]:
+def search_patients(query: str, *, date_of_birth: str | None = None, named_like: str | None = None,
+                    limit: int = 25) -> list[Account]:
     """Patients an office worker is looking for: the exact MRN or username first, then, ordered by
     name, those with this email on file, this date of birth (when the search is one), or every
-    word of the search beginning a word of their name. An empty search lists patients by name."""
+    word of the search beginning a word of their name. An empty search lists patients by name.
+    `named_like` keeps, among those born on `date_of_birth`, only the names that every one of its
+    words begins a word of, before the limit is applied."""
     if not query:
         return list(Account.by_name.query(PATIENT_SHARD, limit=limit))
     exact = [owner for owner in read_together(owner_read(mrn_key(query)), owner_read(username_key(query))) if owner]
     by_email = [row.id for row in Account.by_email.query(email_lower(query) or "", limit=limit)] if "@" in query else []
     words = fold_words(query)
     named = _born_on(date_of_birth) if date_of_birth else _named(words) if words else {}  # id -> folded name
+    if named_like is not None:
+        typed = fold_words(named_like)
+        named = {id_: name for id_, name in named.items()
+                 if typed and all(any(word.startswith(part) for word in name.split()) for part in typed)}
     first_by_name = sorted(named, key=lambda id_: (named[id_], id_))[:limit]
     wanted = list(dict.fromkeys(exact + by_email + first_by_name))
     found = {account.id: account for account in read_together(*(RowRead(Account, id_, _account) for id_ in wanted))

@@ -303,13 +303,19 @@ def tour(portal) -> Tour:
     return t
 
 
+# A follow-up exists only after days of unanswered notices: tests/integration/test_providers_calls.py.
+NEEDS_DAYS = {("POST", "/api/staff/queue/follow-ups/{item_id}/called"): "tests/integration/test_providers_calls.py"}
+
+
 def test_every_route_that_answers_with_a_body_is_called_in_the_tour(tour):
     # Given every route that answers with a body
     answering = {(spec.method, spec.path) for spec in ROUTES if spec.status not in (204, 303)}
 
     # When the tour has run
-    # Then each of them answered it with success at least once
-    assert answering - set(tour.answers) == set()
+    # Then each of them answered it with success at least once, but for the routes whose answer needs
+    # days of the portal's clock (checked against their declaration by the suite's answer check,
+    # in the files named)
+    assert answering - set(tour.answers) - set(NEEDS_DAYS) == set()
 
 
 def test_every_answer_has_exactly_the_keys_its_route_documents(tour):

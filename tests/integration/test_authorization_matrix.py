@@ -29,6 +29,8 @@ ALLOWED = {
     STAFF: {"staff", "admin"},
     ADMIN: {"admin"},
 }
+# Office routes only a provider may use (the contract's "(provider)"): staff and admins are refused.
+PROVIDER_ONLY = {("GET", "/api/provider/results"), ("POST", "/api/provider/results/{result_id}/review")}
 # Routes that change the caller's own session; they run once at the end, not in the matrix.
 SESSION_ENDING = {("POST", "/api/auth/logout")}
 
@@ -138,6 +140,9 @@ def test_route_answers_each_caller_as_the_contract_says(callers, spec):
             else:
                 assert answer.status_code == 403, context
                 assert answer.json()["error"] == "mfa_required", context
+        elif caller in ("staff", "admin") and (spec.method, spec.path) in PROVIDER_ONLY:
+            assert answer.status_code == 403, context
+            assert answer.json()["error"] == "not_a_provider", context
         elif caller in ALLOWED[spec.access]:
             assert answer.status_code not in (401, 403), context
         elif caller in CAREGIVERS and spec.access == PATIENT_RECORD:

@@ -348,11 +348,12 @@ def test_a_message_send_writes_the_message_the_thread_and_the_office_alert_in_on
     with recording() as calls:
         answer = patient.api.post(f"/api/messages/{thread_id}", json={"body": "Thank you"})
 
-    # Then DynamoDB saw the session lookup, one transaction for the message, the thread and the
+    # Then DynamoDB saw the session lookup (the session and its account, read together), one
+    # transaction for the message, the thread and the
     # office's alert in the outbox, one audit put; and nothing was mailed while the patient waited
     assert answer.status_code == 201, answer.text
     dynamodb = sorted(f"{c.operation} {_table_names(c.resource)}" for c in calls.calls if c.service == "dynamodb")
-    assert dynamodb == ["GetItem sessions", "PutItem audit", "TransactWriteItems messages,outbox,threads"]
+    assert dynamodb == ["BatchGetItem accounts,sessions", "PutItem audit", "TransactWriteItems messages,outbox,threads"]
     assert calls.count(service="email") == 0
 
 

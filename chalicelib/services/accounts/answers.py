@@ -52,6 +52,6 @@ class StaffMember(TypedDict):
     username: str
     email: str
     name: str
-    role: Literal[Role.STAFF, Role.ADMIN]
+    role: Literal[Role.STAFF, Role.ADMIN, Role.PROVIDER]
     active: bool
     mfa_enrolled: bool

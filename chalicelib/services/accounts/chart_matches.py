@@ -56,7 +56,7 @@ def matching_charts(caller: Caller, name: str, date_of_birth: str) -> list[Chart
     """The charts with this date of birth whose name matches the name typed, by name."""
     if not (name or "").strip() or not date_of_birth:
         return []
-    found = [account for account in account_store.search_patients(date_of_birth, date_of_birth=date_of_birth,
+    found = [account for account in account_store.search_patients(date_of_birth, date_of_birth=date_of_birth, named_like=name,
                                                                   limit=100)
              if account.date_of_birth == date_of_birth and _names_match(name, account.name)][:MAX_MATCHES]
     for account in found:
