@@ -33,7 +33,7 @@ def test_a_provider_reviews_with_a_comment_and_the_patient_reads_it_as_their_pro
     browser.follow("Results to review")
 
     # Then their result is listed with its patient, its flag count and its test
-    row = browser.page.locator(f"section[data-result-id='{result_id}']")
+    row = browser.page.locator(f"article[data-result-id='{result_id}']")
     assert patient.name in row.inner_text() and "GLUCOSE" in row.inner_text()
     assert row.locator("[data-flags]").inner_text() == "1"
 
@@ -45,7 +45,7 @@ def test_a_provider_reviews_with_a_comment_and_the_patient_reads_it_as_their_pro
 
     # Then it has left their list
     assert browser.path == "/provider/results"
-    assert browser.page.locator(f"section[data-result-id='{result_id}']").count() == 0
+    assert browser.page.locator(f"article[data-result-id='{result_id}']").count() == 0
 
     # And the patient reads the comment under the provider's name, as their provider's
     reader = open_browser()
