@@ -374,7 +374,9 @@ def backup(
 ) -> None:
     """Back up every table into the results bucket (backups/<id>/), to restore with `portal restore`."""
     from chalicelib.clock import parse_iso
+    from chalicelib.localstack import table_export
     from chalicelib.services.maintenance import backups
+    from chalicelib.settings import get_settings
 
     try:
         moment = parse_iso(at) if at else None
@@ -389,12 +391,15 @@ def backup(
             for table, state in sorted(backups.export_states(status).items()):
                 typer.echo(f"{table}: {state}")
             return
-        manifest = backups.backup(_operator(), aws_export=aws_export, kms_key=kms_key, at=moment,
-                                  progress=lambda line: typer.echo(line, err=True))
+        # DynamoDB Local has no export to S3: on the local stage the local runner plays it.
+        local = get_settings().stage == "local" and not aws_export
+        read_table = table_export.rows if local else None
+        manifest = backups.backup(_operator(), aws_export=not local, kms_key=kms_key, at=moment,
+                                  progress=lambda line: typer.echo(line, err=True), read_table=read_table)
     except backups.BackupProblem as problem:
         _fail(problem.message)
     rows = sum(entry.get("rows", 0) for entry in manifest["tables"].values())
-    what = "exports started" if aws_export else f"{rows} row(s)"
+    what = "exports started" if manifest["kind"] == "aws_export" else f"{rows} row(s)"
     typer.echo(f"backup {manifest['id']}: {len(manifest['tables'])} table(s), {what}", err=True)
     typer.echo(manifest["id"])
 
