@@ -14,11 +14,10 @@ would) to the lab function, each published as a result and mailed.
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from bench.figures import Figure
+from bench.pipeline import drain_recording
 from chalicelib import aws
-from chalicelib.localstack import calls, pump
 from chalicelib.settings import get_settings
 from chalicelib.store import results as results_store
 from tests.fixtures.lab import personalised
@@ -39,26 +38,14 @@ def run(portal) -> list[Figure]:
         body = personalised("normative_glucose.hl7", [patient.mrn], f"{run_tag}-{number:04d}")
         s3.put_object(Bucket=bucket, Key=f"lab/bench/{run_tag}/{number:04d}.hl7", Body=body)
 
-    with calls.recording() as recorded:
-        started = time.perf_counter()
-        idle_rounds = 0
-        while idle_rounds < 3:
-            idle_rounds = idle_rounds + 1 if pump.drain() == 0 else 0
-        elapsed = time.perf_counter() - started
-
+    drained = drain_recording(REPORTS, "lab function", "report")
     published = sum(sum(1 for _ in results_store.current_for_patient(p.id)) for p in patients)
     if published != REPORTS:
         raise RuntimeError(f"{published} of {REPORTS} reports were published")
-    lab_calls = [c for c in recorded.calls if c.service != "sqs"]
-    by_operation = Counter(f"{c.service}:{c.operation}" for c in lab_calls)
-    print("  lab function AWS calls per report: " + ", ".join(
-        f"{name} {count / REPORTS:.2f}" for name, count in by_operation.most_common()), flush=True)
-    if recorded.count("email", "SendEmail") != REPORTS:
-        raise RuntimeError(f"{recorded.count('email', 'SendEmail')} notices sent for {REPORTS} reports")
 
     return [
-        Figure("lab_calls_per_report", len(lab_calls) / REPORTS, 4, "<= 1.5", "calls",
+        Figure("lab_calls_per_report", drained.function_calls / REPORTS, 4, "<= 1.5", "calls",
                "read the file, find the patient, one transaction, one email per report"),
-        Figure("lab_results_per_s", REPORTS / elapsed, 1, "(reported)", "reports/s",
+        Figure("lab_results_per_s", REPORTS / drained.seconds, 1, "(reported)", "reports/s",
                "reported only: no meaningful floor for an absolute rate on a shared machine"),
     ]

@@ -15,12 +15,9 @@
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-
 from bench.figures import Figure
+from bench.pipeline import drain_recording
 from chalicelib import aws
-from chalicelib.localstack import calls, pump
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
 
@@ -45,26 +42,14 @@ def run(portal) -> list[Figure]:
         s3.put_object(Bucket=bucket, Key=f"incoming/{patient.mrn}/result-{number:04d}.pdf",
                       Body=PDF + str(number).encode(), Metadata=METADATA)
 
-    with calls.recording() as recorded:
-        started = time.perf_counter()
-        idle_rounds = 0
-        while idle_rounds < 3:
-            idle_rounds = idle_rounds + 1 if pump.drain() == 0 else 0
-        elapsed = time.perf_counter() - started
-
+    drained = drain_recording(UPLOADS, "publisher", "upload")
     published = _documents(patients)
     if published != UPLOADS:
         raise RuntimeError(f"{published} of {UPLOADS} uploads were published")
-    publisher_calls = [c for c in recorded.calls if c.service != "sqs"]
-    by_operation = Counter(f"{c.service}:{c.operation}" for c in publisher_calls)
-    print("  publisher AWS calls per upload: " + ", ".join(
-        f"{name} {count / UPLOADS:.2f}" for name, count in by_operation.most_common()), flush=True)
-    if recorded.count("email", "SendEmail") != UPLOADS:
-        raise RuntimeError(f"{recorded.count('email', 'SendEmail')} notices sent for {UPLOADS} uploads")
 
     return [
-        Figure("publish_calls_per_upload", len(publisher_calls) / UPLOADS, 4, "<= 1.5", "calls",
+        Figure("publish_calls_per_upload", drained.function_calls / UPLOADS, 4, "<= 1.5", "calls",
                "read the object, find the patient, one transaction, one email per upload"),
-        Figure("publish_uploads_per_s", UPLOADS / elapsed, 1, "(reported)", "uploads/s",
+        Figure("publish_uploads_per_s", UPLOADS / drained.seconds, 1, "(reported)", "uploads/s",
                "reported only: no meaningful floor for an absolute rate on a shared machine"),
     ]
