@@ -73,10 +73,12 @@ FUNCTIONS: dict[str, Function] = {
                 "item_lists": WRITE, "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE,
                 "pending_uploads": WRITE, "results": READ, "sessions": WRITE, "threads": WRITE, "uniques": WRITE,
                 "work": WRITE},
-        # Presigned uploads (incoming/) and downloads are signed with the role's credentials, and
-        # staff send a quarantined upload back through incoming/ (a lab message through lab/). The
-        # API deletes no object.
-        objects={"s3:GetObject": ("",), "s3:PutObject": ("incoming/", "lab/", "letters/")},
+        # Presigned uploads (incoming/) and downloads (documents, take-away zips, letters, quarantined
+        # files for staff) are signed with the role's credentials, and staff send a quarantined upload
+        # back through incoming/ (a lab message through lab/). Backups (backups/) and files still being
+        # published are out of its reach. The API deletes no object.
+        objects={"s3:GetObject": ("documents/", "exports/", "letters/", "quarantine/"),
+                 "s3:PutObject": ("incoming/", "lab/", "letters/")},
         sends_to=("RECOVERY_QUEUE_NAME", "EXPORT_QUEUE_NAME"),
         mails=True,
         texts=True,
