@@ -109,3 +109,34 @@ def test_staff_see_their_devices_too(staff):
     # Then theirs is there, marked current
     assert answer.status_code == 200
     assert [s for s in answer.json()["sessions"] if s["current"]]
+
+
+def test_the_list_reads_the_account_only_with_the_session_and_leaves_out_sessions_of_another_version(portal, staff):
+    from chalicelib.localstack.calls import recording
+    from chalicelib.services.access import sessions
+    from chalicelib.store import sessions as session_store
+
+    # Given a patient whose session was just used (no idle-time touch is due), and a leftover
+    # session of theirs opened at an earlier version of the account (before a change that ended it)
+    patient = portal.new_patient(staff)
+    assert patient.api.get("/api/me").status_code == 200
+    mine = session_store.get(sessions.token_hash(patient.api.token))
+    assert mine is not None
+    stale = session_store.Session(
+        "stale-" + mine.token_hash[6:], account_id=patient.id, role=mine.role, csrf_token="csrf",
+        account_version=int(mine.account_version or 0) + 1, created_at=mine.created_at,
+        last_seen_at=mine.last_seen_at, expires_at=mine.expires_at, ttl=mine.expires_at)
+    session_store.put(stale)
+
+    # When they list their sessions
+    with recording() as calls:
+        answer = patient.api.get("/api/me/sessions")
+
+    # Then only the current session is listed; DynamoDB saw the session with the account's state
+    # (one batch), the account's sessions (the index, then one batch), and no other read of the account
+    assert answer.status_code == 200
+    assert [s["current"] for s in answer.json()["sessions"]] == [True]
+    dynamodb = [(c.operation, c.resource or "") for c in calls.calls if c.service == "dynamodb"]
+    assert [operation for operation, _ in dynamodb] == ["BatchGetItem", "Query", "BatchGetItem"]
+    assert "accounts" in dynamodb[0][1]
+    assert all("accounts" not in resource for _, resource in dynamodb[1:])

@@ -25,7 +25,7 @@ from chalicelib.services.access.answers import Device
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import sessions as session_store
-from chalicelib.store.base import RowRead, StillContended, read_together
+from chalicelib.store.base import RowRead, StillContended
 from chalicelib.vocabulary import OFFICE_ROLES
 
 # A sign-in waits out other writes holding its account's row this many times (each a few tries).
@@ -46,6 +46,8 @@ class Principal:
     temp_password_hash: str | None = None
     # The second factor still owed: "enroll", "verify", or "none" (the session is whole).
     mfa: str = "none"
+    # The account's `session_version` the session was opened at (and, as it was just checked, still holds).
+    account_version: int = 0
 
     @property
     def is_staff(self) -> bool:
@@ -192,6 +194,7 @@ def _principal(digest: str, session: session_store.Session | None,
         csrf_token=session.csrf_token,
         temp_password_hash=session.temp_password_hash,
         mfa=session.mfa or "none",
+        account_version=int(session.account_version or 0),
     )
 
 
@@ -219,12 +222,18 @@ def _live(session: session_store.Session, now: datetime) -> bool:
     return now < session.expires_at and now - session.last_seen_at < idle_limit
 
 
+def _alike(session: session_store.Session, principal: Principal) -> bool:
+    """Whether another session of the asking account is current (see `current`): the asking one
+    was checked against the account's state in this request, so one opened with its role at its
+    version is; the account is not read again."""
+    return session.role == principal.role and int(session.account_version or 0) == principal.account_version
+
+
 def listed(principal: Principal) -> list[Device]:
     """The account's live sessions (its signed-in devices), newest first; `current` marks the
     one asking."""
     now = clock.now()
-    [state] = read_together(account_store.state_read(principal.account_id))
-    rows = [row for row in session_store.for_account(principal.account_id) if _live(row, now) and current(row, state)]
+    rows = [row for row in session_store.for_account(principal.account_id) if _live(row, now) and _alike(row, principal)]
     rows.sort(key=lambda row: row.created_at, reverse=True)
     return [{"id": public_id(row.token_hash), "created_at": iso(row.created_at), "last_seen_at": iso(row.last_seen_at),
              "client_ip": row.client_ip, "user_agent": row.user_agent, "current": row.token_hash == principal.token_hash}
