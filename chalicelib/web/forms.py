@@ -83,16 +83,19 @@ def _friendly(error: Mapping[str, Any], language: str = i18n.DEFAULT) -> str:
 def check_form(form: Mapping[str, str], model: str | type[BaseModel], language: str = i18n.DEFAULT, *,
                fields: tuple[str, ...] | None = None) -> Any:
     """The form checked by the API's own body model (or the model of that name in chalicelib.bodies):
-    blank optional fields are left out. Raises FormErrors, one problem a field."""
+    blank optional fields are left out, a yes-or-no field is a checkbox (a box left unticked is a
+    no). Raises FormErrors, one problem a field."""
     from pydantic import ValidationError  # loaded by the body model already
 
     if isinstance(model, str):
         model = body_model(model)
     names = fields or tuple(model.model_fields)
-    data = {}
+    data: dict[str, Any] = {}
     for name in names:
         value = form.get(name, "")
-        if value.strip() or model.model_fields[name].is_required():
+        if model.model_fields[name].annotation is bool:
+            data[name] = value == "on"
+        elif value.strip() or model.model_fields[name].is_required():
             data[name] = value if "password" in name else value.strip()
         if name in DATE_FIELDS and name in data:
             data[name] = typed_date(data[name])

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 
 from chalicelib import i18n
-from chalicelib.errors import NotFound, PortalError
 from chalicelib.frontdoor import SESSION_COOKIE
 from chalicelib.i18n import N_
 from chalicelib.services.access import enrolment, mfa, recovery, sessions
@@ -25,7 +24,6 @@ from chalicelib.web.framework import (
     FormErrors,
     PageCtx,
     expired_cookie,
-    field_errors,
     home_for,
     page,
     redirect,
@@ -184,14 +182,9 @@ def change_phone(ctx: PageCtx):
 @page(bp, "/profile/notifications", ("POST",), access=PATIENT)
 def choose_notifications(ctx: PageCtx):
     """Email, text messages, or both (a box left unticked is a no)."""
-    email, sms = ctx.form.get("email") == "on", ctx.form.get("sms") == "on"
-    try:
-        contact.choose_my_channels(ctx.caller, email, sms)
-    except PortalError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        return _profile(ctx, exc.status, notification_errors=field_errors(exc, ctx.language()))
-    return redirect("/profile#notifications", notice="notifications-changed")
+    return ctx.submit("NotificationsBody", lambda body: contact.choose_my_channels(ctx.caller, body.email, body.sms),
+                      lambda status, errors: _profile(ctx, status, notification_errors=errors),
+                      done="/profile#notifications", notice="notifications-changed")
 
 
 @page(bp, "/enrol", ("GET", "POST"), access=PUBLIC)

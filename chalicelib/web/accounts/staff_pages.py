@@ -3,12 +3,11 @@
 
 from chalice import Blueprint
 
-from chalicelib.errors import NotFound, PortalError
 from chalicelib.services.accounts import contact, letters, lifecycle
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.followup import sweep as followup
 from chalicelib.services.publication import items
-from chalicelib.web.framework import ADMIN, STAFF, PageCtx, field_errors, page, redirect
+from chalicelib.web.framework import ADMIN, STAFF, PageCtx, page, redirect
 
 bp = Blueprint(__name__)
 
@@ -80,14 +79,10 @@ def staff_accounts(ctx: PageCtx):
 @page(bp, "/staff/patients/{patient_id}/notifications", ("POST",), access=STAFF)
 def patient_notifications(ctx: PageCtx, patient_id: str):
     """Email, text messages, or both, for a patient who asked (a box left unticked is a no)."""
-    email, sms = ctx.form.get("email") == "on", ctx.form.get("sms") == "on"
-    try:
-        contact.choose_for_patient(ctx.caller, patient_id, email, sms)
-    except PortalError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        return patient_record_page(ctx, patient_id, exc.status, notification_errors=field_errors(exc, ctx.language()))
-    return redirect(f"/staff/patients/{patient_id}#notifications", notice="patient-notifications-changed")
+    return ctx.submit(
+        "NotificationsBody", lambda body: contact.choose_for_patient(ctx.caller, patient_id, body.email, body.sms),
+        lambda status, errors: patient_record_page(ctx, patient_id, status, notification_errors=errors),
+        done=f"/staff/patients/{patient_id}#notifications", notice="patient-notifications-changed")
 
 
 @page(bp, "/staff/patients/{patient_id}/enrolment-letter", ("GET", "POST"), access=STAFF)
