@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 import requests
 
+from chalicelib.localstack.calls import recording
 from chalicelib.services.access import ratelimit, sign_in
 from chalicelib.services.access.identity import Caller
 from chalicelib.settings import get_settings
@@ -91,10 +92,14 @@ def test_a_patient_with_a_phone_only_joins_with_the_letters_code(portal, staff, 
     # When the patient enrols with the code typed in lower case with spaces, their date of birth,
     # a username and a password of their own
     username, password = f"ramona.q.{unique_mrn().lower()}", strong_password()
-    joined = _enrol(portal, code.lower().replace("-", " "), username=username, password=password)
+    with recording() as calls:
+        joined = _enrol(portal, code.lower().replace("-", " "), username=username, password=password)
 
-    # Then they are signed in as after any sign-in, and later sign in with what they chose
+    # Then they are signed in as after any sign-in (the account read once: the session is opened
+    # at the version it was read at), and later sign in with what they chose
     assert joined.status_code == 200, joined.text
+    assert [c.operation for c in calls.calls if c.service == "dynamodb" and c.operation in ("GetItem", "BatchGetItem")
+            and "accounts" in (c.resource or "")] == ["GetItem"]
     assert joined.json()["must_change_password"] is False and joined.json()["role"] == "patient"
     me = Api(portal.base_url, joined.json()["token"]).get("/api/me").json()
     assert me["username"] == username and me["email"] is None and me["phone"] == "+19195550148"

@@ -111,7 +111,8 @@ def enrol(caller: Caller, code: str, date_of_birth: str, username: str, password
         raise Conflict(N_("That username is taken."), field="username", code="username_taken") from None
     if not used:
         raise _refused(caller, account, "used_meanwhile")
-    session = sessions.create(account.id, account.role, must_change_password=False, client_ip=caller.client_ip,
+    session = sessions.create(account.id, account.role, version=account_store.session_version(account),
+                              must_change_password=False, client_ip=caller.client_ip,
                               mfa=owed_at_sign_in(account), user_agent=caller.user_agent)
     audit.record_about(caller, "auth.enrol", account, as_actor=True)
     metrics.add_metric(name="Enrolled", unit="Count", value=1)

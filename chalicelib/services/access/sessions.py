@@ -118,14 +118,10 @@ def try_create(account_id: str, role: str, *, version: int, must_change_password
     return None
 
 
-def create(account_id: str, role: str, *, must_change_password: bool, client_ip: str | None,
-           temp_password_hash: str | None = None, mfa: str = "none", user_agent: str | None = None,
-           version: int | None = None) -> NewSession:
-    """As `try_create`, at the account's current version when none is given; Unauthenticated when
-    the account is no longer enabled with `role`."""
-    if version is None:
-        account = account_store.get(account_id)
-        version = account_store.session_version(account) if account is not None else 0
+def create(account_id: str, role: str, *, version: int, must_change_password: bool, client_ip: str | None,
+           temp_password_hash: str | None = None, mfa: str = "none", user_agent: str | None = None) -> NewSession:
+    """As `try_create`; Unauthenticated when the account is no longer enabled with `role` at
+    `version` (the version it was read with: `store.accounts.session_version`)."""
     session = try_create(account_id, role, version=version, must_change_password=must_change_password,
                          client_ip=client_ip, temp_password_hash=temp_password_hash, mfa=mfa, user_agent=user_agent)
     if session is None:
