@@ -29,8 +29,8 @@ class OfficeLinkedItem(LinkedItem):
     status: NotRequired[str]
 
 
-class ThreadSummary(TypedDict):
-    """A thread in the patient's list (`threads._patient_thread_json`)."""
+class _SummaryFields(TypedDict):
+    """What both sides' lists say of a thread (`unread`: what the reader has not read)."""
 
     id: str
     subject: str
@@ -40,22 +40,19 @@ class ThreadSummary(TypedDict):
     unread: int
     last_author_role: AuthorRole
     message_count: int
+
+
+class ThreadSummary(_SummaryFields):
+    """A thread in the patient's list (`threads._patient_thread_json`)."""
+
     item: LinkedItem | None
 
 
-class OfficeThreadSummary(TypedDict):
+class OfficeThreadSummary(_SummaryFields):
     """A thread in the office's lists (`threads._office_thread_json`): `unread` counts what the
     office has not read, `patient_unread` what the patient has not, `waiting` whether the office
     owes an answer."""
 
-    id: str
-    subject: str
-    category: str | None
-    created_at: Time
-    updated_at: Time
-    unread: int
-    last_author_role: AuthorRole
-    message_count: int
     item: OfficeLinkedItem | None
     patient_id: str
     patient_name: str | None
