@@ -345,6 +345,23 @@ def test_the_patient_answer_documents_and_sends_the_portal_access(tour):
     assert {"active", "access_reason"} <= set(schema["required"])
 
 
+def test_my_account_carries_the_fields_the_contract_names(tour):
+    # Given what GET /api/me answered the patient, then the caregiver they granted
+    mine, caregivers = tour.answers[("GET", "/api/me")]
+    contract = {"id", "username", "email", "name", "role", "email_status", "language", "phone", "notifications"}
+
+    # Then the patient's names who they are, their language, their phone (E.164) and how notices reach them
+    assert contract <= set(mine)
+    assert (mine["role"], mine["name"], mine["language"], mine["phone"]) == ("patient", "Tourist Patient", "en",
+                                                                              "+19195550120")
+    assert set(mine["notifications"]) == {"email", "sms"} and "patients" not in mine
+
+    # And the caregiver's carries the same fields and the patients they care for now: id, name, scope
+    assert contract <= set(caregivers) and caregivers["role"] == "proxy"
+    [cared] = caregivers["patients"]
+    assert (cared["id"], cared["name"], cared["scope"]) == (mine["id"], "Tourist Patient", "read_and_message")
+
+
 def test_the_comparison_catches_a_key_sent_or_missing_and_the_old_patient_drift(tour):
     # Given a real answer of the patient's access route and its documented schema
     document = tour.document
