@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from chalicelib.localstack.calls import recording
 from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.settings import get_settings
 from tests.integration.test_documents import published
@@ -138,9 +139,14 @@ def test_a_read_only_caregiver_cannot_send_and_a_messaging_one_is_named_to_the_o
     # Then the reader is refused (403 forbidden) and the writer's message says who wrote it
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     assert sent.status_code == 201, sent.text
-    thread = staff.get(f"/api/staff/messages/{sent.json()['id']}").json()
+    with recording() as calls:
+        thread = staff.get(f"/api/staff/messages/{sent.json()['id']}").json()
     assert thread["patient_id"] == patient.id
     assert thread["messages"][0]["author_name"] == "Ana Ruiz, mother, for Leo Ruiz"
+    # (the writer's grant read in a batch, the patient's name from the accounts the thread names:
+    # no account or grant read one at a time)
+    assert not [c for c in calls.calls if c.service == "dynamodb" and c.operation == "GetItem"
+                and any(table in (c.resource or "") for table in ("accounts", "grants"))]
     # and both caregivers see the thread in the patient's messages; the patient sees it too
     for api in (reader, writer):
         threads = api.get(f"/api/messages?patient_id={patient.id}").json()["threads"]

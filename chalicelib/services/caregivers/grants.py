@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -367,13 +368,20 @@ def items_for(caller: Caller) -> list[ItemSummary]:
     return items.list_for_patient(caller)
 
 
-def author_label(caregiver_id: str, patient_id: str) -> str | None:
-    """How the office is told who wrote a caregiver's message: "Ana Ruiz, mother, for Leo Ruiz"."""
-    row = grant_store.get(grant_store.grant_id(patient_id, caregiver_id))
-    patient = account_store.get(patient_id)
-    if row is None:
-        return None
-    return f"{row.name}, {row.relationship}, for {patient.name if patient else 'the patient'}"
+# One BatchGetItem reads at most this many rows.
+_BATCH = 100
+
+
+def author_labels(caregiver_ids: Iterable[str], patient_id: str, patient_name: str | None) -> dict[str, str]:
+    """How the office is told who wrote a caregiver's message, by caregiver id: "Ana Ruiz, mother,
+    for Leo Ruiz" (none for a caregiver with no grant of the patient). The grants are read together;
+    the patient's name is the one the caller has already read."""
+    wanted = sorted(set(caregiver_ids))
+    rows = [row for start in range(0, len(wanted), _BATCH)
+            for row in read_together(*(grant_read(patient_id, c) for c in wanted[start:start + _BATCH]))]
+    shown = patient_name or "the patient"
+    return {caregiver: f"{row.name}, {row.relationship}, for {shown}"
+            for caregiver, row in zip(wanted, rows, strict=True) if row is not None}
 
 
 # ---------------------------------------------------------------- who viewed my record

@@ -150,9 +150,11 @@ class Names:
         ids.discard("")
         patients = {t.patient_id for t in threads}
         helpers = {m.author_id for m in history or [] if m.author_role != OFFICE and m.author_id not in patients}
-        labels = {a: caregivers.author_label(a, threads[0].patient_id) for a in helpers} if helpers else {}
-        return cls(import_store.accounts_by_id(ids) if ids else {}, items,
-                   {a: label for a, label in labels.items() if label})
+        accounts = import_store.accounts_by_id(ids) if ids else {}
+        patient = accounts.get(threads[0].patient_id) if threads else None
+        labels = (caregivers.author_labels(helpers, threads[0].patient_id, patient.name if patient else None)
+                  if helpers else {})
+        return cls(accounts, items, labels)
 
     def name(self, account_id: str | None) -> str | None:
         account = self.accounts.get(account_id or "")
