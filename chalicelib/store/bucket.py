@@ -8,9 +8,11 @@ form or link); the S3 calls, their parameters and their error codes stay here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
+from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
@@ -37,6 +39,33 @@ class UploadHead:
     first_bytes: bytes
     size: int
     etag: str
+
+
+@dataclass(frozen=True)
+class CreatedObject:
+    """An object an S3 ObjectCreated notification names: bucket, key (URL-decoded) and ETag."""
+
+    bucket: str
+    key: str
+    etag: str
+
+
+def objects_created(message_body: str, prefix: str) -> list[CreatedObject]:
+    """The objects created under `prefix` that one S3 notification (an SQS message's body) names,
+    keys URL-decoded as S3 sends them; none for the `s3:TestEvent` S3 sends when the notification
+    is set up, and none for a folder marker. ValueError when the body is not JSON."""
+    event = json.loads(message_body)
+    created = []
+    for record in event.get("Records") or []:
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        s3 = record.get("s3") or {}
+        key = unquote_plus(str(s3.get("object", {}).get("key", "")))
+        if not key.startswith(prefix) or key.endswith("/"):
+            continue
+        created.append(CreatedObject(str(s3.get("bucket", {}).get("name", "")), key,
+                                     str(s3.get("object", {}).get("eTag", "")).strip('"')))
+    return created
 
 
 def _s3() -> Any:

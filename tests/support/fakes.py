@@ -465,6 +465,7 @@ class FakeBucket(_Borrowing):
     """The results bucket: objects by (bucket, key)."""
 
     REAL = bucket
+    PURE = frozenset({"objects_created"})  # reads an S3 notification: no call to S3
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], Upload] = {}

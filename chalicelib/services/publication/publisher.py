@@ -30,14 +30,12 @@ published leave `incoming/` together (one DeleteObjects), only once their items 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
-from urllib.parse import unquote_plus
 
 from chalicelib.clock import clock
 from chalicelib.observability import failure, logger, metrics
@@ -235,20 +233,10 @@ class _Checked:
 
 
 def uploads_in(message_body: str) -> list[dict[str, str]]:
-    """The object-created records of one S3 notification (keys URL-decoded as S3 sends them);
-    none for the `s3:TestEvent` S3 sends when the notification is set up."""
-    event = json.loads(message_body)
-    uploads = []
-    for record in event.get("Records") or []:
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        s3 = record.get("s3") or {}
-        key = unquote_plus(s3.get("object", {}).get("key", ""))
-        if not key.startswith(INCOMING) or key.endswith("/"):
-            continue  # the notification filters on incoming/; a folder marker is not an upload
-        uploads.append({"bucket": s3.get("bucket", {}).get("name", ""), "key": key,
-                        "etag": str(s3.get("object", {}).get("eTag", "")).strip('"')})
-    return uploads
+    """The uploads under `incoming/` that one S3 notification names (none for the `s3:TestEvent`,
+    none for a folder marker: the notification filters on incoming/)."""
+    return [{"bucket": o.bucket, "key": o.key, "etag": o.etag}
+            for o in bucket_store.objects_created(message_body, INCOMING)]
 
 
 def publish_messages(message_bodies: list[str]) -> list[int]:

@@ -25,11 +25,9 @@ with its reason. A batch with one bad message publishes the good ones.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_plus
 
 from chalicelib.clock import clock
 from chalicelib.errors import BadRequest
@@ -49,7 +47,7 @@ from chalicelib.store import accounts as account_store
 from chalicelib.store import lab_files
 from chalicelib.store import results as results_store
 from chalicelib.store import work as work_store
-from chalicelib.store.bucket import UploadMissing
+from chalicelib.store.bucket import CreatedObject, UploadMissing, objects_created
 from chalicelib.store.failures import refused_request
 from chalicelib.vocabulary import Role
 
@@ -64,11 +62,7 @@ SOURCE = "lab"
 RemainingMs = Callable[[], int]
 
 
-@dataclass(frozen=True)
-class LabFileRef:
-    bucket: str
-    key: str
-    etag: str
+LabFileRef = CreatedObject  # a file under `lab/` as its S3 notification names it
 
 
 @dataclass
@@ -84,18 +78,7 @@ class _Read:
 def files_in(message_body: str) -> list[LabFileRef]:
     """The objects created under `lab/` that one S3 notification names (keys URL-decoded as S3
     sends them); none for the `s3:TestEvent` S3 sends when the notification is set up."""
-    event = json.loads(message_body)
-    found = []
-    for record in event.get("Records") or []:
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        s3 = record.get("s3") or {}
-        key = unquote_plus(str(s3.get("object", {}).get("key", "")))
-        if not key.startswith(LAB_PREFIX) or key.endswith("/"):
-            continue
-        found.append(LabFileRef(str(s3.get("bucket", {}).get("name", "")), key,
-                                str(s3.get("object", {}).get("eTag", "")).strip('"')))
-    return found
+    return objects_created(message_body, LAB_PREFIX)
 
 
 def quarantine_id(bucket: str, key: str, etag: str, number: int) -> str:
