@@ -211,10 +211,6 @@ def resolve_record_session(request, patient_id: str | None, *,
     return principal, (row if patient_id == principal.account_id else None), None
 
 
-def resolve_principal(request, *, csrf_form_value: str | None = None) -> Principal:
-    return resolve_session(request, csrf_form_value=csrf_form_value)[0]
-
-
 def check_session_state(principal: Principal, *, allow_password_change: bool = False,
                         allow_factor_owed: bool = False) -> None:
     """What a session that is not whole may do. An account that has a second factor gives it

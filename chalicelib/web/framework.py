@@ -44,11 +44,12 @@ from chalicelib.frontdoor import (
     named_ids,
     parse_form,
     read_cookie,
-    resolve_principal,
+    resolve_session,
     session_cookie,
     user_agent,
 )
 from chalicelib.i18n import N_
+from chalicelib.services.access import mfa
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.access.sessions import Principal
 from chalicelib.services.accounts import registry as accounts
@@ -295,10 +296,16 @@ def page(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *, acces
 
 
 def _sign_in_required(ctx: PageCtx, allow_password_change: bool, allow_factor_owed: bool = False) -> Principal:
-    ctx.principal = principal = resolve_principal(ctx.request, csrf_form_value=ctx.form.get("csrf_token"))
+    """The session, and the account the page greets (its name, role and language), read in the
+    session's own round trip (the session's check reads that row already)."""
+    principal, account = resolve_session(ctx.request, csrf_form_value=ctx.form.get("csrf_token"),
+                                         with_session=mfa.ACCOUNT_READ)
+    ctx.principal = principal
     check_session_state(principal, allow_password_change=allow_password_change, allow_factor_owed=allow_factor_owed)
     if not principal.must_change_password:
-        ctx.account = accounts.me(principal)
+        if account is None:
+            raise NotFound(N_("The account no longer exists."))
+        ctx.account = accounts.account_json(account)
     return principal
 
 
