@@ -410,11 +410,15 @@ def test_the_office_ends_a_caregivers_access_from_the_patients_record(portal, st
     # When the office ends that grant (after naming it under another patient, and an unknown one)
     under_other = staff.request("DELETE", f"/api/staff/patients/{other.id}/proxies/{grant_id}")
     unknown = staff.request("DELETE", f"/api/staff/patients/{patient.id}/proxies/{patient.id}-c_00000000000000000000")
-    ended = staff.request("DELETE", f"/api/staff/patients/{patient.id}/proxies/{grant_id}")
+    with recording() as calls:
+        ended = staff.request("DELETE", f"/api/staff/patients/{patient.id}/proxies/{grant_id}")
     again = staff.request("DELETE", f"/api/staff/patients/{patient.id}/proxies/{grant_id}")
 
     # Then only the patient's own grant ends (the others are the 404 of an unknown id), once
     assert [under_other.status_code, unknown.status_code] == [404, 404]
+    # (the patient's account read once: checked, then mailed)
+    assert [c.operation for c in calls.calls if c.service == "dynamodb" and "accounts" in (c.resource or "")
+            and c.operation in ("GetItem", "BatchGetItem")] == ["BatchGetItem", "GetItem"]
     assert under_other.json()["error"] == "not_found"
     assert [ended.status_code, again.status_code] == [204, 204]
     # and the caregiver's very next request answers 404; the patient sees the grant ended

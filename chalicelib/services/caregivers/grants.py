@@ -325,17 +325,21 @@ def revoke(caller: Caller, grant_key: str) -> None:
 def revoke_for_patient(caller: Caller, patient_id: str, grant_key: str) -> None:
     """The office ends one of a patient's grants, as the patient would (the patient is mailed, the
     trail names the staff member). An unknown patient, or a grant of another patient's, is a 404."""
-    _revoke(caller, accounts.get_patient(patient_id).id, grant_key, clock.now())
+    patient = accounts.get_patient(patient_id)
+    _revoke(caller, patient.id, grant_key, clock.now(), patient)
 
 
-def _revoke(caller: Caller, patient_id: str | None, grant_key: str, now: datetime) -> None:
+def _revoke(caller: Caller, patient_id: str | None, grant_key: str, now: datetime,
+            patient: account_store.Account | None = None) -> None:
+    """`patient` is the patient's account when the caller has read it already (it is mailed)."""
     row = grant_store.get(grant_key) if len(grant_key) <= 200 else None
     if row is None or row.patient_id != patient_id:
         audit.record_for(caller, "proxy.revoke", outcome="not_found", target_id=grant_key[:100])
         raise NotFound(N_("No caregiver with that id."))
     if not grant_store.revoke(row, now):
         return
-    patient_mail = account_mail.send(accounts.get_patient(row.patient_id), "caregiver_changed", change="revoked")
+    patient_mail = account_mail.send(patient or accounts.get_patient(row.patient_id), "caregiver_changed",
+                                     change="revoked")
     audit.record_for(caller, "proxy.revoke", patient_id=row.patient_id, target_id=row.caregiver_id,
                      detail={"patient_mail": patient_mail})
 
