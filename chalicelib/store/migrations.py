@@ -24,12 +24,14 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.accounts import STAFF_SHARD, Account
-from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table, transact
 from chalicelib.store.items import Item
 from chalicelib.store.sessions import Session
 from chalicelib.store.uploads import PendingUpload
+from chalicelib.store.work import WorkEntry
 from chalicelib.vocabulary import OFFICE_ROLES
 
 IN_PROGRESS, DONE = "in_progress", "done"
@@ -219,3 +221,23 @@ def rewrite_phone(account: Account, typed: str, e164: str) -> bool:
     """Store a phone number typed before numbers were kept in E.164 as its E.164 form. False when
     the number on file changed meanwhile (its new one was checked when it was typed)."""
     return conditional(lambda: account.update(actions=[Account.phone.set(e164)], condition=Account.phone == typed))
+
+
+def open_work(open_kind: str) -> RowSource[WorkEntry]:
+    """The open work entries still queued under `open_kind`."""
+    return RowSource(WorkEntry, WorkEntry.open_kind == open_kind)
+
+
+def requeue(entry: WorkEntry, was: str, routed: list[WorkEntry]) -> bool:
+    """Queue an open entry under its route's key (`routed[0]`, the same entry with its new
+    `open_kind` and data), and put the entries of its further routes, in one transaction. False
+    when the entry is no longer queued under `was` (closed, or requeued meanwhile)."""
+    first, *further = routed
+
+    def write(tx: TransactWrite) -> None:
+        tx.update(entry, actions=[WorkEntry.open_kind.set(first.open_kind), WorkEntry.data.set(first.data)],
+                  condition=WorkEntry.open_kind == was)
+        for row in further:
+            tx.save(row, condition=WorkEntry.id.does_not_exist())
+
+    return transact(write)

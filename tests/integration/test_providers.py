@@ -11,10 +11,16 @@ import secrets
 
 import pytest
 
+from chalicelib.clock import clock
 from chalicelib.localstack import pump
+from chalicelib.localstack.calls import Call, Recorder, recording
+from chalicelib.services.maintenance import migrations
+from chalicelib.services.providers import review
+from chalicelib.store import migrations as migration_store
+from chalicelib.store import work as work_store
 from tests.conftest import STAFF_PASSWORD
 from tests.fixtures.lab import personalised
-from tests.integration.test_lab_reading import BORN, drop, glucose, result_ids
+from tests.integration.test_lab_reading import BORN, drop, glucose, published, result_ids
 from tests.support.lifecycle import events, new_member
 from tests.support.pages import page_csrf, signed_in_pages
 
@@ -82,6 +88,58 @@ def test_results_are_routed_by_npi_by_name_and_else_to_every_provider_critical_f
     # And the provider known by name has the result that names them and the unmatched one (newer)
     assert [r["id"] for r in theirs] == [ids["nobody"], ids["named"]]
     assert theirs[1]["routed_to_me"] is True and theirs[1]["ordered_by_name"].startswith("Bea Zed")
+
+
+class _QueueKeys(Recorder):
+    """The keys the open-queue index is queried by."""
+
+    keys: list[str]
+
+    def add(self, call: Call, params: dict | None = None) -> None:
+        if call.operation == "Query" and (params or {}).get("IndexName") == "open_queue":
+            self.keys = [*getattr(self, "keys", []), *(v["S"] for v in params["ExpressionAttributeValues"].values()
+                                                       if "S" in v and v["S"].startswith("result_review"))]
+
+
+def test_a_providers_list_reads_only_their_results_and_every_providers_not_the_backlog(office):
+    # Given results routed when they were published: to one provider, to the other, to every provider
+    by_npi, by_name, patient, ids = office
+
+    # When the provider known by name opens their list
+    with recording(_QueueKeys()) as queried:
+        theirs = _listed(by_name.api)
+
+    # Then the list read their own key and every provider's, never the results routed to another
+    assert sorted(queried.keys) == sorted([f"result_review@{by_name.id}", "result_review@*"])
+    assert ids["named"] in {r["id"] for r in theirs} and ids["critical"] not in {r["id"] for r in theirs}
+
+
+def test_a_result_waiting_from_before_routing_at_publication_is_routed_by_the_migration(office, portal, staff):
+    # Given a result of the NPI provider's whose review entry was queued the old way: under the
+    # bare kind, with no route recorded (as results published before routing at publication were)
+    by_npi, by_name, _, ids = office
+    patient = portal.new_patient(staff, date_of_birth=BORN)
+    npi = work_store.get(review.entry_id(ids["npi"], 1)).data.as_dict()["ordered_by_npi"].encode()
+    result = published(staff, patient, _ordered_by(glucose(patient.mrn), npi + b"^PRIMARY^PATRICIA P"))
+    entry = work_store.get(review.entry_id(result, 1))
+    entry.update(actions=[work_store.WorkEntry.open_kind.set(review.RESULT_REVIEW),
+                          work_store.WorkEntry.data.set({k: v for k, v in entry.data.as_dict().items() if k != "routed_to"})])
+    assert result not in {r["id"] for r in _listed(by_npi.api)}
+    migration = next(m for m in migrations.MIGRATIONS if m.id == "0005-results-to-review-routed")
+    [old] = [row for page, _ in migration_store.pages(migration.rows, None, 100) for row in page if row.id == entry.id]
+
+    # When the migration meets it, dry and then for real, and then again (a page seen twice)
+    dry = migration.change(old, clock.now(), True)
+    listed_after_dry_run = {r["id"] for r in _listed(by_npi.api)}
+    real = migration.change(old, clock.now(), False)
+    again = migration.change(old, clock.now(), False)
+
+    # Then the dry run changed nothing, the real run queued it on its provider's list (only), once
+    assert (dry, real, again) == (True, True, False)
+    assert result not in listed_after_dry_run
+    assert result in {r["id"] for r in _listed(by_npi.api)}
+    assert result not in {r["id"] for r in _listed(by_name.api)}
+    assert work_store.get(entry.id).data.as_dict()["routed_to"] == [by_npi.id]
 
 
 def test_a_review_with_a_comment_reaches_the_patient_under_the_providers_name(office, admin):

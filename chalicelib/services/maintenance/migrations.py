@@ -27,12 +27,14 @@ from chalicelib.observability import logger
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.accounts import phone
+from chalicelib.services.providers import review
 from chalicelib.services.publication.publisher import INCOMING  # a portal upload lands at incoming/<upload id>
 from chalicelib.store import backups as backup_store
 from chalicelib.store import migrations as store
 from chalicelib.store.accounts import Account
 from chalicelib.store.sessions import Session
 from chalicelib.store.uploads import PendingUpload
+from chalicelib.store.work import WorkEntry
 
 # A published upload's S3 event can come again (a redelivery, a dead letter replayed) for as long as
 # SQS keeps a message: 14 days at most. Until then the publisher may still look at its pending row.
@@ -78,6 +80,10 @@ def _phone_in_e164(account: Account, now: datetime, dry_run: bool) -> bool:
     return dry_run or store.rewrite_phone(account, typed, e164)
 
 
+def _review_routed(entry: WorkEntry, now: datetime, dry_run: bool) -> bool:
+    return dry_run or store.requeue(entry, review.RESULT_REVIEW, review.routed_now(entry))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     # Second round: the admin's staff list is one Query of the name index's "staff" shard. Staff
     # and admins created by the first release have no name keys (only patients had), so the
@@ -105,6 +111,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004-phones-in-e164",
               "Phone numbers stored as typed are stored in E.164, as text messages need",
               _phone_in_e164, store.ACCOUNTS_WITH_PHONE),
+    # Third round: a result's review entry is routed when the result is published and queued under
+    # its provider's key (`result_review@<provider id>`, or `@*` for every provider), so a
+    # provider's list reads only its own entries. Entries still open from before were queued under
+    # the bare kind, where no list reads any more: each is routed now, as a new result would be.
+    Migration("0005-results-to-review-routed",
+              "Results waiting for review are routed to their provider's list, as new results are",
+              _review_routed, store.open_work(review.RESULT_REVIEW)),
 )
 
 

@@ -1,9 +1,12 @@
 """A provider's "Results to review": every version of a result puts an open `result_review` entry
-on the work table (in the version's own transaction, `results.publish`); the list reads the open
-entries (the sparse `open_queue` index: only what is still to review) and keeps those routed to
-the provider. A review closes the result's entries and, with a comment, adds it to the result
-under the provider's name (`role: "provider"`): the result is unread again and the patient told
-(the comment never goes into the notice)."""
+on the work table (in the version's own transaction, `results.publish`), routed there and then
+(`providers.routing`): the entry records the providers it goes to (`routed_to`, or every provider)
+and sits in the sparse `open_queue` index under its route's key (`result_review@<provider id>`, or
+`result_review@*`); a result routed to several providers adds one entry per further provider. The
+list reads only its provider's key and every provider's key, so it costs what it shows, not the
+backlog. A review closes the result's entries and, with a comment, adds it to the result under the
+provider's name (`role: "provider"`): the result is unread again and the patient told (the comment
+never goes into the notice)."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from chalicelib.vocabulary import Role
 
 RESULT_REVIEW = "result_review"  # the work entry's kind
 RESULT = "result"  # the item kind of a lab result
+EVERY_PROVIDER = "*"  # the route of a result that names no provider of the portal
 _TRIES = 3
 
 
@@ -36,12 +40,31 @@ def entry_id(result_id: str, version: int) -> str:
     return f"{RESULT_REVIEW}#{result_id}#v{version}"
 
 
-def new_entry(result_id: str, version: int, patient_id: str, data: dict[str, Any], now: datetime
-              ) -> work_store.WorkEntry:
-    """The open review entry of one version (written in the version's transaction)."""
-    return work_store.WorkEntry(entry_id(result_id, version), kind=RESULT_REVIEW, open_kind=RESULT_REVIEW,
-                                created_at=now, patient_id=patient_id, item_id=result_id, reason="to_review",
-                                data={"result_id": result_id, "version": version, **data})
+def _queue(route: str) -> str:
+    """The open-queue key of the entries routed to one provider (or to every provider)."""
+    return f"{RESULT_REVIEW}@{route}"
+
+
+def new_entries(result_id: str, version: int, patient_id: str, data: dict[str, Any], now: datetime
+                ) -> list[work_store.WorkEntry]:
+    """The open review entries of one version, routed now (written in the version's transaction):
+    the version's entry under its first provider's key, and one more per further provider."""
+    to, named = routing.routed(data, routing.providers())
+    routes = [p.id for p in to] if named else [EVERY_PROVIDER]
+    body = {"result_id": result_id, "version": version, **data, "routed_to": routes}
+    first = entry_id(result_id, version)
+    return [work_store.WorkEntry(first if n == 0 else f"{first}@{route}", kind=RESULT_REVIEW,
+                                 open_kind=_queue(route), created_at=now, patient_id=patient_id, item_id=result_id,
+                                 reason="to_review", data=body)
+            for n, route in enumerate(routes)]
+
+
+def routed_now(entry: work_store.WorkEntry) -> list[work_store.WorkEntry]:
+    """The entries an open review entry written before results were routed at publication (queued
+    under the bare kind) becomes: itself under its route's key, and one per further provider."""
+    data = _data(entry)
+    return new_entries(str(data.get("result_id") or entry.item_id), int(data.get("version") or 1),
+                       entry.patient_id or "", data, entry.created_at)
 
 
 def last_review(result_id: str, versions: int) -> tuple[str | None, datetime | None]:
@@ -71,6 +94,10 @@ def _data(entry: work_store.WorkEntry) -> dict[str, Any]:
     return data
 
 
+def _routes(data: dict[str, Any]) -> list[str]:
+    return [str(route) for route in data.get("routed_to") or [EVERY_PROVIDER]]
+
+
 def _sort_key(row: ResultToReview) -> tuple[int, int, float]:
     reported = row["reported_at"] or row["waiting_since"]
     moment = datetime.fromisoformat(reported.replace("Z", "+00:00")).timestamp()
@@ -81,13 +108,10 @@ def to_review(caller: Caller) -> ResultsToReview:
     """The results routed to the calling provider (and those routed to nobody) that no provider has
     reviewed yet: critical first, then abnormal, then newest; each result once (its latest version)."""
     me = _provider(caller)
-    among = routing.providers()
     latest: dict[str, tuple[work_store.WorkEntry, bool]] = {}
-    for entry in work_store.open_entries(RESULT_REVIEW):
+    for entry, named in [*((e, True) for e in work_store.open_entries(_queue(me.id))),
+                         *((e, False) for e in work_store.open_entries(_queue(EVERY_PROVIDER)))]:
         data = _data(entry)
-        to, named = routing.routed(data, among)
-        if me.id not in {p.id for p in to}:
-            continue
         known = latest.get(entry.item_id or "")
         if known is None or int(_data(known[0]).get("version") or 1) < int(data.get("version") or 1):
             latest[entry.item_id or ""] = (entry, named)
@@ -139,8 +163,12 @@ def review(caller: Caller, result_id: str, comment: str | None) -> Reviewed:
         raise NotFound(N_("No result with that id."))
     versions = int(item.version or 1)
     entries = work_store.open_among([entry_id(result_id, v) for v in range(1, versions + 1)])
-    data = _data(entries[-1]) if entries else {}
-    to, named = routing.routed(data, routing.providers()) if entries else ([], False)
+    routes = _routes(_data(entries[-1])) if entries else []
+    named = bool(routes) and routes != [EVERY_PROVIDER]
+    further = [f"{e.id}@{route}" for e in entries for route in _routes(_data(e))[1:]]
+    entries += work_store.open_among(further) if further else []
+    found = import_store.accounts_by_id(routes) if named else {}
+    to = [found[route] for route in routes if route in found]
     text = (comment or "").strip()
     if text:
         _comment_on(item, me.name, text)

@@ -1,7 +1,8 @@
 """Which provider a result goes to: the one whose NPI the order names (OBR-16, else ORC-12,
 component 1), else the one whose family and given names match the ordering provider's; a result
-that matches no provider goes to every provider. Routed when read, so a provider created later
-receives the results already waiting for them."""
+that matches no provider goes to every provider. Routed when the result is published (the review
+entry records the route), so a provider's list reads only its own entries and every provider's;
+a provider created later receives the results waiting for every provider."""
 
 from __future__ import annotations
 

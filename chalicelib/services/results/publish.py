@@ -95,15 +95,15 @@ def _critical(result: str, row: results_store.ResultVersion, report: Report, now
 
 def _to_review(result: str, row: results_store.ResultVersion, report: Report, now: datetime) -> list[Any]:
     """Every version goes on the providers' "Results to review" (the ordering provider's, else
-    everyone's: `providers.routing`), in the version's transaction."""
+    everyone's: `providers.routing`), routed now, in the version's transaction."""
     ordered = report.ordered_by
-    return [review.new_entry(result, int(row.version), row.patient_id, {
+    return review.new_entries(result, int(row.version), row.patient_id, {
         "title": report.title, "flags": sum(1 for o in report.observations if o.flag),
         "critical": bool(row.critical), "reported_at": iso(report.reported_at or now),
         "released_at": iso(row.released_at), "ordered_by_npi": row.ordered_by_npi,
         "ordered_by_name": row.ordered_by_name, "ordered_by_family": ordered.family if ordered else None,
         "ordered_by_given": ordered.given if ordered else None,
-    }, now)]
+    }, now)
 
 
 def _send(notice: outbox.Notice, account: account_store.Account, extras: list[Any], result: str) -> str:
