@@ -132,6 +132,11 @@ class NotificationsBody(Body):
     sms: bool
 
 
+# When the patient's lab results are released to them: at once, or once a provider reviewed them.
+class ResultReleaseBody(Body):
+    when: Literal["immediately", "after_review"]
+
+
 # Enrolling with the code of an enrolment letter: case, dashes and spaces do not matter.
 class EnrolBody(Body):
     code: Annotated[Text, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+$")]

@@ -70,15 +70,17 @@ class Function:
 FUNCTIONS: dict[str, Function] = {
     API_FUNCTION: Function(
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "exports": WRITE, "grants": WRITE, "idempotency": WRITE,
-                "item_lists": WRITE, "items": WRITE, "messages": WRITE, "name_words": WRITE, "outbox": WRITE,
-                "pending_uploads": WRITE, "results": READ, "sessions": WRITE, "threads": WRITE, "uniques": WRITE,
-                "work": WRITE},
+                "incidents": WRITE, "item_lists": WRITE, "items": WRITE, "messages": WRITE, "name_words": WRITE,
+                "outbox": WRITE, "pending_uploads": WRITE, "results": READ, "sessions": WRITE, "threads": WRITE,
+                "uniques": WRITE, "work": WRITE},
         # Presigned uploads (incoming/) and downloads (documents, take-away zips, letters, quarantined
         # files for staff) are signed with the role's credentials, and staff send a quarantined upload
-        # back through incoming/ (a lab message through lab/). Backups (backups/) and files still being
-        # published are out of its reach. The API deletes no object.
+        # back through incoming/ (a lab message through lab/). A document refiled to the right patient
+        # is a copy of its misfiled file (CopyObject: GetObject on it, PutObject on the copy), filed
+        # under documents/refiled/ only: the API overwrites no filed upload. Backups (backups/) and
+        # files still being published are out of its reach. The API deletes no object.
         objects={"s3:GetObject": ("documents/", "exports/", "letters/", "quarantine/"),
-                 "s3:PutObject": ("incoming/", "lab/", "letters/")},
+                 "s3:PutObject": ("documents/refiled/", "incoming/", "lab/", "letters/")},
         sends_to=("RECOVERY_QUEUE_NAME", "EXPORT_QUEUE_NAME"),
         mails=True,
         texts=True,

@@ -145,6 +145,8 @@ def _own_follow_up(request):
 
     for item in item_store.in_follow_up():
         item_store.stop_follow_up(item)
+    for item in item_store.held():  # held lab results, due for release when their hold runs out
+        item_store.stop_follow_up(item)
 
 
 @pytest.fixture

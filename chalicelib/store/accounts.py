@@ -140,6 +140,9 @@ class Account(PortalModel):
     enrolment_failures = NumberAttribute(null=True)
     enrolment_letter_id = NullableText()
     language = NullableText()  # en | es: the language of the account's pages and mails (en when unset)
+    # A patient's own choice of when their lab results are released to them: "after_review" (each
+    # waits for a provider's review, at most RESULT_HOLD_DAYS); unset: immediately.
+    result_release = NullableText()
     search_shard = NullableText()
     name_lower = NullableText()
     password_hash = NullableText()
@@ -469,6 +472,12 @@ def change_email(account: Account, email: str, now: datetime) -> None:
 def change_phone(account: Account, phone: str | None, now: datetime) -> None:
     """The phone on file (None removes it)."""
     account.update(actions=[Account.phone.set(phone) if phone else Account.phone.remove(),
+                            Account.updated_at.set(now)])
+
+
+def set_result_release(account: Account, when: str | None, now: datetime) -> None:
+    """When the patient's results are released to them: "after_review", or None (immediately)."""
+    account.update(actions=[Account.result_release.set(when) if when else Account.result_release.remove(),
                             Account.updated_at.set(now)])
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
 from chalicelib.store.base import NullableText, PortalModel, meta, table
 
@@ -33,6 +33,19 @@ class ActorIndex(GlobalSecondaryIndex["AuditEvent"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class TargetIndex(GlobalSecondaryIndex["AuditEvent"]):
+    """The events about one target (a document, an account), in the order of their ids: who opened
+    a document is a Query of its own events, never of its patient's whole trail. Only what that
+    question needs is projected."""
+
+    class Meta:
+        index_name = "by_target"
+        projection = IncludeProjection(["at", "action", "outcome", "actor_id", "actor_role"])
+
+    target_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
 @table
 class AuditEvent(PortalModel):
     Meta = meta("audit")
@@ -51,6 +64,7 @@ class AuditEvent(PortalModel):
 
     by_patient = PatientIndex()
     by_actor = ActorIndex()
+    by_target = TargetIndex()
 
 
 # The time part of the last id this process gave out (see `event_id`).
@@ -118,3 +132,18 @@ def views_of_patient(patient_id: str, actions: tuple[str, ...], *, before: str |
         & (AuditEvent.actor_id != patient_id)))
     page = rows[:limit]
     return page, (page[-1].id if len(rows) > limit else None)
+
+
+def _id_bound(moment: datetime) -> str:
+    """The start of the ids of events at `moment` (ids begin with their time, see `event_id`)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+
+
+def successes_about(target_id: str, actions: tuple[str, ...], since: datetime, until: datetime,
+                    limit: int = 1000) -> list[AuditEvent]:
+    """Successful events of `actions` about one target between `since` and `until` (to the second,
+    both included), oldest first: a Query of the target index (its own events only)."""
+    upper = f"{until.astimezone(UTC) + timedelta(seconds=1):%Y-%m-%dT%H:%M:%S}"
+    return list(AuditEvent.by_target.query(
+        target_id, AuditEvent.id.between(_id_bound(since), upper), limit=limit,
+        filter_condition=AuditEvent.action.is_in(*actions) & (AuditEvent.outcome == "ok")))

@@ -1,7 +1,8 @@
 """The results bucket: the only code that talks to S3.
 
 The bucket holds `incoming/...` (uploads waiting for the publisher), `documents/<patient id>/<item id>`
-(filed documents, encrypted at rest) and `quarantine/<id>` (uploads that could not be published).
+(filed documents, encrypted at rest; a refiled document is a copy of its misfiled one) and
+`quarantine/<id>` (uploads that could not be published).
 Services name what they want done (read an upload's head, file it, quarantine it, a presigned
 form or link); the S3 calls, their parameters and their error codes stay here.
 """
@@ -122,6 +123,14 @@ def file_upload(bucket: str, key: str, etag: str, destination: str, content_type
     """File the upload under the patient with the type found in its content, and without any
     user metadata: the item holds the title and comments, the file needs none of them."""
     _copy(bucket, key, etag, destination, MetadataDirective="REPLACE", ContentType=content_type,
+          ContentDisposition="inline")
+
+
+def file_copy(bucket: str, filed_key: str, destination: str, content_type: str) -> None:
+    """File a copy of a filed document under another key (a document refiled to the right patient:
+    the same file, copied inside the bucket, never sent again), with the type it was filed with and
+    no user metadata. Copying again gives the same object, so a retried refile may copy twice."""
+    _copy(bucket, filed_key, "", destination, MetadataDirective="REPLACE", ContentType=content_type,
           ContentDisposition="inline")
 
 

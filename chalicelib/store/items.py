@@ -50,6 +50,10 @@ if TYPE_CHECKING:
     from chalicelib.store.work import WorkEntry
 
 DUE_SHARD = "due"
+# A lab result held back from its patient (until a provider reviews it, at most RESULT_HOLD_DAYS):
+# `held_at` is set, and `due_shard` is this, `due_at` when the hold runs out; the same sparse
+# `follow_up_due` index then finds the holds that are due, under a key of their own.
+HELD_SHARD = "held"
 READ_SHARD_PREFIX = "read#"
 
 
@@ -144,6 +148,11 @@ class Item(PortalModel):
     retracted_at = UTCDateTimeAttribute(null=True)
     retracted_by = NullableText()
     retraction_reason = NullableText()
+    # Release (lab results): `held_at` is set exactly while the result is held from its patient
+    # (absent from their list, 404 to them, no notice yet); `released_at` is when a held result was
+    # released (absent: released on arrival, at `created_at`).
+    held_at = UTCDateTimeAttribute(null=True)
+    released_at = UTCDateTimeAttribute(null=True)
 
     by_patient = PatientIndex()
     follow_up_due = DueIndex()
@@ -331,6 +340,23 @@ def add_comment_with_notice(item: Item, comment: Comment, now: datetime, due_at:
     return _transact_item(item, actions, condition, ((notice, type(notice).id.does_not_exist()),), list_read_at=None)
 
 
+def is_held(item: Item) -> bool:
+    """Held from its patient (a lab result waiting for review): not theirs to see yet."""
+    return item.held_at is not None
+
+
+def held_due(now: datetime, limit: int = 100, last_evaluated_key: dict[str, Any] | None = None
+             ) -> ResultIterator[Item]:
+    """Held results whose hold has run out by `now`, oldest first, one page at a time: a query of
+    the sparse index under the holds' own key, so it reads only what is due."""
+    return Item.follow_up_due.query(HELD_SHARD, Item.due_at <= now, limit=limit, last_evaluated_key=last_evaluated_key)
+
+
+def held(limit: int | None = None) -> Iterable[Item]:
+    """Every held result, whenever its hold runs out."""
+    return Item.follow_up_due.query(HELD_SHARD, limit=limit)
+
+
 def due(now: datetime, limit: int = 100, last_evaluated_key: dict[str, Any] | None = None) -> ResultIterator[Item]:
     """Unread items whose next follow-up time has come, oldest first, one page at a time."""
     return Item.follow_up_due.query(
@@ -341,11 +367,10 @@ def due(now: datetime, limit: int = 100, last_evaluated_key: dict[str, Any] | No
     )
 
 
-def retract(item: Item, now: datetime, by: str, reason: str) -> bool:
-    """Take a document back: it leaves follow-up and its list entry turns neutral (no title), in
-    ONE transaction. The file and the item stay, for the record. False when it was retracted
-    already."""
-    actions: list[Action] = [
+def retract_actions(now: datetime, by: str, reason: str) -> list[Action]:
+    """The update actions that retract a document (for a caller that writes it in a transaction
+    with other rows, as a refile does)."""
+    return [
         Item.status.set(RETRACTED),
         Item.retracted_at.set(now),
         Item.retracted_by.set(by),
@@ -360,6 +385,13 @@ def retract(item: Item, now: datetime, by: str, reason: str) -> bool:
 
 
 def first_version(item: Item) -> Version:
+
+
+def retract(item: Item, now: datetime, by: str, reason: str) -> bool:
+    """Take a document back: it leaves follow-up and its list entry turns neutral (no title), in
+    ONE transaction. The file and the item stay, for the record. False when it was retracted
+    already."""
+    actions = retract_actions(now, by, reason)
     """The version a document published before any replacement had (or its first one)."""
     source = item.source.as_dict() if item.source is not None else {}
     return Version(version=1, published_at=item.created_at, s3_key=item.s3_key or "", content_type=item.content_type,

@@ -9,6 +9,7 @@ from chalicelib.store import (  # noqa: F401
     exports,
     grants,
     idempotency,
+    incidents,
     item_lists,
     items,
     messages,

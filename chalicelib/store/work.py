@@ -134,3 +134,8 @@ def link_patient(entry: WorkEntry, patient_id: str) -> bool:
     False when the entry is closed."""
     return conditional(lambda: entry.update(actions=[WorkEntry.patient_id.set(patient_id)],
                                             condition=WorkEntry.open_kind.exists()))
+
+
+def set_data(entry: WorkEntry, name: str, value: str) -> None:
+    """Set one field of an entry's data (a released result's `released_at` on its review entry)."""
+    entry.update(actions=[WorkEntry.data[name].set(value)])

@@ -1,4 +1,5 @@
-"""My Profile: who am I, change username, email and phone, choose the language and how notices come."""
+"""My Profile: who am I, change username, email and phone, choose the language, how notices come and
+when results are released."""
 
 from chalice import Blueprint
 
@@ -6,10 +7,11 @@ from chalicelib.api.answers import Email, Language, Username
 from chalicelib.api.http import PATIENT, SIGNED_IN, Ctx, route
 from chalicelib.services.accounts import contact
 from chalicelib.services.accounts import registry as accounts
-from chalicelib.services.accounts.answers import Notifications
+from chalicelib.services.accounts.answers import Notifications, ResultRelease
 from chalicelib.services.accounts.contact import PhoneAnswer
 from chalicelib.services.caregivers import grants as caregivers
 from chalicelib.services.caregivers.answers import MyAccount
+from chalicelib.services.results import release
 
 bp = Blueprint(__name__)
 
@@ -54,3 +56,11 @@ def change_phone(ctx: Ctx):
 def choose_notifications(ctx: Ctx):
     """Choose how notices of new items reach you: email, text messages (SMS), or both."""
     return contact.choose_my_channels(ctx.caller, ctx.body.email, ctx.body.sms)
+
+
+@route(bp, "/api/me/result-release", "PUT", access=PATIENT, response=ResultRelease, body="ResultReleaseBody",
+       responses={400: "invalid_request: immediately or after_review"})
+def choose_result_release(ctx: Ctx):
+    """Choose when your lab results are released to you: `immediately` (on arrival, the default) or
+    `after_review` (once your provider has reviewed each one, at most RESULT_HOLD_DAYS days)."""
+    return release.choose(ctx.caller, ctx.body.when)

@@ -17,6 +17,16 @@ class Notifications(TypedDict):
     sms: bool
 
 
+# When a patient's lab results are released to them: at once, or once a provider reviewed them.
+ResultReleaseChoice = Literal["immediately", "after_review"]
+
+
+class ResultRelease(TypedDict):
+    """The patient's own choice of when their results are released (`PUT /api/me/result-release`)."""
+
+    when: ResultReleaseChoice
+
+
 class Account(TypedDict):
     """An account as its owner (and an admin who made it) sees it (`registry.account_json`)."""
 
@@ -29,6 +39,7 @@ class Account(TypedDict):
     language: LanguageCode
     phone: str | None  # E.164
     notifications: Notifications
+    result_release: ResultReleaseChoice  # a patient's choice ("immediately" for every other account)
 
 
 class Patient(Account):

@@ -68,6 +68,7 @@ def account_json(account: Account) -> AccountAnswer:
         "email_status": account.email_status,
         "phone": account.phone,
         "notifications": contact.notifications_json(account),
+        "result_release": "after_review" if account.result_release == "after_review" else "immediately",
         "language": cast(LanguageCode, account.language or "en"),
     }
 

@@ -107,6 +107,7 @@ class SweepSummary(TypedDict):
     suppressed: int
     errors: int
     stopped: int
+    released: int  # held lab results released because their hold ran out
     complete: bool
     retries: dict[str, int]
     digest: str | None

@@ -7,6 +7,10 @@ claims the next notice (a conditional transaction with the notice's outbox row: 
 once never send a notice twice) or, after MAX_NOTICES notices or when the address on file is
 bad, escalates it to the staff follow-up queue. It stops in time before the Lambda deadline;
 what it did not reach is still due and the next run carries on.
+
+First, it releases the held lab results whose hold ran out (`results.release`), read the same way
+from the same sparse index under the holds' own key: their notices go out then, and their
+follow-up counts from then.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from chalicelib.services.followup import digest, notices
 from chalicelib.services.followup import work_queue as queue
 from chalicelib.services.followup.answers import FollowUpCalled, ResolvedEntry
 from chalicelib.services.followup.answers import SweepSummary as SweepAnswer
+from chalicelib.services.providers import review
+from chalicelib.services.results import release
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import audit as audit_store
@@ -59,6 +65,7 @@ class SweepSummary:
     suppressed: int = 0  # not sent: the address on file is bad
     errors: int = 0  # an AWS call failed in passing: still due, tried again next run
     stopped: int = 0  # taken out of follow-up: the patient's portal access is closed
+    released: int = 0  # held lab results released: their hold ran out (their notices are not in `notified`)
     complete: bool = True  # False when it stopped for the deadline; the next run carries on
     retries: dict[str, int] = field(default_factory=dict)
     digest: str | None = None
@@ -144,9 +151,22 @@ def follow_up_item(item: item_store.Item, now: datetime, summary: SweepSummary,
     _notify(item, account, now, summary)
 
 
+def _release_held(now: datetime, remaining_ms: RemainingMs | None, summary: SweepSummary) -> None:
+    """Release the held lab results whose hold ran out by `now` (reads only those)."""
+    swept = release.release_due(now, lambda: _out_of_time(remaining_ms), review.mark_released)
+    summary.released += swept.released
+    summary.taken += swept.taken
+    summary.errors += swept.errors
+    summary.complete = summary.complete and swept.complete
+
+
 def sweep(now: datetime, remaining_ms: RemainingMs | None = None, page_size: int = PAGE_SIZE) -> SweepSummary:
-    """Follow up every item due at `now`, oldest first, one page at a time."""
+    """Release the held results that are due, then follow up every item due at `now`, oldest
+    first, one page at a time."""
     summary = SweepSummary(now=iso(now))
+    _release_held(now, remaining_ms, summary)
+    if not summary.complete:
+        return summary
     accounts: dict[str, account_store.Account | None] = {}
     last_key = None
     while True:

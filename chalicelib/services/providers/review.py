@@ -22,6 +22,7 @@ from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import notices
 from chalicelib.services.providers import routing
 from chalicelib.services.providers.answers import ResultsToReview, ResultToReview, Reviewed
+from chalicelib.services.results import release
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
@@ -65,6 +66,15 @@ def routed_now(entry: work_store.WorkEntry) -> list[work_store.WorkEntry]:
     data = _data(entry)
     return new_entries(str(data.get("result_id") or entry.item_id), int(data.get("version") or 1),
                        entry.patient_id or "", data, entry.created_at)
+
+
+def mark_released(result_id: str, version: int, at: datetime) -> None:
+    """A held result was released (by the sweep): its open entries of that version show when, as
+    the list's `released_at` (one batched read of the version's entries, and a write each)."""
+    first = work_store.among([entry_id(result_id, version)])
+    further = [f"{e.id}@{route}" for e in first if e.open_kind for route in _routes(_data(e))[1:]]
+    for entry in [e for e in first if e.open_kind] + (work_store.open_among(further) if further else []):
+        work_store.set_data(entry, "released_at", iso(at))
 
 
 def last_review(result_id: str, versions: int) -> tuple[str | None, datetime | None]:
@@ -170,7 +180,9 @@ def review(caller: Caller, result_id: str, comment: str | None) -> Reviewed:
     found = import_store.accounts_by_id(routes) if named else {}
     to = [found[route] for route in routes if route in found]
     text = (comment or "").strip()
-    if text:
+    # A held result is released by its review, with the comment and one notice for both (`release`).
+    released = item_store.is_held(item) and release.on_review(caller, item, me.name, text or None)
+    if text and not released:
         _comment_on(item, me.name, text)
     now = clock.now()
     for entry in entries:
@@ -178,6 +190,7 @@ def review(caller: Caller, result_id: str, comment: str | None) -> Reviewed:
     covered = bool(entries) and named and me.id not in {p.id for p in to}
     audit.record_for(caller, "result.review", patient_id=item.patient_id, target_id=result_id,
                      detail={"reviewed_by": me.name, "routed_to": ", ".join(p.name for p in to) if named else "all",
-                             "covering": covered, "comment": bool(text)})
-    logger.info("result reviewed", extra={"result_id": result_id, "covering": covered, "comment": bool(text)})
+                             "covering": covered, "comment": bool(text), "released": released})
+    logger.info("result reviewed", extra={"result_id": result_id, "covering": covered, "comment": bool(text),
+                                          "released": released})
     return {"id": result_id, "reviewed_at": iso(now) or ""}

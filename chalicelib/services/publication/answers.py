@@ -37,6 +37,7 @@ class StaffItem(ItemSummary):
     notices_sent: int
     last_notice_at: Time | None
     escalated: bool
+    held: bool  # a lab result held from its patient until a provider reviews it (results/release.py)
 
 
 class PatientDetail(Patient):

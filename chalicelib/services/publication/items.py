@@ -34,6 +34,7 @@ def staff_item_json(item: item_store.Item) -> StaffItem:
         "notices_sent": int(item.notices_sent or 0),
         "last_notice_at": iso(item.last_notice_at),
         "escalated": bool(item.escalated),
+        "held": item_store.is_held(item),
     }
 
 

@@ -8,6 +8,8 @@ document) and a version row holding its values.
 - A corrected report, or a final one after a preliminary, is the next version: unread again,
   "Updated", the patient notified again; earlier versions stay for the office. A preliminary that
   arrives after the final is older news: it publishes nothing.
+- A result may be held from its patient until a provider reviews it (`release`): then it is
+  written without list entry or notice, and a critical value's entry still reaches the office now.
 - Each version is ONE transaction (item, version row, list entry, notice and, for a critical value,
   the office's work entry and mail), tried first as a new result; when the result exists, it is
   read and the version is written on condition that nobody wrote one meanwhile. Two deliveries at
@@ -25,7 +27,7 @@ from chalicelib.clock import clock, iso
 from chalicelib.observability import failure, logger, metrics
 from chalicelib.services.followup import notices
 from chalicelib.services.providers import review
-from chalicelib.services.results import critical
+from chalicelib.services.results import critical, release
 from chalicelib.services.results.model import (
     CORRECTED,
     FINAL,
@@ -59,7 +61,7 @@ def critical_entry_id(result: str, version: int) -> str:
 
 
 def _row(result: str, version: int, account: account_store.Account, report: Report, now: datetime,
-         source: dict[str, Any]) -> results_store.ResultVersion:
+         source: dict[str, Any], held: bool = False) -> results_store.ResultVersion:
     content = json.dumps(report.content(), separators=(",", ":"))
     if len(content.encode()) > MAX_ROW_BYTES:
         raise Unreadable(UNPARSEABLE, "The report is too large to keep as one result (its values and notes take "
@@ -68,7 +70,7 @@ def _row(result: str, version: int, account: account_store.Account, report: Repo
     return results_store.ResultVersion(
         result, version, patient_id=account.id, sort_at=report.collected_at or report.reported_at or now,
         status=report.status, title=report.title, content=content, fingerprint=report.fingerprint(),
-        order_key=report.order_key(), received_at=now, released_at=now,
+        order_key=report.order_key(), received_at=now, released_at=None if held else now,
         critical=any(o.critical for o in report.observations),
         ordered_by_npi=provider.npi if provider else None, ordered_by_name=provider.name if provider else None,
         source=source,
@@ -106,11 +108,14 @@ def _to_review(result: str, row: results_store.ResultVersion, report: Report, no
     }, now)
 
 
-def _send(notice: outbox.Notice, account: account_store.Account, extras: list[Any], result: str) -> str:
-    """The patient's notice, then the office's critical-result mail; a send that fails here is
-    left to the outbox's retries (both rows were written leased, in the transaction)."""
+def _send(notice: outbox.Notice | None, account: account_store.Account, extras: list[Any], result: str) -> str:
+    """The patient's notice (none for a held result: "held"), then the office's critical-result
+    mail; a send that fails here is left to the outbox's retries (both rows were written leased,
+    in the transaction)."""
+    sent = "held"
     try:
-        sent = notices.deliver(notice, account, leased=True)
+        if notice is not None:
+            sent = notices.deliver(notice, account, leased=True)
     except Exception as err:  # noqa: BLE001 - published; the notice's lease runs out and the outbox sends it
         logger.warning("notice not sent at publication", extra={"item_id": result, "outcome": "retry", **failure(err)})
         sent = "retry"
@@ -162,7 +167,8 @@ def publish(report: Report, account: account_store.Account, source: dict[str, An
 
 def _create(result: str, report: Report, account: account_store.Account, source: dict[str, Any]) -> dict[str, Any] | None:
     now = clock.now()
-    row = _row(result, 1, account, report, now, source)
+    hold = release.hold_reason(report, account)
+    row = _row(result, 1, account, report, now, source, held=hold is not None)
     item = item_store.Item(
         result, patient_id=account.id, kind=RESULT, title=report.title, category="lab result",
         provider=row.ordered_by_name, created_at=now, updated_at=now,
@@ -170,17 +176,23 @@ def _create(result: str, report: Report, account: account_store.Account, source:
         open_count=0, round=0, notices_sent=1, last_notice_at=now, escalated=False,
         due_shard=item_store.DUE_SHARD, due_at=now + timedelta(days=get_settings().follow_up_days),
     )
-    notice = notices.new_leased_item_notice(item, 1, now)
+    if hold:  # no notice yet, and due for release when the hold runs out (`release`)
+        item.notices_sent, item.last_notice_at, item.held_at = 0, None, now
+        item.due_shard, item.due_at = item_store.HELD_SHARD, release.hold_ends(now)
+    notice = None if hold else notices.new_leased_item_notice(item, 1, now)
     extras = _critical(result, row, report, now) + _to_review(result, row, report, now)
     if not results_store.create(item, row, notice, extras):
         return None
     sent = _send(notice, account, extras, result)
+    if hold:
+        release.held(item, hold, 1)
     metrics.add_metric(name="ResultPublished", unit="Count", value=1)
     if row.critical:
         metrics.add_metric(name="CriticalResult", unit="Count", value=1)
     logger.info("lab result published", extra={"result_id": result, "version": 1, "critical": bool(row.critical),
                                                 "notice": sent})
-    return {"outcome": "published", "result_id": result, "version": 1, "critical": bool(row.critical)}
+    return {"outcome": "published", "result_id": result, "version": 1, "critical": bool(row.critical),
+            "held": hold is not None}
 
 
 def _update(item: item_store.Item, report: Report, account: account_store.Account, source: dict[str, Any],
@@ -188,15 +200,29 @@ def _update(item: item_store.Item, report: Report, account: account_store.Accoun
     now = clock.now()
     expected = (int(item.version or 1), int(item.round or 0))
     version = expected[0] + 1
-    row = _row(item.id, version, account, report, now, source)
-    item.round = expected[1] + 1  # the notice belongs to the round this version starts
-    notice = notices.new_leased_item_notice(item, 1, now)
+    was_held = item_store.is_held(item)
+    # A result still held follows the release rule again with this version; one released stays so.
+    hold = release.hold_reason(report, account) if was_held else None
+    row = _row(item.id, version, account, report, now, source, held=hold is not None)
     extras = _critical(item.id, row, report, now) + _to_review(item.id, row, report, now)
-    if not results_store.add_version(item, row, expected, now, now + timedelta(days=get_settings().follow_up_days),
-                                     notice, fingerprints, extras):
-        return None
-    sent = _send(notice, account, extras, item.id)
+    if hold:
+        if not results_store.add_held_version(item, row, expected[0], fingerprints, extras):
+            return None
+        sent = _send(None, account, extras, item.id)
+        release.held(item, hold, version)
+    else:
+        item.round = expected[1] + 1  # the notice belongs to the round this version starts
+        notice = notices.new_leased_item_notice(item, 1, now)
+        if not results_store.add_version(item, row, expected, now,
+                                         now + timedelta(days=get_settings().follow_up_days), notice, fingerprints,
+                                         extras, releases=was_held):
+            item.round = expected[1]
+            return None
+        sent = _send(notice, account, extras, item.id)
+        if was_held:
+            release.on_correction(item, version)
     metrics.add_metric(name="ResultUpdated", unit="Count", value=1)
     logger.info("lab result updated", extra={"result_id": item.id, "version": version,
                                              "critical": bool(row.critical), "notice": sent})
-    return {"outcome": "updated", "result_id": item.id, "version": version, "critical": bool(row.critical)}
+    return {"outcome": "updated", "result_id": item.id, "version": version, "critical": bool(row.critical),
+            "held": hold is not None}
