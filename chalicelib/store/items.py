@@ -379,12 +379,6 @@ def retract_actions(now: datetime, by: str, reason: str) -> list[Action]:
         Item.due_at.remove(),
         Item.updated_at.set(now),
     ]
-    condition = Item.id.exists() & (Item.status.does_not_exist() | (Item.status != RETRACTED))
-    item.status = RETRACTED  # what the list entry shows once the transaction commits
-    return _transact_item(item, actions, condition, list_read_at=item.read_at)
-
-
-def first_version(item: Item) -> Version:
 
 
 def retract(item: Item, now: datetime, by: str, reason: str) -> bool:
@@ -392,6 +386,12 @@ def retract(item: Item, now: datetime, by: str, reason: str) -> bool:
     ONE transaction. The file and the item stay, for the record. False when it was retracted
     already."""
     actions = retract_actions(now, by, reason)
+    condition = Item.id.exists() & (Item.status.does_not_exist() | (Item.status != RETRACTED))
+    item.status = RETRACTED  # what the list entry shows once the transaction commits
+    return _transact_item(item, actions, condition, list_read_at=item.read_at)
+
+
+def first_version(item: Item) -> Version:
     """The version a document published before any replacement had (or its first one)."""
     source = item.source.as_dict() if item.source is not None else {}
     return Version(version=1, published_at=item.created_at, s3_key=item.s3_key or "", content_type=item.content_type,
