@@ -14,6 +14,7 @@ with imports_without_gc():
     from chalicelib.api.messaging import messages, staff_messages
     from chalicelib.api.providers import providers as providers_api
     from chalicelib.api.publication import documents as documents_api
+    from chalicelib.api.publication import incidents as incidents_api
     from chalicelib.api.publication import items
     from chalicelib.api.publication import uploads as uploads_api
     from chalicelib.api.records import exports as exports_api
@@ -57,8 +58,9 @@ app.register_blueprint(lifecycle.bp)
 for blueprint in (followup_api.bp, sweep_events.bp, mail_feedback_events.bp):
     app.register_blueprint(blueprint)
 
-# Publication: patient documents, staff uploads and comments, the SQS upload publisher.
-for blueprint in (documents_api.bp, uploads_api.bp, publisher_events.bp):
+# Publication: patient documents, staff uploads, comments and refiles, the privacy incidents
+# (admins), the SQS upload publisher.
+for blueprint in (documents_api.bp, incidents_api.bp, uploads_api.bp, publisher_events.bp):
     app.register_blueprint(blueprint)
 
 # Lab results: the patient's results and trends, the office's view and retries, the SQS lab intake.

@@ -261,6 +261,12 @@ class RetractBody(Body):
     reason: Annotated[Text, Field(min_length=1, max_length=1000)]
 
 
+# A document posted to the wrong patient, filed to the right one (its portal id), and why.
+class RefileBody(Body):
+    patient_id: Annotated[Text, Field(min_length=1, max_length=100, description="the right patient's id")]
+    reason: Annotated[Text, Field(min_length=1, max_length=1000)]
+
+
 class ReplaceBody(Body):
     filename: Annotated[Text, Field(min_length=1, max_length=255)]
     content_type: Literal["application/pdf", "image/png", "image/jpeg", "text/plain"]

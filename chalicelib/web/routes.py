@@ -13,7 +13,7 @@ def blueprints() -> list[Blueprint]:
     from chalicelib.web.messaging import patient_pages as message_pages
     from chalicelib.web.messaging import staff_pages as message_staff_pages
     from chalicelib.web.providers import provider_pages
-    from chalicelib.web.publication import document_pages, patient_pages
+    from chalicelib.web.publication import document_pages, incident_pages, patient_pages
     from chalicelib.web.publication import staff_pages as publication_staff_pages
     from chalicelib.web.records import export_pages
     from chalicelib.web.results import result_pages
@@ -21,4 +21,4 @@ def blueprints() -> list[Blueprint]:
     return [account_pages.bp, mfa_pages.bp, patient_pages.bp, message_pages.bp, followup_staff_pages.bp,
             account_staff_pages.bp, publication_staff_pages.bp, message_staff_pages.bp, audit_pages.bp,
             lifecycle_pages.bp, document_pages.bp, export_pages.bp, caregiver_pages.bp, result_pages.bp,
-            provider_pages.bp]
+            provider_pages.bp, incident_pages.bp]

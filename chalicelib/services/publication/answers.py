@@ -166,3 +166,48 @@ class PublishedAgain(TypedDict):
     resolution: Literal["published_again"]
     key: str
     patient_id: str
+
+
+class Refiled(TypedDict):
+    """A misfiled document filed again to the right patient: the new document's id (`refile.refile`)."""
+
+    id: str
+
+
+class Viewer(TypedDict):
+    """Someone who opened a document while it was misfiled: their name, their role as the audit
+    trail names it (patient, proxy for a caregiver, staff, provider, admin) and their first open."""
+
+    name: str | None
+    role: str | None
+    at: Time
+
+
+class Incident(TypedDict):
+    """A document filed to the wrong patient, refiled to the right one (`refile.incidents`)."""
+
+    document_id: str
+    from_patient_id: str
+    to_patient_id: str
+    reason: str
+    recorded_by: str | None
+    recorded_at: Time
+    viewed_by: list[Viewer]
+
+
+class Incidents(TypedDict):
+    incidents: list[Incident]
+
+
+class RefileLink(TypedDict):
+    """The other side of a refile: the document, its patient, why and when."""
+
+    document_id: str
+    patient_id: str
+    patient_name: str | None
+    reason: str
+    at: Time
+
+
+# Where a misfiled document went (`to`) or a refiled one came from (`from`): the office's page.
+Refiling = TypedDict("Refiling", {"to": RefileLink | None, "from": RefileLink | None})

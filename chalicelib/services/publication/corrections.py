@@ -41,7 +41,7 @@ def _document(document_id: str) -> item_store.Item:
     return item
 
 
-def _close_open_work(caller: Caller, item: item_store.Item, now: datetime) -> int:
+def close_open_work(caller: Caller, item: item_store.Item, now: datetime) -> int:
     """Close the office's open calls and failed-notice entries for the item: nobody is to call a
     patient about a document they no longer have."""
     ids = [followup.entry_id(item.id, r) for r in range(int(item.round or 0) + 1)]
@@ -63,7 +63,7 @@ def retract(caller: Caller, document_id: str, reason: str) -> Retracted:
     now = clock.now()
     if not item_store.retract(item, now, caller.actor_id or "", reason.strip()):
         raise Conflict(N_("This document has already been retracted."), code="already_retracted")
-    closed = _close_open_work(caller, item, now)
+    closed = close_open_work(caller, item, now)
     audit.record_for(caller, "document.retract", patient_id=item.patient_id, target_id=item.id,
                      detail={"version": int(item.version or 1), "was_read": item.read_at is not None,
                              "queue_entries_closed": closed})

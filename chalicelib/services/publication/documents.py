@@ -36,6 +36,15 @@ def filed_key(patient_id: str, item_id: str, version: int = 1) -> str:
     return base if version <= 1 else f"{base}/v{version}"
 
 
+REFILED = "documents/refiled/"
+
+
+def refiled_key(patient_id: str, item_id: str) -> str:
+    """Where the copy of a document refiled to the right patient is filed: under a prefix of its own,
+    the only one under documents/ the API may write (it never overwrites a filed upload)."""
+    return f"{REFILED}{patient_id}/{item_id}"
+
+
 # ---------------------------------------------------------------- the name of a saved copy
 
 EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "text/plain": "txt"}

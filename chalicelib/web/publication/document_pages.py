@@ -1,11 +1,13 @@
 """The office's page for one document: its patient, receipts, notices, comments and versions, and
-what staff do with it (comment, retract with a reason, replace the file with a corrected one)."""
+what staff do with it (comment, retract with a reason, replace the file with a corrected one,
+refile it to the right patient)."""
 
 from urllib.parse import quote, urlsplit
 
 from chalice import Blueprint
 
-from chalicelib.services.publication import corrections, uploads
+from chalicelib.i18n import N_
+from chalicelib.services.publication import corrections, refile, uploads
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import STAFF, PageCtx, page, redirect
 from chalicelib.web.publication.staff_pages import FILE_TYPES
@@ -19,13 +21,15 @@ def _path(document_id: str, *rest: str) -> str:
 
 def _document_page(ctx: PageCtx, document_id: str, status: int = 200, **context):
     doc = corrections.staff_document(ctx.caller, document_id)
-    defaults = {"comment_errors": {}, "retract_errors": {}, "replace_errors": {}, "values": ctx.form, "upload": None}
+    defaults = {"comment_errors": {}, "retract_errors": {}, "replace_errors": {}, "refile_errors": {},
+                "values": ctx.form, "upload": None}
     merged = {**defaults, **context}
     form_origins: tuple[str, ...] = ()
     if merged["upload"]:
         parts = urlsplit(merged["upload"]["url"])
         form_origins = (f"{parts.scheme}://{parts.netloc}",)  # the browser posts the file straight to S3
     return ctx.render("staff_document.html", status=status, form_origins=form_origins, doc=doc,
+                      refiling=refile.refiling(document_id),
                       types=[(value, label) for value, (label, _) in FILE_TYPES.items()],
                       type_label=FILE_TYPES.get(merged["values"].get("content_type", ""), ("", ""))[0],
                       max_mb=get_settings().max_upload_bytes // (1024 * 1024), **merged)
@@ -48,6 +52,22 @@ def retract(ctx: PageCtx, document_id: str):
     return ctx.submit("RetractBody", lambda body: corrections.retract(ctx.caller, document_id, body.reason),
                       lambda status, errors: _document_page(ctx, document_id, status, retract_errors=errors),
                       done=_path(document_id), notice="document-retracted")
+
+
+@page(bp, "/staff/documents/{document_id}/refile", ("POST",), access=STAFF)
+def refile_document(ctx: PageCtx, document_id: str):
+    """The right patient is named by their MRN or their portal id; one the portal does not know is
+    marked next to the field (the API's 404)."""
+    typed = ctx.form.get("patient_id", "")
+    found = refile.patient_id_for(typed)
+    if typed.strip() and found is None and ctx.form.get("reason", "").strip():
+        errors = {"patient_id": ctx.translated({"patient_id": N_("No patient with that MRN or id.")})["patient_id"]}
+        return _document_page(ctx, document_id, 404, refile_errors=errors)
+    if found is not None:
+        ctx.form["patient_id"] = found
+    return ctx.submit("RefileBody", lambda body: refile.refile(ctx.caller, document_id, body.patient_id, body.reason),
+                      lambda status, errors: _document_page(ctx, document_id, status, refile_errors=errors),
+                      done=lambda answer: _path(answer["id"]))  # the new document's page says where it came from
 
 
 @page(bp, "/staff/documents/{document_id}/replace", ("POST",), access=STAFF)
