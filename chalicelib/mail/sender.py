@@ -91,6 +91,8 @@ ITEM_SUBJECTS = {
 
 # The office's mail about a lab result with a critical value (services/results): a call is needed, nothing more.
 SUBJECTS["office_critical_result"] = N_("%(clinic)s: a lab result needs a call to the patient")
+# Its reminder to the admins, when no call was recorded within the hour (again nothing medical).
+SUBJECTS["admin_critical_reminder"] = N_("%(clinic)s: a lab result still needs a call to the patient")
 
 # SES answers these when it is busy or briefly failing: try again later.
 TRANSIENT_CODES = {

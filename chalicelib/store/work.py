@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store.base import NullableText, PortalModel, conditional, meta, set_nullable, table
+from chalicelib.store.base import NullableText, PortalModel, conditional, meta, set_nullable, table, transact
+
+if TYPE_CHECKING:
+    from pynamodb.transactions import TransactWrite
+
+    from chalicelib.store.outbox import Notice
 
 KINDS = ("follow_up", "form", "quarantine", "notice_failed")
 
@@ -46,6 +51,7 @@ class WorkEntry(PortalModel):
     note = NullableText()
     resolution = NullableText()  # how a quarantined upload was dealt with: "published_again" or "closed"
     republished_key = NullableText()  # where a quarantined upload was sent back to be published
+    reminded_at = UTCDateTimeAttribute(null=True)  # a critical result's entry: when the admins were reminded
 
     open_queue = OpenQueueIndex()
 
@@ -93,6 +99,29 @@ def open_page(kind: str, limit: int | None, after: tuple[datetime, str] | None =
     if limit is None:
         return found, False
     return found[:limit], len(found) > limit
+
+
+def open_unreminded(kind: str, created_by: datetime) -> list[WorkEntry]:
+    """Open entries of a kind created by `created_by` that no reminder went out for yet, oldest
+    first: a query of the sparse index (open entries only)."""
+    return list(WorkEntry.open_queue.query(kind, WorkEntry.created_at <= created_by,
+                                           filter_condition=WorkEntry.reminded_at.does_not_exist()))
+
+
+def mark_reminded(entry: WorkEntry, now: datetime, reminders: list[Notice]) -> bool:
+    """Mark an open entry reminded and write its reminders' outbox rows, in ONE transaction: True
+    for the one caller that did it, False when it was reminded or closed meanwhile (nothing is
+    written then), so a reminder never goes out twice."""
+    def write(tx: TransactWrite) -> None:
+        tx.update(entry, actions=[WorkEntry.reminded_at.set(now)],
+                  condition=WorkEntry.open_kind.exists() & WorkEntry.reminded_at.does_not_exist())
+        for reminder in reminders:
+            tx.save(reminder, condition=type(reminder).id.does_not_exist())
+
+    won = transact(write)
+    if won:
+        entry.reminded_at = now
+    return won
 
 
 def count_open(kind: str, since: datetime | None = None) -> int:

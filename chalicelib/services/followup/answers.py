@@ -81,6 +81,24 @@ class FollowUpCalled(TypedDict):
     called_at: Time
 
 
+class UnreadItem(TypedDict):
+    """A released item its patient has not read (`unread.unread_json`)."""
+
+    item_id: str
+    patient_id: str
+    patient_name: str | None
+    title: str
+    kind: str
+    published_at: Time
+    notices_sent: int
+
+
+class UnreadItems(TypedDict):
+    """Every released, unread item, oldest first (`unread.listed`)."""
+
+    items: list[UnreadItem]
+
+
 class FollowUpReport(TypedDict):
     """The office digest's figures, live (`digest.counts`)."""
 
@@ -110,4 +128,5 @@ class SweepSummary(TypedDict):
     released: int  # held lab results released because their hold ran out
     complete: bool
     retries: dict[str, int]
+    critical_reminders: dict[str, int]
     digest: str | None

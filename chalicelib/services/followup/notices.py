@@ -50,6 +50,8 @@ PASSWORD_RESET = "password_reset"
 OFFICE_NEW_MESSAGE = "office_new_message"  # the kind names its template
 # "A lab result with a critical value needs a call" (nothing medical): one per result version.
 OFFICE_CRITICAL_RESULT = "office_critical_result"
+# "A lab result needing a call has waited an hour": to each admin, once per critical-result entry.
+ADMIN_CRITICAL_REMINDER = "admin_critical_reminder"
 MAX_SEND_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=30)
 _SEND_LEASE = timedelta(minutes=5)
@@ -125,6 +127,8 @@ def deliver(notice: outbox.Notice, account: account_store.Account | None = None,
         if notice.kind == OFFICE_CRITICAL_RESULT:
             return _send(notice, get_settings().office_email, {"queue_url": _office_queue_url()}, now)
         return _send(notice, get_settings().office_email, {"inbox_url": _office_inbox_url()}, now)
+    if notice.kind == ADMIN_CRITICAL_REMINDER:
+        return _remind_admin(notice, account, now, leased)
     if account is None or account.id != notice.account_id:
         account = account_store.get(notice.account_id)
     if account is None:
@@ -272,6 +276,28 @@ def new_leased_office_critical(result_id: str, version: int, now: datetime) -> o
     notice = outbox.Notice(f"office-critical#{result_id}#v{version}", account_id=outbox.OFFICE,
                            kind=OFFICE_CRITICAL_RESULT, item_id=result_id, status="pending", attempts=0, created_at=now)
     return outbox.leased(notice, now + _SEND_LEASE)
+
+
+def new_leased_admin_reminder(entry_id: str, admin_id: str, now: datetime) -> outbox.Notice:
+    """An admin's reminder of a critical-result entry still uncalled (not yet saved), taken for its
+    first attempt: written with the entry's reminder mark, sent right after."""
+    notice = outbox.Notice(f"admin-critical-reminder#{entry_id}#{admin_id}", account_id=admin_id,
+                           kind=ADMIN_CRITICAL_REMINDER, status="pending", attempts=0, created_at=now)
+    return outbox.leased(notice, now + _SEND_LEASE)
+
+
+def _remind_admin(notice: outbox.Notice, account: account_store.Account | None, now: datetime, leased: bool) -> str:
+    """One admin's reminder, to their own address in their language (nothing medical: the queue's
+    address only); none to an admin whose account closed or has no address."""
+    if account is None or account.id != notice.account_id:
+        account = account_store.get(notice.account_id)
+    if account is None or account.disabled_at is not None or not account.email:
+        outbox.mark_failed(notice, "no_account" if account is None else "access_closed" if account.disabled_at
+                           else "no_email")
+        return "suppressed"
+    if not leased and not outbox.claim_attempt(notice, lease_until=now + _SEND_LEASE):
+        return "taken"
+    return _send(notice, account.email, {"queue_url": _office_queue_url()}, now, account.language)
 
 
 def _send(notice: outbox.Notice, to: str, context: dict[str, Any], now: datetime, language: str | None = None) -> str:

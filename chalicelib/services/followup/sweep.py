@@ -33,7 +33,7 @@ from chalicelib.services.followup import work_queue as queue
 from chalicelib.services.followup.answers import FollowUpCalled, ResolvedEntry
 from chalicelib.services.followup.answers import SweepSummary as SweepAnswer
 from chalicelib.services.providers import review
-from chalicelib.services.results import release
+from chalicelib.services.results import critical, release
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import audit as audit_store
@@ -68,6 +68,7 @@ class SweepSummary:
     released: int = 0  # held lab results released: their hold ran out (their notices are not in `notified`)
     complete: bool = True  # False when it stopped for the deadline; the next run carries on
     retries: dict[str, int] = field(default_factory=dict)
+    critical_reminders: dict[str, int] = field(default_factory=dict)  # uncalled critical results: admins mailed
     digest: str | None = None
 
     def as_json(self) -> SweepAnswer:
@@ -196,8 +197,11 @@ def send_due(remaining_ms: RemainingMs | None = None) -> dict[str, int]:
 
 
 def run_schedule(now: datetime, remaining_ms: RemainingMs | None = None) -> SweepAnswer:
-    """The scheduled run: the sweep, then notices whose retry time has come, then the daily digest."""
+    """The scheduled run: the sweep, the admins' reminders of critical results still uncalled, then
+    notices whose retry time has come, then the daily digest."""
     summary = sweep(now, remaining_ms)
+    if not _out_of_time(remaining_ms):
+        summary.critical_reminders = critical.remind_admins(now)
     if not _out_of_time(remaining_ms):
         summary.retries = send_due(remaining_ms)
     if not _out_of_time(remaining_ms):

@@ -4,21 +4,29 @@ what the call needs: the patient, their phone on file, the result and who ordere
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
 from chalicelib.i18n import N_
-from chalicelib.observability import logger
+from chalicelib.observability import failure, logger, metrics
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
+from chalicelib.services.followup import notices
 from chalicelib.services.results.answers import CriticalCallRecorded, CriticalResultEntry
+from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
 from chalicelib.store import work as work_store
+from chalicelib.vocabulary import Role
 
 CRITICAL_RESULT = "critical_result"
 RESULT = "result"
+# An entry still uncalled this long after it arrived is mailed again, to the admins (once).
+REMIND_AFTER = timedelta(hours=1)
+# One transaction holds the entry's mark and every admin's reminder (DynamoDB takes 100 rows).
+_MOST_ADMINS = 99
 
 
 def entry_id(result_id: str, version: int) -> str:
@@ -71,3 +79,39 @@ def entries_json(entries: list[work_store.WorkEntry]) -> list[CriticalResultEntr
             "ordered_by_npi": data.get("ordered_by_npi"),
         })
     return shown
+
+
+def remind_admins(now: datetime) -> dict[str, int]:
+    """The hourly sweep's step: each critical-result entry still uncalled REMIND_AFTER after it
+    arrived is mailed again, to every admin (the mail says only that a lab result still needs a
+    call). The entry's reminder mark and the admins' outbox rows are written in ONE conditional
+    transaction, so two sweeps at once, or the same sweep run twice, remind once; a send that
+    fails in passing is left to the outbox's retries. Reads only the open critical entries old
+    enough and not reminded yet (the work queue's sparse index)."""
+    due = work_store.open_unreminded(CRITICAL_RESULT, now - REMIND_AFTER)
+    counts: dict[str, int] = {}
+    if not due:
+        return counts
+    admins = [a for a in account_store.list_staff() if a.role == Role.ADMIN and a.disabled_at is None and a.email]
+    admins = admins[:_MOST_ADMINS]
+    for entry in due:
+        try:
+            reminders = [notices.new_leased_admin_reminder(entry.id, admin.id, now) for admin in admins]
+            if not work_store.mark_reminded(entry, now, reminders):
+                counts["taken"] = counts.get("taken", 0) + 1  # called, or reminded by another sweep, meanwhile
+                continue
+            counts["reminded"] = counts.get("reminded", 0) + 1
+            outcomes = [notices.deliver(reminder, admin, leased=True) for reminder, admin in zip(reminders, admins,
+                                                                                               strict=True)]
+        except Exception as exc:  # noqa: BLE001 - one entry's passing failure must not stop the sweep
+            # Unmarked, it is reminded next run; marked, its leased rows are sent by the outbox's retries.
+            logger.error("critical result reminder failed", extra={"entry_id": entry.id, **failure(exc)})
+            counts["errors"] = counts.get("errors", 0) + 1
+            continue
+        for outcome in outcomes:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        level = logger.info if admins else logger.warning
+        level("critical result reminder", extra={"entry_id": entry.id, "admins": len(admins),
+                                                 "sent": outcomes.count("sent")})
+    metrics.add_metric(name="CriticalResultReminded", unit="Count", value=counts.get("reminded", 0))
+    return counts
