@@ -3,9 +3,9 @@
 from chalice import Blueprint
 
 from chalicelib.api.http import STAFF, Ctx, route
-from chalicelib.services.followup import digest
+from chalicelib.services.followup import digest, unread
 from chalicelib.services.followup import sweep as followup
-from chalicelib.services.followup.answers import FollowUpCalled, FollowUpReport, ResolvedEntry
+from chalicelib.services.followup.answers import FollowUpCalled, FollowUpReport, ResolvedEntry, UnreadItems
 from chalicelib.services.publication import uploads
 from chalicelib.services.publication.answers import PublishedAgain
 
@@ -16,6 +16,12 @@ bp = Blueprint(__name__)
 def follow_up_report(ctx: Ctx):
     """The office digest's figures, live: read since the last digest, unread, escalated, bad addresses."""
     return digest.counts()
+
+
+@route(bp, "/api/staff/unread", access=STAFF, response=UnreadItems)
+def unread_items(ctx: Ctx):
+    """Every released item its patient has not read, oldest first, with the notices sent."""
+    return unread.unread_items(ctx.caller)
 
 
 @route(bp, "/api/staff/queue/{entry_id}/resolve", "POST", access=STAFF, response=ResolvedEntry, body="ResolveBody",

@@ -3,9 +3,10 @@
 
 from chalice import Blueprint
 
+from chalicelib.clock import clock, iso
 from chalicelib.errors import PortalError
 from chalicelib.services.accounts import chart_matches
-from chalicelib.services.followup import digest
+from chalicelib.services.followup import digest, unread
 from chalicelib.services.followup import sweep as followup
 from chalicelib.services.followup import work_queue as queue
 from chalicelib.web.framework import STAFF, FormErrors, PageCtx, page, redirect
@@ -19,6 +20,15 @@ def staff_home(ctx: PageCtx):
     counts = {"follow_ups": len(snapshot["follow_ups"]), "forms": len(snapshot["forms"]),
               "quarantine": len(snapshot["quarantine"]), "bad_emails": len(snapshot["bad_emails"])}
     return ctx.render("staff_home.html", counts=counts, report=digest.counts())
+
+
+@page(bp, "/staff/unread", access=STAFF)
+def unread_items(ctx: PageCtx):
+    """Every released, unread item, oldest first, with its days unread and the notices sent."""
+    now = clock.now()
+    shown = [{"item": u.item, "patient_name": u.patient_name, "published": iso(u.published_at),
+              "days": u.days_unread(now)} for u in unread.listed(ctx.caller)]
+    return ctx.render("staff_unread.html", unread=shown)
 
 
 @page(bp, "/staff/queue", access=STAFF)
