@@ -15,7 +15,7 @@ reads the clock once for each of its steps (a migration's pages).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import overload
 
@@ -52,6 +52,10 @@ def zone(name: str) -> tzinfo:
     return ZoneInfo(name)
 
 
+# How the clinic writes a date on pages, mails and letters (Babel's pattern): "30 Nov 2026".
+DATE_PATTERN = "d MMM y"
+
+
 def local_text(moment: datetime, zone_name: str, *, with_time: bool = True, language: str = "en") -> str:
     """How a person reads a moment in the clinic's zone: "30 Nov 2026, 6:32 PM EST" (daylight
     saving time by the zone's own rules), or the local date alone. In Spanish, Babel's names and
@@ -60,9 +64,23 @@ def local_text(moment: datetime, zone_name: str, *, with_time: bool = True, lang
 
     local = utc(moment).astimezone(zone(zone_name))
     if not with_time:
-        return format_datetime(local, "d MMM y", locale=language)
+        return format_datetime(local, DATE_PATTERN, locale=language)
     clock_pattern = "h:mm a" if language == "en" else "H:mm"  # the 12-hour clock in English, 24-hour in Spanish
-    return format_datetime(local, f"d MMM y, {clock_pattern}", locale=language) + local.strftime(" %Z")
+    return format_datetime(local, f"{DATE_PATTERN}, {clock_pattern}", locale=language) + local.strftime(" %Z")
+
+
+def date_text(value: str | None, language: str = "en") -> str:
+    """A calendar date stored as YYYY-MM-DD (a date of birth) as the clinic writes dates, "14 Mar
+    1962" (a date, not a moment: no time zone moves it); anything else as it is."""
+    if not value:
+        return ""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return value
+    from babel.dates import format_date
+
+    return format_date(day, DATE_PATTERN, locale=language)
 
 
 class Clock:

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from chalice import Response
 
 from chalicelib import i18n
-from chalicelib.clock import clock, local_text, parse_iso
+from chalicelib.clock import clock, date_text, local_text, parse_iso
 from chalicelib.frontdoor import SESSION_COOKIE, read_cookie
 from chalicelib.i18n import N_
 from chalicelib.services.accounts import phone as phone_number
@@ -47,10 +47,14 @@ NOTICES = {
     "email-changed": N_("The email address on file has been changed. Your username stays as it was."),
     "message-sent": N_("Your message has been sent to the office."),
     "reply-sent": N_("Your reply has been sent."),
+    # The office's own messages name the patient they went to (the thread's page fills in the name).
+    "office-message-sent": N_("Your message has been sent to {patient}."),
+    "office-reply-sent": N_("Your reply has been sent to {patient}."),
     "registered": N_("The patient is registered and an invitation with a temporary password has been emailed."),
     "registered-no-email": N_("The patient is registered. With no email to invite them, print an enrolment letter."),
     "patient-email-changed": N_("The email address on file has been changed; the username stays as it was."),
     "patient-phone-changed": N_("The phone number on file has been updated."),
+    "patient-language-changed": N_("The patient's language has been saved."),
     "form-resolved": N_("The form is marked as done."),
     "enrolled": N_("Welcome: you have joined the portal. Use your new username and password from now on."),
     "form-linked": N_("The request is linked to the chart: call the number on file."),
@@ -82,6 +86,8 @@ NOTICES = {
 # A fixed text that services hand to templates, which show it through the catalog (a removed
 # item's neutral title): listed here so the catalog holds it.
 SHOWN_THROUGH_THE_CATALOG = (N_("Removed by your clinic"),)
+# Whom the office's message went to, when the page does not know the name.
+THE_PATIENT = N_("the patient")
 # The hint beside every date typed on a page (see chalicelib/web/forms.py).
 DATE_HINT = N_("Month/day/year, for example 04/30/1980.")
 
@@ -103,6 +109,7 @@ def environment(language: str = i18n.DEFAULT) -> Environment:
                       trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = lambda value, with_time=True: _when(value, with_time, language)
+    env.filters["birth_date"] = lambda value: date_text(value, language)  # stored YYYY-MM-DD
     env.filters["phone"] = lambda value: phone_number.shown(value) or ""  # E.164 as the clinic writes it
     env.globals["lang"] = language
     env.globals["Role"], env.globals["OFFICE_ROLES"] = Role, OFFICE_ROLES  # templates compare roles with these
@@ -206,10 +213,12 @@ def flash_key(headers: Mapping[str, str]) -> str | None:
     return key if hmac.compare_digest(_flash_mac(key, issued), mac) else None
 
 
-def notice_text(key: str | None, language: str) -> str:
+def notice_text(key: str | None, language: str, patient: str | None = None) -> str:
+    """The notice in the page's language; `patient` names whom the office's message went to."""
     if not key:
         return ""
-    return i18n.gettext(NOTICES[key], language).format(idle=get_settings().session_idle_minutes)
+    named = patient or i18n.gettext(THE_PATIENT, language)
+    return i18n.gettext(NOTICES[key], language).format(idle=get_settings().session_idle_minutes, patient=named)
 
 
 # ---------------------------------------------------------------- where to next

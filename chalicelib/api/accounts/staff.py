@@ -3,7 +3,7 @@ and the work queue."""
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.answers import Patients, Registered
+from chalicelib.api.answers import Language, Patients, Registered
 from chalicelib.api.http import STAFF, Ctx, route
 from chalicelib.services import paging
 from chalicelib.services.accounts import chart_matches, contact, letters
@@ -54,6 +54,13 @@ def change_patient_phone(ctx: Ctx, patient_id: str):
     """The phone the office calls for follow-up (null or blank removes it)."""
     account = accounts.staff_change_phone(ctx.caller, patient_id, ctx.body.phone)
     return accounts.patient_json(account)
+
+
+@route(bp, "/api/staff/patients/{patient_id}/language", "PUT", access=STAFF, response=Language, body="LanguageBody",
+       responses={404: "not_found"})
+def change_patient_language(ctx: Ctx, patient_id: str):
+    """The language of the patient's pages, mails and texts (en, es), for a patient who asked the office."""
+    return {"language": accounts.staff_change_language(ctx.caller, patient_id, ctx.body.language)}
 
 
 @route(bp, "/api/staff/queue", access=STAFF, response=QueuePage, query="QueueQuery")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from chalicelib import i18n
-from chalicelib.clock import iso, utc, zone
+from chalicelib.clock import date_text, iso, utc, zone
 from chalicelib.i18n import N_
 from chalicelib.services.results import records as results_records
 from chalicelib.settings import get_settings
@@ -326,7 +326,7 @@ def index_html(account: account_store.Account, documents: list[FiledDocument], t
     return _template().render(
         lang=language, t=shown, intro=shown["intro"].format(date=_when(now, with_time=False)),
         account=account, mrn=getattr(account, "mrn", None), phone=getattr(account, "phone", None),
-        birth_date=getattr(account, "date_of_birth", None),
+        birth_date=date_text(getattr(account, "date_of_birth", None), language),
         results=results_records.index_rows(account.id, language, _when),
         documents=[{"title": d.item.title, "category": d.item.category or "", "provider": d.item.provider or "",
                     "date": _when(d.item.updated_at or d.item.created_at), "href": quote(d.path),

@@ -3,6 +3,7 @@
 
 from chalice import Blueprint
 
+from chalicelib import i18n
 from chalicelib.services.accounts import contact, letters, lifecycle
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.followup import sweep as followup
@@ -35,7 +36,8 @@ def register_patient(ctx: PageCtx):
 def patient_record_page(ctx: PageCtx, patient_id: str, status: int = 200, **context):
     patient = items.staff_patient_view(ctx.caller, patient_id)
     defaults = {"errors": {}, "comment_errors": {}, "new_email": "", "can_upload": True, "can_message": True,
-                "phone_errors": {}, "new_phone": None, "notification_errors": {}}
+                "phone_errors": {}, "new_phone": None, "notification_errors": {}, "language_errors": {},
+                "languages": i18n.NAMES}
     if not patient["has_signed_in"] and patient["active"]:
         context.setdefault("letter", letters.status(patient_id))
     context.setdefault("calls", followup.call_history(patient_id))
@@ -62,6 +64,15 @@ def change_patient_phone(ctx: PageCtx, patient_id: str):
         lambda status, errors: patient_record_page(ctx, patient_id, status, phone_errors=errors,
                                              new_phone=ctx.form.get("phone", "")),
         done=f"/staff/patients/{patient_id}", notice="patient-phone-changed")
+
+
+@page(bp, "/staff/patients/{patient_id}/language", ("POST",), access=STAFF)
+def change_patient_language(ctx: PageCtx, patient_id: str):
+    """The patient's language (pages, mails, texts, letters), for a patient who asked."""
+    return ctx.submit(
+        "LanguageBody", lambda body: accounts.staff_change_language(ctx.caller, patient_id, body.language),
+        lambda status, errors: patient_record_page(ctx, patient_id, status, language_errors=errors),
+        done=f"/staff/patients/{patient_id}#language", notice="patient-language-changed")
 
 
 @page(bp, "/admin/staff", ("GET", "POST"), access=ADMIN)
