@@ -6,21 +6,9 @@ from chalicelib.i18n import N_
 from chalicelib.services.messaging import threads as messaging
 from chalicelib.web.framework import PATIENT, PageCtx, page
 from chalicelib.web.messaging import thread_view
+from chalicelib.web.messaging.categories import categories
 
 bp = Blueprint(__name__)
-
-
-CATEGORY_LABELS = {
-    "results_question": N_("A question about my results"),
-    "prescription": N_("Prescription"),
-    "billing": N_("Billing"),
-    "appointment": N_("Appointment"),
-    "other": N_("Something else"),
-}
-
-
-def categories() -> list[tuple[str, str]]:
-    return [(value, CATEGORY_LABELS.get(value, value.replace("_", " ").capitalize())) for value in messaging.CATEGORIES]
 
 
 @page(bp, "/messages", access=PATIENT)

@@ -8,19 +8,20 @@ from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.messaging import threads as messaging
 from chalicelib.web.framework import STAFF, PageCtx, page
 from chalicelib.web.messaging import thread_view
-from chalicelib.web.messaging.patient_pages import categories
+from chalicelib.web.messaging.categories import categories, category_label
 
 bp = Blueprint(__name__)
 
 
 @page(bp, "/staff/inbox", access=STAFF)
 def inbox(ctx: PageCtx):
-    return ctx.render("staff_inbox.html", inbox=messaging.office_inbox(ctx.caller, messaging.paging(None, None)))
+    return ctx.render("staff_inbox.html", inbox=messaging.office_inbox(ctx.caller, messaging.paging(None, None)),
+                      category_label=category_label)
 
 
 OFFICE_SIDE = thread_view.Side(messaging.open_for_office, messaging.reply_by_office,
                                lambda thread_id: f"/staff/messages/{thread_id}", "/staff/inbox", N_("Office inbox"),
-                               office_view=True)
+                               office_view=True, sent_notices=("office-message-sent", "office-reply-sent"))
 
 
 @page(bp, "/staff/messages/{thread_id}", ("GET", "POST"), access=STAFF)
@@ -34,7 +35,7 @@ def message_patient(ctx: PageCtx, patient_id: str):
 
     def compose(status: int = 200, errors: dict | None = None):
         return ctx.render("message_new.html", status=status, errors=errors or {}, values=ctx.form,
-                          action=f"/staff/patients/{patient.id}/message", categories=categories(),
+                          action=f"/staff/patients/{patient.id}/message", categories=categories("office"),
                           recipient=patient.name)
 
     if ctx.request.method == "GET":
@@ -42,4 +43,4 @@ def message_patient(ctx: PageCtx, patient_id: str):
     return ctx.submit(
         "OfficeThreadBody", lambda body: messaging.start_by_office(ctx.caller, patient.id, body.subject, body.body,
                                                                  body.category), compose,
-        done=lambda started: f"/staff/messages/{started['id']}", notice="message-sent")
+        done=lambda started: f"/staff/messages/{started['id']}", notice="office-message-sent")
