@@ -202,6 +202,9 @@ def tour(portal) -> Tour:
            json={"filename": "lipids-corrected.pdf", "content_type": "application/pdf"})
     t.call(staff, "GET", "/api/staff/documents/{document_id}", f"/api/staff/documents/{document_id}")
     t.call(staff, "GET", "/api/staff/follow-up")
+    t.call(staff, "GET", "/api/staff/unread")
+    t.call(staff, "PUT", "/api/staff/patients/{patient_id}/language", f"/api/staff/patients/{patient_id}/language",
+           json={"language": "en"})
     queue = t.call(staff, "GET", "/api/staff/queue")
     form = next(entry for entry in queue["forms"] if entry["data"] and entry["data"].get("name") == "Forgetful Person")
     t.call(staff, "POST", "/api/staff/forms/{form_id}/resolve", f"/api/staff/forms/{quote(form['id'], safe='')}/resolve",
@@ -221,6 +224,10 @@ def tour(portal) -> Tour:
     for active in (False, True):
         t.call(staff, "PUT", "/api/staff/patients/{patient_id}/access", f"/api/staff/patients/{other['id']}/access",
                json={"active": active, "reason": "Tour of the answers"})
+    # the document retracted above belonged to that other patient: refiled to them, and the privacy incident
+    t.call(staff, "POST", "/api/staff/documents/{document_id}/refile", f"/api/staff/documents/{document_id}/refile",
+           json={"patient_id": other["id"], "reason": "Filed for the wrong patient"})
+    t.call(admin, "GET", "/api/admin/incidents")
 
     # admins: staff accounts and the trail
     member = t.call(admin, "POST", "/api/admin/staff", json={"username": "tour-" + unique_mrn().lower(),
