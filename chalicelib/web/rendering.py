@@ -60,6 +60,7 @@ NOTICES = {
     "form-linked": N_("The request is linked to the chart: call the number on file."),
     "phone-changed": N_("Your phone number has been changed."),
     "notifications-changed": N_("Your choice of notices has been saved."),
+    "result-release-changed": N_("Your choice of when results are released to you has been saved."),
     "patient-notifications-changed": N_("The patient's choice of notices has been saved."),
     "letter-made": N_("A new enrolment letter is ready to print; any earlier letter's code no longer works."),
     "follow-up-resolved": N_("The follow-up is closed."),

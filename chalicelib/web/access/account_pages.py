@@ -16,6 +16,7 @@ from chalicelib.services.accounts import contact
 from chalicelib.services.accounts import phone as phone_number
 from chalicelib.services.accounts import registry as accounts
 from chalicelib.services.publication import items
+from chalicelib.services.results import release
 from chalicelib.vocabulary import Role
 from chalicelib.web.access import device_names
 from chalicelib.web.framework import (
@@ -130,7 +131,7 @@ def forgot_username(ctx: PageCtx):
 def _profile(ctx: PageCtx, status: int = 200, **context):
     defaults: dict[str, Any] = {"username_errors": {}, "email_errors": {}, "new_username": "", "new_email": "", "mfa_errors": {},
                 "language_errors": {}, "languages": list(i18n.NAMES.items()), "phone_errors": {}, "new_phone": None,
-                "notification_errors": {}}
+                "notification_errors": {}, "release_errors": {}}
     context.setdefault("mfa", mfa.status(ctx.caller))
     context.setdefault("devices", device_names.named(sessions.listed(ctx.signed_in), ctx.language()))
     if ctx.signed_in.role == Role.PATIENT:
@@ -138,6 +139,7 @@ def _profile(ctx: PageCtx, status: int = 200, **context):
         context.setdefault("phone_shown", phone_number.shown(reach["phone"]))
         context.setdefault("texts_possible", reach["texts_possible"])
         context.setdefault("sms_opted_out_at", reach["sms_opted_out_at"])
+        context.setdefault("result_hold_days", release.hold_days())
     return ctx.render("profile.html", status=status, **{**defaults, **context})
 
 
@@ -185,6 +187,14 @@ def choose_notifications(ctx: PageCtx):
     return ctx.submit("NotificationsBody", lambda body: contact.choose_my_channels(ctx.caller, body.email, body.sms),
                       lambda status, errors: _profile(ctx, status, notification_errors=errors),
                       done="/profile#notifications", notice="notifications-changed")
+
+
+@page(bp, "/profile/result-release", ("POST",), access=PATIENT)
+def choose_result_release(ctx: PageCtx):
+    """Results released at once, or once the provider has reviewed them."""
+    return ctx.submit("ResultReleaseBody", lambda body: release.choose(ctx.caller, body.when),
+                      lambda status, errors: _profile(ctx, status, release_errors=errors),
+                      done="/profile#result-release", notice="result-release-changed")
 
 
 @page(bp, "/enrol", ("GET", "POST"), access=PUBLIC)
