@@ -1,5 +1,6 @@
 """The office's day in a browser: a follow-up call that names the patient, their phone and the
-unread item; a question asked from a result, seen by the office with its link; and the page a
+unread item, the unread list the home page's tile opens, the patient's language changed on their
+record; a question asked from a result, seen by the office with its link; and the page a
 mistyped address gets. Every page is checked by axe-core and the CSP as it is visited."""
 
 from __future__ import annotations
@@ -33,6 +34,26 @@ def test_a_follow_up_row_names_the_patient_their_phone_and_the_unread_item(porta
     assert "(919) 555-0142" in text and "Vitamin D level" in text
     assert row.get_by_role("link", name="(919) 555-0142").get_attribute("href") == "tel:+19195550142"
     assert "Patient record" not in text
+
+    # When they open the home page's "unread" tile
+    browser.go("/staff")
+    with browser.page.expect_navigation():
+        browser.page.locator('a[href="/staff/unread"]').click()
+    browser.visited()
+
+    # Then the unread list shows the item with its days unread and the notices sent
+    unread = browser.page.locator("tr[data-item-id]", has_text="Dolores Whitfield").inner_text()
+    assert "Vitamin D level" in unread and "\t9\t" in unread
+
+    # When they open her record and set her language to Spanish
+    browser.follow("Dolores Whitfield")
+    browser.page.get_by_label("The patient's language").select_option("es")
+    browser.submit("Save language")
+
+    # Then the record says so, and shows her birth date as the clinic writes dates
+    assert "The patient's language has been saved." in browser.text()
+    assert browser.page.get_by_test_id("patient-language").inner_text() == "Español"
+    assert browser.page.get_by_test_id("patient-born").inner_text() == "30 Apr 1980"
 
 
 def test_a_question_asked_from_a_result_reaches_the_office_linked_to_it(portal, staff, open_browser):
