@@ -1,6 +1,7 @@
-"""The portal in Spanish, in a browser: a patient chooses Spanish on My Profile and the portal
-answers in it from then on; a browser set to Spanish gets the signed-out pages in Spanish and can
-switch to English with a link. Every page is checked by axe-core (its `lang` included)."""
+"""The portal in Spanish, in a browser: a patient chooses Spanish on My Profile (and when they see
+their results, in both languages) and the portal answers in it from then on; a browser set to
+Spanish gets the signed-out pages in Spanish and can switch to English with a link. Every page is
+checked by axe-core (its `lang` included)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ def test_a_patient_chooses_spanish_on_my_profile(portal, staff, open_browser):
     browser.go("/profile")
     assert browser.page.locator("html").get_attribute("lang") == "en"
 
+    # When they choose to see results after their provider reviews them, and save
+    browser.page.get_by_label("After my provider reviews them").check()
+    browser.submit("Save when I see my results")
+
+    # Then the choice is saved, without JavaScript, and shown as chosen
+    assert "Your choice of when results are released to you has been saved." in browser.text()
+    assert browser.page.get_by_label("After my provider reviews them").is_checked()
+    assert patient.api.get("/api/me").json()["result_release"] == "after_review"
+
     # When they choose Español under Language and save
     browser.page.get_by_label("Language for the portal and its emails").select_option("es")
     browser.submit("Save language")
@@ -31,6 +41,11 @@ def test_a_patient_chooses_spanish_on_my_profile(portal, staff, open_browser):
     assert "Se guardó su idioma." in browser.text()
     assert browser.page.get_by_label("Idioma del portal y de sus correos").input_value() == "es"
     assert browser.page.get_by_role("button", name="Cerrar sesión", exact=True).is_visible()
+    # And the choice of when results are shown is Spanish too: back to as soon as they arrive
+    browser.page.get_by_label("En cuanto lleguen").check()
+    browser.submit("Guardar cuándo veo mis resultados")
+    assert "Se guardó su elección de cuándo se le entregan los resultados." in browser.text()
+    assert patient.api.get("/api/me").json()["result_release"] == "immediately"
 
     # And the other pages follow: the home page and the navigation are Spanish
     with browser.page.expect_navigation():
