@@ -12,6 +12,7 @@ from chalicelib.localstack import pump
 from tests.browser.conftest import Browser
 from tests.browser.test_patient_journey import publish_result, sign_in
 from tests.browser.test_staff_journey import staff_signs_in
+from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -105,3 +106,42 @@ def test_the_office_retracts_a_document_and_the_patient_sees_only_that_it_was_re
     patient_browser.visited()
     assert "Your clinic removed this document" in patient_browser.text() and title not in patient_browser.text()
     assert patient_browser.page.get_by_role("link", name=re.compile("Open the file")).count() == 0
+
+
+def test_the_office_refiles_a_misfiled_document_and_an_admin_reads_the_incident(portal, staff, open_browser):
+    # Given the office on the page of a document its (wrong) patient has opened, and the right patient
+    title = f"Bone density scan {secrets.token_hex(2)}"
+    browser, wrong, path = _document_page(portal, staff, open_browser, title)
+    doc_id = path.rsplit("/", 1)[1]
+    assert wrong.api.get(f"/api/documents/{doc_id}").status_code == 200
+    right = portal.register_patient(staff, name=f"Rosa Quintero {secrets.token_hex(2)}")
+    browser.go(path)
+
+    # When they refile it without naming anyone
+    browser.submit("Refile the document")
+
+    # Then the patient and the reason are asked for, each marked next to its field
+    assert browser.page.get_by_label("The right patient's MRN or portal id").get_attribute("aria-invalid") == "true"
+    assert browser.page.get_by_label("Why it is refiled").get_attribute("aria-invalid") == "true"
+
+    # When they name the right patient by MRN, with a reason
+    browser.fill({"The right patient's MRN or portal id": right.mrn, "Why it is refiled": "Same name, wrong chart"})
+    browser.submit("Refile the document")
+
+    # Then they are on the right patient's new document, which says where it came from
+    assert browser.path.startswith("/staff/documents/") and browser.path != path
+    assert right.name in browser.text() and f"from the record of {wrong.name}" in browser.text()
+    # And the misfiled one is retracted and links to it, with no refile form left
+    browser.follow("Open the misfiled document")
+    assert browser.page.locator("[data-status]").get_attribute("data-status") == "retracted"
+    assert browser.page.get_by_role("button", name="Refile the document").count() == 0
+
+    # When an admin opens the privacy incidents from their pages
+    admin = staff_signs_in(open_browser, "admin", ADMIN_PASSWORD)
+    admin.go("/admin/staff")
+    admin.follow("Privacy incidents")
+
+    # Then the misfiling is listed with its reason, and the wrong patient as someone who opened it
+    row = admin.page.locator(f"tr[data-document-id='{doc_id}']")
+    assert "Same name, wrong chart" in row.inner_text()
+    assert f"{wrong.name} (the patient)" in row.inner_text()
