@@ -46,6 +46,7 @@ def fake_stores(monkeypatch):
     accounts = {"p1": Account("p1", role="patient", email="p1@example.com", email_status="ok"),
                 "p_bad": Account("p_bad", role="patient", email="bad@example.com", email_status="bad")}
     monkeypatch.setattr(followup.item_store, "due", due)
+    monkeypatch.setattr(followup.item_store, "held_due", lambda now, limit, last_evaluated_key=None: Page([], None))
     monkeypatch.setattr(followup.item_store, "claim_notice", claim_notice)
     monkeypatch.setattr(followup.item_store, "escalate", escalate)
     monkeypatch.setattr(followup.account_store, "get", accounts.get)
