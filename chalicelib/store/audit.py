@@ -139,11 +139,10 @@ def _id_bound(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
 
 
-def successes_about(target_id: str, actions: tuple[str, ...], since: datetime, until: datetime,
-                    limit: int = 1000) -> list[AuditEvent]:
+def successes_about(target_id: str, actions: tuple[str, ...], since: datetime, until: datetime) -> list[AuditEvent]:
     """Successful events of `actions` about one target between `since` and `until` (to the second,
-    both included), oldest first: a Query of the target index (its own events only)."""
+    both included), oldest first, every page: a Query of the target index (its own events only)."""
     upper = f"{until.astimezone(UTC) + timedelta(seconds=1):%Y-%m-%dT%H:%M:%S}"
     return list(AuditEvent.by_target.query(
-        target_id, AuditEvent.id.between(_id_bound(since), upper), limit=limit,
+        target_id, AuditEvent.id.between(_id_bound(since), upper),
         filter_condition=AuditEvent.action.is_in(*actions) & (AuditEvent.outcome == "ok")))

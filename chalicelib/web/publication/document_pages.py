@@ -60,9 +60,11 @@ def refile_document(ctx: PageCtx, document_id: str):
     marked next to the field (the API's 404)."""
     typed = ctx.form.get("patient_id", "")
     found = refile.patient_id_for(typed)
-    if typed.strip() and found is None and ctx.form.get("reason", "").strip():
-        errors = {"patient_id": ctx.translated({"patient_id": N_("No patient with that MRN or id.")})["patient_id"]}
-        return _document_page(ctx, document_id, 404, refile_errors=errors)
+    if typed.strip() and found is None:
+        errors = {"patient_id": N_("No patient with that MRN or id.")}
+        if not ctx.form.get("reason", "").strip():
+            errors["reason"] = N_("Say why the document is refiled.")
+        return _document_page(ctx, document_id, 404, refile_errors=ctx.translated(errors))
     if found is not None:
         ctx.form["patient_id"] = found
     return ctx.submit("RefileBody", lambda body: refile.refile(ctx.caller, document_id, body.patient_id, body.reason),
