@@ -15,6 +15,7 @@ from chalicelib.clock import clock
 from chalicelib.services.publication import refile
 from chalicelib.store import items as item_store
 from tests.conftest import STAFF_PASSWORD
+from tests.integration.test_caregivers import caregiver_for
 from tests.integration.test_corrections import _publish_titled
 from tests.integration.test_publication import PDF, objects
 from tests.support.faults import aws_refuses
@@ -36,12 +37,14 @@ class Misfiled:
 
 @pytest.fixture(scope="module")
 def misfiled(portal, staff) -> Misfiled:
-    # A document posted to the wrong patient, who reads in Spanish and opened it and its file; the
-    # office opened it too; then the office refiles it to the right patient
+    # A document posted to the wrong patient, who reads in Spanish and opened it and its file, as did
+    # their caregiver; the office opened it too; then the office refiles it to the right patient
     wrong, doc_id = _publish_titled(portal, staff, title=TITLE)
     assert wrong.api.put("/api/me/language", json={"language": "es"}).status_code == 200
     assert wrong.api.get(f"/api/documents/{doc_id}").status_code == 200
     assert wrong.api.get(f"/api/documents/{doc_id}/file").status_code == 200
+    caregiver, _, _ = caregiver_for(portal, wrong, name="Ana Blaskovic")
+    assert caregiver.get(f"/api/documents/{doc_id}", params={"patient_id": wrong.id}).status_code == 200
     assert staff.get(f"/api/staff/documents/{doc_id}").status_code == 200
     right = portal.register_patient(staff, name=f"Teodora Blaskovic {secrets.token_hex(2)}")
     before = len(notices_to(portal, right.email))
@@ -99,7 +102,7 @@ def test_the_wrong_patient_keeps_only_a_removed_entry_in_their_language(portal, 
 
 
 def test_the_incident_names_everyone_who_opened_the_document_while_misfiled(admin, misfiled):
-    # Given the refiled document (the fixture): opened by the wrong patient and by the office
+    # Given the refiled document (the fixture): opened by the wrong patient, their caregiver and the office
 
     # When an admin lists the privacy incidents
     answer = admin.get("/api/admin/incidents")
@@ -109,9 +112,11 @@ def test_the_incident_names_everyone_who_opened_the_document_while_misfiled(admi
     [incident] = [i for i in answer.json()["incidents"] if i["document_id"] == misfiled.doc_id]
     assert incident["from_patient_id"] == misfiled.wrong.id and incident["to_patient_id"] == misfiled.right.id
     assert incident["reason"] == REASON and incident["recorded_by"] == "Front Desk" and incident["recorded_at"]
-    # And everyone who opened it while it was misfiled, once each: the wrong patient and the office
-    viewers = {(v["name"], v["role"]) for v in incident["viewed_by"]}
-    assert viewers == {(misfiled.wrong.name, "patient"), ("Front Desk", "staff")}
+    # And everyone who opened it while it was misfiled, once each: the wrong patient, their caregiver
+    # and the office
+    viewers = [(v["name"], v["role"]) for v in incident["viewed_by"]]
+    assert sorted(viewers) == sorted([(misfiled.wrong.name, "patient"), ("Ana Blaskovic", "proxy"),
+                                      ("Front Desk", "staff")])
     assert all(v["at"] for v in incident["viewed_by"])
 
 
