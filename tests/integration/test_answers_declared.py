@@ -246,6 +246,7 @@ def tour(portal) -> Tour:
     # its code, a forgot-username request's charts (each linked in one click)
     t.call(patient, "PUT", "/api/me/phone", json={"phone": "(919) 555-0121", "current_password": password})
     t.call(patient, "PUT", "/api/me/notifications", json={"email": True, "sms": True})
+    t.call(patient, "PUT", "/api/me/result-release", json={"when": "immediately"})
     t.call(staff, "PUT", "/api/staff/patients/{patient_id}/notifications",
            f"/api/staff/patients/{patient_id}/notifications", json={"email": True, "sms": False})
     joiner = t.call(staff, "POST", "/api/staff/patients", json={"name": "Tour Joiner", "date_of_birth": "1950-02-01",
@@ -355,13 +356,15 @@ def test_the_patient_answer_documents_and_sends_the_portal_access(tour):
 def test_my_account_carries_the_fields_the_contract_names(tour):
     # Given what GET /api/me answered the patient, then the caregiver they granted
     mine, caregivers = tour.answers[("GET", "/api/me")]
-    contract = {"id", "username", "email", "name", "role", "email_status", "language", "phone", "notifications"}
+    contract = {"id", "username", "email", "name", "role", "email_status", "language", "phone", "notifications",
+                "result_release"}
 
     # Then the patient's names who they are, their language, their phone (E.164) and how notices reach them
     assert contract <= set(mine)
     assert (mine["role"], mine["name"], mine["language"], mine["phone"]) == ("patient", "Tourist Patient", "en",
                                                                               "+19195550120")
     assert set(mine["notifications"]) == {"email", "sms"} and "patients" not in mine
+    assert mine["result_release"] == "immediately"
 
     # And the caregiver's carries the same fields and the patients they care for now: id, name, scope
     assert contract <= set(caregivers) and caregivers["role"] == "proxy"
