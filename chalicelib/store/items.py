@@ -1,7 +1,9 @@
 """Items: what the office sends a patient and needs to know was read (documents, office messages).
 
 An unread item carries `due_shard` and `due_at`, which put it in the sparse `follow_up_due`
-index; reading or escalating removes them, so the sweep reads only what is due.
+index; reading removes them, so the sweep reads only what is due. Escalating keeps the item in the
+index under a key of its own (`ESCALATED_SHARD`, which the sweep does not read), so the office's
+unread list reads every unread item from the index: those in follow-up and those escalated.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ DUE_SHARD = "due"
 # `held_at` is set, and `due_shard` is this, `due_at` when the hold runs out; the same sparse
 # `follow_up_due` index then finds the holds that are due, under a key of their own.
 HELD_SHARD = "held"
+# An unread item escalated to the office (no more notices; the office calls): `due_shard` is
+# this and `due_at` when it was escalated, until it is read (or retracted), or a new round puts it
+# back in follow-up. The sweep never reads this key; the office's unread list does.
+ESCALATED_SHARD = "escalated"
 READ_SHARD_PREFIX = "read#"
 
 
@@ -166,12 +172,6 @@ def get(item_id: str) -> Item | None:
         return None
 
 
-def among(item_ids: Iterable[str]) -> list[Item]:
-    """Those of these items that exist, in batch reads (100 keys each)."""
-    ids = list(dict.fromkeys(item_ids))
-    return list(Item.batch_get(ids, consistent_read=True)) if ids else []
-
-
 def for_patient(patient_id: str, limit: int = 200) -> Iterable[Item]:
     """Newest first."""
     return Item.by_patient.query(patient_id, scan_index_forward=False, limit=limit)
@@ -260,29 +260,36 @@ def claim_notice(item: Item, now: datetime, next_due: datetime, notice: Notice |
 
 
 def escalate(item: Item, now: datetime, work_entry: WorkEntry | None = None) -> bool:
-    """Stop emailing and leave the index; True for the one caller that did it. With
-    `work_entry` (the staff follow-up entry), it is written in the same transaction."""
+    """Stop emailing: the item leaves follow-up for the index's escalated key (still unread, as the
+    office's unread list reads it); True for the one caller that did it. With `work_entry` (the
+    staff follow-up entry), it is written in the same transaction."""
     actions: list[Action] = [
         Item.escalated.set(True),
         Item.escalated_at.set(now),
-        Item.due_shard.remove(),
-        Item.due_at.remove(),
+        Item.due_shard.set(ESCALATED_SHARD),
+        Item.due_at.set(now),
     ]
-    condition = Item.read_at.does_not_exist() & Item.due_shard.exists() & (Item.round == item.round)
+    condition = Item.read_at.does_not_exist() & (Item.due_shard == DUE_SHARD) & (Item.round == item.round)
     if work_entry is not None:
         won = _transact_once(item, actions, condition, ((work_entry, type(work_entry).id.does_not_exist()),))
         if won:
-            item.escalated, item.escalated_at, item.due_shard, item.due_at = True, now, None, None
+            item.escalated, item.escalated_at, item.due_shard, item.due_at = True, now, ESCALATED_SHARD, now
         return won
     return conditional(lambda: item.update(actions=actions, condition=condition))
 
 
 def stop_follow_up(item: Item) -> bool:
     """Take an item out of follow-up without a read receipt or a call for the office (a retracted
-    result, a patient whose portal access is closed): it leaves the `follow_up_due` index, so no
-    sweep mails or escalates it. False when it was not in follow-up (read, escalated, or stopped)."""
+    result, a patient whose portal access is closed): it leaves the `follow_up_due` index (under
+    whichever key), so no sweep mails or escalates it and the unread list no longer shows it. False
+    when it was not in the index (read, or stopped)."""
     return conditional(lambda: item.update(actions=[Item.due_shard.remove(), Item.due_at.remove()],
                                            condition=Item.due_shard.exists()))
+
+
+def escalated_unread(limit: int | None = None) -> Iterable[Item]:
+    """Every unread item escalated to the office, oldest escalation first (the index's escalated key)."""
+    return Item.follow_up_due.query(ESCALATED_SHARD, limit=limit)
 
 
 def in_follow_up(limit: int | None = None) -> Iterable[Item]:

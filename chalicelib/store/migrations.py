@@ -28,7 +28,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.accounts import STAFF_SHARD, Account
 from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table, transact
-from chalicelib.store.items import Item
+from chalicelib.store.items import ESCALATED_SHARD, RETRACTED, Item
 from chalicelib.store.sessions import Session
 from chalicelib.store.uploads import PendingUpload
 from chalicelib.store.work import WorkEntry
@@ -241,3 +241,20 @@ def requeue(entry: WorkEntry, was: str, routed: list[WorkEntry]) -> bool:
             tx.save(row, condition=WorkEntry.id.does_not_exist())
 
     return transact(write)
+
+
+# Unread, escalated to the office, and out of the follow-up index: escalating used to take an item
+# out of the index; it now keeps it there under the escalated key, where the unread list reads it.
+_ESCALATED_OUT_OF_INDEX = ((Item.escalated == True) & Item.read_at.does_not_exist()  # noqa: E712 - a condition
+                           & Item.due_shard.does_not_exist() & Item.held_at.does_not_exist()
+                           & (Item.status.does_not_exist() | (Item.status != RETRACTED)))
+ESCALATED_UNREAD = RowSource(Item, _ESCALATED_OUT_OF_INDEX)
+
+
+def into_escalated_key(item: Item) -> bool:
+    """Put an unread item escalated before the change under the index's escalated key, dated when
+    it was escalated. False when it no longer needs it (read, retracted, or back in follow-up)."""
+    escalated_at = item.escalated_at or item.updated_at
+    return conditional(lambda: item.update(
+        actions=[Item.due_shard.set(ESCALATED_SHARD), Item.due_at.set(escalated_at)],
+        condition=_ESCALATED_OUT_OF_INDEX))

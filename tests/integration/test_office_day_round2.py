@@ -15,6 +15,7 @@ import pytest
 from chalicelib.localstack import pump
 from chalicelib.services.followup import notices
 from chalicelib.services.followup import sweep as followup
+from chalicelib.services.maintenance import migrations
 from chalicelib.services.results import critical
 from chalicelib.settings import get_settings
 from chalicelib.store import items as item_store
@@ -93,9 +94,38 @@ def test_the_unread_list_holds_every_released_unread_item_oldest_first_and_nothi
     assert "Una Reed" in cells[0] and "Lipid panel" in cells[1]
     assert cells[3].strip() == "9" and cells[4].strip() == str(get_settings().max_notices)
 
+    # When the office records its call about the escalated one / Then it stays listed: still unread
+    called = staff.post(f"/api/staff/queue/follow-ups/{escalated.id}/called", json={"outcome": "left_message"})
+    assert called.status_code == 200, called.text
+    assert escalated.id in {i["item_id"] for i in _unread(staff)}
+
     # When the patient reads one / Then it leaves the list
     followup.record_read(item_store.get(older.id), clock.now())
     assert older.id not in {i["item_id"] for i in _unread(staff)}
+
+
+def test_an_item_escalated_before_the_unread_list_is_put_back_in_the_index_by_the_migration(portal, clock):
+    # Given an unread item escalated as the portal used to: out of the follow-up index
+    day0 = fresh_day0()
+    clock.travel_to(day0)
+    patient = portal.register_patient(staff_now(portal))
+    item = publish_item(patient.id, day0, title="Old escalation")
+    item.update(actions=[item_store.Item.escalated.set(True), item_store.Item.escalated_at.set(day0),
+                         item_store.Item.due_shard.remove(), item_store.Item.due_at.remove()])
+    assert item.id not in {i["item_id"] for i in _unread(staff_now(portal))}
+    migration = next(m for m in migrations.MIGRATIONS if m.id == "0006-escalated-unread-in-index")
+
+    # When the migration looks at it (a dry run first), then runs, then runs again
+    old = item_store.get(item.id)
+    dry = migration.change(old, clock.now(), True)
+    real = migration.change(old, clock.now(), False)
+    again = migration.change(item_store.get(item.id), clock.now(), False)
+
+    # Then it changed it once, under the escalated key, dated when it was escalated, and the list shows it
+    assert (dry, real, again) == (True, True, False)
+    stored = item_store.get(item.id)
+    assert stored.due_shard == item_store.ESCALATED_SHARD and stored.due_at == day0
+    assert item.id in {i["item_id"] for i in _unread(staff_now(portal))}
 
 
 def test_only_the_office_reads_the_unread_list(portal, staff, admin):

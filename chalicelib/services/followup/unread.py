@@ -1,15 +1,16 @@
 """The office's unread list: every released item its patient has not read yet, oldest first, with
 how many notices went out (the home page's "unread" tile opens it).
 
-It reads what it shows, as the follow-up sweep and the read report find unread items, never the
-whole items table:
-- unread items still in follow-up: the sparse `follow_up_due` index, whole (any due time);
-- unread items handed to the office for a call: the open follow-up entries of the work queue
-  (the sparse `open_queue` index), then their items in batch reads.
-A held lab result (not yet released to its patient) is never in either: it waits in the same
-index under the holds' own key (`HELD_SHARD`), which this does not read, and carries `held_at`
-until its release, which is checked as well. An item read or retracted is left out too; a result
-released after a hold is dated by its release.
+It reads what it shows, from the sparse `follow_up_due` index the follow-up sweep and the read
+report use, never the whole items table: the unread items still in follow-up (its `due` key, whole,
+whatever their next notice time) and those escalated to the office (its `escalated` key: an item
+leaves it only when it is read, retracted, stopped or back in follow-up).
+
+A held lab result (not yet released to its patient) is never in either: it waits in the same index
+under the holds' own key (`HELD_SHARD`), which this does not read, and carries `held_at` until its
+release, which is checked as well. An item read or retracted meanwhile, or of a patient whose portal
+access is closed (they cannot read it; follow-up stops for them), is left out. A result released
+after a hold is dated by its release.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup.answers import UnreadItem, UnreadItems
 from chalicelib.store import imports as import_store
 from chalicelib.store import items as item_store
-from chalicelib.store import work as work_store
-
-FOLLOW_UP = "follow_up"  # the work entry of an item escalated to the office (`sweep.FOLLOW_UP`)
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,11 @@ def _shown(item: item_store.Item) -> bool:
 def unread() -> list[Unread]:
     """Every released, unread item, oldest first (by publication, then id)."""
     found = {item.id: item for item in item_store.in_follow_up()}
-    called_about = {entry.item_id for entry in work_store.open_entries(FOLLOW_UP) if entry.item_id}
-    for item in item_store.among(called_about - set(found)):
-        found[item.id] = item
+    found.update((item.id, item) for item in item_store.escalated_unread())
     items = [item for item in found.values() if _shown(item)]
     patients = import_store.accounts_by_id({item.patient_id for item in items})
-    listed = [Unread(item, patients[item.patient_id].name if item.patient_id in patients else None) for item in items]
+    listed = [Unread(item, patients[item.patient_id].name) for item in items
+              if item.patient_id in patients and patients[item.patient_id].disabled_at is None]
     return sorted(listed, key=lambda entry: (entry.published_at, entry.item.id))
 
 

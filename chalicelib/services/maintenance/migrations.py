@@ -32,6 +32,7 @@ from chalicelib.services.publication.publisher import INCOMING  # a portal uploa
 from chalicelib.store import backups as backup_store
 from chalicelib.store import migrations as store
 from chalicelib.store.accounts import Account
+from chalicelib.store.items import Item
 from chalicelib.store.sessions import Session
 from chalicelib.store.uploads import PendingUpload
 from chalicelib.store.work import WorkEntry
@@ -84,6 +85,10 @@ def _review_routed(entry: WorkEntry, now: datetime, dry_run: bool) -> bool:
     return dry_run or store.requeue(entry, review.RESULT_REVIEW, review.routed_now(entry))
 
 
+def _escalated_into_index(item: Item, now: datetime, dry_run: bool) -> bool:
+    return dry_run or store.into_escalated_key(item)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     # Second round: the admin's staff list is one Query of the name index's "staff" shard. Staff
     # and admins created by the first release have no name keys (only patients had), so the
@@ -118,6 +123,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0005-results-to-review-routed",
               "Results waiting for review are routed to their provider's list, as new results are",
               _review_routed, store.open_work(review.RESULT_REVIEW)),
+    # Third round: the office's unread list reads every unread item from the follow-up index.
+    # Escalating an item (no more notices: the office calls) used to take it out of the index; it
+    # now keeps it there under the escalated key. Items escalated before, still unread, are put
+    # under that key, dated when they were escalated.
+    Migration("0006-escalated-unread-in-index",
+              "Unread items escalated to the office stay in the follow-up index, where the unread list reads them",
+              _escalated_into_index, store.ESCALATED_UNREAD),
 )
 
 

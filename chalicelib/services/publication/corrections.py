@@ -111,7 +111,7 @@ def staff_document(caller: Caller, document_id: str) -> StaffDocument:
         "versions": _versions(item),
         "content_type": item.content_type,
         "size_bytes": int(item.size_bytes) if item.size_bytes is not None else None,
-        "in_follow_up": item.due_shard is not None,
+        "in_follow_up": item.due_shard == item_store.DUE_SHARD,
         "escalated": bool(item.escalated),
         "retracted_at": iso(item.retracted_at),
         "retracted_by": (retracter.name if retracter else item.retracted_by) if item.retracted_by else None,
