@@ -25,11 +25,11 @@ from typing import Any
 from chalicelib.clock import clock, iso
 from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.i18n import N_
-from chalicelib.observability import failure, logger, metrics
+from chalicelib.observability import logger, metrics
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import notices
-from chalicelib.services.publication import corrections, documents
+from chalicelib.services.publication import corrections, documents, publisher
 from chalicelib.services.publication.answers import Incident, Incidents, Refiled, RefileLink, Refiling, Viewer
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -158,11 +158,7 @@ def refile(caller: Caller, document_id: str, patient_id: str, reason: str) -> Re
     else:
         raise Conflict(N_("The document changed meanwhile: try again."), code="conflict")
     closed = corrections.close_open_work(caller, misfiled, now)
-    try:
-        sent = notices.deliver(notice, patient, leased=True)
-    except Exception as err:  # noqa: BLE001 - filed; the notice's lease runs out and the outbox sends it
-        logger.warning("notice not sent at refile", extra={"item_id": new_item.id, "outcome": "retry", **failure(err)})
-        sent = "retry"
+    sent = publisher.send_leased(notice, patient, "refile", {"item_id": new_item.id})
     metrics.add_metric(name="DocumentRefiled", unit="Count", value=1)
     logger.info("document refiled", extra={"item_id": misfiled.id, "refiled_id": new_item.id, "notice": sent,
                                            "retracted_now": not was_retracted, "queue_entries_closed": closed})
