@@ -79,9 +79,19 @@ def _versions(item: item_store.Item) -> list[DocumentVersion]:
             for v in (item.versions or [item_store.first_version(item)])]
 
 
+def office_document(document_id: str) -> item_store.Item:
+    """A document the office asks for by id, whatever its status (404 for any other id): read once
+    by a page that shows several things about it."""
+    return _document(document_id)
+
+
 def staff_document(caller: Caller, document_id: str) -> StaffDocument:
     """One document as the office sees it, whatever its status (audited as a view of the record)."""
-    item = _document(document_id)
+    return staff_view(caller, _document(document_id))
+
+
+def staff_view(caller: Caller, item: item_store.Item) -> StaffDocument:
+    """`staff_document` of a document already read (`office_document`)."""
     patient = account_store.get(item.patient_id)
     reader = patient if item.first_read_by in (None, item.patient_id) else account_store.get(item.first_read_by)
     read_by: Reader | None = None

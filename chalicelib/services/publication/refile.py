@@ -112,15 +112,13 @@ def _events(caller: Caller, misfiled: item_store.Item, new_item: item_store.Item
     ]
 
 
-def _already(caller: Caller, done: incident_store.Incident, patient_id: str) -> Refiled:
+def _already(caller: Caller, done: incident_store.Incident, misfiled: item_store.Item, patient_id: str) -> Refiled:
     """A refile asked again (a retry, a second click): the same answer, nothing filed or sent again.
     The office's open work for the misfiled document is closed again, in case the first attempt
     stopped after its transaction."""
     if done.to_patient_id != patient_id:
         raise Conflict(N_("This document was already refiled to another patient."), code="already_refiled")
-    misfiled = item_store.get(done.document_id)
-    if misfiled is not None:
-        corrections.close_open_work(caller, misfiled, clock.now())
+    corrections.close_open_work(caller, misfiled, clock.now())
     audit.record_for(caller, REFILE, outcome="repeated", patient_id=done.from_patient_id, target_id=done.document_id,
                      detail={"refiled_id": done.refiled_id})
     logger.info("document refile repeated", extra={"item_id": done.document_id, "refiled_id": done.refiled_id})
@@ -135,7 +133,7 @@ def refile(caller: Caller, document_id: str, patient_id: str, reason: str) -> Re
     misfiled = _misfiled(document_id)
     done = incident_store.get(misfiled.id)
     if done is not None:
-        return _already(caller, done, patient_id)
+        return _already(caller, done, misfiled, patient_id)
     patient = _right_patient(patient_id, misfiled)
     by = caller.actor_id or "office"
     for _ in range(_ATTEMPTS):
@@ -153,7 +151,7 @@ def refile(caller: Caller, document_id: str, patient_id: str, reason: str) -> Re
             break
         done = incident_store.get(misfiled.id)
         if done is not None:  # a second click got there first
-            return _already(caller, done, patient_id)
+            return _already(caller, done, misfiled, patient_id)
         misfiled = _misfiled(document_id)  # retracted meanwhile: refiled as it is now
     else:
         raise Conflict(N_("The document changed meanwhile: try again."), code="conflict")
@@ -202,12 +200,9 @@ def incidents(caller: Caller) -> Incidents:
     return {"incidents": [incident_json(row, reads[row.document_id], names) for row in rows]}
 
 
-def refiling(document_id: str) -> Refiling:
+def refiling(item: item_store.Item) -> Refiling:
     """What the office's page of a document says of a refile: where this misfiled document went,
     or where this refiled one came from (each with the other patient's name), or neither."""
-    item = item_store.get(document_id) if document_id else None
-    if item is None:
-        return {"to": None, "from": None}
     source = item.source.as_dict() if item.source is not None else {}
     went = incident_store.get(item.id)
     came = incident_store.get(str(source["refiled_from"])) if source.get("refiled_from") else None

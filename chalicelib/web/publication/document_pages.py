@@ -20,7 +20,8 @@ def _path(document_id: str, *rest: str) -> str:
 
 
 def _document_page(ctx: PageCtx, document_id: str, status: int = 200, **context):
-    doc = corrections.staff_document(ctx.caller, document_id)
+    item = corrections.office_document(document_id)
+    doc = corrections.staff_view(ctx.caller, item)
     defaults = {"comment_errors": {}, "retract_errors": {}, "replace_errors": {}, "refile_errors": {},
                 "values": ctx.form, "upload": None}
     merged = {**defaults, **context}
@@ -29,7 +30,7 @@ def _document_page(ctx: PageCtx, document_id: str, status: int = 200, **context)
         parts = urlsplit(merged["upload"]["url"])
         form_origins = (f"{parts.scheme}://{parts.netloc}",)  # the browser posts the file straight to S3
     return ctx.render("staff_document.html", status=status, form_origins=form_origins, doc=doc,
-                      refiling=refile.refiling(document_id),
+                      refiling=refile.refiling(item),
                       types=[(value, label) for value, (label, _) in FILE_TYPES.items()],
                       type_label=FILE_TYPES.get(merged["values"].get("content_type", ""), ("", ""))[0],
                       max_mb=get_settings().max_upload_bytes // (1024 * 1024), **merged)
