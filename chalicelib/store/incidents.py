@@ -69,8 +69,8 @@ def refile(incident: Incident, misfiled: Item, new_item: Item, notice: Notice, e
     """Record the incident and refile, all in ONE transaction: the misfiled document retracted
     (unless it was already; its list entry then neutral), the new document with its first notice
     and list entry, and the audit events. False when the incident exists already (refiled before:
-    the caller reads it) or the misfiled document was retracted meanwhile (the caller reads it
-    again): nothing is written then."""
+    the caller reads it) or the misfiled document was retracted or given a new file meanwhile (the
+    caller reads it again): nothing is written then."""
     now = incident.recorded_at
     retracting = misfiled.status != item_lists.RETRACTED
 
@@ -78,8 +78,11 @@ def refile(incident: Incident, misfiled: Item, new_item: Item, notice: Notice, e
         tx.save(incident, condition=Incident.document_id.does_not_exist())
         if retracting:
             actions: list[Action] = item_retract_actions(now, incident.recorded_by, incident.reason)
+            # Still not retracted, and still the file that was copied (no new version meanwhile).
+            same_file = Item.version.does_not_exist() if misfiled.version is None else Item.version == misfiled.version
             tx.update(misfiled, actions=actions,
-                      condition=Item.id.exists() & (Item.status.does_not_exist() | (Item.status != item_lists.RETRACTED)))
+                      condition=Item.id.exists() & (Item.status.does_not_exist() | (Item.status != item_lists.RETRACTED))
+                      & same_file)
             shown = Item(misfiled.id, patient_id=misfiled.patient_id, kind=misfiled.kind, title=misfiled.title,
                          created_at=misfiled.created_at, status=item_lists.RETRACTED)
             item_lists.write_entry(tx, shown, read_at=misfiled.read_at)

@@ -12,12 +12,13 @@ import pytest
 import requests
 
 from chalicelib.clock import clock
+from chalicelib.localstack import pump
 from chalicelib.services.publication import refile
 from chalicelib.store import items as item_store
 from tests.conftest import STAFF_PASSWORD
 from tests.integration.test_caregivers import caregiver_for
-from tests.integration.test_corrections import _publish_titled
-from tests.integration.test_publication import PDF, objects
+from tests.integration.test_corrections import _publish_titled, _replace
+from tests.integration.test_publication import PDF, PNG, objects, post_file
 from tests.support.faults import aws_refuses
 from tests.support.followup import notices_to
 from tests.support.pages import signed_in_pages
@@ -160,6 +161,24 @@ def test_a_refile_cut_short_before_its_transaction_is_finished_by_the_retry(port
     assert len(objects(f"documents/refiled/{right.id}/")) == 1
     assert len(notices_to(portal, right.email)) == before + 1
     assert wrong.api.get(f"/api/documents/{doc_id}").json()["status"] == "retracted"
+
+
+def test_a_corrected_document_is_refiled_with_its_current_file(portal, staff):
+    # Given a misfiled document whose file the office has already corrected (version 2, a PNG)
+    wrong, doc_id = _publish_titled(portal, staff, title="Dermatology photo")
+    assert post_file(_replace(staff, doc_id), PNG).ok
+    pump.drain()
+    right = portal.register_patient(staff)
+
+    # When it is refiled to the right patient
+    answer = staff.post(f"/api/staff/documents/{doc_id}/refile", json={"patient_id": right.id, "reason": REASON})
+
+    # Then the right patient's document is the corrected file, as its first version
+    assert answer.status_code == 201, answer.text
+    seen = staff.get(f"/api/staff/documents/{answer.json()['id']}").json()
+    assert seen["content_type"] == "image/png" and seen["version"] == 1
+    link = portal.activate(right).api.get(f"/api/documents/{answer.json()['id']}/file").json()["url"]
+    assert requests.get(link, timeout=30).content == PNG
 
 
 def test_bad_input_is_refused_naming_the_problem_and_changes_nothing(portal, staff, admin):

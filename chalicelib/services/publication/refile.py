@@ -139,6 +139,7 @@ def refile(caller: Caller, document_id: str, patient_id: str, reason: str) -> Re
     for _ in range(_ATTEMPTS):
         now = clock.now()
         new_item = _copy_of(misfiled, patient, by, now)
+        # The file first: a crash after it leaves only this copy, which the retry writes again.
         bucket.file_copy(get_settings().results_bucket, misfiled.s3_key or "", new_item.s3_key or "",
                          misfiled.content_type or "application/octet-stream")
         was_retracted = item_store.status_of(misfiled) == item_store.RETRACTED
@@ -152,7 +153,7 @@ def refile(caller: Caller, document_id: str, patient_id: str, reason: str) -> Re
         done = incident_store.get(misfiled.id)
         if done is not None:  # a second click got there first
             return _already(caller, done, misfiled, patient_id)
-        misfiled = _misfiled(document_id)  # retracted meanwhile: refiled as it is now
+        misfiled = _misfiled(document_id)  # retracted or given a new file meanwhile: refiled as it is now
     else:
         raise Conflict(N_("The document changed meanwhile: try again."), code="conflict")
     closed = corrections.close_open_work(caller, misfiled, now)
