@@ -141,7 +141,9 @@ def test_the_office_refiles_a_misfiled_document_and_an_admin_reads_the_incident(
     admin.go("/admin/staff")
     admin.follow("Privacy incidents")
 
-    # Then the misfiling is listed with its reason, and the wrong patient as someone who opened it
+    # Then the misfiling is listed with both patients, its reason, and the wrong patient as someone who opened it
     row = admin.page.locator(f"tr[data-document-id='{doc_id}']")
     assert "Same name, wrong chart" in row.inner_text()
+    assert row.get_by_role("link", name=wrong.name, exact=True).count() == 1
+    assert row.get_by_role("link", name=right.name, exact=True).count() == 1
     assert f"{wrong.name} (the patient)" in row.inner_text()

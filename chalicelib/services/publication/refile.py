@@ -191,14 +191,22 @@ def incident_json(row: incident_store.Incident, events: list[audit_store.AuditEv
 def incidents(caller: Caller) -> Incidents:
     """Every misfiled document, newest first, with who opened it while it was misfiled: for each,
     a Query of that document's own events in the trail; the people named are read together."""
+    return {"incidents": incidents_named(caller)[0]}
+
+
+def incidents_named(caller: Caller) -> tuple[list[Incident], dict[str, str]]:
+    """`incidents`, and the names of the patients they name, by id (the admins' page shows them;
+    they come from the same read as everyone else's names)."""
     rows = incident_store.misfiled_documents()
     reads = {row.document_id: audit_store.successes_about(row.document_id, READ_ACTIONS, row.misfiled_from,
                                                           row.misfiled_until)
              for row in rows}
-    people = {e.actor_id for events in reads.values() for e in events if e.actor_id} | {r.recorded_by for r in rows}
+    people = ({e.actor_id for events in reads.values() for e in events if e.actor_id}
+              | {id_ for r in rows for id_ in (r.recorded_by, r.from_patient_id, r.to_patient_id)})
     names: dict[str, Any] = dict(import_store.accounts_by_id(people)) if people else {}
     audit.record_for(caller, "incident.list", detail={"count": len(rows)})
-    return {"incidents": [incident_json(row, reads[row.document_id], names) for row in rows]}
+    patients = {id_: names[id_].name for r in rows for id_ in (r.from_patient_id, r.to_patient_id) if id_ in names}
+    return [incident_json(row, reads[row.document_id], names) for row in rows], patients
 
 
 def refiling(item: item_store.Item) -> Refiling:

@@ -11,4 +11,5 @@ bp = Blueprint(__name__)
 
 @page(bp, "/admin/incidents", access=ADMIN)
 def incidents(ctx: PageCtx):
-    return ctx.render("admin_incidents.html", incidents=refile.incidents(ctx.caller)["incidents"])
+    incidents, patients = refile.incidents_named(ctx.caller)
+    return ctx.render("admin_incidents.html", incidents=incidents, patients=patients)
