@@ -551,6 +551,9 @@ class FakeNotifier(_Borrowing):
         self.delivered.append((notice.id, account.id if account is not None else notice.account_id))
         return "sent"
 
+    def deliver_written(self, notice: Any, account: Account | None, moment: str, ids: dict[str, str]) -> str:
+        return self.deliver(notice, account, leased=True)
+
 
 class FakePasswords(_Borrowing):
     """Password hashes without Argon2: a password's hash is "hash:<password>"."""

@@ -332,6 +332,18 @@ def _send(notice: outbox.Notice, to: str, context: dict[str, Any], now: datetime
     return "sent"
 
 
+def deliver_written(notice: outbox.Notice, account: account_store.Account | None, moment: str,
+                    ids: dict[str, str]) -> str:
+    """Send the first notice of something just written with it, leased in the same transaction (a
+    publication, a replacement, a refile, a lab result or its release). Its outcome; a failure is
+    logged with `ids` and left to the outbox, which sends the notice once its lease runs out ("retry")."""
+    try:
+        return deliver(notice, account, leased=True)
+    except Exception as err:  # noqa: BLE001 - what it tells of is written; the outbox sends the notice
+        logger.warning(f"notice not sent at {moment}", extra={**ids, "outcome": "retry", **failure(err)})
+        return "retry"
+
+
 def deliver_by_id(notice_id_: str) -> str:
     notice = outbox.get(notice_id_)
     return deliver(notice) if notice else "missing"

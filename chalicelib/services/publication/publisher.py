@@ -45,7 +45,6 @@ from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
 from chalicelib.store import bucket as bucket_store
 from chalicelib.store import items as item_store
-from chalicelib.store import outbox
 from chalicelib.store import uploads as uploads_store
 from chalicelib.store import work as work_store
 from chalicelib.store.base import StillContended
@@ -368,21 +367,10 @@ def _file(checked: _Checked, found: _Found, now: datetime) -> dict[str, Any]:
     if not item_store.create_with_notice(item, notice):
         logger.info("upload already published", extra={"item_id": item_id})
         return {"outcome": "duplicate", "item_id": item_id}
-    sent = send_leased(notice, account, "publication", {"item_id": item_id})
+    sent = notices.deliver_written(notice, account, "publication", {"item_id": item_id})
     metrics.add_metric(name="DocumentPublished", unit="Count", value=1)
     logger.info("document published", extra={"item_id": item_id, "notice": sent})
     return {"outcome": "published", "item_id": item_id, "notice": sent}
-
-
-def send_leased(notice: outbox.Notice, account: account_store.Account, moment: str, ids: dict[str, str]) -> str:
-    """Send the first notice of a document just written, the notice leased in the same transaction
-    (publication, replacement, refile). Its outcome; a failure is logged with `ids` and left to the
-    outbox, which sends the notice once its lease runs out ("retry")."""
-    try:
-        return notices.deliver(notice, account, leased=True)
-    except Exception as err:  # noqa: BLE001 - the document is written; the outbox sends the notice
-        logger.warning(f"notice not sent at {moment}", extra={**ids, "outcome": "retry", **failure(err)})
-        return "retry"
 
 
 def _replaced_by(item: item_store.Item | None, key: str) -> bool:
@@ -425,7 +413,7 @@ def _file_replacement(checked: _Checked, account: account_store.Account, pending
             break
     else:
         raise StillContended()  # tried again by SQS; the next delivery finds the document as it is then
-    sent = send_leased(notice, account, "replacement", {"item_id": item.id})
+    sent = notices.deliver_written(notice, account, "replacement", {"item_id": item.id})
     metrics.add_metric(name="DocumentReplaced", unit="Count", value=1)
     logger.info("document replaced", extra={"item_id": item.id, "version": number, "notice": sent})
     return {"outcome": "published", "item_id": item.id, "version": number, "notice": sent}

@@ -29,7 +29,7 @@ from chalicelib.observability import logger, metrics
 from chalicelib.services import audit
 from chalicelib.services.access.identity import Caller
 from chalicelib.services.followup import notices
-from chalicelib.services.publication import corrections, documents, publisher
+from chalicelib.services.publication import corrections, documents
 from chalicelib.services.publication.answers import Incident, Incidents, Refiled, RefileLink, Refiling, Viewer
 from chalicelib.settings import get_settings
 from chalicelib.store import accounts as account_store
@@ -157,7 +157,7 @@ def refile(caller: Caller, document_id: str, patient_id: str, reason: str) -> Re
     else:
         raise Conflict(N_("The document changed meanwhile: try again."), code="conflict")
     closed = corrections.close_open_work(caller, misfiled, now)
-    sent = publisher.send_leased(notice, patient, "refile", {"item_id": new_item.id})
+    sent = notices.deliver_written(notice, patient, "refile", {"item_id": new_item.id})
     metrics.add_metric(name="DocumentRefiled", unit="Count", value=1)
     logger.info("document refiled", extra={"item_id": misfiled.id, "refiled_id": new_item.id, "notice": sent,
                                            "retracted_now": not was_retracted, "queue_entries_closed": closed})

@@ -112,13 +112,7 @@ def _send(notice: outbox.Notice | None, account: account_store.Account, extras: 
     """The patient's notice (none for a held result: "held"), then the office's critical-result
     mail; a send that fails here is left to the outbox's retries (both rows were written leased,
     in the transaction)."""
-    sent = "held"
-    try:
-        if notice is not None:
-            sent = notices.deliver(notice, account, leased=True)
-    except Exception as err:  # noqa: BLE001 - published; the notice's lease runs out and the outbox sends it
-        logger.warning("notice not sent at publication", extra={"item_id": result, "outcome": "retry", **failure(err)})
-        sent = "retry"
+    sent = notices.deliver_written(notice, account, "publication", {"item_id": result}) if notice else "held"
     for extra in extras:
         if isinstance(extra, outbox.Notice):
             try:

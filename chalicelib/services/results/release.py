@@ -91,11 +91,7 @@ def _release(item: item_store.Item, now: datetime, how: str, comment: item_store
     due_at = now + timedelta(days=get_settings().follow_up_days)
     if not results_store.release(item, now, due_at, notice, comment):
         return None
-    try:
-        sent = notices.deliver(notice, account, leased=True)
-    except Exception as err:  # noqa: BLE001 - released; the notice's lease runs out and the outbox sends it
-        logger.warning("notice not sent at release", extra={"result_id": item.id, "outcome": "retry", **failure(err)})
-        sent = "retry"
+    sent = notices.deliver_written(notice, account, "release", {"result_id": item.id})
     metrics.add_metric(name="ResultReleased", unit="Count", value=1)
     logger.info("lab result released", extra={"result_id": item.id, "version": int(item.version or 1), "by": how,
                                               "notice": sent})
