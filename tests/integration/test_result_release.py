@@ -28,7 +28,7 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.fixtures.lab import personalised
 from tests.integration.test_caregivers import caregiver_for
 from tests.integration.test_lab_reading import BORN, drop, glucose, published
-from tests.support.followup import day, fresh_day0, notices_to, patient_now, staff_item, staff_now, sweep
+from tests.support.followup import day, fresh_day0, notices_to, patient_now, queue_list, staff_item, staff_now, sweep
 from tests.support.lifecycle import events, new_member
 
 NORMAL = (b"|H|||F", b"|N|||F")  # the glucose report's flag, high made normal
@@ -108,6 +108,10 @@ def test_with_after_review_a_flagged_result_is_held_from_patient_caregiver_and_r
     # And the caregiver sees no more of it than the patient
     assert high not in listed(caregiver, patient_id=patient.id)
     assert caregiver.get(f"/api/results/{high}", params={"patient_id": patient.id}).status_code == 404
+    # And a question about it is refused as about an id of no one's (its title is not told)
+    asked = patient.api.post("/api/messages", json={"subject": "Q", "body": "Is it in?", "item_id": high})
+    unknown = patient.api.post("/api/messages", json={"subject": "Q", "body": "Is it in?", "item_id": "r_nosuchresult"})
+    assert (asked.status_code, asked.json()) == (unknown.status_code, unknown.json()) and asked.status_code == 400
     # And the office sees it, marked held; the provider's list shows it not yet released
     assert staff_item(staff, patient.id, high)["held"] is True
     assert staff.get(f"/api/staff/results/{high}").json()["held"] is True
@@ -176,7 +180,7 @@ def test_a_patient_who_chooses_after_review_has_every_result_held_and_a_critical
     assert not {normal, critical} & listed(patient.api)
     assert patient.api.get(f"/api/results/{normal}").status_code == 404 and not notices_to(portal, patient.email)
     # And the office is asked to call about the critical value all the same
-    assert critical in {c["result_id"] for c in staff.get("/api/staff/queue").json()["critical_results"]}
+    assert critical in {c["result_id"] for c in queue_list(staff, "critical_results")}
 
     # When they choose immediately again
     again = patient.api.put("/api/me/result-release", json={"when": "immediately"})

@@ -305,10 +305,11 @@ def threads_for_patient(caller: Caller, request: Page) -> answers.Threads:
 
 
 def _own_item(caller: Caller, item_id: str) -> str:
-    """The id of an item of the caller's own to ask about; any other id (unknown, or another
-    patient's) is the same 400, which tells nothing about it."""
+    """The id of an item of the caller's own to ask about; any other id (unknown, another
+    patient's, or a result held for review, which is not theirs to see yet) is the same 400,
+    which tells nothing about it."""
     item = item_store.get(item_id) if len(item_id) <= 200 else None
-    if item is None or item.patient_id != caller.patient_id:
+    if item is None or item.patient_id != caller.patient_id or item_store.is_held(item):
         _audit(caller, "message.send", item_id, item.patient_id if item else None, outcome="item_not_found")
         raise BadRequest(N_("There is no item of yours with that id."), field="item_id", code="invalid_request")
     return item.id
