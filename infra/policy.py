@@ -71,7 +71,7 @@ FUNCTIONS: dict[str, Function] = {
     API_FUNCTION: Function(
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "exports": WRITE, "grants": WRITE, "idempotency": WRITE,
                 "incidents": WRITE, "item_lists": WRITE, "items": WRITE, "messages": WRITE, "name_words": WRITE,
-                "outbox": WRITE, "pending_uploads": WRITE, "results": READ, "sessions": WRITE, "threads": WRITE,
+                "outbox": WRITE, "pending_uploads": WRITE, "results": WRITE, "sessions": WRITE, "threads": WRITE,
                 "uniques": WRITE, "work": WRITE},
         # Presigned uploads (incoming/) and downloads (documents, take-away zips, letters, quarantined
         # files for staff) are signed with the role's credentials, and staff send a quarantined upload
@@ -113,10 +113,11 @@ FUNCTIONS: dict[str, Function] = {
         mails=True,
     ),
     # The sweep and the outbox sender share the sending path: an invitation sent again carries a
-    # fresh temporary password, written to the account.
+    # fresh temporary password, written to the account. The sweep releases the lab results whose
+    # hold ran out (the version row records its release), as a provider's review does from the API.
     "follow-up-sweep": Function(
         tables={"accounts": WRITE, "audit": APPEND, "counters": WRITE, "item_lists": WRITE, "items": WRITE,
-                "messages": READ, "outbox": WRITE, "threads": READ, "work": WRITE},
+                "messages": READ, "outbox": WRITE, "results": WRITE, "threads": READ, "work": WRITE},
         mails=True,
         texts=True,
     ),
