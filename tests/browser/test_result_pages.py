@@ -18,6 +18,7 @@ from tests.browser.conftest import PHONE
 from tests.browser.test_patient_journey import sign_in
 from tests.browser.test_staff_journey import staff_signs_in
 from tests.fixtures.lab import personalised
+from tests.support.followup import queue_list
 
 pytestmark = pytest.mark.browser
 BORN = "1962-03-20"
@@ -129,7 +130,7 @@ def test_the_office_sees_every_version_the_critical_call_and_a_quarantined_messa
     assert "Version 2 · Final" in browser.text() and "Version 1 · Preliminary" in browser.text()
 
     # And the quarantined message is shown as it came, escaped (no element made of it)
-    [entry] = [e for e in staff.get("/api/staff/queue").json()["quarantine"] if e["data"].get("key") == key]
+    [entry] = [e for e in queue_list(staff, "quarantine") if e["data"].get("key") == key]
     browser.go(f"/staff/results/quarantine/{quote(entry['id'], safe='')}")
     raw = browser.page.get_by_test_id("raw-message")
     assert "<img src=x onerror=alert(1)>" in raw.inner_text() and raw.locator("img").count() == 0

@@ -14,6 +14,7 @@ from chalicelib.localstack import pump
 from chalicelib.localstack.calls import Recorder, recording
 from chalicelib.settings import get_settings
 from tests.support.faults import ses_refuses_the_next_send_to
+from tests.support.followup import queue_list
 from tests.support.http import strong_password
 
 
@@ -225,7 +226,7 @@ def test_forgot_username_form_lands_in_the_staff_queue_and_resolves(portal, staf
     # Then the answers are identical, and both forms wait in the staff queue
     assert (first.status_code, first.json()) == (second.status_code, second.json())
     assert first.status_code == 202 and first.json()["message"]
-    forms = [f for f in staff.get("/api/staff/queue").json()["forms"] if marker in (f["data"] or {}).get("note", "")]
+    forms = [f for f in queue_list(staff, "forms") if marker in (f["data"] or {}).get("note", "")]
     assert len(forms) == 2
     sent = next(f for f in forms if f["data"]["note"].startswith("matching"))
     assert sent["data"]["email"] == patient.email and sent["data"]["phone"] == "+19195550120"
@@ -242,7 +243,7 @@ def test_forgot_username_form_lands_in_the_staff_queue_and_resolves(portal, staf
 
     # Then it leaves the queue; the other stays
     assert resolved.status_code == 200
-    still_open = [f["id"] for f in staff.get("/api/staff/queue").json()["forms"]]
+    still_open = [f["id"] for f in queue_list(staff, "forms")]
     assert sent["id"] not in still_open
     assert len([f for f in forms if f["id"] in still_open]) == 1
 

@@ -22,6 +22,7 @@ from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.conftest import STAFF_PASSWORD
 from tests.fixtures.lab import FIXTURES, personalised
+from tests.support.followup import queue_list
 from tests.support.http import unique_mrn
 from tests.support.pages import signed_in_pages
 
@@ -81,7 +82,7 @@ def staff_result(staff, result_id: str) -> dict:
 
 
 def lab_quarantine(staff, key: str) -> list[dict]:
-    return [e for e in staff.get("/api/staff/queue").json()["quarantine"]
+    return [e for e in queue_list(staff, "quarantine")
             if e["data"] and e["data"].get("source") == "lab" and e["data"].get("key") == key]
 
 
@@ -343,7 +344,7 @@ def test_a_critical_value_puts_a_call_on_the_queue_and_mails_the_office_nothing_
 
     # Then the office's queue has a critical result naming the patient and the result
     [item] = results_of(staff, patient)
-    [entry] = [c for c in staff.get("/api/staff/queue").json()["critical_results"] if c["result_id"] == item["id"]]
+    [entry] = [c for c in queue_list(staff, "critical_results") if c["result_id"] == item["id"]]
     assert entry["patient_id"] == patient.id and entry["patient_name"] == "Lab Patient 0"
     assert entry["title"] == "Basic metabolic panel" and sorted(entry["flags"]) == ["critical_high", "critical_low"]
     assert entry["ordered_by_npi"] == "1982745136"

@@ -21,7 +21,7 @@ from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
 from tests.fixtures.lab import personalised
 from tests.integration.test_caregivers import PASSWORDS, caregiver_for
-from tests.support.followup import day, fresh_day0, notices_to, staff_item, staff_now, sweep
+from tests.support.followup import day, fresh_day0, notices_to, queue_list, staff_item, staff_now, sweep
 from tests.support.pages import signed_in_pages
 
 BORN = "1962-03-20"  # the normative example's birth date, which the patients here share
@@ -193,7 +193,7 @@ def test_an_unread_result_is_renotified_then_escalated_and_reading_it_closes_the
     # Then it was re-notified twice and is now the office's call, named as a result
     shown = staff_item(staff_now(portal), patient.id, item["id"])
     assert shown["notices_sent"] == 3 and shown["escalated"] is True
-    [call] = [e for e in staff_now(portal).get("/api/staff/queue").json()["follow_ups"] if e["item_id"] == item["id"]]
+    [call] = [e for e in queue_list(staff_now(portal), "follow_ups") if e["item_id"] == item["id"]]
     assert call["data"]["item_kind"] == "result" and call["item_title"] == "GLUCOSE"
 
     # When the patient finally opens it
@@ -201,4 +201,4 @@ def test_an_unread_result_is_renotified_then_escalated_and_reading_it_closes_the
     assert signed_in.get(f"/api/results/{item['id']}").status_code == 200
 
     # Then the office's call is closed
-    assert not [e for e in staff_now(portal).get("/api/staff/queue").json()["follow_ups"] if e["item_id"] == item["id"]]
+    assert not [e for e in queue_list(staff_now(portal), "follow_ups") if e["item_id"] == item["id"]]

@@ -15,6 +15,7 @@ from chalicelib.settings import get_settings
 from chalicelib.store import outbox
 from tests.conftest import STAFF_PASSWORD
 from tests.support.faults import ses_refuses_the_next_send_to
+from tests.support.followup import queue_list
 from tests.support.http import end_the_alert_window, into_a_fresh_alert_window, office_alert_mails
 from tests.support.pages import page_csrf, signed_in_pages
 
@@ -189,7 +190,7 @@ def test_an_alert_ses_refuses_for_good_shows_in_the_staff_queue_without_a_patien
     assert len(office_alert_mails(portal)) == before
     assert outbox.get(alert_id).status == "failed"
     desk = portal.live("desk", STAFF_PASSWORD)
-    failed = [e for e in desk.get("/api/staff/queue").json()["failed_notices"] if e["id"] == f"notice_failed#{alert_id}"]
+    failed = [e for e in queue_list(desk, "failed_notices") if e["id"] == f"notice_failed#{alert_id}"]
     assert len(failed) == 1
     assert failed[0]["patient_id"] is None and failed[0]["reason"] == "MessageRejected"
     assert failed[0]["data"] == {"notice": notices.OFFICE_NEW_MESSAGE}
@@ -201,7 +202,7 @@ def test_an_alert_ses_refuses_for_good_shows_in_the_staff_queue_without_a_patien
     assert "a new-message alert; check the inbox" in queue_page and action in queue_page
     done = pages.post(portal.base_url + action, data={"csrf_token": page_csrf(queue_page)}, timeout=30)
     assert done.ok
-    assert failed[0]["id"] not in [e["id"] for e in desk.get("/api/staff/queue").json()["failed_notices"]]
+    assert failed[0]["id"] not in [e["id"] for e in queue_list(desk, "failed_notices")]
 
 
 def test_patients_writing_at_the_same_moment_all_get_through_with_one_alert(portal, clock):

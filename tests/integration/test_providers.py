@@ -21,6 +21,7 @@ from chalicelib.store import work as work_store
 from tests.conftest import STAFF_PASSWORD
 from tests.fixtures.lab import personalised
 from tests.integration.test_lab_reading import BORN, drop, glucose, published, result_ids
+from tests.support.followup import queue_list
 from tests.support.lifecycle import events, new_member
 from tests.support.pages import page_csrf, signed_in_pages
 
@@ -215,14 +216,14 @@ def test_the_office_records_the_call_about_a_critical_result_which_clears_it(off
     # Given the patient's critical result, waiting on the office's queue for a call
     _, _, patient, ids = office
     critical = ids["critical"]
-    waiting = {c["result_id"] for c in staff.get("/api/staff/queue").json()["critical_results"]}
+    waiting = {c["result_id"] for c in queue_list(staff, "critical_results")}
     assert critical in waiting
 
     # When the call is recorded with an unknown outcome, or a note over 2,000 characters: 400, still waiting
     path = f"/api/staff/queue/critical/{critical}/called"
     assert staff.post(path, json={"outcome": "busy"}).status_code == 400
     assert staff.post(path, json={"outcome": "reached", "note": "x" * 2001}).status_code == 400
-    assert critical in {c["result_id"] for c in staff.get("/api/staff/queue").json()["critical_results"]}
+    assert critical in {c["result_id"] for c in queue_list(staff, "critical_results")}
 
     # When the office records it on the queue's page (its form, no script)
     pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
@@ -234,7 +235,7 @@ def test_the_office_records_the_call_about_a_critical_result_which_clears_it(off
 
     # Then the entry is cleared, a second record is 404, and the call is audited with its outcome
     assert done.status_code == 200 and "/staff/queue" in done.url, done.url
-    assert critical not in {c["result_id"] for c in staff.get("/api/staff/queue").json()["critical_results"]}
+    assert critical not in {c["result_id"] for c in queue_list(staff, "critical_results")}
     assert staff.post(path, json={"outcome": "reached"}).status_code == 404
     [event] = [e for e in events(admin, patient_id=patient.id) if e["action"] == "result.critical_called"]
     assert event["target_id"] == critical and event["detail"]["outcome"] == "left_message"

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from chalicelib import aws
 from chalicelib.localstack import pump
 from chalicelib.settings import get_settings
+from tests.support.followup import queue_list
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -57,7 +58,7 @@ def documents_of(staff, patient) -> list[dict]:
 
 
 def quarantined(staff) -> list[dict]:
-    return staff.get("/api/staff/queue").json()["quarantine"]
+    return queue_list(staff, "quarantine")
 
 
 def test_presigned_upload_becomes_a_document_the_patient_is_told_about_and_reads(portal, staff):

@@ -15,7 +15,7 @@ from chalicelib.services.followup import notices
 from chalicelib.settings import get_settings
 from chalicelib.store import counters, outbox
 from tests.support.faults import aws_refuses
-from tests.support.followup import day, fresh_day0, notices_to, publish_item, staff_now, sweep
+from tests.support.followup import day, fresh_day0, notices_to, publish_item, queue_list, staff_now, sweep
 from tests.support.http import unique_mrn
 
 TITLE = "Lipid panel for Rosalind Vega"  # never in a text
@@ -167,7 +167,7 @@ def test_a_text_sns_refuses_for_good_goes_on_the_staff_queue_and_the_mail_still_
         item = publish_item(patient.id, clock.now())
 
     # Then the staff queue says the text failed, naming the patient and the item, and the mail went
-    failed = [e for e in staff_now(portal).get("/api/staff/queue").json()["failed_notices"]
+    failed = [e for e in queue_list(staff_now(portal), "failed_notices")
               if e["item_id"] == item.id]
     assert [(e["reason"], e["data"]["channel"], e["patient_id"]) for e in failed] == [
         ("text:InvalidParameter", "sms", patient.id)]

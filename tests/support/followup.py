@@ -69,10 +69,23 @@ def office_digests(portal) -> list[dict]:
     return [m for m in portal.outbox(get_settings().office_email) if m["kind"] == DIGEST_KIND]
 
 
+def queue_list(staff, name: str) -> list[dict]:
+    """Every open entry of one list of the staff queue (`follow_ups`, `forms`, `quarantine`,
+    `failed_notices`, `critical_results`), page after page: the suite's stacks hold other tests'
+    entries too, and a list is answered oldest first, a page at a time."""
+    entries: list[dict] = []
+    cursor = None
+    while True:
+        answer = staff.get("/api/staff/queue", params={"limit": 500, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        entries += answer.json()[name]
+        cursor = answer.json()["next_cursor"]
+        if not cursor:
+            return entries
+
+
 def follow_up_entries(staff) -> list[dict]:
-    answer = staff.get("/api/staff/queue")
-    assert answer.status_code == 200, answer.text
-    return answer.json()["follow_ups"]
+    return queue_list(staff, "follow_ups")
 
 
 def staff_item(staff, patient_id: str, item_id: str) -> dict:

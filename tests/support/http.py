@@ -154,8 +154,16 @@ def into_a_fresh_alert_window(clock) -> None:
 
     from chalicelib.services.followup.notices import office_alert_window
 
-    later = clock.now() + timedelta(days=30 + secrets.randbelow(3000), hours=secrets.randbelow(24))
-    clock.travel_to(office_alert_window(later).due_at + timedelta(minutes=1))
+    while True:  # a window this process's stack has not been sent to yet (its alert's id is the window's)
+        later = clock.now() + timedelta(days=30 + secrets.randbelow(3000), hours=secrets.randbelow(24))
+        window = office_alert_window(later)
+        if window.id not in _ALERT_WINDOWS_TAKEN:
+            break
+    _ALERT_WINDOWS_TAKEN.add(window.id)
+    clock.travel_to(window.due_at + timedelta(minutes=1))
+
+
+_ALERT_WINDOWS_TAKEN: set[str] = set()
 
 
 def end_the_alert_window(clock) -> None:
