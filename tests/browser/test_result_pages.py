@@ -118,7 +118,7 @@ def test_the_office_sees_every_version_the_critical_call_and_a_quarantined_messa
 
     # When the office opens its work queue on a phone-sized screen and on a desktop
     browser = staff_signs_in(open_browser)
-    browser.go("/staff/queue")
+    browser.go("/staff/queue?limit=500")
 
     # Then the critical result is there to call about, linked to the result
     critical = browser.page.locator(f"tr[data-critical-result='{titles['Basic metabolic panel']}']")

@@ -185,7 +185,7 @@ def test_queue_shows_quarantined_uploads_and_addresses_that_bounced(portal, staf
     browser = staff_signs_in(open_browser)
 
     # When the office opens the work queue
-    browser.go("/staff/queue")
+    browser.go("/staff/queue?limit=500")
 
     # Then the quarantined upload and the patient who needs a valid email are both listed
     quarantined = browser.page.get_by_role("region", name="Quarantined uploads table")
@@ -203,7 +203,7 @@ def test_office_publishes_a_quarantined_upload_again_once_the_patient_is_registe
     browser = staff_signs_in(open_browser)
 
     # When the office opens it from the work queue and publishes it again
-    browser.go("/staff/queue")
+    browser.go("/staff/queue?limit=500")
     row = browser.page.get_by_role("region", name="Quarantined uploads table").locator("tr", has_text=f"incoming/{mrn}/")
     with browser.page.expect_navigation():
         row.get_by_role("link", name="Publish again or close").click()
@@ -232,7 +232,7 @@ def test_an_item_unread_after_every_notice_is_a_call_the_office_closes(portal, s
     # When the office looks at its start page and the work queue
     browser = staff_signs_in(open_browser)
     escalated = browser.page.get_by_text("escalated (").inner_text()
-    browser.go("/staff/queue")
+    browser.go("/staff/queue?limit=500")
     row = browser.page.get_by_role("region", name="Follow-up calls table").locator("tr", has=browser.page.locator(
         f"a[href='/staff/patients/{patient.id}']"))
 

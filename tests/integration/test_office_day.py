@@ -141,7 +141,7 @@ def test_follow_up_entries_name_the_patient_their_phone_and_the_unread_item(port
     assert entry["item_title"] == "Lipid panel"
     # And the work-queue page's row shows the same
     pages = signed_in_pages(portal.base_url, "desk", _staff_password())
-    row = _row_of(pages.get(f"{portal.base_url}/staff/queue").text, entry["id"])
+    row = _row_of(pages.get(f"{portal.base_url}/staff/queue?limit=500").text, entry["id"])
     assert "Walter Brennan" in row and "(919) 555-0131" in row and "Lipid panel" in row
     assert "Patient record" not in row
 

@@ -227,7 +227,7 @@ def test_the_office_records_the_call_about_a_critical_result_which_clears_it(off
 
     # When the office records it on the queue's page (its form, no script)
     pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
-    queue = pages.get(f"{portal.base_url}/staff/queue", timeout=30)
+    queue = pages.get(f"{portal.base_url}/staff/queue?limit=500", timeout=30)
     assert f'action="/staff/queue/critical/{critical}/called"' in queue.text
     done = pages.post(f"{portal.base_url}/staff/queue/critical/{critical}/called", timeout=30,
                       data={"outcome": "left_message", "note": "Voicemail, asked to call back today",

@@ -28,7 +28,7 @@ def test_mark_called_takes_an_outcome_and_a_note_and_closes_the_follow_up(portal
 
     # When the office marks it called on the queue's page, with an outcome and a note
     pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
-    queue = pages.get(f"{portal.base_url}/staff/queue", timeout=30)
+    queue = pages.get(f"{portal.base_url}/staff/queue?limit=500", timeout=30)
     assert f'action="/staff/queue/follow-ups/{item.id}/called"' in queue.text
     done = pages.post(f"{portal.base_url}/staff/queue/follow-ups/{item.id}/called", timeout=30,
                       data={"outcome": "wrong_number", "note": "Number belongs to someone else",

@@ -195,7 +195,7 @@ def test_the_office_publishes_a_quarantined_upload_again_from_its_page(portal, s
     patient = portal.new_patient(staff, mrn=mrn)
     pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
     entry_page = f"{portal.base_url}/staff/quarantine/{quote(entry['id'], safe='')}"
-    assert f'href="/staff/quarantine/{quote(entry["id"], safe="")}"' in pages.get(f"{portal.base_url}/staff/queue",
+    assert f'href="/staff/quarantine/{quote(entry["id"], safe="")}"' in pages.get(f"{portal.base_url}/staff/queue?limit=500",
                                                                                  timeout=30).text
 
     # When staff open its page and publish it again

@@ -1,13 +1,18 @@
 """The office's work queue a page at a time (`GET /api/staff/queue?limit=&cursor=`): following the
 cursors gives every open entry of every list once, in the order of the whole queue, entries made
-at the same moment included; without `limit` the queue answers whole, as it always has."""
+at the same moment included; without `limit` the queue answers whole, as it always has. The queue
+page (`/staff/queue`) shows a page of each list and links to the next."""
 
 from __future__ import annotations
 
+import html
+import re
 import secrets
 from datetime import UTC, datetime
 
 from chalicelib.store import work as work_store
+from tests.conftest import STAFF_PASSWORD
+from tests.support.pages import signed_in_pages
 
 LISTS = ("follow_ups", "forms", "quarantine", "failed_notices", "critical_results")
 
@@ -54,3 +59,31 @@ def test_a_cursor_or_limit_the_queue_did_not_give_is_a_400_naming_it(portal, sta
     # Then each is a 400 naming the parameter
     for answer, field in ((made_up, "cursor"), (audit_cursor, "cursor"), (too_many, "limit"), (none, "limit")):
         assert answer.status_code == 400 and field in answer.json()["message"], answer.text
+
+
+def test_the_queue_page_shows_a_page_of_each_list_and_links_to_the_next_until_every_entry_was_shown(portal, staff):
+    # Given forms on the queue (among every other test's entries of this stack)
+    for n in range(3):
+        work_store.add(work_store.WorkEntry(f"form#page-{secrets.token_hex(4)}", kind="form",
+                                            created_at=datetime.now(UTC), data={"name": f"Paged Person {n}"}))
+    forms = [entry["id"] for entry in staff.get("/api/staff/queue").json()["forms"]]
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
+
+    # When the office opens the queue page two entries of each list at a time, following its "More entries" link
+    shown, texts, url = [], [], f"{portal.base_url}/staff/queue?limit=2"
+    while url:
+        page = pages.get(url, timeout=30)
+        assert page.status_code == 200, page.text
+        texts.append(page.text)
+        shown += re.findall(r'data-form-id="([^"]+)"', page.text)
+        more = re.search(r'<a class="button" href="(/staff/queue\?[^"]+)">', page.text)
+        url = f"{portal.base_url}{html.unescape(more.group(1))}" if more else None
+
+    # Then the pages showed every form once, oldest first, at most two a page, and every heading
+    # counts its whole list
+    assert shown == forms and len(texts) >= 2
+    assert all(len(re.findall(r'data-form-id="', text)) <= 2 for text in texts)
+    assert f"Forms ({len(forms)})" in texts[0]
+    # And a cursor the queue did not give is the 400 page naming it
+    bad = pages.get(f"{portal.base_url}/staff/queue?cursor=bm90LWEtY3Vyc29y", timeout=30)
+    assert bad.status_code == 400 and "cursor" in bad.text

@@ -42,7 +42,7 @@ class BadEmail(TypedDict):
 
 
 class Queue(TypedDict):
-    """The office's work queue (`work_queue.snapshot`)."""
+    """The office's work queue, every list (`work_queue.page`)."""
 
     follow_ups: list[FollowUpEntry]
     forms: list[WorkEntry]
@@ -58,6 +58,17 @@ class QueuePage(Queue):
     others come empty; bad_emails comes whole, on the first page)."""
 
     next_cursor: str | None
+
+
+class QueueCounts(TypedDict):
+    """How many open entries each list of the work queue holds (`work_queue.counts`)."""
+
+    follow_ups: int
+    forms: int
+    quarantine: int
+    failed_notices: int
+    critical_results: int
+    bad_emails: int
 
 
 class Resolved(TypedDict):

@@ -11,7 +11,14 @@ from chalicelib.errors import NotFound
 from chalicelib.i18n import N_
 from chalicelib.services import audit, paging
 from chalicelib.services.access.identity import Caller
-from chalicelib.services.followup.answers import BadEmail, FollowUpEntry, Queue, QueuePage, Resolved, WorkEntry
+from chalicelib.services.followup.answers import (
+    BadEmail,
+    FollowUpEntry,
+    QueueCounts,
+    QueuePage,
+    Resolved,
+    WorkEntry,
+)
 from chalicelib.services.results import critical
 from chalicelib.store import accounts as account_store
 from chalicelib.store import imports as import_store
@@ -48,11 +55,6 @@ def _named(entries: list[WorkEntry]) -> list[FollowUpEntry]:
                       "phone": patient.phone if patient is not None else None,
                       "item_title": titles.get(entry["item_id"] or "")})
     return named
-
-
-def snapshot() -> Queue:
-    """The whole work queue: every open entry of every list (the staff's queue page)."""
-    return page(None)
 
 
 def _bad_emails() -> list[BadEmail]:
@@ -108,6 +110,19 @@ def page(limit: int | None = QUEUE_PAGE, cursor: str | None = None) -> QueuePage
         "critical_results": critical.entries_json(found["critical_results"]),
         "bad_emails": _bad_emails() if positions is None else [],
         "next_cursor": paging.encode("queue", json.dumps(more, separators=(",", ":"))) if more else None,
+    }
+
+
+def counts() -> QueueCounts:
+    """How many open entries each list holds (the home page's tiles, the queue page's headings):
+    counts over the sparse open-queue index and the bounced-address index, no entry read."""
+    return {
+        "follow_ups": work_store.count_open(PAGED["follow_ups"]),
+        "forms": work_store.count_open(PAGED["forms"]),
+        "quarantine": work_store.count_open(PAGED["quarantine"]),
+        "failed_notices": work_store.count_open(PAGED["failed_notices"]),
+        "critical_results": work_store.count_open(PAGED["critical_results"]),
+        "bad_emails": account_store.count_bad_email(),
     }
 
 

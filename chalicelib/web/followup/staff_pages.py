@@ -1,10 +1,13 @@
 """The office's home and its work queue: follow-ups, forms, quarantined uploads and bounced addresses."""
 
 
+from urllib.parse import urlencode
+
 from chalice import Blueprint
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import PortalError
+from chalicelib.services import paging
 from chalicelib.services.accounts import chart_matches
 from chalicelib.services.followup import digest, unread
 from chalicelib.services.followup import sweep as followup
@@ -16,10 +19,7 @@ bp = Blueprint(__name__)
 
 @page(bp, "/staff", access=STAFF)
 def staff_home(ctx: PageCtx):
-    snapshot = queue.snapshot()
-    counts = {"follow_ups": len(snapshot["follow_ups"]), "forms": len(snapshot["forms"]),
-              "quarantine": len(snapshot["quarantine"]), "bad_emails": len(snapshot["bad_emails"])}
-    return ctx.render("staff_home.html", counts=counts, report=digest.counts())
+    return ctx.render("staff_home.html", counts=queue.counts(), report=digest.counts())
 
 
 @page(bp, "/staff/unread", access=STAFF)
@@ -33,8 +33,14 @@ def unread_items(ctx: PageCtx):
 
 @page(bp, "/staff/queue", access=STAFF)
 def work_queue(ctx: PageCtx):
-    snapshot = queue.snapshot()
-    return ctx.render("staff_queue.html", queue=snapshot, matches=_chart_matches(ctx, snapshot["forms"]))
+    """A page of the queue: the oldest entries of each list (`?limit=`, 1..500), and a link to the
+    next page while a list has more (`?cursor=`, the API's); each heading counts its whole list."""
+    cursor = ctx.query.get("cursor") or None
+    limit = paging.page_size(ctx.query.get("limit"), default=queue.QUEUE_PAGE, maximum=queue.QUEUE_PAGE_MAX)
+    shown = queue.page(limit, cursor)
+    more = f"/staff/queue?{urlencode({'cursor': shown['next_cursor'], 'limit': limit})}" if shown["next_cursor"] else None
+    return ctx.render("staff_queue.html", queue=shown, counts=queue.counts(), continued=cursor is not None, more=more,
+                      matches=_chart_matches(ctx, shown["forms"]))
 
 
 def _chart_matches(ctx: PageCtx, forms: list) -> dict[str, list]:
