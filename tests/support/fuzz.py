@@ -46,7 +46,7 @@ from tests.support.http import Api
 from tests.support.load import own_staff, put_upload, upload_key
 
 SEED = int(os.environ.get("PORTAL_FUZZ_SEED", "20261125"))
-EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "25"))
 # Ending the fuzzing session would turn every later answer into a 401 and test nothing.
 SESSION_ENDING = ("/api/auth/logout", "/api/auth/password")
 # Fuzzed with ids that exist nowhere only: with the fuzz patient's own id, closing their portal
