@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import secrets
 
 import pytest
@@ -123,11 +124,17 @@ def test_patients_imported_without_invitation_get_their_temporary_password_in_th
     assert answer.status_code == 200 and answer.json()["must_change_password"] is True
 
 
+# A file of this many new patients (PORTAL_IMPORT_ROWS; a clinic's whole roll of 10,000 takes
+# about two and a half minutes on two cores, which `make test` cannot spare).
+IMPORT_ROWS = int(os.environ.get("PORTAL_IMPORT_ROWS", "2500"))
+
+
 @pytest.mark.slow
-def test_ten_thousand_rows_import_in_batches_and_a_rerun_skips_them_all(portal, staff, tmp_path):
-    # Given a file of 10,000 new patients
+def test_thousands_of_rows_import_in_batches_and_a_rerun_skips_them_all(portal, staff, tmp_path):
+    # Given a file of thousands of new patients
     tag = secrets.token_hex(3).upper()
-    rows = [[f"Bulk Patient {i}", "1965-07-04", f"bulk{i}.{tag}@example.com", f"BULK{tag}{i:05d}"] for i in range(10_000)]
+    rows = [[f"Bulk Patient {i}", "1965-07-04", f"bulk{i}.{tag}@example.com", f"BULK{tag}{i:05d}"]
+            for i in range(IMPORT_ROWS)]
     path = write_csv(tmp_path / "bulk.csv", rows)
 
     # When it is imported with invitations deferred to the first notice
@@ -135,8 +142,8 @@ def test_ten_thousand_rows_import_in_batches_and_a_rerun_skips_them_all(portal, 
 
     # Then every row is registered once
     assert result.exit_code == 0, result.output
-    assert "imported 10000 patient(s)" in result.output
-    for i in (0, 1, 4_999, 9_998, 9_999):
+    assert f"imported {IMPORT_ROWS} patient(s)" in result.output
+    for i in (0, 1, IMPORT_ROWS // 2 - 1, IMPORT_ROWS - 2, IMPORT_ROWS - 1):
         [patient] = find(staff, rows[i][3])
         assert patient["username"] == rows[i][2]
 
@@ -145,7 +152,7 @@ def test_ten_thousand_rows_import_in_batches_and_a_rerun_skips_them_all(portal, 
 
     # Then nothing is imported twice
     assert again.exit_code == 0, again.output
-    assert "imported 0 patient(s)" in again.output and "skipped 10000 already registered" in again.output
+    assert "imported 0 patient(s)" in again.output and f"skipped {IMPORT_ROWS} already registered" in again.output
 
 
 def test_create_staff_mails_a_temporary_password_and_create_admin_sets_a_chosen_one(portal, tmp_path):
