@@ -78,9 +78,9 @@ class Claim:
         return json.loads(self.record.cursor) if self.record.cursor else None
 
 
-def records() -> dict[str, MigrationRecord]:
-    """Every migration that ever started, by id (a handful of rows: one Scan)."""
-    return {row.id: row for row in MigrationRecord.scan(consistent_read=True)}
+def records(migration_ids: list[str]) -> dict[str, MigrationRecord]:
+    """The records of these migrations that have started, by id (one BatchGetItem by key)."""
+    return {row.id: row for row in MigrationRecord.batch_get(migration_ids, consistent_read=True)}
 
 
 def get(migration_id: str) -> MigrationRecord | None:
@@ -146,11 +146,16 @@ def finish(claim_: Claim, now: datetime) -> None:
 
 @dataclass(frozen=True)
 class RowSource(Generic[_Row]):
-    """The rows a migration looks at: one table, and a filter DynamoDB applies while scanning
-    (rows it filters out are still counted as read, never returned)."""
+    """The rows a migration looks at: one table, and a filter DynamoDB applies while reading (rows
+    it filters out are still counted as read, never returned). With `index` and `key`, only the
+    rows under that key of that index are read (a Query): a migration whose rows an index reaches
+    reads those alone. Without, the table is scanned: the rows it fixes are ones that no key or
+    index of their release reaches (that is what they lack)."""
 
     model: type[_Row]
     condition: Condition | None = None
+    index: str | None = None
+    key: str | None = None
 
 
 def pages(source: RowSource[_Row], start: dict[str, Any] | None, page_size: int
@@ -161,8 +166,12 @@ def pages(source: RowSource[_Row], start: dict[str, Any] | None, page_size: int
     key = start
     while True:
         # PynamoDB declares the start key a str; DynamoDB's (and what it hands back) is a dict.
-        answer = table_connection.scan(filter_condition=source.condition, limit=page_size,
-                                       exclusive_start_key=cast(Any, key), consistent_read=True)
+        if source.index is not None and source.key is not None:
+            answer = table_connection.query(source.key, index_name=source.index, filter_condition=source.condition,
+                                            limit=page_size, exclusive_start_key=cast(Any, key))
+        else:
+            answer = table_connection.scan(filter_condition=source.condition, limit=page_size,
+                                           exclusive_start_key=cast(Any, key), consistent_read=True)
         rows = [source.model.from_raw_data(raw) for raw in answer.get("Items", [])]
         key = answer.get("LastEvaluatedKey")
         yield rows, key
@@ -224,8 +233,8 @@ def rewrite_phone(account: Account, typed: str, e164: str) -> bool:
 
 
 def open_work(open_kind: str) -> RowSource[WorkEntry]:
-    """The open work entries still queued under `open_kind`."""
-    return RowSource(WorkEntry, WorkEntry.open_kind == open_kind)
+    """The open work entries still queued under `open_kind`: that key of the open-queue index."""
+    return RowSource(WorkEntry, index=WorkEntry.open_queue.Meta.index_name, key=open_kind)
 
 
 def requeue(entry: WorkEntry, was: str, routed: list[WorkEntry]) -> bool:

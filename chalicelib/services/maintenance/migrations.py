@@ -172,7 +172,7 @@ class SchemaBehind(Exception):
 
 def status() -> list[dict[str, Any]]:
     """Every migration of this release: pending, in_progress (where it stopped) or done, with its counts."""
-    found = store.records()
+    found = store.records([migration.id for migration in MIGRATIONS])
     answer = []
     for migration in MIGRATIONS:
         record = found.get(migration.id)
