@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from app import app as _app  # noqa: F401 - registers every blueprint, so ROUTES
 from chalicelib.api.http import ADMIN, PATIENT, PATIENT_RECORD, PUBLIC, ROUTES, STAFF, RouteSpec
 from chalicelib.frontdoor import MAX_ID_LENGTH, MAX_JSON_DEPTH, SECURITY_HEADERS
 from chalicelib.localstack import pump
-from chalicelib.localstack.calls import recording
+from chalicelib.localstack.calls import Call, Recorder, recording
 from chalicelib.services.followup import digest
 from chalicelib.settings import get_settings
 from chalicelib.web.framework import PAGES, PageSpec
@@ -167,12 +167,31 @@ def concrete_path(spec: RouteSpec, patient_id: str) -> str:
 READ_OPERATIONS = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List", "Head")
 
 
+class ChangeRecorder(Recorder):
+    """Keeps every call but a session's sliding expiry: a session used more than a minute after its
+    last use records the time (`last_seen_at`, and its `ttl` with it), whatever the request then
+    asks. That write belongs to the sign-in, not to the request, and comes whenever a minute runs
+    out, so it is left out; any other write to a session is kept."""
+
+    def add(self, call: Call, params: dict | None = None) -> None:
+        if not _session_use(call, params or {}):
+            super().add(call, params)
+
+
+def _session_use(call: Call, params: dict) -> bool:
+    if call.operation != "UpdateItem" or not (call.resource or "").endswith("-sessions"):
+        return False
+    names = set(params.get("ExpressionAttributeNames", {}).values())
+    return params.get("UpdateExpression", "").startswith("SET ") and names <= {"last_seen_at", "ttl", "token_hash"}
+
+
 @contextmanager
 def nothing_changed():
     """Fails unless the portal only read while the block ran: no row written or deleted, no object
-    stored, no message queued, no mail sent. Every AWS call the portal makes, in any thread of this
-    process, goes through the recorder (the IAM policy check counts on the same)."""
-    with recording() as calls:
+    stored, no message queued, no mail sent (a session's sliding expiry aside: `ChangeRecorder`).
+    Every AWS call the portal makes, in any thread of this process, goes through the recorder (the
+    IAM policy check counts on the same)."""
+    with recording(ChangeRecorder()) as calls:
         yield
     writes = [f"{call.service}:{call.operation} on {call.resource}" for call in calls.calls
               if not call.operation.startswith(READ_OPERATIONS)]
@@ -223,15 +242,28 @@ def test_the_change_check_sees_a_request_that_writes(portal, staff):
             assert patient.put("/api/me/language", json={"language": "es"}).status_code in (200, 204)
 
 
+def test_the_change_check_leaves_out_a_sessions_sliding_expiry_only(portal, staff, clock):
+    # Given a patient whose session was last used over a minute ago
+    patient = portal.new_patient(staff).api
+    clock.advance(timedelta(seconds=61))
+
+    # When they read their account under the check (all calls recorded beside it)
+    with recording() as every_call, nothing_changed():
+        assert patient.get("/api/me").status_code == 200
+
+    # Then the session's use was written, and the check let it pass
+    assert "UpdateItem" in [c.operation for c in every_call.calls if (c.resource or "").endswith("-sessions")]
+    # But when the session is ended under it, the check fails, naming the write
+    with pytest.raises(AssertionError, match="sessions"):
+        with nothing_changed():
+            assert patient.post("/api/auth/logout").status_code in (200, 204)
+
+
 @pytest.mark.parametrize("spec", BODY_ROUTES, ids=route_id)
 def test_bad_bodies_are_refused_cleanly_and_change_nothing(portal, callers, spec):
     # Given the right kind of caller for the route, and the state of every table
     caller = callers.get(spec.access, callers["public"])
     path = concrete_path(spec, callers["patient_record"].id)
-    if caller is not callers["public"]:
-        # a session used after a minute records its use (sliding expiry): a write of the sign-in,
-        # not of the request, so it is made here, before the check begins
-        assert caller.get("/api/me").status_code == 200
 
     # When each bad body is sent
     with nothing_changed():  # (And nothing changed: no row, no file, no queued job, no mail)
