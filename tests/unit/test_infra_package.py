@@ -223,7 +223,7 @@ def test_every_event_handler_is_wired_to_the_stage_resources(packaged):
             assert "MailFeedbackTopic" in function["DependsOn"]
 
 
-@pytest.mark.slow  # about a minute of checkov; `make test` runs it, `make test-fast` leaves it out
+@pytest.mark.slow  # checkov (its own virtualenv): `make test` runs it, `make test-fast` leaves it out
 def test_checkov_fails_no_check_on_the_packaged_template_beyond_the_reasoned_skips(package_dir):
     # Given checkov (its own virtualenv, made by `make test`) and the reasoned skip file
     from infra import scan
