@@ -1,4 +1,5 @@
-"""Thirty-two threads of mixed traffic against DynamoDB Local for a minute (`PORTAL_LOAD_SECONDS`):
+"""Thirty-two threads of mixed traffic against DynamoDB Local until they have made 550 requests
+(`PORTAL_LOAD_REQUESTS`; at most two minutes, `PORTAL_LOAD_SECONDS`, on a machine too busy for that):
 patients list, open and message; staff register patients (some at the very same moment with the
 same email and MRN), upload (direct puts and presigned POSTs), comment, start threads and reply;
 pumps drain the queues while sweeps run at advancing times, several at once.
@@ -44,7 +45,8 @@ from tests.support.load import (
 
 pytestmark = pytest.mark.slow
 
-SECONDS = float(os.environ.get("PORTAL_LOAD_SECONDS", "60"))
+REQUESTS = int(os.environ.get("PORTAL_LOAD_REQUESTS", "550"))
+SECONDS = float(os.environ.get("PORTAL_LOAD_SECONDS", "120"))
 PATIENTS, PATIENT_THREADS, STAFF_THREADS, REGISTRARS, PUMPS, SWEEPS = 6, 12, 12, 3, 3, 2
 assert PATIENT_THREADS + STAFF_THREADS + REGISTRARS + PUMPS + SWEEPS == 32
 # Answers a busy portal may rightly give: a write that lost a race is told to try again.
@@ -70,6 +72,10 @@ class Load:
             if response.status_code not in expected and response.status_code not in RETRYABLE:
                 self.errors.append(f"{what}: {response.status_code} {response.text[:200]}")
         return response
+
+    def answered(self) -> int:
+        with self.lock:
+            return sum(self.statuses.values())
 
     def keep(self, keys: set[str], key: str) -> None:
         with self.lock:
@@ -208,8 +214,10 @@ def test_mixed_traffic_loses_nothing_and_doubles_nothing(portal, admin, cast):
     threads += [run_until_stopped(load, f"pump-{n}", pump_step) for n in range(PUMPS)]
     threads += [run_until_stopped(load, f"sweep-{n}", sweep_step) for n in range(SWEEPS)]
 
-    # When they run for the whole stretch, and then the queues are drained until quiet
-    time.sleep(SECONDS)
+    # When they run until they have made their requests, and then the queues are drained until quiet
+    deadline = time.monotonic() + SECONDS
+    while load.answered() < REQUESTS and time.monotonic() < deadline:
+        time.sleep(0.25)
     load.stop.set()
     barrier.abort()
     for thread in threads:
