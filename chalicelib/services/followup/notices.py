@@ -52,6 +52,9 @@ OFFICE_NEW_MESSAGE = "office_new_message"  # the kind names its template
 OFFICE_CRITICAL_RESULT = "office_critical_result"
 # "A lab result needing a call has waited an hour": to each admin, once per critical-result entry.
 ADMIN_CRITICAL_REMINDER = "admin_critical_reminder"
+# Who an admin reminder goes to when the clinic has no admin who can take it: the office's address
+# (a reminder about a critical value goes to someone, never to no one). No account has this id.
+OFFICE_RECIPIENT = "office"
 MAX_SEND_ATTEMPTS = 8
 _BACKOFF_BASE = timedelta(seconds=30)
 _SEND_LEASE = timedelta(minutes=5)
@@ -288,7 +291,12 @@ def new_leased_admin_reminder(entry_id: str, admin_id: str, now: datetime) -> ou
 
 def _remind_admin(notice: outbox.Notice, account: account_store.Account | None, now: datetime, leased: bool) -> str:
     """One admin's reminder, to their own address in their language (nothing medical: the queue's
-    address only); none to an admin whose account closed or has no address."""
+    address only); none to an admin whose account closed or has no address. The office's reminder
+    (`OFFICE_RECIPIENT`) goes to the office's address."""
+    if notice.account_id == OFFICE_RECIPIENT:
+        if not leased and not outbox.claim_attempt(notice, lease_until=now + _SEND_LEASE):
+            return "taken"
+        return _send(notice, get_settings().office_email, {"queue_url": _office_queue_url()}, now)
     if account is None or account.id != notice.account_id:
         account = account_store.get(notice.account_id)
     if account is None or account.disabled_at is not None or not account.email:

@@ -84,24 +84,26 @@ def entries_json(entries: list[work_store.WorkEntry]) -> list[CriticalResultEntr
 def remind_admins(now: datetime) -> dict[str, int]:
     """The hourly sweep's step: each critical-result entry still uncalled REMIND_AFTER after it
     arrived is mailed again, to every admin (the mail says only that a lab result still needs a
-    call). The entry's reminder mark and the admins' outbox rows are written in ONE conditional
-    transaction, so two sweeps at once, or the same sweep run twice, remind once; a send that
-    fails in passing is left to the outbox's retries. Reads only the open critical entries old
+    call), or to the office's address when no admin can take it (none active with an address).
+    The entry's reminder mark and the reminders' outbox rows are written in ONE conditional
+    transaction, so two sweeps at once, or the same sweep run twice, remind once; a send that fails
+    in passing is left to the outbox's retries. Reads only the open critical entries old
     enough and not reminded yet (the work queue's sparse index)."""
     due = work_store.open_unreminded(CRITICAL_RESULT, now - REMIND_AFTER)
     counts: dict[str, int] = {}
     if not due:
         return counts
     admins = [a for a in account_store.list_staff() if a.role == Role.ADMIN and a.disabled_at is None and a.email]
-    admins = admins[:_MOST_ADMINS]
+    recipients: list[account_store.Account | None] = list(admins[:_MOST_ADMINS]) or [None]  # None: the office
     for entry in due:
         try:
-            reminders = [notices.new_leased_admin_reminder(entry.id, admin.id, now) for admin in admins]
+            reminders = [notices.new_leased_admin_reminder(
+                entry.id, admin.id if admin is not None else notices.OFFICE_RECIPIENT, now) for admin in recipients]
             if not work_store.mark_reminded(entry, now, reminders):
                 counts["taken"] = counts.get("taken", 0) + 1  # called, or reminded by another sweep, meanwhile
                 continue
             counts["reminded"] = counts.get("reminded", 0) + 1
-            outcomes = [notices.deliver(reminder, admin, leased=True) for reminder, admin in zip(reminders, admins,
+            outcomes = [notices.deliver(reminder, admin, leased=True) for reminder, admin in zip(reminders, recipients,
                                                                                                strict=True)]
         except Exception as exc:  # noqa: BLE001 - one entry's passing failure must not stop the sweep
             # Unmarked, it is reminded next run; marked, its leased rows are sent by the outbox's retries.
@@ -112,6 +114,6 @@ def remind_admins(now: datetime) -> dict[str, int]:
             counts[outcome] = counts.get(outcome, 0) + 1
         level = logger.info if admins else logger.warning
         level("critical result reminder", extra={"entry_id": entry.id, "admins": len(admins),
-                                                 "sent": outcomes.count("sent")})
+                                                 "to_office": not admins, "sent": outcomes.count("sent")})
     metrics.add_metric(name="CriticalResultReminded", unit="Count", value=counts.get("reminded", 0))
     return counts
