@@ -5,6 +5,7 @@ second click files nothing twice, and bad input changes nothing."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from tests.integration.test_corrections import _publish_titled, _replace
 from tests.integration.test_publication import PDF, PNG, objects, post_file
 from tests.support.faults import aws_refuses
 from tests.support.followup import notices_to
-from tests.support.pages import signed_in_pages
+from tests.support.pages import page_csrf, signed_in_pages
 
 TITLE = "MRI lumbar spine for Teodora Blaskovic"
 REASON = "Posted to the wrong patient (same family name)"
@@ -216,6 +217,26 @@ def test_bad_input_is_refused_naming_the_problem_and_changes_nothing(portal, sta
     assert staff.get(f"/api/staff/patients/{other.id}").status_code == 200
     assert objects(f"documents/refiled/{other.id}/") == []
     assert doc_id not in [i["document_id"] for i in admin.get("/api/admin/incidents").json()["incidents"]]
+
+
+def test_the_refile_form_refused_shows_the_mrn_as_it_was_typed(portal, staff):
+    # Given a document posted to the wrong patient, the right patient's MRN, and the document's page
+    _, doc_id = _publish_titled(portal, staff, title=TITLE)
+    right = portal.register_patient(staff, name=f"Teodora Blaskovic {secrets.token_hex(2)}")
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
+    form = pages.get(f"{portal.base_url}/staff/documents/{doc_id}", timeout=30)
+
+    # When the office submits the MRN without saying why
+    typed = right.mrn
+    refused = pages.post(f"{portal.base_url}/staff/documents/{doc_id}/refile", timeout=30,
+                         data={"patient_id": typed, "reason": " ", "csrf_token": page_csrf(form.text)})
+
+    # Then the form is shown again naming the reason, with the MRN as typed, not the portal id it names
+    assert refused.status_code == 400 and 'id="refile-reason-error"' in refused.text
+    assert re.search(rf'id="refile-patient_id"[^>]*value="{re.escape(typed)}"', refused.text)
+    assert right.id not in refused.text
+    # And nothing was refiled
+    assert staff.get(f"/api/staff/documents/{doc_id}").json()["status"] != "retracted"
 
 
 def test_only_admins_list_the_incidents(portal, staff, misfiled):

@@ -66,10 +66,12 @@ def refile_document(ctx: PageCtx, document_id: str):
         if not ctx.form.get("reason", "").strip():
             errors["reason"] = N_("Say why the document is refiled.")
         return _document_page(ctx, document_id, 404, refile_errors=ctx.translated(errors))
+    typed_values = dict(ctx.form)  # a refused form shows what was typed: the MRN, not the id it names
     if found is not None:
         ctx.form["patient_id"] = found
     return ctx.submit("RefileBody", lambda body: refile.refile(ctx.caller, document_id, body.patient_id, body.reason),
-                      lambda status, errors: _document_page(ctx, document_id, status, refile_errors=errors),
+                      lambda status, errors: _document_page(ctx, document_id, status, refile_errors=errors,
+                                                            values=typed_values),
                       done=lambda answer: _path(answer["id"]))  # the new document's page says where it came from
 
 
