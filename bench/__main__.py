@@ -25,7 +25,7 @@ def main() -> int:
     logger.registered_handler.setStream(log_file.open("w"))  # noqa: SIM115 - open for the whole run
 
     only = set(sys.argv[1:])
-    stack = LocalStack(portal_port=free_port()).start()
+    stack = LocalStack(portal_port=free_port(), jvm_options=()).start()  # steady throughput: the JVM's defaults
     from bench.harness import BenchPortal
 
     portal = BenchPortal.start(stack)
