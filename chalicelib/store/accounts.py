@@ -82,6 +82,19 @@ class BadEmailIndex(GlobalSecondaryIndex["Account"]):
     email_bad_at = UTCDateTimeAttribute(range_key=True)
 
 
+class RoleIndex(GlobalSecondaryIndex["Account"]):
+    """Accounts by role: the office's accounts without reading the patients'. Every account has
+    its role from the first release on, so DynamoDB fills the index for the rows written before it
+    (what `bin/portal migrate` reads them by). The name and the name keys ride along, so a reader
+    filters on them; a sign-in's writes touch none of them."""
+
+    class Meta:
+        index_name = "by_role"
+        projection = IncludeProjection(["name", "search_shard"])
+
+    role = UnicodeAttribute(hash_key=True)
+
+
 class EmailIndex(GlobalSecondaryIndex["Account"]):
     """Accounts by lower-case email on file: how a bounce or complaint finds its account."""
 
@@ -173,6 +186,7 @@ class Account(PortalModel):
     by_name = NameIndex()
     bad_email = BadEmailIndex()
     by_email = EmailIndex()
+    by_role = RoleIndex()
     by_birth_date = BirthDateIndex()
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
@@ -26,7 +26,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.accounts import STAFF_SHARD, Account
+from chalicelib.store.accounts import PATIENT_SHARD, STAFF_SHARD, Account
 from chalicelib.store.base import NullableText, PortalModel, conditional, meta, table, transact
 from chalicelib.store.items import ESCALATED_SHARD, RETRACTED, Item
 from chalicelib.store.sessions import Session
@@ -146,42 +146,64 @@ def finish(claim_: Claim, now: datetime) -> None:
 
 @dataclass(frozen=True)
 class RowSource(Generic[_Row]):
-    """The rows a migration looks at: one table, and a filter DynamoDB applies while reading (rows
-    it filters out are still counted as read, never returned). With `index` and `key`, only the
-    rows under that key of that index are read (a Query): a migration whose rows an index reaches
-    reads those alone. Without, the table is scanned: the rows it fixes are ones that no key or
-    index of their release reaches (that is what they lack)."""
+    """The rows a migration looks at, always through a key, never by scanning a table: the rows
+    under each of `keys` in the table's `index`, read a page at a time (a Query), with a filter
+    DynamoDB applies while reading (rows it filters out are counted as read, never returned).
+    With `within`, the key is each row of another source instead (`key_of` gives it): the
+    sessions of each office account, the items of each patient. An index added for a migration
+    keys on an attribute the old rows already have, so DynamoDB fills it for them."""
 
     model: type[_Row]
+    index: str
+    keys: tuple[str, ...] = ()
     condition: Condition | None = None
-    index: str | None = None
-    key: str | None = None
+    within: RowSource[Any] | None = None
+    key_of: Callable[[Any], str] | None = None
 
 
 def pages(source: RowSource[_Row], start: dict[str, Any] | None, page_size: int
           ) -> Iterator[tuple[list[_Row], dict[str, Any] | None]]:
-    """The table's rows from `start` on, a page of at most `page_size` rows read at a time: each
-    page's rows that pass the filter, and the key to carry on after (None after the last page)."""
-    table_connection = source.model._get_connection()
-    key = start
-    while True:
-        # PynamoDB declares the start key a str; DynamoDB's (and what it hands back) is a dict.
-        if source.index is not None and source.key is not None:
-            answer = table_connection.query(source.key, index_name=source.index, filter_condition=source.condition,
-                                            limit=page_size, exclusive_start_key=cast(Any, key))
-        else:
-            answer = table_connection.scan(filter_condition=source.condition, limit=page_size,
-                                           exclusive_start_key=cast(Any, key), consistent_read=True)
-        rows = [source.model.from_raw_data(raw) for raw in answer.get("Items", [])]
-        key = answer.get("LastEvaluatedKey")
-        yield rows, key
-        if not key:
-            return
+    """The source's rows from `start` on, a page at a time: each page's rows that pass the filter,
+    and where to carry on after it (None after the last page). Under `within`, a page is every row
+    under one page of the other source's rows, and carrying on starts at that source's next page
+    (a page cut short is read again: each migration's writes are conditional, so that is safe)."""
+    if source.within is not None:
+        key_of = cast(Callable[[Any], str], source.key_of)
+        for owners, carry_on in pages(source.within, start, page_size):
+            yield [row for owner in owners for row in _all_under(source, key_of(owner))], carry_on
+        return
+    number, after = int((start or {}).get("key", 0)), (start or {}).get("after")
+    while number < len(source.keys):
+        rows, after = _query_page(source, source.keys[number], after, page_size)
+        if not after:
+            number += 1
+        yield rows, ({"key": number, "after": after} if number < len(source.keys) else None)
+
+
+def _query_page(source: RowSource[_Row], key: str, after: dict[str, Any] | None, page_size: int | None
+                ) -> tuple[list[_Row], dict[str, Any] | None]:
+    # PynamoDB declares the start key a str; DynamoDB's (and what it hands back) is a dict.
+    answer = source.model._get_connection().query(key, index_name=source.index, filter_condition=source.condition,
+                                                  limit=page_size, exclusive_start_key=cast(Any, after))
+    return [source.model.from_raw_data(raw) for raw in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+
+def _all_under(source: RowSource[_Row], key: str) -> list[_Row]:
+    rows, after = _query_page(source, key, None, None)
+    while after:
+        more, after = _query_page(source, key, after, None)
+        rows += more
+    return rows
 
 
 # ---------------------------------------------------------------- what the migrations change
 
-STAFF_WITHOUT_NAME_KEY = RowSource(Account, Account.role.is_in(*OFFICE_ROLES) & Account.search_shard.does_not_exist())
+# The office's accounts (by role: what every account had from the first release on).
+OFFICE_ACCOUNTS = RowSource(Account, Account.by_role.Meta.index_name, tuple(str(role) for role in OFFICE_ROLES))
+STAFF_WITHOUT_NAME_KEY = RowSource(Account, Account.by_role.Meta.index_name, tuple(str(role) for role in OFFICE_ROLES),
+                                   Account.search_shard.does_not_exist())
+# Patients, by the name index's patient key (patients had it from the first release on).
+PATIENTS = RowSource(Account, Account.by_name.Meta.index_name, (PATIENT_SHARD,))
 
 
 def put_in_staff_name_index(account: Account) -> bool:
@@ -192,7 +214,10 @@ def put_in_staff_name_index(account: Account) -> bool:
         condition=Account.role.is_in(*OFFICE_ROLES) & Account.search_shard.does_not_exist()))
 
 
-OFFICE_SESSIONS_WITHOUT_FACTOR = RowSource(Session, Session.role.is_in(*OFFICE_ROLES) & Session.mfa.does_not_exist())
+# The office's sessions, by account (that index holds their keys only: a session that says its
+# factor is left by the delete's condition, not by a filter).
+OFFICE_SESSIONS_WITHOUT_FACTOR = RowSource(Session, Session.by_account.Meta.index_name, within=OFFICE_ACCOUNTS,
+                                           key_of=lambda account: account.id)
 
 
 def end_session_without_factor(session: Session) -> bool:
@@ -201,7 +226,8 @@ def end_session_without_factor(session: Session) -> bool:
     return conditional(lambda: session.delete(condition=Session.token_hash.exists() & Session.mfa.does_not_exist()))
 
 
-PENDING_UPLOADS = RowSource(PendingUpload)
+PENDING_UPLOADS = RowSource(PendingUpload, PendingUpload.by_patient.Meta.index_name, within=PATIENTS,
+                            key_of=lambda patient: patient.id)
 
 
 def published_from(upload_key: str, patient_id: str, replaces: str | None) -> bool:
@@ -223,7 +249,7 @@ def drop_pending_upload(upload: PendingUpload) -> bool:
     return conditional(lambda: upload.delete(condition=PendingUpload.id.exists()))
 
 
-ACCOUNTS_WITH_PHONE = RowSource(Account, Account.phone.exists())
+ACCOUNTS_WITH_PHONE = RowSource(Account, Account.by_name.Meta.index_name, (PATIENT_SHARD,), Account.phone.exists())
 
 
 def rewrite_phone(account: Account, typed: str, e164: str) -> bool:
@@ -234,7 +260,7 @@ def rewrite_phone(account: Account, typed: str, e164: str) -> bool:
 
 def open_work(open_kind: str) -> RowSource[WorkEntry]:
     """The open work entries still queued under `open_kind`: that key of the open-queue index."""
-    return RowSource(WorkEntry, index=WorkEntry.open_queue.Meta.index_name, key=open_kind)
+    return RowSource(WorkEntry, WorkEntry.open_queue.Meta.index_name, (open_kind,))
 
 
 def requeue(entry: WorkEntry, was: str, routed: list[WorkEntry]) -> bool:
@@ -257,7 +283,8 @@ def requeue(entry: WorkEntry, was: str, routed: list[WorkEntry]) -> bool:
 _ESCALATED_OUT_OF_INDEX = ((Item.escalated == True) & Item.read_at.does_not_exist()  # noqa: E712 - a condition
                            & Item.due_shard.does_not_exist() & Item.held_at.does_not_exist()
                            & (Item.status.does_not_exist() | (Item.status != RETRACTED)))
-ESCALATED_UNREAD = RowSource(Item, _ESCALATED_OUT_OF_INDEX)
+ESCALATED_UNREAD = RowSource(Item, Item.by_patient.Meta.index_name, condition=_ESCALATED_OUT_OF_INDEX, within=PATIENTS,
+                             key_of=lambda patient: patient.id)
 
 
 def into_escalated_key(item: Item) -> bool:

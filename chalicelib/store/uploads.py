@@ -13,9 +13,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store.accounts import Account, mrn_key, owner_read
 from chalicelib.store.base import NullableText, PortalModel, RowRead, meta, read_together, table
+
+
+class PendingByPatient(GlobalSecondaryIndex["PendingUpload"]):
+    """A patient's pending uploads (what `bin/portal migrate` reads them by, patient by patient)."""
+
+    class Meta:
+        index_name = "by_patient"
+        projection = AllProjection()
+
+    patient_id = UnicodeAttribute(hash_key=True)
 
 
 @table
@@ -34,6 +45,8 @@ class PendingUpload(PortalModel):
     replaces = NullableText()  # a corrected file for this document (its next version)
     created_at = UTCDateTimeAttribute()
     expires_at = TTLAttribute()
+
+    by_patient = PendingByPatient()
 
 
 def add(upload: PendingUpload) -> None:

@@ -5,7 +5,8 @@ deploys its template first: new tables and indexes appear, the old rows stay as 
 `portal migrate` runs each migration not yet done, in the order of its version, over the rows
 that need it. Each one:
 
-- reads its table a page at a time, with a filter that leaves out rows already right;
+- reads its rows a page at a time through an index's keys (never a Scan), with a filter that
+  leaves out rows already right (`store.migrations.RowSource`);
 - changes each row with a conditional write that holds only while the row still needs it, so a
   migration run twice, or resumed over a page it had partly done, changes nothing twice;
 - records its progress in the migrations table after every page: a run stopped (or crashed)
