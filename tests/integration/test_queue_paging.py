@@ -10,6 +10,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
+from chalicelib.localstack.calls import Call, Recorder, recording
 from chalicelib.store import work as work_store
 from tests.conftest import STAFF_PASSWORD
 from tests.support.pages import signed_in_pages
@@ -87,3 +88,34 @@ def test_the_queue_page_shows_a_page_of_each_list_and_links_to_the_next_until_ev
     # And a cursor the queue did not give is the 400 page naming it
     bad = pages.get(f"{portal.base_url}/staff/queue?cursor=bm90LWEtY3Vyc29y", timeout=30)
     assert bad.status_code == 400 and "cursor" in bad.text
+
+
+class CountQueries(Recorder):
+    """Keeps each count the portal asks DynamoDB for: (table, index, key values)."""
+
+    def add(self, call: Call, params: dict | None = None) -> None:
+        params = params or {}
+        if call.operation == "Query" and params.get("Select") == "COUNT":
+            values = tuple(sorted(str(v) for v in (params.get("ExpressionAttributeValues") or {}).values()))
+            super().add(Call(call.service, call.operation, f"{call.resource} {params.get('IndexName')} {values}"))
+
+
+def test_the_home_pages_tiles_count_each_list_once_and_agree_with_the_queue_page(portal, staff):
+    # Given the office signed in on the pages, and the queue's own counts
+    pages = signed_in_pages(portal.base_url, "desk", STAFF_PASSWORD)
+    queue_page = pages.get(f"{portal.base_url}/staff/queue", timeout=30).text
+    headings = {anchor: int(count) for anchor, count in
+                re.findall(r'<h2 id="([a-z-]+)">[^<]*\((\d+)\)</h2>', queue_page)}
+
+    # When the home page is opened, every count it asks for recorded
+    with recording(CountQueries()) as counted:
+        home = pages.get(f"{portal.base_url}/staff", timeout=30).text
+
+    # Then no count is asked for twice
+    asked = [call.resource for call in counted.calls]
+    assert asked and len(asked) == len(set(asked)), asked
+    # And each tile that opens a list of the queue shows that list's count
+    tiles = {anchor: int(count) for anchor, count in
+             re.findall(r'href="/staff/queue#([a-z-]+)"><strong>(\d+)</strong>', home)}
+    assert set(tiles) == {"follow-ups", "forms", "quarantine", "bad-emails"}
+    assert {anchor: headings[anchor] for anchor in tiles} == tiles

@@ -60,8 +60,8 @@ class QueuePage(Queue):
     next_cursor: str | None
 
 
-class QueueCounts(TypedDict):
-    """How many open entries each list of the work queue holds (`work_queue.counts`)."""
+class QueueCounts(TypedDict, total=False):
+    """How many open entries each list of the work queue asked for holds (`work_queue.counts`)."""
 
     follow_ups: int
     forms: int

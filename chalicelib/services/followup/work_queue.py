@@ -4,7 +4,9 @@ bad email addresses, notices that could not be sent)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
 from chalicelib.clock import clock, iso
 from chalicelib.errors import NotFound
@@ -113,17 +115,13 @@ def page(limit: int | None = QUEUE_PAGE, cursor: str | None = None) -> QueuePage
     }
 
 
-def counts() -> QueueCounts:
-    """How many open entries each list holds (the home page's tiles, the queue page's headings):
-    counts over the sparse open-queue index and the bounced-address index, no entry read."""
-    return {
-        "follow_ups": work_store.count_open(PAGED["follow_ups"]),
-        "forms": work_store.count_open(PAGED["forms"]),
-        "quarantine": work_store.count_open(PAGED["quarantine"]),
-        "failed_notices": work_store.count_open(PAGED["failed_notices"]),
-        "critical_results": work_store.count_open(PAGED["critical_results"]),
-        "bad_emails": account_store.count_bad_email(),
-    }
+def counts(lists: Iterable[str] = (*PAGED, "bad_emails")) -> QueueCounts:
+    """How many open entries each of `lists` holds (the queue page's headings: all of them; the
+    home page's tiles: those the digest's figures do not count already): a count over the sparse
+    open-queue index, or the bounced-address index, for each, no entry read."""
+    counted = {name: account_store.count_bad_email() if name == "bad_emails" else work_store.count_open(PAGED[name])
+               for name in lists}
+    return cast(QueueCounts, counted)
 
 
 def resolve(caller: Caller, entry_id: str, note: str | None, kind: str | None = None) -> Resolved:
