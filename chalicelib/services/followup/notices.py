@@ -343,8 +343,9 @@ def _send(notice: outbox.Notice, to: str, context: dict[str, Any], now: datetime
 def deliver_written(notice: outbox.Notice, account: account_store.Account | None, moment: str,
                     ids: dict[str, str]) -> str:
     """Send the first notice of something just written with it, leased in the same transaction (a
-    publication, a replacement, a refile, a lab result or its release). Its outcome; a failure is
-    logged with `ids` and left to the outbox, which sends the notice once its lease runs out ("retry")."""
+    publication, a replacement, a refile, a lab result, its release or its critical value's mail to
+    the office). Its outcome; a failure is logged with `ids` and left to the outbox, which sends
+    the notice once its lease runs out ("retry")."""
     try:
         return deliver(notice, account, leased=True)
     except Exception as err:  # noqa: BLE001 - what it tells of is written; the outbox sends the notice

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.clock import clock, iso
-from chalicelib.observability import failure, logger, metrics
+from chalicelib.observability import logger, metrics
 from chalicelib.services.followup import notices
 from chalicelib.services.providers import review
 from chalicelib.services.results import critical, release
@@ -115,10 +115,7 @@ def _send(notice: outbox.Notice | None, account: account_store.Account, extras: 
     sent = notices.deliver_written(notice, account, "publication", {"item_id": result}) if notice else "held"
     for extra in extras:
         if isinstance(extra, outbox.Notice):
-            try:
-                notices.deliver(extra, leased=True)
-            except Exception as err:  # noqa: BLE001 - as above
-                logger.warning("critical result mail not sent", extra={"item_id": result, **failure(err)})
+            notices.deliver_written(extra, None, "critical result", {"item_id": result})
     return sent
 
 
